@@ -1,0 +1,1 @@
+"""The hardware half of ESE: Amaranth 0.5 components."""

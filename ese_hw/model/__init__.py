@@ -1,0 +1,1 @@
+"""The software half of ESE, pure numpy (never imports Amaranth)."""
