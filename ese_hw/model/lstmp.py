@@ -1,0 +1,216 @@
+"""Float LSTMP (Google's LSTM with peepholes and projection), weights I/O and defaults.
+
+The model, DESIGN.md section 1::
+
+    i_t = sigmoid(W_ix x_t + W_ir y_{t-1} + W_ic * c_{t-1} + b_i)
+    f_t = sigmoid(W_fx x_t + W_fr y_{t-1} + W_fc * c_{t-1} + b_f)
+    g_t = tanh   (W_cx x_t + W_cr y_{t-1}                  + b_c)
+    c_t = f_t * c_{t-1} + i_t * g_t
+    o_t = sigmoid(W_ox x_t + W_or y_{t-1} + W_oc * c_t     + b_o)
+    m_t = o_t * tanh(c_t)
+    y_t = W_ym m_t
+"""
+
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import EseError
+
+__all__ = [
+    "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
+    "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
+    "atomic_savez",
+]
+
+#: Gate order used everywhere (weights, accumulators, encoders): input, forget, cell, output.
+GATES = ("i", "f", "c", "o")
+#: The nine sparse matrices, in the order the reports list them.
+MATRIX_KEYS = tuple(f"W_{g}x" for g in GATES) + tuple(f"W_{g}r" for g in GATES) + ("W_ym",)
+#: Dense vectors: the three diagonal peepholes and the four biases.
+VECTOR_KEYS = ("W_ic", "W_fc", "W_oc", "b_i", "b_f", "b_c", "b_o")
+WEIGHT_KEYS = MATRIX_KEYS + VECTOR_KEYS
+
+
+def _shape(key, n_in, n_cells, n_proj):
+    if key.endswith("x"):
+        return (n_cells, n_in)
+    if key.endswith("r"):
+        return (n_cells, n_proj)
+    if key == "W_ym":
+        return (n_proj, n_cells)
+    return (n_cells,)
+
+
+@dataclass(frozen=True)
+class LSTMPWeights:
+    """Float LSTMP weights: a mapping from the names in :data:`WEIGHT_KEYS` to arrays.
+
+    Construct through :meth:`from_arrays` (which validates) or :func:`load_weights`.
+    """
+
+    arrays: dict
+
+    @classmethod
+    def from_arrays(cls, arrays, *, source="weights"):
+        """Validate names, shapes and values; return float64 copies.
+
+        Raises :class:`EseError` naming the first problem found.
+        """
+        missing = [k for k in WEIGHT_KEYS if k not in arrays]
+        if missing:
+            raise EseError(f"{source}: missing key {missing[0]!r}")
+        extra = sorted(set(arrays) - set(WEIGHT_KEYS))
+        if extra:
+            raise EseError(f"{source}: unexpected key {extra[0]!r}")
+        w_ix = np.asarray(arrays["W_ix"])
+        w_ir = np.asarray(arrays["W_ir"])
+        if w_ix.ndim != 2 or w_ir.ndim != 2:
+            raise EseError(f"{source}: W_ix and W_ir must be 2-D")
+        n_cells, n_in = w_ix.shape
+        n_proj = w_ir.shape[1]
+        if min(n_cells, n_in, n_proj) < 1:
+            raise EseError(f"{source}: empty dimension in W_ix {w_ix.shape} / W_ir {w_ir.shape}")
+        out = {}
+        for key in WEIGHT_KEYS:
+            a = np.asarray(arrays[key])
+            want = _shape(key, n_in, n_cells, n_proj)
+            if a.shape != want:
+                raise EseError(f"{source}: {key} has shape {a.shape}, expected {want}")
+            if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+                raise EseError(f"{source}: {key} has non-real dtype {a.dtype}")
+            a = a.astype(np.float64)
+            if not np.all(np.isfinite(a)):
+                raise EseError(f"{source}: {key} contains NaN or Inf")
+            out[key] = a
+        return cls(out)
+
+    def __getitem__(self, key):
+        return self.arrays[key]
+
+    @property
+    def n_in(self):
+        return self.arrays["W_ix"].shape[1]
+
+    @property
+    def n_cells(self):
+        return self.arrays["W_ix"].shape[0]
+
+    @property
+    def n_proj(self):
+        return self.arrays["W_ir"].shape[1]
+
+    def replace(self, **arrays):
+        """A copy with some arrays replaced (validated again)."""
+        return LSTMPWeights.from_arrays({**self.arrays, **arrays})
+
+    def save(self, path):
+        """Write the weights ``.npz`` atomically (nothing is left on failure)."""
+        atomic_savez(path, {k: self.arrays[k].astype(np.float32) for k in WEIGHT_KEYS})
+
+
+def atomic_savez(path, arrays, *, compressed=True):
+    """``np.savez`` to ``path`` through a temporary file, so a failure leaves no file."""
+    import os
+    import tempfile
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
+    """Seeded random weights of a realistic scale (Glorot-like), for demos and tests.
+
+    Gate matrices ~ N(0, 1/(I+P)) scaled so that pruning to ~11 % leaves
+    pre-activations of order 1; forget bias +1 (the usual initialisation);
+    peepholes ~ N(0, 0.1); W_ym ~ N(0, 1/H) scaled likewise.
+    """
+    for name, v in (("input", n_in), ("cells", n_cells), ("proj", n_proj)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise EseError(f"{name} must be a positive integer, got {v!r}")
+    rng = np.random.default_rng(seed)
+    a = {}
+    scale_g = 2.0 / np.sqrt(n_in + n_proj)
+    for g in GATES:
+        a[f"W_{g}x"] = rng.normal(0, scale_g, (n_cells, n_in))
+        a[f"W_{g}r"] = rng.normal(0, scale_g, (n_cells, n_proj))
+    for g in ("i", "f", "o"):
+        a[f"W_{g}c"] = rng.normal(0, 0.1, n_cells)
+    for g in GATES:
+        a[f"b_{g}"] = rng.normal(0, 0.1, n_cells)
+    a["b_f"] += 1.0
+    a["W_ym"] = rng.normal(0, 2.0 / np.sqrt(n_cells), (n_proj, n_cells))
+    return LSTMPWeights.from_arrays(a)
+
+
+def load_weights(path):
+    """Load and validate a float weights ``.npz`` (DESIGN.md section 1)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise EseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise EseError(f"{path}: is a directory") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+    return LSTMPWeights.from_arrays(arrays, source=str(path))
+
+
+def check_inputs(x, n_in, *, source="inputs"):
+    """Validate a (T, I) float input sequence; return it as float64."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise EseError(f"{source}: shape {x.shape}, expected (T, {n_in})")
+    if x.shape[0] < 1:
+        raise EseError(f"{source}: no frames")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise EseError(f"{source}: non-real dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise EseError(f"{source}: contains NaN or Inf")
+    return x
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def lstmp_float(w, x, *, return_state=False):
+    """Run the float LSTMP over ``x`` (T, I) from zero state; return y (T, P).
+
+    With ``return_state``, also return the cell states c (T, H) (for calibration).
+    """
+    x = check_inputs(x, w.n_in)
+    wx = np.concatenate([w[f"W_{g}x"] for g in GATES])          # (4H, I)
+    wr = np.concatenate([w[f"W_{g}r"] for g in GATES])          # (4H, P)
+    b = np.concatenate([w[f"b_{g}"] for g in GATES])
+    h = w.n_cells
+    y = np.zeros(w.n_proj)
+    c = np.zeros(h)
+    ys, cs = [], []
+    gx = x @ wx.T                                                 # all frames at once
+    for t in range(x.shape[0]):
+        z = gx[t] + wr @ y + b
+        i = _sigmoid(z[0:h] + w["W_ic"] * c)
+        f = _sigmoid(z[h:2 * h] + w["W_fc"] * c)
+        g = np.tanh(z[2 * h:3 * h])
+        c = f * c + i * g
+        o = _sigmoid(z[3 * h:] + w["W_oc"] * c)
+        m = o * np.tanh(c)
+        y = w["W_ym"] @ m
+        ys.append(y)
+        cs.append(c)
+    if return_state:
+        return np.array(ys), np.array(cs)
+    return np.array(ys)

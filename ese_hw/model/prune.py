@@ -1,0 +1,113 @@
+"""Load-balance-aware pruning (ESE), column-balanced pruning (Spartus) and plain pruning.
+
+Rows are interleaved over the ``n_pe`` PEs of a channel: row ``r`` of a matrix
+belongs to PE ``r mod n_pe``. Every matrix keeps ``round(density * rows * cols)``
+weights, chosen by magnitude:
+
+* ``pe`` (ESE): each PE's part keeps the same count (max - min <= 1). The
+  remainders rotate over the PEs from one matrix to the next, so the sum over
+  the eight gate matrices is balanced within 1 as well.
+* ``column`` (Spartus): within every column, every PE keeps the same count.
+* ``none``: the largest weights of the whole matrix, wherever they are.
+
+Ties in magnitude are broken by position (stable sort), so pruning is deterministic.
+"""
+
+import numpy as np
+
+from ..errors import EseError
+from .lstmp import MATRIX_KEYS
+
+__all__ = ["BALANCES", "prune_matrix", "prune_weights"]
+
+BALANCES = ("pe", "column", "none")
+
+
+def _top_mask(values, k):
+    """Mask of the ``k`` largest ``|values|`` (flat), ties to the lower index."""
+    mask = np.zeros(values.size, dtype=bool)
+    if k > 0:
+        order = np.argsort(-np.abs(values.ravel()), kind="stable")
+        mask[order[:k]] = True
+    return mask.reshape(values.shape)
+
+
+def _spread(total, n, offset=0):
+    """``n`` counts summing to ``total``, max - min <= 1, the +1s starting at ``offset``."""
+    base, extra = divmod(total, n)
+    counts = np.full(n, base, dtype=np.int64)
+    counts[(offset + np.arange(extra)) % n] += 1
+    return counts
+
+
+def prune_matrix(w, *, n_pe, density, balance="pe", offset=0):
+    """Boolean keep-mask for one matrix.
+
+    Parameters
+    ----------
+    w : (rows, cols) float array
+    n_pe : int
+        PEs per channel; row ``r`` belongs to PE ``r % n_pe``.
+    density : float in (0, 1]
+        Fraction of weights kept: ``round(density * rows * cols)``.
+    balance : ``"pe"``, ``"column"`` or ``"none"``
+    offset : int
+        For ``pe``: the PE that gets the first of the remainder's extra weights.
+    """
+    rows, cols = w.shape
+    total = int(round(density * rows * cols))
+    if balance == "none":
+        return _top_mask(w, total)
+    mask = np.zeros(w.shape, dtype=bool)
+    if balance == "pe":
+        counts = _spread(total, n_pe, offset)
+        for p in range(n_pe):
+            sub = w[p::n_pe]
+            k = min(int(counts[p]), sub.size)
+            mask[p::n_pe] = _top_mask(sub, k)
+        return mask
+    if balance == "column":
+        rows_min = rows // n_pe
+        per_pe = total // n_pe
+        # Per-column count shared by all PEs: floor or ceil of the mean, spread evenly.
+        base, extra = divmod(per_pe, cols)
+        cnt = np.full(cols, base, dtype=np.int64)
+        cnt[(np.arange(extra) * cols) // max(extra, 1)] += 1
+        cnt = np.minimum(cnt, rows_min)
+        for p in range(n_pe):
+            sub = np.abs(w[p::n_pe])
+            order = np.argsort(-sub, axis=0, kind="stable")
+            keep = np.arange(sub.shape[0])[:, None] < cnt[None, :]
+            m = np.zeros(sub.shape, dtype=bool)
+            np.put_along_axis(m, order, keep, axis=0)
+            mask[p::n_pe] = m
+        return mask
+    raise EseError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+
+
+def prune_weights(weights, *, n_pe, density, balance="pe"):
+    """Prune the nine matrices of an :class:`LSTMPWeights`; return (pruned weights, masks).
+
+    Peepholes and biases are dense vectors and are never pruned.
+    """
+    check_prune_args(n_pe=n_pe, density=density, balance=balance)
+    masks, arrays = {}, {}
+    offset = 0
+    for key in MATRIX_KEYS:
+        w = weights[key]
+        if key == "W_ym":
+            offset = 0
+        m = prune_matrix(w, n_pe=n_pe, density=density, balance=balance, offset=offset)
+        offset = (offset + int(round(density * w.size))) % n_pe
+        masks[key] = m
+        arrays[key] = np.where(m, w, 0.0)
+    return weights.replace(**arrays), masks
+
+
+def check_prune_args(*, n_pe, density, balance):
+    if not isinstance(n_pe, (int, np.integer)) or isinstance(n_pe, bool) or n_pe < 1:
+        raise EseError(f"PE count must be an integer >= 1, got {n_pe!r}")
+    if not (isinstance(density, (int, float, np.floating)) and 0.0 < density <= 1.0):
+        raise EseError(f"density must be in (0, 1], got {density!r}")
+    if balance not in BALANCES:
+        raise EseError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")

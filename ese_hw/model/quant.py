@@ -1,0 +1,63 @@
+"""Fixed-point primitives of the contract (docs/contract.md section 3).
+
+All functions work on numpy int64 arrays (or Python ints) and are the single
+definition of rounding, saturation and wrap-around that the gateware copies.
+"""
+
+import numpy as np
+
+__all__ = ["frac_bits_for", "quantize", "sat", "wrap", "rshift_round", "shift_floor"]
+
+
+def frac_bits_for(maxabs, bits, *, headroom=0):
+    """Largest fractional-bit count ``F`` such that ``maxabs * 2**headroom`` fits ``bits`` signed.
+
+    "Fits" means ``floor(v * 2**F + 0.5) <= 2**(bits-1) - 1``. For ``maxabs == 0``
+    returns ``bits - 1``.
+    """
+    v = float(maxabs) * 2.0 ** headroom
+    top = 2 ** (bits - 1) - 1
+    if v <= 0.0:
+        return bits - 1
+    f = int(np.floor(np.log2(top / v)))
+    while np.floor(v * 2.0 ** (f + 1) + 0.5) <= top:
+        f += 1
+    while np.floor(v * 2.0 ** f + 0.5) > top:
+        f -= 1
+    return f
+
+
+def sat(v, bits):
+    """Clamp to the ``bits``-wide signed range."""
+    return np.clip(v, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def wrap(v, bits):
+    """Two's-complement wrap-around to ``bits`` (what a DSP48 accumulator does)."""
+    v = np.asarray(v, dtype=np.int64)
+    m = np.int64(1) << np.int64(bits - 1)
+    if bits >= 64:
+        return v
+    return ((v + m) & ((m << 1) - 1)) - m
+
+
+def quantize(x, frac, bits):
+    """``sat(floor(x * 2**frac + 0.5), bits)`` as int64 (round half up)."""
+    q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5)
+    return sat(q, bits).astype(np.int64)
+
+
+def rshift_round(v, s):
+    """Shift right by ``s`` rounding half up; ``s <= 0`` is an exact left shift."""
+    v = np.asarray(v, dtype=np.int64)
+    if s > 0:
+        return (v + (np.int64(1) << np.int64(s - 1))) >> np.int64(s)
+    if s < 0:
+        return v << np.int64(-s)
+    return v
+
+
+def shift_floor(v, s):
+    """Arithmetic shift right by ``s`` (floor); ``s < 0`` shifts left."""
+    v = np.asarray(v, dtype=np.int64)
+    return v >> np.int64(s) if s >= 0 else v << np.int64(-s)
