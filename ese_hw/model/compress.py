@@ -50,7 +50,7 @@ class Config:
     index_bits: int = 4
     accum_bits: int = 48
     balance: str = "pe"
-    lut_bits: int = 11
+    lut_bits: int = 12
     lut_range_log2: int = 3
 
     def to_dict(self):

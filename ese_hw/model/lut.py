@@ -21,7 +21,7 @@ def _sigmoid(z):
 FUNCTIONS = {"sigmoid": _sigmoid, "tanh": np.tanh}
 
 
-def make_lut(func, *, lut_bits=11, range_log2=3, out_bits=16, out_frac=None):
+def make_lut(func, *, lut_bits=12, range_log2=3, out_bits=16, out_frac=None):
     """Return the table (int64 array of ``2**lut_bits``) for ``func`` (a name or callable)."""
     if isinstance(func, str):
         func = FUNCTIONS[func]
@@ -33,12 +33,12 @@ def make_lut(func, *, lut_bits=11, range_log2=3, out_bits=16, out_frac=None):
     return quantize(func(centres), out_frac, out_bits)
 
 
-def lut_shift(frac, *, lut_bits=11, range_log2=3):
+def lut_shift(frac, *, lut_bits=12, range_log2=3):
     """Right-shift amount from a value with ``frac`` fractional bits to a table index."""
     return frac - (lut_bits - 1 - range_log2)
 
 
-def lut_index(v, frac, *, lut_bits=11, range_log2=3):
+def lut_index(v, frac, *, lut_bits=12, range_log2=3):
     """Table index of fixed-point ``v`` (``frac`` fractional bits): floor shift, offset, clamp."""
     size = 1 << lut_bits
     idx = shift_floor(v, lut_shift(frac, lut_bits=lut_bits, range_log2=range_log2)) + size // 2
