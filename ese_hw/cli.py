@@ -1,0 +1,407 @@
+"""The ``ese-hw`` command: a thin argparse layer over :mod:`ese_hw.model`.
+
+Subcommands::
+
+    ese-hw init WEIGHTS.npz [--input I --cells H --proj P --seed S]
+    ese-hw compress WEIGHTS.npz -o MODEL.npz [--pes N --density D --weight-bits B
+                    --act-bits A --index-bits X --accum-bits C --balance pe|column|none
+                    --calib X.npy --report R.json]
+    ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden]
+               [--report R.json]
+    ese-hw demo [--frames T] [--out DIR]
+
+Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
+unreadable or malformed file, an unwritable output) is reported as one line
+``ese-hw: error: <message>`` on stderr with exit status 2, and no output file is
+written: all outputs of a command are staged in temporary files beside their
+targets and moved into place (``os.replace``) only once everything has succeeded.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+
+import numpy as np
+
+from . import __version__
+from .errors import EseError
+from .model.compress import Config, check_config, compress, from_arrays, is_compressed
+from .model.golden import GoldenModel
+from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, lstmp_float, random_weights
+
+__all__ = ["main", "build_parser"]
+
+PROG = "ese-hw"
+EXIT_ERROR = 2
+
+
+# ---------------------------------------------------------------------------- file I/O
+
+class _Outputs:
+    """Outputs of one command, staged in temporary files and moved into place together.
+
+    Use as a context manager; call :meth:`commit` once all the work has succeeded.
+    Leaving the block without committing (an exception) removes every staged file.
+    """
+
+    def __init__(self):
+        self._staged = []                       # (temporary path, target path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for tmp, _ in self._staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self._staged = []
+        return False
+
+    def _stage(self, path):
+        path = os.fspath(path)
+        if any(os.path.abspath(path) == os.path.abspath(p) for _, p in self._staged):
+            raise EseError(f"{path}: named twice as an output")
+        if os.path.isdir(path):
+            raise EseError(f"{path}: is a directory")
+        directory = os.path.dirname(os.path.abspath(path))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".ese-hw-", suffix=".tmp", dir=directory)
+        except OSError as e:
+            raise EseError(f"cannot write {path}: {e.strerror}") from None
+        self._staged.append((tmp, path))
+        return fd, tmp
+
+    def npy(self, path, array):
+        fd, _ = self._stage(path)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+    def json(self, path, obj):
+        fd, _ = self._stage(path)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(_dumps(obj))
+
+    def saved(self, path, save):
+        """Stage ``save(tmp_path)`` (e.g. ``LSTMPWeights.save``, ``CompressedModel.save``)."""
+        fd, tmp = self._stage(path)
+        os.close(fd)
+        save(tmp)
+
+    def commit(self):
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+        self._staged = []
+
+
+def _dumps(obj):
+    return json.dumps(obj, indent=2) + "\n"
+
+
+def _read_npz(path):
+    """All arrays of an ``.npz`` (no pickles); any unreadable file is an :class:`EseError`."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise EseError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise EseError(f"{path}: permission denied") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise EseError(f"{path}: not a .npz archive (a single .npy array?)")
+    # Members are decompressed lazily: a damaged member fails here, not in np.load.
+    try:
+        with f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+
+
+def _read_npy(path, n_in):
+    """A (T, n_in) finite float sequence from a ``.npy`` file."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise EseError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise EseError(f"{path}: permission denied") from None
+    except (EOFError, OSError, ValueError) as e:
+        raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
+    if isinstance(x, np.lib.npyio.NpzFile):
+        x.close()
+        raise EseError(f"{path}: a .npz archive, expected a single .npy array")
+    return check_inputs(x, n_in, source=str(path))
+
+
+def _weights_from(arrays, path):
+    try:
+        return LSTMPWeights.from_arrays(arrays, source=str(path))
+    except EseError:
+        raise
+    except (TypeError, ValueError) as e:      # malformed content the checks did not foresee
+        raise EseError(f"{path}: malformed weights ({type(e).__name__})") from None
+
+
+def _model_from(arrays, path):
+    try:
+        return from_arrays(arrays, source=str(path))
+    except EseError:
+        raise
+    except (TypeError, ValueError) as e:      # e.g. a non-scalar format_version
+        raise EseError(f"{path}: malformed compressed model ({type(e).__name__})") from None
+
+
+def _load_weights(path):
+    arrays = _read_npz(path)
+    if is_compressed(arrays):
+        raise EseError(f"{path}: a compressed model, expected float weights")
+    return _weights_from(arrays, path)
+
+
+def _load_any(path):
+    """(kind, object): ``("model", CompressedModel)`` or ``("weights", LSTMPWeights)``."""
+    arrays = _read_npz(path)
+    if is_compressed(arrays):
+        return "model", _model_from(arrays, path)
+    return "weights", _weights_from(arrays, path)
+
+
+# ---------------------------------------------------------------------------- reports
+
+def compress_report(model):
+    """The JSON report of a compressed model: its stats plus ``config`` and ``qformats``."""
+    return {**model.stats, "config": model.config.to_dict(), "qformats": dict(model.qformats)}
+
+
+def format_compress_report(model):
+    """A human-readable table of a compressed model's statistics."""
+    s, c, q = model.stats, model.config, model.qformats
+    lines = [
+        f"LSTMP {model.n_in} inputs, {model.n_cells} cells, {model.n_proj} projections; "
+        f"{c.n_pe} PEs, density {c.density:g}, balance {c.balance}",
+        f"{c.weight_bits}-bit weights, {c.act_bits}-bit activations, {c.index_bits}-bit "
+        f"indices, {c.accum_bits}-bit accumulators "
+        f"({s.get('accum_bits_needed', '?')} needed)",
+        "",
+        f"{'matrix':<7} {'shape':>11} {'density':>8} {'nnz':>9} {'PE min':>7} {'PE max':>7}",
+    ]
+    for k in MATRIX_KEYS:
+        m = s["matrices"][k]
+        shape = "x".join(str(d) for d in m["shape"])
+        lines.append(f"{k:<7} {shape:>11} {m['density']:>8.4f} {m['nnz']:>9} "
+                     f"{m['pe_nnz_min']:>7} {m['pe_nnz_max']:>7}")
+    lines += ["", f"{'SpMV':<7} {'entries':>9} {'padding':>9} {'fraction':>9} "
+                  f"{'PE min':>7} {'PE max':>7} {'ptr bits':>8}"]
+    for name, v in s["spmv"].items():
+        lines.append(f"{name:<7} {v['entries']:>9} {v['padding']:>9} "
+                     f"{v['padding_fraction']:>9.2%} {v['pe_entries_min']:>7} "
+                     f"{v['pe_entries_max']:>7} {v['pointer_bits']:>8}")
+    lines += [
+        "",
+        f"non-zeros      {s['nnz_total']} (density {s['density']:.4f}), "
+        f"per PE {s['pe_nnz_min']}..{s['pe_nnz_max']}",
+        f"padding        {s['padding_total']} entries ({s['padding_fraction']:.2%} of all)",
+        f"compression    {s['compression_ratio']:.2f}x against dense fp32 "
+        f"({s['compressed_bits']} bits with pointers, biases, peepholes), "
+        f"{s['matrix_compression_ratio']:.2f}x matrices only",
+        "Q formats      fractional bits: gate weights {fw_g}, W_ym {fw_y}, peepholes {fp}, "
+        "x/y {fa}, c {fc}, gates/m {fg}".format(**q),
+    ]
+    return "\n".join(lines)
+
+
+def _errors(y, ref):
+    d = np.abs(y - ref)
+    return {"max_abs_error": float(d.max()), "mean_abs_error": float(d.mean())}
+
+
+# ---------------------------------------------------------------------------- commands
+
+def _config(args):
+    cfg = Config(n_pe=args.pes, density=args.density, weight_bits=args.weight_bits,
+                 act_bits=args.act_bits, index_bits=args.index_bits,
+                 accum_bits=args.accum_bits, balance=args.balance)
+    check_config(cfg)
+    return cfg
+
+
+def cmd_init(args, out):
+    if args.seed < 0:
+        raise EseError(f"seed must be a non-negative integer, got {args.seed}")
+    w = random_weights(args.input, args.cells, args.proj, seed=args.seed)
+    out.saved(args.weights, w.save)
+    out.commit()
+    print(f"wrote {args.weights}: {w.n_in} inputs, {w.n_cells} cells, {w.n_proj} projections "
+          f"(seed {args.seed})")
+
+
+def cmd_compress(args, out):
+    cfg = _config(args)                       # parameters first: fail before reading files
+    weights = _load_weights(args.weights)
+    calib = None if args.calib is None else _read_npy(args.calib, weights.n_in)
+    model = compress(weights, cfg, calib=calib)
+    out.saved(args.output, model.save)
+    if args.report is not None:
+        out.json(args.report, compress_report(model))
+    out.commit()
+    print(format_compress_report(model))
+    print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
+
+
+def cmd_run(args, out):
+    kind, obj = _load_any(args.model)
+    engine = args.engine or ("golden" if kind == "model" else "float")
+    if kind == "weights" and engine != "float":
+        raise EseError(f"{args.model}: float weights, not a compressed model; engine "
+                       f"{engine} needs one (run `{PROG} compress` first)")
+    n_in = obj.n_in
+    x = _read_npy(args.inputs, n_in)
+    report = {"frames": int(x.shape[0]), "engine": engine, "model": kind}
+    if kind == "weights":
+        y = lstmp_float(obj, x)
+    elif engine == "float":
+        y = lstmp_float(obj.float_weights, x)
+    else:
+        y = GoldenModel(obj).run(x)
+        report.update(_errors(y, lstmp_float(obj.float_weights, x)))
+    report["max_abs_output"] = float(np.abs(y).max())
+    out.npy(args.output, y)
+    if args.report is not None:
+        out.json(args.report, report)
+    out.commit()
+    msg = f"{engine}: {report['frames']} frames -> {args.output} {y.shape}"
+    if "max_abs_error" in report:
+        msg += (f"; vs float: max abs error {report['max_abs_error']:.3g}, "
+                f"mean {report['mean_abs_error']:.3g}")
+    print(msg)
+
+
+def cmd_demo(args, out):
+    t0 = time.perf_counter()
+    if args.frames < 1:
+        raise EseError(f"frames must be at least 1, got {args.frames}")
+    d = args.out
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise EseError(f"cannot create {d}: {e.strerror}") from None
+    weights = random_weights(seed=0)
+    x = np.random.default_rng(0).standard_normal((args.frames, weights.n_in))
+    y_dense = lstmp_float(weights, x)
+    out.saved(os.path.join(d, "weights.npz"), weights.save)
+    out.npy(os.path.join(d, "inputs.npy"), x)
+    report = {"frames": args.frames, "models": {}}
+    y_float = None
+    for ib in (4, 6):
+        model = compress(weights, Config(index_bits=ib))
+        print(f"== compressed, {ib}-bit indices ==")
+        print(format_compress_report(model))
+        if y_float is None:               # pruning does not depend on index bits
+            y_float = lstmp_float(model.float_weights, x)
+            out.npy(os.path.join(d, "y_float.npy"), y_float)
+            report["pruning"] = _errors(y_float, y_dense)
+        y = GoldenModel(model).run(x)
+        err = _errors(y, y_float)
+        print(f"golden vs float over {args.frames} frames: max abs error "
+              f"{err['max_abs_error']:.3g}, mean {err['mean_abs_error']:.3g} "
+              f"(max |y| {np.abs(y_float).max():.3g})\n")
+        out.saved(os.path.join(d, f"model_i{ib}.npz"), model.save)
+        out.npy(os.path.join(d, f"y_golden_i{ib}.npy"), y)
+        report["models"][f"index_bits_{ib}"] = {
+            "compression": compress_report(model), "golden_vs_float": err}
+    report["max_abs_output"] = float(np.abs(y_float).max())
+    out.json(os.path.join(d, "report.json"), report)
+    out.commit()
+    print(f"pruned vs dense float: max abs difference {report['pruning']['max_abs_error']:.3g}")
+    print(f"wrote weights, models, inputs, outputs and report.json to {d}")
+    print(f"elapsed {time.perf_counter() - t0:.1f} s")
+
+
+# ---------------------------------------------------------------------------- parser
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", help="write seeded random float LSTMP weights")
+    s.add_argument("weights", metavar="WEIGHTS.npz")
+    s.add_argument("--input", type=int, default=153, help="input size I (default 153)")
+    s.add_argument("--cells", type=int, default=1024, help="cells H (default 1024)")
+    s.add_argument("--proj", type=int, default=512, help="projection size P (default 512)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.set_defaults(func=cmd_init)
+
+    d = Config()
+    s = sub.add_parser("compress", help="prune, quantize and encode float weights")
+    s.add_argument("weights", metavar="WEIGHTS.npz")
+    s.add_argument("-o", "--output", metavar="MODEL.npz", required=True)
+    s.add_argument("--pes", type=int, default=d.n_pe, help=f"PEs per channel ({d.n_pe})")
+    s.add_argument("--density", type=float, default=d.density,
+                   help=f"fraction of weights kept, in (0, 1] ({d.density})")
+    s.add_argument("--weight-bits", type=int, default=d.weight_bits, help=f"({d.weight_bits})")
+    s.add_argument("--act-bits", type=int, default=d.act_bits, help=f"({d.act_bits})")
+    s.add_argument("--index-bits", type=int, default=d.index_bits, help=f"({d.index_bits})")
+    s.add_argument("--accum-bits", type=int, default=d.accum_bits, help=f"({d.accum_bits})")
+    # Not restricted with choices=: check_config names the bad value in one line.
+    s.add_argument("--balance", default=d.balance, help=f"pe, column or none ({d.balance})")
+    s.add_argument("--calib", metavar="X.npy",
+                   help="(T, I) calibration inputs for the activation Q formats "
+                        "(default: 64 seeded standard-normal frames)")
+    s.add_argument("--report", metavar="R.json", help="write the statistics as JSON")
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("run", help="run an LSTMP over an input sequence")
+    s.add_argument("model", metavar="MODEL_OR_WEIGHTS.npz")
+    s.add_argument("--inputs", metavar="X.npy", required=True, help="(T, I) float inputs")
+    s.add_argument("-o", "--output", metavar="Y.npy", required=True,
+                   help="(T, P) float outputs")
+    s.add_argument("--engine", choices=["float", "golden"],
+                   help="float: the (pruned) float LSTMP; golden: the bit-exact integer "
+                        "model (default: golden on a compressed model, float on weights)")
+    s.add_argument("--report", metavar="R.json", help="write a JSON run report")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="software flow end to end on the paper-shape model")
+    s.add_argument("--frames", type=int, default=50, help="input frames (default 50)")
+    s.add_argument("--out", default=os.path.join("build", "demo"), metavar="DIR",
+                   help="output directory (default build/demo)")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def _one_line(msg):
+    return " ".join(str(msg).split())
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:                   # usage errors (2), --help / --version (0)
+        return e.code if isinstance(e.code, int) else EXIT_ERROR
+    try:
+        with _Outputs() as out:
+            args.func(args, out)
+    except EseError as e:
+        msg = str(e)
+    except OSError as e:                      # an output that could not be written
+        msg = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+    else:
+        return 0
+    print(f"{PROG}: error: {_one_line(msg)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
