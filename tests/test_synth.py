@@ -1,0 +1,95 @@
+"""Yosys UltraScale resource estimates and the XCKU060 Vivado project writer."""
+
+import time
+
+import pytest
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from boards.xcku060 import XCKU060Platform, extract_vivado_project
+from ese_hw.simtools import generate_verilog
+from ese_hw.synth import RESOURCE_KEYS, yosys_resource_estimate
+
+
+class MacWithMemory(wiring.Component):
+    """A registered 16x16 multiply-accumulate, a counter and a 1024 x 18 synchronous RAM:
+    the three things a PE is made of (DSP, carry chain, block RAM)."""
+
+    a: In(signed(16))
+    b: In(signed(16))
+    acc: Out(signed(40))
+    addr: In(unsigned(10))
+    wdata: In(unsigned(18))
+    we: In(1)
+    rdata: Out(unsigned(18))
+    count: Out(unsigned(24))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.acc.eq(self.acc + self.a * self.b)
+        m.d.sync += self.count.eq(self.count + 1)
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(18), depth=1024, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        m.d.comb += [
+            wr.addr.eq(self.addr),
+            wr.data.eq(self.wdata),
+            wr.en.eq(self.we),
+            rd.addr.eq(self.addr),
+            self.rdata.eq(rd.data),
+        ]
+        return m
+
+
+def test_yosys_estimate_maps_dsp_carry_bram(tmp_path):
+    verilog = generate_verilog(MacWithMemory(), "mac_mem", tmp_path)
+    t0 = time.perf_counter()
+    est = yosys_resource_estimate(verilog, "mac_mem")
+    print(f"yosys synth_xilinx: {time.perf_counter() - t0:.1f} s, {est}")
+    assert set(RESOURCE_KEYS) <= set(est)
+    assert est["DSP48E2"] >= 1
+    assert est["RAMB18E2"] + est["RAMB36E2"] >= 1
+    assert est["CARRY"] >= 1
+    # 40-bit accumulator + 24-bit counter (unless absorbed into the DSP's P register).
+    assert est["FF"] >= 24
+    assert 0 < est["LUT"] < 500
+    assert "IBUF" not in est["by_type"]  # out of context: no I/O buffers
+
+
+def test_yosys_estimate_rejects_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        yosys_resource_estimate(tmp_path / "nope.v", "top")
+
+
+def test_platform_part():
+    assert XCKU060Platform()._part == "xcku060-ffva1156-2-e"
+
+
+def test_extract_vivado_project_out_of_context(tmp_path):
+    out = extract_vivado_project(MacWithMemory(), tmp_path / "viv", name="top")
+    tcl = (out / "top.tcl").read_text()
+    assert "-part xcku060-ffva1156-2-e" in tcl
+    assert "synth_design -top top -mode out_of_context" in tcl
+    assert tcl.index("quit") < tcl.index("write_bitstream")  # OOC has no bitstream
+    assert "create_clock -name clk -period 5.000 [get_ports clk]" in (out / "top.xdc").read_text()
+    verilog = (out / "top.v").read_text()
+    assert "module top(" in verilog and "input [15:0] a;" in verilog
+    assert (out / "build_top.sh").is_file()
+
+
+def test_extract_vivado_project_with_pins(tmp_path):
+    """An ordinary build: the sync domain comes from the placeholder clk200 pair."""
+
+    class Blinky(wiring.Component):
+        def __init__(self):
+            super().__init__({})
+
+        def elaborate(self, platform):
+            m = Module()
+            counter = Signal(8)
+            m.d.sync += counter.eq(counter + 1)
+            return m
+
+    out = extract_vivado_project(Blinky(), tmp_path / "viv", out_of_context=False)
+    xdc = (out / "top.xdc").read_text()
+    assert "create_clock" in xdc and "AK17" in xdc
