@@ -1,0 +1,173 @@
+"""Sparse matrix read unit: walks a column's entries, one per cycle, and decodes them."""
+
+import numpy as np
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ._params import check_int
+from .pointer import column_span_layout, write_layout
+
+__all__ = ["MatrixReader", "product_layout"]
+
+
+def product_layout(row_bits, weight_bits, act_bits):
+    """One decoded entry on its way to the arithmetic unit."""
+    return data.StructLayout({
+        "row": unsigned(row_bits), "weight": signed(weight_bits), "act": signed(act_bits),
+    })
+
+
+class MatrixReader(wiring.Component):
+    """Entry memory of one PE and the walker that issues a column's entries.
+
+    An entry word is ``(index << weight_bits) | (weight mod 2**weight_bits)``
+    (docs/contract.md section 2). Within a column the row position starts at
+    ``-1`` and each entry moves it to ``pos + index + 1``.
+
+    Pipeline (no stalls once a column is taken):
+
+    * issue: the walker presents ``addr`` to the entry memory (one entry per
+      cycle; an empty column holds the walker for one cycle and issues nothing);
+      it takes the next column in the cycle it issues the current column's last
+      entry, so consecutive columns run back to back;
+    * decode (+1): the word arrives; ``row = (first ? 0 : pos + 1) + index``;
+    * out (+2): registered ``row``, ``weight``, ``act`` on ``entry`` (these
+      registers are the multiplier's input registers).
+
+    Parameters
+    ----------
+    weight_bits, index_bits, act_bits : int
+    entry_depth : int
+        Words in the entry memory.
+    local_rows : int
+        Accumulator rows (sets the row width).
+    ptr_bits : int
+        Pointer width (``span`` payload).
+    init : sequence of int, optional
+        Elaboration-time entry image.
+
+    Members
+    -------
+    span : In(stream.Signature(column_span_layout))
+        Next column (from the pointer reader).
+    entry : Out(stream.Signature(product_layout, always_ready=True))
+        Decoded entries (valid-only: the arithmetic unit never stalls).
+    load : In(stream.Signature(write_layout, always_ready=True))
+        Run-time write of entry word ``addr``.
+    idle : Out(1)
+        Nothing in flight in this unit.
+    """
+
+    def __init__(self, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
+                 ptr_bits, init=None):
+        check_int("weight_bits", weight_bits, 2, 18)
+        check_int("index_bits", index_bits, 2, 8)
+        check_int("act_bits", act_bits, 2, 27)
+        check_int("entry_depth", entry_depth, 1)
+        check_int("local_rows", local_rows, 1)
+        check_int("ptr_bits", ptr_bits, 1, 32)
+        if (1 << ptr_bits) <= entry_depth:
+            raise ValueError(f"ptr_bits {ptr_bits} cannot address entry_depth {entry_depth}")
+        self._wb, self._ib, self._ab = weight_bits, index_bits, act_bits
+        self._entry_depth, self._local_rows, self._ptr_bits = entry_depth, local_rows, ptr_bits
+        if init is not None:
+            init = [int(v) for v in np.asarray(init).reshape(-1)]
+            if len(init) > entry_depth:
+                raise ValueError(f"entry image has {len(init)} words, more than "
+                                 f"entry_depth = {entry_depth}")
+            if init and (min(init) < 0 or max(init) >= 1 << self.word_bits):
+                raise ValueError(f"entry image words must fit {self.word_bits} bits")
+        self._init = init
+        super().__init__({
+            "idle": Out(1),
+            "span": In(stream.Signature(column_span_layout(ptr_bits, act_bits))),
+            "entry": Out(stream.Signature(
+                product_layout(self.row_bits, weight_bits, act_bits), always_ready=True)),
+            "load": In(stream.Signature(write_layout(self.addr_bits, self.word_bits),
+                                        always_ready=True)),
+        })
+
+    @property
+    def word_bits(self):
+        return self._wb + self._ib
+
+    @property
+    def row_bits(self):
+        return max(1, ceil_log2(self._local_rows))
+
+    @property
+    def addr_bits(self):
+        return max(1, ceil_log2(self._entry_depth))
+
+    @property
+    def latency(self):
+        """Cycles from an entry's issue to its decoded value on ``entry``."""
+        return 2
+
+    def elaborate(self, platform):
+        m = Module()
+        wb, ib = self._wb, self._ib
+        m.submodules.mem = mem = Memory(shape=unsigned(self.word_bits),
+                                        depth=self._entry_depth, init=self._init or [])
+        rd, wr = mem.read_port(), mem.write_port()
+        m.d.comb += [
+            wr.addr.eq(self.load.payload.addr),
+            wr.data.eq(self.load.payload.data),
+            wr.en.eq(self.load.valid),
+        ]
+
+        # Walker (issue stage).
+        cur_valid = Signal()
+        cur_last = Signal()      # this cycle is the column's last (or its only, empty) slot
+        cur_first = Signal()
+        cur_addr = Signal(self._ptr_bits)
+        cur_end = Signal(self._ptr_bits)
+        cur_act = Signal(signed(self._ab))
+        span = self.span.payload
+        m.d.comb += [
+            self.span.ready.eq(~cur_valid | cur_last),
+            rd.addr.eq(cur_addr),
+        ]
+        issue = cur_valid & (cur_addr != cur_end)
+        with m.If(self.span.valid & self.span.ready):
+            m.d.sync += [
+                cur_valid.eq(1),
+                cur_addr.eq(span.lo),
+                cur_end.eq(span.hi),
+                cur_last.eq(span.hi <= span.lo + 1),
+                cur_first.eq(1),
+                cur_act.eq(span.act),
+            ]
+        with m.Elif(cur_valid & ~cur_last):
+            m.d.sync += [
+                cur_addr.eq(cur_addr + 1),
+                cur_last.eq(cur_addr + 2 == cur_end),
+                cur_first.eq(0),
+            ]
+        with m.Elif(cur_valid):
+            m.d.sync += cur_valid.eq(0)
+
+        # Decode stage: the word is on rd.data.
+        d_valid = Signal()
+        d_first = Signal()
+        d_act = Signal(signed(self._ab))
+        m.d.sync += [d_valid.eq(issue), d_first.eq(cur_first), d_act.eq(cur_act)]
+        pos = Signal(self.row_bits)
+        index = rd.data[wb:wb + ib]
+        row = Signal(self.row_bits)
+        m.d.comb += row.eq(Mux(d_first, 0, pos + 1) + index)
+        with m.If(d_valid):
+            m.d.sync += pos.eq(row)
+
+        out = self.entry.payload
+        m.d.sync += [
+            self.entry.valid.eq(d_valid),
+            out.row.eq(row),
+            out.weight.eq(rd.data[:wb]),
+            out.act.eq(d_act),
+        ]
+        m.d.comb += self.idle.eq(~cur_valid & ~d_valid & ~self.entry.valid)
+        return m

@@ -1,0 +1,180 @@
+"""One processing element: activation queue, pointer reader, matrix reader, accumulator."""
+
+import numpy as np
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2
+
+from ._params import check_bool, check_int
+from .accumulator import Accumulator
+from .matrix_reader import MatrixReader
+from .pointer import PointerReader, column_request_layout, write_layout
+
+__all__ = ["PE"]
+
+
+class PE(wiring.Component):
+    """A sparse-column PE (EIE/ESE lineage).
+
+    Data path: activation queue (``SyncFIFO`` of ``queue_depth`` columns) ->
+    :class:`PointerReader` (``ptr[j]``, ``ptr[j+1]`` in one cycle) ->
+    :class:`MatrixReader` (one entry per cycle, decode, row position) ->
+    :class:`Accumulator` (multiply, wrap-around accumulate with forwarding).
+    Once a column is popped nothing stalls; a column costs ``max(entries, 1)``
+    cycles of the matrix reader and columns run back to back.
+
+    Parameters
+    ----------
+    weight_bits, index_bits, act_bits, accum_bits : int
+    queue_depth : int
+        Activation queue depth (columns).
+    entry_depth : int
+        Entry memory words.
+    n_cols_max : int
+        Columns the pointer memory can describe.
+    local_rows : int
+        Accumulator rows.
+    bias : bool
+        Give the PE a bias memory (``local_rows`` words) whose values are the
+        accumulators' initial values after ``clear``; otherwise they start at 0.
+    init_words, init_ptr, init_bias : sequences of int, optional
+        Elaboration-time memory images.
+
+    Members
+    -------
+    push : In(1)
+        Append ``push_col`` / ``push_act`` to the queue (only when ``~full``).
+    full : Out(1)
+    clear : In(1)
+        Start of an SpMV: every accumulator row returns to its initial value.
+    entry_load, ptr_load, bias_load : In(stream.Signature(write_layout, always_ready=True))
+        Run-time memory writes (``bias_load`` only with ``bias=True``).
+    ro_en, ro_addr, ro_data
+        Accumulator readout (see :class:`Accumulator`).
+    idle : Out(1)
+        Queue empty and nothing in flight.
+    """
+
+    def __init__(self, *, weight_bits, index_bits, act_bits, accum_bits, queue_depth=8,
+                 entry_depth, n_cols_max, local_rows, bias=False,
+                 init_words=None, init_ptr=None, init_bias=None):
+        check_int("weight_bits", weight_bits, 2, 18)
+        check_int("index_bits", index_bits, 2, 8)
+        check_int("act_bits", act_bits, 2, 27)
+        check_int("accum_bits", accum_bits, weight_bits + act_bits, 64)
+        check_int("queue_depth", queue_depth, 1)
+        check_int("entry_depth", entry_depth, 1)
+        check_int("n_cols_max", n_cols_max, 1)
+        check_int("local_rows", local_rows, 1)
+        check_bool("bias", bias)
+        if init_bias is not None and not bias:
+            raise ValueError("init_bias needs bias=True")
+        self._p = dict(weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
+                       accum_bits=accum_bits, queue_depth=queue_depth,
+                       entry_depth=entry_depth, n_cols_max=n_cols_max,
+                       local_rows=local_rows, bias=bias)
+        ptr_bits = bits_for(entry_depth)
+        self._ptr = PointerReader(n_cols_max=n_cols_max, ptr_bits=ptr_bits,
+                                  act_bits=act_bits, init=init_ptr)
+        self._reader = MatrixReader(weight_bits=weight_bits, index_bits=index_bits,
+                                    act_bits=act_bits, entry_depth=entry_depth,
+                                    local_rows=local_rows, ptr_bits=ptr_bits,
+                                    init=init_words)
+        self._acc = Accumulator(weight_bits=weight_bits, act_bits=act_bits,
+                                accum_bits=accum_bits, local_rows=local_rows)
+        if init_bias is not None:
+            init_bias = [int(v) for v in np.asarray(init_bias).reshape(-1)]
+            if len(init_bias) > local_rows:
+                raise ValueError(f"bias image has {len(init_bias)} rows, more than "
+                                 f"local_rows = {local_rows}")
+            lim = 1 << (accum_bits - 1)
+            if init_bias and (min(init_bias) < -lim or max(init_bias) >= lim):
+                raise ValueError(f"bias values must fit signed({accum_bits})")
+        self._init_bias = init_bias
+        row_bits = self._acc.row_bits
+        ports = {
+            "push": In(1),
+            "full": Out(1),
+            "clear": In(1),
+            "ro_en": In(1),
+            "idle": Out(1),
+            "push_col": In(unsigned(self._ptr.col_bits)),
+            "push_act": In(signed(act_bits)),
+            "entry_load": In(stream.Signature(
+                write_layout(self._reader.addr_bits, self._reader.word_bits),
+                always_ready=True)),
+            "ptr_load": In(stream.Signature(
+                write_layout(self._ptr.addr_bits, ptr_bits), always_ready=True)),
+            "ro_addr": In(unsigned(row_bits)),
+            "ro_data": Out(signed(accum_bits)),
+        }
+        if bias:
+            ports["bias_load"] = In(stream.Signature(
+                write_layout(row_bits, accum_bits), always_ready=True))
+        super().__init__(ports)
+
+    @property
+    def latency(self):
+        """Cycles from the last entry's issue until the PE is idle."""
+        return self._reader.latency + self._acc.latency + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._p
+        m.submodules.ptr = ptr = self._ptr
+        m.submodules.reader = reader = self._reader
+        m.submodules.acc = acc = self._acc
+        req_layout = column_request_layout(ptr.col_bits, p["act_bits"])
+        m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=p["queue_depth"])
+
+        # Queue: written by the broadcaster, read by the pointer stage.
+        req = req_layout(queue.w_data)
+        m.d.comb += [
+            req.col.eq(self.push_col),
+            req.act.eq(self.push_act),
+            queue.w_en.eq(self.push),
+            self.full.eq(~queue.w_rdy),
+            ptr.req.valid.eq(queue.r_rdy),
+            ptr.req.payload.eq(queue.r_data),
+            queue.r_en.eq(ptr.req.ready),
+        ]
+        wiring.connect(m, ptr.span, reader.span)
+        wiring.connect(m, reader.entry, acc.entry)
+        wiring.connect(m, wiring.flipped(self.entry_load), reader.load)
+        wiring.connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        m.d.comb += [
+            acc.clear.eq(self.clear),
+            acc.ro_en.eq(self.ro_en),
+            acc.ro_addr.eq(self.ro_addr),
+            self.ro_data.eq(acc.ro_data),
+            self.idle.eq(~queue.r_rdy & ~ptr.span.valid & reader.idle & acc.idle),
+        ]
+
+        if p["bias"]:
+            m.submodules.bias = bias = Memory(shape=signed(p["accum_bits"]),
+                                              depth=p["local_rows"],
+                                              init=self._init_bias or [])
+            bias_rd, bias_wr = bias.read_port(), bias.write_port()
+            m.d.comb += [
+                bias_rd.addr.eq(acc.init_addr),
+                acc.init_data.eq(bias_rd.data),
+                bias_wr.addr.eq(self.bias_load.payload.addr),
+                bias_wr.data.eq(self.bias_load.payload.data),
+                bias_wr.en.eq(self.bias_load.valid),
+            ]
+        else:
+            m.d.comb += acc.init_data.eq(0)
+        return m
+
+
+def _param_property(name):
+    return property(lambda self: self._p[name], doc=f"The ``{name}`` parameter (read-only).")
+
+
+for _name in ("weight_bits", "index_bits", "act_bits", "accum_bits", "queue_depth",
+              "entry_depth", "n_cols_max", "local_rows", "bias"):
+    setattr(PE, _name, _param_property(_name))
+del _name

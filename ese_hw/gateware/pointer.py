@@ -1,0 +1,156 @@
+"""Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
+
+import numpy as np
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ._params import check_int
+
+__all__ = ["PointerReader", "column_request_layout", "column_span_layout", "write_layout"]
+
+
+
+def column_request_layout(col_bits, act_bits):
+    """A queued column: its index and its (non-zero) activation."""
+    return data.StructLayout({"col": unsigned(col_bits), "act": signed(act_bits)})
+
+
+def column_span_layout(ptr_bits, act_bits):
+    """A column ready to walk: entry words ``lo .. hi - 1`` and its activation."""
+    return data.StructLayout({
+        "lo": unsigned(ptr_bits), "hi": unsigned(ptr_bits), "act": signed(act_bits),
+    })
+
+
+def write_layout(addr_bits, data_bits):
+    """One memory word written at run time (the per-memory slice of the load stream)."""
+    return data.StructLayout({"addr": unsigned(addr_bits), "data": unsigned(data_bits)})
+
+
+class PointerReader(wiring.Component):
+    """Pointer memory of one PE and the stage that reads a column's start and end.
+
+    ``ptr[j]`` lives in the even bank (at ``j // 2``) when ``j`` is even, else in the
+    odd bank. Column ``j`` needs ``ptr[j]`` and ``ptr[j + 1]``, which are always in
+    different banks: even address ``(j + 1) // 2``, odd address ``j // 2``; the bank
+    outputs swap when ``j`` is odd. So one simple-dual-port memory per bank serves
+    one column per cycle (EIE's layout).
+
+    The stage holds one column (``span``). ``req.ready`` is high when the stage is
+    empty or handing its column on this cycle, so a new column is read while the
+    matrix reader takes the previous one: no bubble between columns.
+
+    Parameters
+    ----------
+    n_cols_max : int
+        Columns the pointer memory can describe (``n_cols_max + 1`` pointers).
+    ptr_bits : int
+        Pointer width (entry addresses ``0 .. entry_depth``).
+    act_bits : int
+        Activation width (carried along with the column).
+    init : sequence of int, optional
+        Elaboration-time pointer image ``ptr[0 .. n_cols]``.
+
+    Members
+    -------
+    req : In(stream.Signature(column_request_layout))
+        Column to read (from the activation queue).
+    span : Out(stream.Signature(column_span_layout))
+        ``lo``/``hi`` pointers of the column, one cycle after ``req`` is taken.
+    load : In(stream.Signature(write_layout, always_ready=True))
+        Run-time write of pointer ``addr`` (``0 .. n_cols_max``).
+    """
+
+    def __init__(self, *, n_cols_max, ptr_bits, act_bits, init=None):
+        check_int("n_cols_max", n_cols_max, 1)
+        check_int("ptr_bits", ptr_bits, 1, 32)
+        check_int("act_bits", act_bits, 2, 27)
+        self._n_cols_max = n_cols_max
+        self._ptr_bits = ptr_bits
+        self._act_bits = act_bits
+        if init is not None:
+            init = [int(v) for v in np.asarray(init).reshape(-1)]
+            if len(init) > n_cols_max + 1:
+                raise ValueError(f"pointer image has {len(init)} values, more than "
+                                 f"n_cols_max + 1 = {n_cols_max + 1}")
+            if init and (min(init) < 0 or max(init) >= 1 << ptr_bits):
+                raise ValueError(f"pointer image values must fit {ptr_bits} bits")
+        self._init = init
+        super().__init__({
+            "req": In(stream.Signature(column_request_layout(self.col_bits, act_bits))),
+            "span": Out(stream.Signature(column_span_layout(ptr_bits, act_bits))),
+            "load": In(stream.Signature(write_layout(self.addr_bits, ptr_bits),
+                                        always_ready=True)),
+        })
+
+    @property
+    def n_cols_max(self):
+        return self._n_cols_max
+
+    @property
+    def ptr_bits(self):
+        return self._ptr_bits
+
+    @property
+    def col_bits(self):
+        """Width of a column index ``0 .. n_cols_max - 1``."""
+        return max(1, ceil_log2(self._n_cols_max))
+
+    @property
+    def addr_bits(self):
+        """Width of a pointer index ``0 .. n_cols_max``."""
+        return max(1, ceil_log2(self._n_cols_max + 1))
+
+    @property
+    def latency(self):
+        """Cycles from ``req`` taken to ``span`` valid."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        init = self._init or []
+        n_even = self._n_cols_max // 2 + 1
+        n_odd = (self._n_cols_max + 1) // 2
+        m.submodules.even = even = Memory(shape=unsigned(self._ptr_bits), depth=n_even,
+                                          init=init[0::2])
+        m.submodules.odd = odd = Memory(shape=unsigned(self._ptr_bits), depth=n_odd,
+                                        init=init[1::2])
+        even_rd, odd_rd = even.read_port(), odd.read_port()
+        even_wr, odd_wr = even.write_port(), odd.write_port()
+
+        col = self.req.payload.col
+        m.d.comb += [
+            self.req.ready.eq(~self.span.valid | self.span.ready),
+            # Reading only when the stage accepts keeps the held column's pointers stable.
+            even_rd.en.eq(self.req.ready),
+            odd_rd.en.eq(self.req.ready),
+            even_rd.addr.eq((col + 1) >> 1),
+            odd_rd.addr.eq(col >> 1),
+        ]
+        odd_col = Signal()
+        act = Signal(signed(self._act_bits))
+        with m.If(self.req.ready):
+            m.d.sync += [
+                self.span.valid.eq(self.req.valid),
+                odd_col.eq(col[0]),
+                act.eq(self.req.payload.act),
+            ]
+        m.d.comb += [
+            self.span.payload.lo.eq(Mux(odd_col, odd_rd.data, even_rd.data)),
+            self.span.payload.hi.eq(Mux(odd_col, even_rd.data, odd_rd.data)),
+            self.span.payload.act.eq(act),
+        ]
+
+        addr = self.load.payload.addr
+        m.d.comb += [
+            even_wr.addr.eq(addr >> 1),
+            odd_wr.addr.eq(addr >> 1),
+            even_wr.data.eq(self.load.payload.data),
+            odd_wr.data.eq(self.load.payload.data),
+            even_wr.en.eq(self.load.valid & ~addr[0]),
+            odd_wr.en.eq(self.load.valid & addr[0]),
+        ]
+        return m

@@ -1,0 +1,142 @@
+"""Cycle model of the SpMV PE array, pinned cycle for cycle to ``ese_hw/gateware/spmv.py``.
+
+Pure numpy; never imports Amaranth. The recurrence below is the RTL's handshake
+rules written as event times (cycle 0 is the cycle in which ``start`` is high):
+
+* Broadcaster (``SpMV``): from cycle ``START_LATENCY`` on it takes one activation
+  per cycle (the activation stream is assumed always valid). A zero activation
+  is consumed without a push. A non-zero one is pushed, as the ``i``-th column,
+  into every PE's queue in the cycle ``push_i`` it is taken, and only if no
+  queue is full: ``push_i >= pop[p, i - D] + 1`` for every PE (``D`` =
+  ``queue_depth``; a queue slot freed by a pop is seen the next cycle).
+* Queue -> pointer reader: ``pop[p, i] = max(push_i + QUEUE_LATENCY, take[p, i-1])``
+  (the pointer stage holds one column; it may be refilled in the cycle it is
+  handed on).
+* Pointer reader -> matrix reader: both pointers arrive ``POINTER_LATENCY``
+  after the pop; ``take[p, i] = max(pop[p, i] + POINTER_LATENCY, last[p, i-1])``
+  where ``last`` is the last issue cycle of the previous column (the next
+  column is taken in that cycle, so there is no bubble between columns).
+* Issue: column ``i`` issues its ``n`` entries (one per cycle) in cycles
+  ``take + ISSUE_LATENCY .. take + ISSUE_LATENCY + max(n, 1) - 1``; an empty
+  column still holds the reader for one cycle.
+* Drain: a PE is idle ``ACCUM_LATENCY`` cycles after its last entry issue
+  (entry memory read, decode, multiply, accumulate/write), or
+  ``EMPTY_LATENCY`` after an empty column's slot.
+* ``done`` is high ``DONE_LATENCY`` cycles after the first cycle in which the
+  broadcaster has taken all ``n_cols`` activations and every PE is idle.
+
+Readout (not part of ``cycles``): ``readout_cycles = n_rows * n_pe + 1`` with
+a never-stalling consumer (one accumulator read latency, then one word per cycle).
+"""
+
+import numpy as np
+
+__all__ = [
+    "spmv_cycles",
+    "START_LATENCY",
+    "QUEUE_LATENCY",
+    "POINTER_LATENCY",
+    "ISSUE_LATENCY",
+    "ACCUM_LATENCY",
+    "EMPTY_LATENCY",
+    "DONE_LATENCY",
+]
+
+#: ``start`` strobe -> first cycle the broadcaster may take an activation.
+START_LATENCY = 1
+#: push into a queue -> earliest pop (SyncFIFO level registered).
+QUEUE_LATENCY = 1
+#: pop -> pointers valid for the matrix reader (synchronous even/odd bank read).
+POINTER_LATENCY = 1
+#: column taken by the matrix reader -> its first entry address issued.
+ISSUE_LATENCY = 1
+#: last entry issue -> PE idle: entry read (1), decode (1), multiply (1), accumulate (1).
+ACCUM_LATENCY = 4
+#: an empty column's slot -> PE idle.
+EMPTY_LATENCY = 1
+#: all idle -> ``done`` (registered strobe).
+DONE_LATENCY = 1
+
+
+def _useful_per_column(image):
+    """(n_pe, n_cols) non-padding entries per PE and column (non-zero weight)."""
+    wb = image.weight_bits
+    mask = (1 << wb) - 1
+    ptr = np.asarray(image.ptr, dtype=np.int64)
+    out = np.zeros((ptr.shape[0], ptr.shape[1] - 1), dtype=np.int64)
+    for p, words in enumerate(image.words):
+        nz = (np.asarray(words, dtype=np.int64) & mask) != 0
+        cum = np.concatenate([[0], np.cumsum(nz)])
+        out[p] = cum[ptr[p, 1:]] - cum[ptr[p, :-1]]
+    return out
+
+
+def spmv_cycles(image, act, *, queue_depth):
+    """Cycles of one SpMV on the PE array, from the ``start`` strobe to ``done``.
+
+    Parameters
+    ----------
+    image : SpmvImage-like
+        Needs ``ptr`` ((n_pe, n_cols + 1)), ``words`` and ``weight_bits``.
+    act : (n_cols,) integers
+        Only zero / non-zero matters (zero columns are skipped).
+    queue_depth : int >= 1
+        Activation queue depth of every PE.
+
+    Returns
+    -------
+    dict with ``cycles`` (start -> done), ``bound`` (busiest PE's entries, padding
+    included, in non-skipped columns), ``useful_macs`` (non-padding entries in
+    non-skipped columns), ``utilization`` (``useful_macs / (n_pe * cycles)``),
+    ``bound_utilization`` (``useful_macs / (n_pe * bound)``), ``columns``
+    (non-skipped columns) and ``readout_cycles``.
+    """
+    if not isinstance(queue_depth, int) or queue_depth < 1:
+        raise ValueError(f"queue_depth must be an integer >= 1, not {queue_depth!r}")
+    ptr = np.asarray(image.ptr, dtype=np.int64)
+    n_pe, n_cols = ptr.shape[0], ptr.shape[1] - 1
+    act = np.asarray(act).reshape(-1)
+    if act.shape[0] != n_cols:
+        raise ValueError(f"act has {act.shape[0]} values, the image has {n_cols} columns")
+    counts = np.diff(ptr, axis=1)
+    nz_cols = np.flatnonzero(act != 0)
+    n_nz = len(nz_cols)
+    depth = queue_depth
+
+    pops = np.empty((max(n_nz, 1), n_pe), dtype=np.int64)
+    idle = np.zeros(n_pe, dtype=np.int64)
+    take_prev = last_prev = None
+    t_prev = START_LATENCY - 1          # the broadcaster's previous transfer cycle
+    j_prev = -1
+    for i, j in enumerate(nz_cols):
+        t = t_prev + (j - j_prev)       # skipped zero columns take one cycle each
+        if i >= depth:
+            t = max(t, int(pops[i - depth].max()) + 1)
+        pop = np.full(n_pe, t + QUEUE_LATENCY, dtype=np.int64)
+        if i:
+            pop = np.maximum(pop, take_prev)
+        take = pop + POINTER_LATENCY
+        if i:
+            take = np.maximum(take, last_prev)
+        n = counts[:, j]
+        last = take + ISSUE_LATENCY + np.maximum(n, 1) - 1
+        idle = np.maximum(idle, np.where(n > 0, last + ACCUM_LATENCY, last + EMPTY_LATENCY))
+        pops[i] = pop
+        take_prev, last_prev = take, last
+        t_prev, j_prev = t, j
+    t_last = t_prev + (n_cols - 1 - j_prev)     # remaining zero columns
+    bcast_done = t_last + 1
+    cycles = int(max(bcast_done, int(idle.max()) if n_pe else 0)) + DONE_LATENCY
+
+    bound = int(counts[:, nz_cols].sum(axis=1).max()) if n_nz and n_pe else 0
+    useful = int(_useful_per_column(image)[:, nz_cols].sum()) if n_nz else 0
+    n_rows = int(getattr(image, "local_rows", 0))
+    return {
+        "cycles": cycles,
+        "bound": bound,
+        "useful_macs": useful,
+        "utilization": useful / (n_pe * cycles) if n_pe else 0.0,
+        "bound_utilization": useful / (n_pe * bound) if bound else 0.0,
+        "columns": n_nz,
+        "readout_cycles": n_rows * n_pe + 1,
+    }

@@ -1,0 +1,108 @@
+"""Shared Amaranth-simulator helpers for the gateware tests (stream put/get with seeded
+stalls, and an SpMV bench that loads, runs and reads out one or more SpMVs)."""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ese_hw.gateware.spmv import LoadTarget
+
+__all__ = ["stream_put", "stream_get", "run_spmv", "spmv_load_words", "random_image_mats"]
+
+
+async def stream_put(ctx, port, payload, *, rng=None, idle_prob=0.0):
+    """Offer ``payload`` on ``port`` (valid never waits on ready) after random idle cycles."""
+    while rng is not None and rng.random() < idle_prob:
+        await ctx.tick()
+    ctx.set(port.valid, 1)
+    ctx.set(port.payload, payload)
+    await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+async def stream_get(ctx, port, *, rng=None, stall_prob=0.0):
+    """Take one payload from ``port``, dropping ready at random."""
+    while True:
+        ready = not (rng is not None and rng.random() < stall_prob)
+        ctx.set(port.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        if ready and valid:
+            ctx.set(port.ready, 0)
+            return payload
+
+
+def spmv_load_words(image, *, bias=None):
+    """``load`` payloads (dicts) that write ``image`` (and ``bias``) into an SpMV."""
+    out = []
+    for p in range(image.n_pe):
+        for a, w in enumerate(image.words[p]):
+            out.append({"target": LoadTarget.ENTRY, "pe": p, "addr": a, "data": int(w)})
+        for a, v in enumerate(image.ptr[p]):
+            out.append({"target": LoadTarget.PTR, "pe": p, "addr": a, "data": int(v)})
+        if bias is not None:
+            for a, v in enumerate(bias[p]):
+                out.append({"target": LoadTarget.BIAS, "pe": p, "addr": a, "data": int(v)})
+    return out
+
+
+def random_image_mats(rng, *, n_pe, rows, cols, density, weight_bits, extreme=False):
+    """Per-PE integer sub-matrices with random masks (rows per PE may differ by one)."""
+    lim = 1 << (weight_bits - 1)
+    mats = []
+    for p in range(n_pe):
+        r = rows - (p % 2 if n_pe > 1 else 0)
+        w = rng.integers(-lim, lim, size=(r, cols))
+        if extreme:
+            w = np.where(rng.random((r, cols)) < 0.5, -lim, w)
+        w[rng.random((r, cols)) >= density] = 0
+        mats.append(w)
+    return mats
+
+
+def run_spmv(dut, acts, *, n_rows, n_cols, loads=(), seed=0, act_idle=0.0, res_stall=0.0,
+             load_idle=0.0):
+    """Simulate: optional run-time loads, then one SpMV per vector in ``acts``.
+
+    Returns ``(results, cycles)``: per run an (n_rows, n_pe) array of results in
+    stream order, reshaped to (n_pe, n_rows), and the start -> done cycle count.
+    """
+    n_pe = dut.n_pe
+    results, cycles = [], []
+    rng_act, rng_res, rng_load = (np.random.default_rng(seed + k) for k in range(3))
+
+    async def control(ctx):
+        for payload in loads:
+            await stream_put(ctx, dut.load, payload, rng=rng_load, idle_prob=load_idle)
+        for _ in acts:
+            ctx.set(dut.n_cols, n_cols)
+            ctx.set(dut.n_rows, n_rows)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            count = 1
+            while not ctx.get(dut.done):
+                await ctx.tick()
+                count += 1
+                assert count < 100_000, "no done"
+            cycles.append(count)
+            while ctx.get(dut.busy):
+                await ctx.tick()
+
+    async def producer(ctx):
+        for act in acts:
+            for a in act:
+                await stream_put(ctx, dut.act, int(a), rng=rng_act, idle_prob=act_idle)
+
+    async def consumer(ctx):
+        for _ in acts:
+            got = [await stream_get(ctx, dut.result, rng=rng_res, stall_prob=res_stall)
+                   for _ in range(n_rows * n_pe)]
+            results.append(np.array(got, dtype=np.int64).reshape(n_rows, n_pe).T)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(control)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    assert len(results) == len(acts)
+    return results, cycles
