@@ -102,43 +102,53 @@ def _dumps(obj):
     return json.dumps(obj, indent=2) + "\n"
 
 
-def _read_npz(path):
-    """All arrays of an ``.npz`` (no pickles); any unreadable file is an :class:`EseError`."""
+def _open(path, what):
+    """Open ``path`` for reading; a missing or unreadable file is an :class:`EseError`."""
     try:
-        f = np.load(path, allow_pickle=False)
+        return open(path, "rb")
     except FileNotFoundError:
         raise EseError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise EseError(f"{path}: is a directory") from None
     except PermissionError:
         raise EseError(f"{path}: permission denied") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
-        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise EseError(f"{path}: not a .npz archive (a single .npy array?)")
-    # Members are decompressed lazily: a damaged member fails here, not in np.load.
-    try:
-        with f:
-            return {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
-        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+    except OSError as e:
+        raise EseError(f"{path}: cannot read {what} ({e.strerror})") from None
+
+
+_BAD_FILE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+def _read_npz(path):
+    """All arrays of an ``.npz`` (no pickles); any unreadable file is an :class:`EseError`.
+
+    The file is opened here, not by ``np.load``: given a path, ``np.load`` leaks the
+    open file when the archive is corrupt.
+    """
+    with _open(path, ".npz") as fh:
+        try:
+            f = np.load(fh, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise EseError(f"{path}: not a .npz archive (a single .npy array?)")
+            # Members are decompressed lazily: a damaged member fails here (zlib.error).
+            with f:
+                return {k: f[k] for k in f.files}
+        except EseError:
+            raise
+        except _BAD_FILE as e:
+            raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
 
 
 def _read_npy(path, n_in):
     """A (T, n_in) finite float sequence from a ``.npy`` file."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise EseError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise EseError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise EseError(f"{path}: permission denied") from None
-    except (EOFError, OSError, ValueError) as e:
-        raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
-    if isinstance(x, np.lib.npyio.NpzFile):
-        x.close()
-        raise EseError(f"{path}: a .npz archive, expected a single .npy array")
+    with _open(path, ".npy") as fh:
+        try:
+            x = np.load(fh, allow_pickle=False)
+        except _BAD_FILE as e:
+            raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
+        if isinstance(x, np.lib.npyio.NpzFile):
+            x.close()
+            raise EseError(f"{path}: a .npz archive, expected a single .npy array")
     return check_inputs(x, n_in, source=str(path))
 
 
