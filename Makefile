@@ -32,11 +32,12 @@ test: sysdeps venv
 demo: sysdeps venv
 	$(VENV)/bin/ese-hw demo
 
-# Each benchmarks/bench_*.py writes its own JSON/CSV figures.
+# Each benchmarks/bench_*.py writes its own JSON/CSV figures. Run as modules from the
+# repo root so they can import each other and `sim`/`boards`.
 bench: sysdeps venv
 	@set -e; for f in benchmarks/bench_*.py; do \
 	  [ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
-	  echo "== $$f"; $(PY) "$$f"; \
+	  echo "== $$f"; $(PY) -m benchmarks.$$(basename "$$f" .py); \
 	done
 
 lint: venv
