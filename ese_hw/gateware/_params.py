@@ -1,6 +1,10 @@
 """Up-front parameter checks shared by the gateware components."""
 
-__all__ = ["check_int", "check_bool"]
+import functools
+
+import numpy as np
+
+__all__ = ["check_int", "check_bool", "check_image", "validated"]
 
 
 def check_int(name, value, lo, hi=None):
@@ -17,3 +21,30 @@ def check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
+
+
+def check_image(name, values, *, depth, depth_name, bits, signed=False):
+    """Validate an elaboration-time memory image; returns it as a list of Python ints."""
+    if values is None:
+        return None
+    values = [int(v) for v in np.asarray(values).reshape(-1)]
+    if len(values) > depth:
+        raise ValueError(f"{name} has {len(values)} words, more than {depth_name} = {depth}")
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    if values and (min(values) < lo or max(values) >= hi):
+        kind = "signed" if signed else "unsigned"
+        raise ValueError(f"{name} values must fit {kind}({bits})")
+    return values
+
+
+def validated(init):
+    """Decorate a component's ``__init__``: if it raises, the half-built object must not
+    also warn "created but never used" (an Amaranth ``MustUse`` check) when collected."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except Exception:
+            self._MustUse__silence = True
+            raise
+    return wrapper

@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_int
+from ._params import check_int, validated
 from .matrix_reader import product_layout
 
 __all__ = ["Accumulator"]
@@ -54,6 +54,7 @@ class Accumulator(wiring.Component):
     idle : Out(1)
     """
 
+    @validated
     def __init__(self, *, weight_bits, act_bits, accum_bits, local_rows):
         check_int("weight_bits", weight_bits, 2, 18)
         check_int("act_bits", act_bits, 2, 27)

@@ -1,13 +1,12 @@
 """Sparse matrix read unit: walks a column's entries, one per cycle, and decodes them."""
 
-import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_int
+from ._params import check_image, check_int, validated
 from .pointer import column_span_layout, write_layout
 
 __all__ = ["MatrixReader", "product_layout"]
@@ -61,6 +60,7 @@ class MatrixReader(wiring.Component):
         Nothing in flight in this unit.
     """
 
+    @validated
     def __init__(self, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
                  ptr_bits, init=None):
         check_int("weight_bits", weight_bits, 2, 18)
@@ -73,13 +73,8 @@ class MatrixReader(wiring.Component):
             raise ValueError(f"ptr_bits {ptr_bits} cannot address entry_depth {entry_depth}")
         self._wb, self._ib, self._ab = weight_bits, index_bits, act_bits
         self._entry_depth, self._local_rows, self._ptr_bits = entry_depth, local_rows, ptr_bits
-        if init is not None:
-            init = [int(v) for v in np.asarray(init).reshape(-1)]
-            if len(init) > entry_depth:
-                raise ValueError(f"entry image has {len(init)} words, more than "
-                                 f"entry_depth = {entry_depth}")
-            if init and (min(init) < 0 or max(init) >= 1 << self.word_bits):
-                raise ValueError(f"entry image words must fit {self.word_bits} bits")
+        init = check_image("entry image", init, depth=entry_depth,
+                           depth_name="entry_depth", bits=weight_bits + index_bits)
         self._init = init
         super().__init__({
             "idle": Out(1),

@@ -1,14 +1,13 @@
 """One processing element: activation queue, pointer reader, matrix reader, accumulator."""
 
-import numpy as np
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from ._params import check_bool, check_int
+from ._params import check_bool, check_image, check_int, validated
 from .accumulator import Accumulator
 from .matrix_reader import MatrixReader
 from .pointer import PointerReader, column_request_layout, write_layout
@@ -58,6 +57,7 @@ class PE(wiring.Component):
         Queue empty and nothing in flight.
     """
 
+    @validated
     def __init__(self, *, weight_bits, index_bits, act_bits, accum_bits, queue_depth=8,
                  entry_depth, n_cols_max, local_rows, bias=False,
                  init_words=None, init_ptr=None, init_bias=None):
@@ -76,57 +76,64 @@ class PE(wiring.Component):
                        accum_bits=accum_bits, queue_depth=queue_depth,
                        entry_depth=entry_depth, n_cols_max=n_cols_max,
                        local_rows=local_rows, bias=bias)
-        ptr_bits = bits_for(entry_depth)
-        self._ptr = PointerReader(n_cols_max=n_cols_max, ptr_bits=ptr_bits,
-                                  act_bits=act_bits, init=init_ptr)
-        self._reader = MatrixReader(weight_bits=weight_bits, index_bits=index_bits,
-                                    act_bits=act_bits, entry_depth=entry_depth,
-                                    local_rows=local_rows, ptr_bits=ptr_bits,
-                                    init=init_words)
-        self._acc = Accumulator(weight_bits=weight_bits, act_bits=act_bits,
-                                accum_bits=accum_bits, local_rows=local_rows)
-        if init_bias is not None:
-            init_bias = [int(v) for v in np.asarray(init_bias).reshape(-1)]
-            if len(init_bias) > local_rows:
-                raise ValueError(f"bias image has {len(init_bias)} rows, more than "
-                                 f"local_rows = {local_rows}")
-            lim = 1 << (accum_bits - 1)
-            if init_bias and (min(init_bias) < -lim or max(init_bias) >= lim):
-                raise ValueError(f"bias values must fit signed({accum_bits})")
-        self._init_bias = init_bias
-        row_bits = self._acc.row_bits
+        # Sub-units are built in elaborate(); their images are checked here, up front.
+        self._init_words = check_image("entry image", init_words, depth=entry_depth,
+                                       depth_name="entry_depth",
+                                       bits=weight_bits + index_bits)
+        self._init_ptr = check_image("pointer image", init_ptr, depth=n_cols_max + 1,
+                                     depth_name="n_cols_max + 1", bits=self.ptr_bits)
+        self._init_bias = check_image("bias image", init_bias, depth=local_rows,
+                                      depth_name="local_rows", bits=accum_bits, signed=True)
         ports = {
             "push": In(1),
             "full": Out(1),
             "clear": In(1),
             "ro_en": In(1),
             "idle": Out(1),
-            "push_col": In(unsigned(self._ptr.col_bits)),
+            "push_col": In(unsigned(max(1, ceil_log2(n_cols_max)))),
             "push_act": In(signed(act_bits)),
             "entry_load": In(stream.Signature(
-                write_layout(self._reader.addr_bits, self._reader.word_bits),
+                write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
                 always_ready=True)),
             "ptr_load": In(stream.Signature(
-                write_layout(self._ptr.addr_bits, ptr_bits), always_ready=True)),
-            "ro_addr": In(unsigned(row_bits)),
+                write_layout(max(1, ceil_log2(n_cols_max + 1)), self.ptr_bits),
+                always_ready=True)),
+            "ro_addr": In(unsigned(self.row_bits)),
             "ro_data": Out(signed(accum_bits)),
         }
         if bias:
             ports["bias_load"] = In(stream.Signature(
-                write_layout(row_bits, accum_bits), always_ready=True))
+                write_layout(self.row_bits, accum_bits), always_ready=True))
         super().__init__(ports)
 
     @property
+    def ptr_bits(self):
+        """Pointer width: entry addresses ``0 .. entry_depth``."""
+        return bits_for(self._p["entry_depth"])
+
+    @property
+    def row_bits(self):
+        return max(1, ceil_log2(self._p["local_rows"]))
+
+    @property
     def latency(self):
-        """Cycles from the last entry's issue until the PE is idle."""
-        return self._reader.latency + self._acc.latency + 1
+        """Cycles from the last entry's issue until the PE is idle (entry read, decode,
+        multiply, accumulate)."""
+        return 4
 
     def elaborate(self, platform):
         m = Module()
         p = self._p
-        m.submodules.ptr = ptr = self._ptr
-        m.submodules.reader = reader = self._reader
-        m.submodules.acc = acc = self._acc
+        m.submodules.ptr = ptr = PointerReader(
+            n_cols_max=p["n_cols_max"], ptr_bits=self.ptr_bits, act_bits=p["act_bits"],
+            init=self._init_ptr)
+        m.submodules.reader = reader = MatrixReader(
+            weight_bits=p["weight_bits"], index_bits=p["index_bits"], act_bits=p["act_bits"],
+            entry_depth=p["entry_depth"], local_rows=p["local_rows"], ptr_bits=self.ptr_bits,
+            init=self._init_words)
+        m.submodules.acc = acc = Accumulator(
+            weight_bits=p["weight_bits"], act_bits=p["act_bits"], accum_bits=p["accum_bits"],
+            local_rows=p["local_rows"])
         req_layout = column_request_layout(ptr.col_bits, p["act_bits"])
         m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=p["queue_depth"])
 

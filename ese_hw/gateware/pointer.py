@@ -1,13 +1,12 @@
 """Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
 
-import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_int
+from ._params import check_image, check_int, validated
 
 __all__ = ["PointerReader", "column_request_layout", "column_span_layout", "write_layout"]
 
@@ -64,6 +63,7 @@ class PointerReader(wiring.Component):
         Run-time write of pointer ``addr`` (``0 .. n_cols_max``).
     """
 
+    @validated
     def __init__(self, *, n_cols_max, ptr_bits, act_bits, init=None):
         check_int("n_cols_max", n_cols_max, 1)
         check_int("ptr_bits", ptr_bits, 1, 32)
@@ -71,13 +71,8 @@ class PointerReader(wiring.Component):
         self._n_cols_max = n_cols_max
         self._ptr_bits = ptr_bits
         self._act_bits = act_bits
-        if init is not None:
-            init = [int(v) for v in np.asarray(init).reshape(-1)]
-            if len(init) > n_cols_max + 1:
-                raise ValueError(f"pointer image has {len(init)} values, more than "
-                                 f"n_cols_max + 1 = {n_cols_max + 1}")
-            if init and (min(init) < 0 or max(init) >= 1 << ptr_bits):
-                raise ValueError(f"pointer image values must fit {ptr_bits} bits")
+        init = check_image("pointer image", init, depth=n_cols_max + 1,
+                           depth_name="n_cols_max + 1", bits=ptr_bits)
         self._init = init
         super().__init__({
             "req": In(stream.Signature(column_request_layout(self.col_bits, act_bits))),

@@ -6,7 +6,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from ._params import check_bool, check_int
+from ._params import check_bool, check_image, check_int, validated
 from .pe import PE
 
 __all__ = ["SpMV", "LoadTarget", "State", "load_layout"]
@@ -94,6 +94,7 @@ class SpMV(wiring.Component):
     busy, done : Out(1)
     """
 
+    @validated
     def __init__(self, *, n_pe, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth=8, entry_depth, n_cols_max, local_rows, bias=False,
                  init=None, init_bias=None):
@@ -126,13 +127,21 @@ class SpMV(wiring.Component):
                 raise ValueError(f"init_bias must have shape (n_pe={n_pe}, rows), "
                                  f"not {init_bias.shape}")
             biases = list(init_bias)
-        self._pes = [
-            PE(weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
-               accum_bits=accum_bits, queue_depth=queue_depth, entry_depth=entry_depth,
-               n_cols_max=n_cols_max, local_rows=local_rows, bias=bias,
-               init_words=words[p], init_ptr=ptrs[p], init_bias=biases[p])
+        self._pe_params = [
+            dict(weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
+                 accum_bits=accum_bits, queue_depth=queue_depth, entry_depth=entry_depth,
+                 n_cols_max=n_cols_max, local_rows=local_rows, bias=bias,
+                 init_words=words[p], init_ptr=ptrs[p], init_bias=biases[p])
             for p in range(n_pe)
         ]
+        # The PEs are built in elaborate(); check their images now (same checks).
+        for p in range(n_pe):
+            check_image(f"PE {p} entry image", words[p], depth=entry_depth,
+                        depth_name="entry_depth", bits=self.word_bits)
+            check_image(f"PE {p} pointer image", ptrs[p], depth=n_cols_max + 1,
+                        depth_name="n_cols_max + 1", bits=self.ptr_bits)
+            check_image(f"PE {p} bias image", biases[p], depth=local_rows,
+                        depth_name="local_rows", bits=accum_bits, signed=True)
         super().__init__({
             "start": In(1),
             "busy": Out(1),
@@ -200,6 +209,7 @@ class SpMV(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self._n_pe
+        self._pes = [PE(**kw) for kw in self._pe_params]
         for p, pe in enumerate(self._pes):
             m.submodules[f"pe{p}"] = pe
 
