@@ -23,8 +23,6 @@ import os
 import sys
 import tempfile
 import time
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -33,6 +31,7 @@ from .errors import EseError
 from .model.compress import Config, check_config, compress, from_arrays, is_compressed
 from .model.golden import GoldenModel
 from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, lstmp_float, random_weights
+from .model.npzio import read_npy, read_npz
 
 __all__ = ["main", "build_parser"]
 
@@ -102,54 +101,9 @@ def _dumps(obj):
     return json.dumps(obj, indent=2) + "\n"
 
 
-def _open(path, what):
-    """Open ``path`` for reading; a missing or unreadable file is an :class:`EseError`."""
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise EseError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise EseError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise EseError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise EseError(f"{path}: cannot read {what} ({e.strerror})") from None
-
-
-_BAD_FILE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
-
-
-def _read_npz(path):
-    """All arrays of an ``.npz`` (no pickles); any unreadable file is an :class:`EseError`.
-
-    The file is opened here, not by ``np.load``: given a path, ``np.load`` leaks the
-    open file when the archive is corrupt.
-    """
-    with _open(path, ".npz") as fh:
-        try:
-            f = np.load(fh, allow_pickle=False)
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise EseError(f"{path}: not a .npz archive (a single .npy array?)")
-            # Members are decompressed lazily: a damaged member fails here (zlib.error).
-            with f:
-                return {k: f[k] for k in f.files}
-        except EseError:
-            raise
-        except _BAD_FILE as e:
-            raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
-
-
 def _read_npy(path, n_in):
     """A (T, n_in) finite float sequence from a ``.npy`` file."""
-    with _open(path, ".npy") as fh:
-        try:
-            x = np.load(fh, allow_pickle=False)
-        except _BAD_FILE as e:
-            raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
-        if isinstance(x, np.lib.npyio.NpzFile):
-            x.close()
-            raise EseError(f"{path}: a .npz archive, expected a single .npy array")
-    return check_inputs(x, n_in, source=str(path))
+    return check_inputs(read_npy(path), n_in, source=str(path))
 
 
 def _weights_from(arrays, path):
@@ -171,7 +125,7 @@ def _model_from(arrays, path):
 
 
 def _load_weights(path):
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     if is_compressed(arrays):
         raise EseError(f"{path}: a compressed model, expected float weights")
     return _weights_from(arrays, path)
@@ -179,7 +133,7 @@ def _load_weights(path):
 
 def _load_any(path):
     """(kind, object): ``("model", CompressedModel)`` or ``("weights", LSTMPWeights)``."""
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     if is_compressed(arrays):
         return "model", _model_from(arrays, path)
     return "weights", _weights_from(arrays, path)

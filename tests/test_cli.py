@@ -403,7 +403,7 @@ RUN_ERRORS = {
     "format version": (_bad_model(_set("format_version", np.array(99))), _x, [],
                        "format version 99"),
     "format version array": (_bad_model(_set("format_version", np.array([1, 1]))), _x, [],
-                             "malformed compressed model"),
+                             "malformed format_version"),
     "model missing pointers": (_bad_model(lambda a: a.pop("gate_ptr")), _x, [],
                                "missing key 'gate_ptr'"),
     "model words too wide": (_bad_model(_set("ym_words", lambda w: w | (1 << 20))), _x, [],

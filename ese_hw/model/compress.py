@@ -8,7 +8,6 @@ and (for the float reference) the pruned float weights.
 """
 
 import json
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from .encode import (
     split_rows,
 )
 from .lstmp import GATES, MATRIX_KEYS, WEIGHT_KEYS, LSTMPWeights, atomic_savez, lstmp_float
+from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
 
@@ -149,14 +149,7 @@ def _fail(path, what):
 
 def load_compressed(path):
     """Load and check a compressed model ``.npz``; any inconsistency is an :class:`EseError`."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise EseError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
-    return from_arrays(arrays, source=str(path))
+    return from_arrays(read_npz(path), source=str(path))
 
 
 def is_compressed(arrays):
@@ -169,9 +162,11 @@ def from_arrays(arrays, *, source):
     for k in need:
         if k not in arrays:
             _fail(source, f"missing key {k!r} (not a compressed model?)")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
-        _fail(source, f"format version {int(arrays['format_version'])}, "
-                      f"this ese_hw reads {FORMAT_VERSION}")
+    version = np.asarray(arrays["format_version"])
+    if version.shape != () or not np.issubdtype(version.dtype, np.integer):
+        _fail(source, "malformed format_version")
+    if int(version) != FORMAT_VERSION:
+        _fail(source, f"format version {int(version)}, this ese_hw reads {FORMAT_VERSION}")
     try:
         meta = json.loads(str(arrays["meta"]))
         cfg = Config(**meta["config"])

@@ -179,7 +179,8 @@ def gate_pe_mats(wx, wr, n_pe):
     ``wx``, ``wr`` are sequences of the four gate matrices (i, f, c, o), each (H, I)
     and (H, P). PE ``p``'s local row ``4k + g`` is gate ``g`` of cell ``k*n_pe + p``.
     """
-    stacked = np.stack([np.concatenate([x, r], axis=1) for x, r in zip(wx, wr)])  # (4, H, I+P)
+    # (4, H, I+P)
+    stacked = np.stack([np.concatenate([x, r], axis=1) for x, r in zip(wx, wr, strict=True)])
     mats = []
     for p in range(n_pe):
         cells = stacked[:, p::n_pe, :]                        # (4, Hp, C)

@@ -11,7 +11,6 @@ The model, DESIGN.md section 1::
     y_t = W_ym m_t
 """
 
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,8 +135,10 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
     peepholes ~ N(0, 0.1); W_ym ~ N(0, 1/H) scaled likewise.
     """
     for name, v in (("input", n_in), ("cells", n_cells), ("proj", n_proj)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise EseError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise EseError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     a = {}
     scale_g = 2.0 / np.sqrt(n_in + n_proj)
@@ -155,16 +156,9 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
 
 def load_weights(path):
     """Load and validate a float weights ``.npz`` (DESIGN.md section 1)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise EseError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise EseError(f"{path}: is a directory") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
-    return LSTMPWeights.from_arrays(arrays, source=str(path))
+    from .npzio import read_npz
+
+    return LSTMPWeights.from_arrays(read_npz(path), source=str(path))
 
 
 def check_inputs(x, n_in, *, source="inputs"):

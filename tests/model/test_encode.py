@@ -3,14 +3,22 @@
 import numpy as np
 import pytest
 
-from ese_hw.model.encode import decode_spmv, encode_spmv, gate_from_pe_mats, gate_pe_mats, \
-    merge_rows, pack_word, split_rows, unpack_words
+from ese_hw.model.encode import (
+    decode_spmv,
+    encode_spmv,
+    gate_from_pe_mats,
+    gate_pe_mats,
+    merge_rows,
+    pack_word,
+    split_rows,
+    unpack_words,
+)
 
 
 def _roundtrip(mats, ib, wb=12):
     img = encode_spmv(mats, index_bits=ib, weight_bits=wb)
     back = decode_spmv(img)
-    for m, b in zip(mats, back):
+    for m, b in zip(mats, back, strict=True):
         np.testing.assert_array_equal(b, m)
     return img
 
@@ -83,5 +91,5 @@ def test_gate_stacking_roundtrip(n_pe, h):
     # PE p local row 4k+g is gate g of cell k*n_pe+p
     np.testing.assert_array_equal(mats[n_pe - 1][4 * 1 + 2, :5], wx[2][n_pe + n_pe - 1])
     bx, br = gate_from_pe_mats(decode_spmv(encode_spmv(mats, index_bits=3, weight_bits=6)), 5)
-    for a, b in zip(wx + wr, list(bx) + list(br)):
+    for a, b in zip(wx + wr, list(bx) + list(br), strict=True):
         np.testing.assert_array_equal(a, b)

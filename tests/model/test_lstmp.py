@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from ese_hw.errors import EseError
-from ese_hw.model.lstmp import WEIGHT_KEYS, LSTMPWeights, load_weights, lstmp_float, \
-    random_weights
+from ese_hw.model.lstmp import WEIGHT_KEYS, LSTMPWeights, load_weights, lstmp_float, random_weights
 
 
 def _sig(z):
@@ -21,7 +20,7 @@ def _scalar_lstmp(a, xs):
     y, c = [0.0] * n_proj, [0.0] * h
     out = []
     for x in xs:
-        def pre(g, k):
+        def pre(g, k, x=x, y=y):
             s = a[f"b_{g}"][k]
             s += sum(a[f"W_{g}x"][k][j] * x[j] for j in range(n_in))
             s += sum(a[f"W_{g}r"][k][j] * y[j] for j in range(n_proj))

@@ -1,0 +1,59 @@
+"""Reading user files: every unreadable, corrupted or truncated file is one :class:`EseError`."""
+
+import zipfile
+import zlib
+
+import numpy as np
+
+from ..errors import EseError
+
+__all__ = ["open_input", "read_npz", "read_npy"]
+
+_BAD_FILE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+def open_input(path, what):
+    """Open ``path`` for reading; a missing or unreadable file is an :class:`EseError`."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise EseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise EseError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise EseError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise EseError(f"{path}: cannot read {what} ({e.strerror})") from None
+
+
+def read_npz(path):
+    """All arrays of an ``.npz`` (no pickles).
+
+    The file is opened here, not by ``np.load``: given a path, ``np.load`` leaks the
+    open file when the archive is corrupt.
+    """
+    with open_input(path, ".npz") as fh:
+        try:
+            f = np.load(fh, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise EseError(f"{path}: not a .npz archive (a single .npy array?)")
+            # Members are decompressed lazily: a damaged member fails here (zlib.error).
+            with f:
+                return {k: f[k] for k in f.files}
+        except EseError:
+            raise
+        except _BAD_FILE as e:
+            raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+
+
+def read_npy(path):
+    """One array from a ``.npy`` file (no pickles)."""
+    with open_input(path, ".npy") as fh:
+        try:
+            x = np.load(fh, allow_pickle=False)
+        except _BAD_FILE as e:
+            raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
+        if isinstance(x, np.lib.npyio.NpzFile):
+            x.close()
+            raise EseError(f"{path}: a .npz archive, expected a single .npy array")
+    return x
