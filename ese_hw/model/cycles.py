@@ -25,8 +25,10 @@ rules written as event times (cycle 0 is the cycle in which ``start`` is high):
 * ``done`` is high ``DONE_LATENCY`` cycles after the first cycle in which the
   broadcaster has taken all ``n_cols`` activations and every PE is idle.
 
-Readout (not part of ``cycles``): ``readout_cycles = n_rows * n_pe + 1`` with
-a never-stalling consumer (one accumulator read latency, then one word per cycle).
+Readout (not part of ``cycles``), from ``done`` until ``busy`` drops, with a
+never-stalling consumer: ``readout_cycles = n_rows * (n_pe + READOUT_ROW_GAP) +
+READOUT_LATENCY``: each local row is read from all PEs at once into a shift
+register (one bubble cycle per row), then shifted out one word per cycle.
 """
 
 import numpy as np
@@ -40,6 +42,8 @@ __all__ = [
     "ACCUM_LATENCY",
     "EMPTY_LATENCY",
     "DONE_LATENCY",
+    "READOUT_ROW_GAP",
+    "READOUT_LATENCY",
 ]
 
 #: ``start`` strobe -> first cycle the broadcaster may take an activation.
@@ -56,6 +60,10 @@ ACCUM_LATENCY = 4
 EMPTY_LATENCY = 1
 #: all idle -> ``done`` (registered strobe).
 DONE_LATENCY = 1
+#: readout: idle cycles per local row (buffer read into the shift register).
+READOUT_ROW_GAP = 1
+#: readout: first read's latency plus the return to ``IDLE``.
+READOUT_LATENCY = 2
 
 
 def _useful_per_column(image):
@@ -138,5 +146,5 @@ def spmv_cycles(image, act, *, queue_depth):
         "utilization": useful / (n_pe * cycles) if n_pe else 0.0,
         "bound_utilization": useful / (n_pe * bound) if bound else 0.0,
         "columns": n_nz,
-        "readout_cycles": n_rows * n_pe + 1,
+        "readout_cycles": n_rows * (n_pe + READOUT_ROW_GAP) + READOUT_LATENCY,
     }

@@ -62,11 +62,12 @@ def run_spmv(dut, acts, *, n_rows, n_cols, loads=(), seed=0, act_idle=0.0, res_s
              load_idle=0.0):
     """Simulate: optional run-time loads, then one SpMV per vector in ``acts``.
 
-    Returns ``(results, cycles)``: per run an (n_rows, n_pe) array of results in
-    stream order, reshaped to (n_pe, n_rows), and the start -> done cycle count.
+    Returns ``(results, cycles, readout)``: per run the results in stream order
+    reshaped to (n_pe, n_rows), the start -> done cycle count, and the cycles from
+    ``done`` until ``busy`` drops (the readout).
     """
     n_pe = dut.n_pe
-    results, cycles = [], []
+    results, cycles, readout = [], [], []
     rng_act, rng_res, rng_load = (np.random.default_rng(seed + k) for k in range(3))
 
     async def control(ctx):
@@ -84,8 +85,11 @@ def run_spmv(dut, acts, *, n_rows, n_cols, loads=(), seed=0, act_idle=0.0, res_s
                 count += 1
                 assert count < 100_000, "no done"
             cycles.append(count)
+            count = 0
             while ctx.get(dut.busy):
                 await ctx.tick()
+                count += 1
+            readout.append(count)
 
     async def producer(ctx):
         for act in acts:
@@ -105,4 +109,4 @@ def run_spmv(dut, acts, *, n_rows, n_cols, loads=(), seed=0, act_idle=0.0, res_s
     sim.add_testbench(consumer)
     sim.run()
     assert len(results) == len(acts)
-    return results, cycles
+    return results, cycles, readout

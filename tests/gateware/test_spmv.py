@@ -32,13 +32,16 @@ def random_acts(rng, n, act_bits, *, zero_frac=0.25):
 
 def check(image, dut, acts, *, accum_bits, queue_depth, exact_cycles=True, init=None,
           **kw):
-    res, cyc = run_spmv(dut, acts, n_rows=image.local_rows, n_cols=image.n_cols, **kw)
-    for act, got, c in zip(acts, res, cyc, strict=True):
+    res, cyc, readout = run_spmv(dut, acts, n_rows=image.local_rows, n_cols=image.n_cols,
+                                 **kw)
+    for act, got, c, ro in zip(acts, res, cyc, readout, strict=True):
         want = golden.spmv(image, act, accum_bits=accum_bits, init=init)
         np.testing.assert_array_equal(got, want)
         model = spmv_cycles(image, act, queue_depth=queue_depth)["cycles"]
         if exact_cycles:
             assert c == model
+            if not kw.get("res_stall"):
+                assert ro == spmv_cycles(image, act, queue_depth=queue_depth)["readout_cycles"]
         else:
             assert c >= model
     return res, cyc

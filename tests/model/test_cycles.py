@@ -1,0 +1,105 @@
+"""Cycle model: hand-checked recurrences, invariants, and its speed at the paper's shape."""
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ese_hw.model.cycles import spmv_cycles
+from ese_hw.model.encode import encode_spmv, split_rows
+
+
+def image_from_counts(counts, *, weight_bits=8):
+    """An image with ``counts[p][j]`` non-padding entries (weight 1, index 0) per column."""
+    counts = np.asarray(counts, dtype=np.int64)
+    ptr = np.concatenate([np.zeros((counts.shape[0], 1), np.int64),
+                          np.cumsum(counts, axis=1)], axis=1)
+    words = [np.ones(int(ptr[p, -1]), np.uint32) for p in range(counts.shape[0])]
+    return SimpleNamespace(ptr=ptr, words=words, weight_bits=weight_bits,
+                           local_rows=int(counts.max(initial=1)))
+
+
+def test_one_column():
+    # start 0; push 1; pop 2; pointers 3 (taken); issue 4, 5, 6; idle 10; done 11.
+    r = spmv_cycles(image_from_counts([[3]]), [5], queue_depth=4)
+    assert r["cycles"] == 11
+    assert r["bound"] == 3 and r["useful_macs"] == 3 and r["columns"] == 1
+    assert r["utilization"] == pytest.approx(3 / 11)
+
+
+def test_all_zero_activations():
+    # The broadcaster sweeps 5 columns in cycles 1..5, done at 5 + 1 + 1.
+    r = spmv_cycles(image_from_counts([[3, 1, 0, 2, 2]]), np.zeros(5), queue_depth=2)
+    assert r["cycles"] == 7 and r["useful_macs"] == 0 and r["bound"] == 0
+
+
+def test_empty_column_costs_one_cycle():
+    # col 0 (2 entries): issue 4, 5. col 1 (empty): taken in 5, its slot is cycle 6.
+    # idle = max(5 + 4, 6 + 1) = 9; done 10.
+    r = spmv_cycles(image_from_counts([[2, 0]]), [1, 1], queue_depth=4)
+    assert r["cycles"] == 10
+    # An empty last column may finish later than the drain: 1 entry then 4 empty columns.
+    # issue 4; empty slots 5, 6, 7, 8 -> idle max(8, 9) = 9, done 10.
+    r = spmv_cycles(image_from_counts([[1, 0, 0, 0, 0]]), np.ones(5), queue_depth=8)
+    assert r["cycles"] == 10
+
+
+def test_queue_depth_one_back_pressure():
+    # 3 columns of 5 entries, queue depth 1:
+    # col 0: push 1, pop 2, take 3, issue 4..8
+    # col 1: push max(2, pop0 + 1 = 3) = 3, pop max(4, take0 = 3) = 4, take max(5, 8) = 8
+    # col 2: push max(4, pop1 + 1 = 5) = 5, pop max(6, 8) = 8, take max(9, 13) = 13,
+    #        issue 14..18, idle 22, done 23.
+    r = spmv_cycles(image_from_counts([[5, 5, 5]]), [1, 2, 3], queue_depth=1)
+    assert r["cycles"] == 23
+
+
+def test_skipped_columns_and_busiest_pe():
+    counts = [[4, 9, 1, 0], [0, 9, 2, 2]]
+    r = spmv_cycles(image_from_counts(counts), [1, 0, 1, 1], queue_depth=4)
+    assert r["bound"] == 5 and r["useful_macs"] == 9 and r["columns"] == 3
+    # The skipped column costs the broadcaster one cycle only.
+    full = spmv_cycles(image_from_counts(counts), [1, 1, 1, 1], queue_depth=4)
+    assert full["cycles"] > r["cycles"]
+
+
+def test_padding_is_not_useful():
+    w = np.zeros((40, 3), np.int64)
+    w[39, 0] = 7                                   # 39-row gap: 9 padding entries (b = 2)
+    w[0, 1] = -2
+    image = encode_spmv([w], index_bits=2, weight_bits=8)
+    r = spmv_cycles(image, [1, 1, 1], queue_depth=8)
+    assert r["bound"] == 11 and r["useful_macs"] == 2
+
+
+def test_deeper_queue_never_slower_and_bound_is_a_floor():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-5, 6, size=(64, 50)) * (rng.random((64, 50)) < 0.15)
+    image = encode_spmv(split_rows(w, 8), index_bits=4, weight_bits=8)
+    act = rng.integers(-3, 4, 50)
+    cycles = [spmv_cycles(image, act, queue_depth=d)["cycles"] for d in (1, 2, 4, 8, 16)]
+    assert cycles == sorted(cycles, reverse=True)
+    r = spmv_cycles(image, act, queue_depth=8)
+    assert r["cycles"] >= r["bound"]
+
+
+def test_paper_shape_is_fast():
+    """32 PEs, the 4096 x 665 gate matrix at 11.2 % density, 6-bit indices."""
+    rng = np.random.default_rng(1)
+    rows, cols = 4096, 665
+    w = (rng.random((rows, cols)) < 0.112) * rng.integers(1, 100, (rows, cols))
+    image = encode_spmv(split_rows(w, 32), index_bits=6, weight_bits=12)
+    act = rng.integers(1, 100, cols)
+    t0 = time.perf_counter()
+    r = spmv_cycles(image, act, queue_depth=8)
+    assert time.perf_counter() - t0 < 0.1
+    assert r["cycles"] >= r["bound"] and r["columns"] == cols
+
+
+def test_bad_arguments():
+    image = image_from_counts([[1, 2]])
+    with pytest.raises(ValueError, match="queue_depth"):
+        spmv_cycles(image, [1, 1], queue_depth=0)
+    with pytest.raises(ValueError, match="columns"):
+        spmv_cycles(image, [1, 1, 1], queue_depth=2)
