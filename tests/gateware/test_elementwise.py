@@ -126,9 +126,9 @@ def golden(name):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_elementwise_real_frames(name):
-    """Cells of four golden frames (real accumulators and cell states) match exactly."""
+    """Cells of six golden frames (real accumulators and cell states) match exactly."""
     gm = golden(name)
-    x_q = gm.quantize_inputs(np.random.default_rng(11).standard_normal((4, gm.model.n_in)) * 2)
+    x_q = gm.quantize_inputs(np.random.default_rng(11).standard_normal((6, gm.model.n_in)) * 2)
     y, c_prev = gm.initial_state()
     accs, cps, cs, ms = [], [], [], []
     for t in range(x_q.shape[0]):
@@ -163,7 +163,7 @@ def test_elementwise_extremes(name):
     """Random extreme inputs (limits of every field) against the golden model."""
     gm0 = golden(name)
     cfg, q_over = CONFIGS[name]
-    n = 160
+    n = 400
     rng = np.random.default_rng(sum(map(ord, name)))
     acc = np.stack([_extreme(rng, n, cfg.accum_bits) for _ in range(4)])
     c_prev = _extreme(rng, n, cfg.act_bits)
