@@ -42,7 +42,6 @@ bench: sysdeps venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf build sim_build .pytest_cache .ruff_cache *.egg-info
