@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._params import check_image, check_int, validated
-from .pointer import column_span_layout, write_layout
+from .pointer import act_shape, check_act, column_span_layout, write_layout
 
 __all__ = ["MatrixReader", "product_layout"]
 
@@ -15,7 +15,7 @@ __all__ = ["MatrixReader", "product_layout"]
 def product_layout(row_bits, weight_bits, act_bits):
     """One decoded entry on its way to the arithmetic unit."""
     return data.StructLayout({
-        "row": unsigned(row_bits), "weight": signed(weight_bits), "act": signed(act_bits),
+        "row": unsigned(row_bits), "weight": signed(weight_bits), "act": act_shape(act_bits),
     })
 
 
@@ -65,7 +65,7 @@ class MatrixReader(wiring.Component):
                  ptr_bits, init=None):
         check_int("weight_bits", weight_bits, 2, 18)
         check_int("index_bits", index_bits, 2, 8)
-        check_int("act_bits", act_bits, 2, 27)
+        check_act(act_bits)
         check_int("entry_depth", entry_depth, 1)
         check_int("local_rows", local_rows, 1)
         check_int("ptr_bits", ptr_bits, 1, 32)
@@ -120,7 +120,7 @@ class MatrixReader(wiring.Component):
         cur_first = Signal()
         cur_addr = Signal(self._ptr_bits)
         cur_end = Signal(self._ptr_bits)
-        cur_act = Signal(signed(self._ab))
+        cur_act = Signal(act_shape(self._ab))
         span = self.span.payload
         m.d.comb += [
             self.span.ready.eq(~cur_valid | cur_last),
@@ -148,7 +148,7 @@ class MatrixReader(wiring.Component):
         # Decode stage: the word is on rd.data.
         d_valid = Signal()
         d_first = Signal()
-        d_act = Signal(signed(self._ab))
+        d_act = Signal(act_shape(self._ab))
         m.d.sync += [d_valid.eq(issue), d_first.eq(cur_first), d_act.eq(cur_act)]
         pos = Signal(self.row_bits)
         index = rd.data[wb:wb + ib]

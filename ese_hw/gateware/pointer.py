@@ -1,6 +1,6 @@
 """Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -8,19 +8,34 @@ from amaranth.utils import ceil_log2
 
 from ._params import check_image, check_int, validated
 
-__all__ = ["PointerReader", "column_request_layout", "column_span_layout", "write_layout"]
+__all__ = ["PointerReader", "act_shape", "column_request_layout", "column_span_layout",
+           "write_layout"]
 
+
+
+def act_shape(act_bits):
+    """The shape carried with a column: ``signed(act_bits)``, or any shape given as is
+    (a channel carries one activation per lock-step channel and a region flag)."""
+    return signed(act_bits) if isinstance(act_bits, int) else act_bits
+
+
+def check_act(act_bits):
+    if isinstance(act_bits, int):
+        check_int("act_bits", act_bits, 2, 27)
+    else:
+        Shape.cast(act_bits)
+    return act_bits
 
 
 def column_request_layout(col_bits, act_bits):
     """A queued column: its index and its (non-zero) activation."""
-    return data.StructLayout({"col": unsigned(col_bits), "act": signed(act_bits)})
+    return data.StructLayout({"col": unsigned(col_bits), "act": act_shape(act_bits)})
 
 
 def column_span_layout(ptr_bits, act_bits):
     """A column ready to walk: entry words ``lo .. hi - 1`` and its activation."""
     return data.StructLayout({
-        "lo": unsigned(ptr_bits), "hi": unsigned(ptr_bits), "act": signed(act_bits),
+        "lo": unsigned(ptr_bits), "hi": unsigned(ptr_bits), "act": act_shape(act_bits),
     })
 
 
@@ -40,7 +55,10 @@ class PointerReader(wiring.Component):
 
     The stage holds one column (``span``). ``req.ready`` is high when the stage is
     empty or handing its column on this cycle, so a new column is read while the
-    matrix reader takes the previous one: no bubble between columns.
+    matrix reader takes the previous one: no bubble between columns. A column
+    with no entries in this PE (``lo == hi``) is dropped when its pointers
+    arrive, so it costs this stage one cycle and the matrix reader none (EIE
+    steps past empty columns the same way).
 
     Parameters
     ----------
@@ -67,7 +85,7 @@ class PointerReader(wiring.Component):
     def __init__(self, *, n_cols_max, ptr_bits, act_bits, init=None):
         check_int("n_cols_max", n_cols_max, 1)
         check_int("ptr_bits", ptr_bits, 1, 32)
-        check_int("act_bits", act_bits, 2, 27)
+        check_act(act_bits)
         self._n_cols_max = n_cols_max
         self._ptr_bits = ptr_bits
         self._act_bits = act_bits
@@ -117,7 +135,11 @@ class PointerReader(wiring.Component):
         even_wr, odd_wr = even.write_port(), odd.write_port()
 
         col = self.req.payload.col
+        held = Signal()          # a column's pointers are on the read ports
         m.d.comb += [
+            # An empty column (lo == hi) is dropped here, in the cycle its pointers
+            # arrive: it never reaches the matrix reader, so it costs that no cycle.
+            self.span.valid.eq(held & (self.span.payload.lo != self.span.payload.hi)),
             self.req.ready.eq(~self.span.valid | self.span.ready),
             # Reading only when the stage accepts keeps the held column's pointers stable.
             even_rd.en.eq(self.req.ready),
@@ -126,10 +148,10 @@ class PointerReader(wiring.Component):
             odd_rd.addr.eq(col >> 1),
         ]
         odd_col = Signal()
-        act = Signal(signed(self._act_bits))
+        act = Signal(act_shape(self._act_bits))
         with m.If(self.req.ready):
             m.d.sync += [
-                self.span.valid.eq(self.req.valid),
+                held.eq(self.req.valid),
                 odd_col.eq(col[0]),
                 act.eq(self.req.payload.act),
             ]

@@ -9,19 +9,19 @@ rules written as event times (cycle 0 is the cycle in which ``start`` is high):
   into every PE's queue in the cycle ``push_i`` it is taken, and only if no
   queue is full: ``push_i >= pop[p, i - D] + 1`` for every PE (``D`` =
   ``queue_depth``; a queue slot freed by a pop is seen the next cycle).
-* Queue -> pointer reader: ``pop[p, i] = max(push_i + QUEUE_LATENCY, take[p, i-1])``
+* Queue -> pointer reader: ``pop[p, i] = max(push_i + QUEUE_LATENCY, ptr_free)``
   (the pointer stage holds one column; it may be refilled in the cycle it is
   handed on).
-* Pointer reader -> matrix reader: both pointers arrive ``POINTER_LATENCY``
-  after the pop; ``take[p, i] = max(pop[p, i] + POINTER_LATENCY, last[p, i-1])``
-  where ``last`` is the last issue cycle of the previous column (the next
-  column is taken in that cycle, so there is no bubble between columns).
+* Pointer reader: both pointers arrive ``POINTER_LATENCY`` after the pop. An
+  empty column (no entries in this PE) is dropped there and frees the stage at
+  once: it costs the matrix reader nothing. Otherwise
+  ``take[p, i] = max(pop[p, i] + POINTER_LATENCY, last)`` where ``last`` is the
+  last issue cycle of the PE's previous non-empty column (the next column is
+  taken in that cycle, so there is no bubble between columns).
 * Issue: column ``i`` issues its ``n`` entries (one per cycle) in cycles
-  ``take + ISSUE_LATENCY .. take + ISSUE_LATENCY + max(n, 1) - 1``; an empty
-  column still holds the reader for one cycle.
+  ``take + ISSUE_LATENCY .. take + n`` (``ISSUE_LATENCY`` = 1).
 * Drain: a PE is idle ``ACCUM_LATENCY`` cycles after its last entry issue
-  (entry memory read, decode, multiply, accumulate/write), or
-  ``EMPTY_LATENCY`` after an empty column's slot.
+  (entry memory read, decode, multiply, accumulate/write).
 * ``done`` is high ``DONE_LATENCY`` cycles after the first cycle in which the
   broadcaster has taken all ``n_cols`` activations and every PE is idle.
 
@@ -34,13 +34,13 @@ register (one bubble cycle per row), then shifted out one word per cycle.
 import numpy as np
 
 __all__ = [
+    "ArrayTimer",
     "spmv_cycles",
     "START_LATENCY",
     "QUEUE_LATENCY",
     "POINTER_LATENCY",
     "ISSUE_LATENCY",
     "ACCUM_LATENCY",
-    "EMPTY_LATENCY",
     "DONE_LATENCY",
     "READOUT_ROW_GAP",
     "READOUT_LATENCY",
@@ -56,8 +56,6 @@ POINTER_LATENCY = 1
 ISSUE_LATENCY = 1
 #: last entry issue -> PE idle: entry read (1), decode (1), multiply (1), accumulate (1).
 ACCUM_LATENCY = 4
-#: an empty column's slot -> PE idle.
-EMPTY_LATENCY = 1
 #: all idle -> ``done`` (registered strobe).
 DONE_LATENCY = 1
 #: readout: idle cycles per local row (buffer read into the shift register).
@@ -77,6 +75,58 @@ def _useful_per_column(image):
         cum = np.concatenate([[0], np.cumsum(nz)])
         out[p] = cum[ptr[p, 1:]] - cum[ptr[p, :-1]]
     return out
+
+
+class ArrayTimer:
+    """Event times of the PE array's queues, pointer readers and matrix readers.
+
+    One :meth:`push` per broadcast column; the state carries over, so a caller
+    can chain several SpMVs (a whole LSTMP step) through the same array.
+    Per PE ``p`` and pushed column ``i`` with ``n`` entries:
+
+    * ``pop = max(push + QUEUE_LATENCY, ptr_free)``;
+    * an empty column is dropped by the pointer stage when its pointers arrive:
+      ``ptr_free = pop + POINTER_LATENCY``, idle from then;
+    * otherwise ``take = max(pop + POINTER_LATENCY, last)``, ``last = take + n``
+      (issues in ``take + 1 .. take + n``), ``ptr_free = take``, idle at
+      ``last + ACCUM_LATENCY``;
+    * a push needs room in every queue: ``push >= pop[p, i - D] + 1``.
+    """
+
+    def __init__(self, n_pe, queue_depth):
+        if not isinstance(queue_depth, int) or queue_depth < 1:
+            raise ValueError(f"queue_depth must be an integer >= 1, not {queue_depth!r}")
+        self.n_pe, self.depth = n_pe, queue_depth
+        self.pops = np.full((queue_depth, n_pe), -(1 << 40), dtype=np.int64)  # ring buffer
+        self.n_pushed = 0
+        self.ptr_free = np.full(n_pe, -(1 << 40), dtype=np.int64)
+        self.last = np.full(n_pe, -(1 << 40), dtype=np.int64)
+        self.idle = np.zeros(n_pe, dtype=np.int64)
+        self.busy = np.zeros(n_pe, dtype=np.int64)      # issue cycles, for utilization
+
+    def earliest(self, t):
+        """The first cycle ``>= t`` at which a push finds room in every queue."""
+        oldest = self.pops[self.n_pushed % self.depth]
+        return max(t, int(oldest.max()) + 1) if self.n_pe else t
+
+    def push(self, t, n):
+        """Push a column at cycle ``t`` (must be :meth:`earliest`-valid); ``n`` per-PE entries."""
+        n = np.asarray(n, dtype=np.int64)
+        pop = np.maximum(t + QUEUE_LATENCY, self.ptr_free)
+        take = np.maximum(pop + POINTER_LATENCY, self.last)
+        nonempty = n > 0
+        last = take + ISSUE_LATENCY + n - 1
+        self.last = np.where(nonempty, last, self.last)
+        self.ptr_free = np.where(nonempty, take, pop + POINTER_LATENCY)
+        self.idle = np.maximum(self.idle, np.where(nonempty, last + ACCUM_LATENCY,
+                                                   pop + POINTER_LATENCY))
+        self.pops[self.n_pushed % self.depth] = pop
+        self.n_pushed += 1
+        self.busy += n
+
+    def all_idle(self):
+        """First cycle in which every PE is idle (queue empty, nothing in flight)."""
+        return int(self.idle.max()) if self.n_pe else 0
 
 
 def spmv_cycles(image, act, *, queue_depth):
@@ -99,8 +149,6 @@ def spmv_cycles(image, act, *, queue_depth):
     ``bound_utilization`` (``useful_macs / (n_pe * bound)``), ``columns``
     (non-skipped columns) and ``readout_cycles``.
     """
-    if not isinstance(queue_depth, int) or queue_depth < 1:
-        raise ValueError(f"queue_depth must be an integer >= 1, not {queue_depth!r}")
     ptr = np.asarray(image.ptr, dtype=np.int64)
     n_pe, n_cols = ptr.shape[0], ptr.shape[1] - 1
     act = np.asarray(act).reshape(-1)
@@ -109,29 +157,14 @@ def spmv_cycles(image, act, *, queue_depth):
     counts = np.diff(ptr, axis=1)
     nz_cols = np.flatnonzero(act != 0)
     n_nz = len(nz_cols)
-    depth = queue_depth
-
-    pops = np.empty((max(n_nz, 1), n_pe), dtype=np.int64)
-    idle = np.zeros(n_pe, dtype=np.int64)
-    take_prev = last_prev = None
+    timer = ArrayTimer(n_pe, queue_depth)
     t_prev = START_LATENCY - 1          # the broadcaster's previous transfer cycle
     j_prev = -1
-    for i, j in enumerate(nz_cols):
-        t = t_prev + (j - j_prev)       # skipped zero columns take one cycle each
-        if i >= depth:
-            t = max(t, int(pops[i - depth].max()) + 1)
-        pop = np.full(n_pe, t + QUEUE_LATENCY, dtype=np.int64)
-        if i:
-            pop = np.maximum(pop, take_prev)
-        take = pop + POINTER_LATENCY
-        if i:
-            take = np.maximum(take, last_prev)
-        n = counts[:, j]
-        last = take + ISSUE_LATENCY + np.maximum(n, 1) - 1
-        idle = np.maximum(idle, np.where(n > 0, last + ACCUM_LATENCY, last + EMPTY_LATENCY))
-        pops[i] = pop
-        take_prev, last_prev = take, last
+    for j in nz_cols:
+        t = timer.earliest(t_prev + (j - j_prev))   # skipped zero columns take a cycle each
+        timer.push(t, counts[:, j])
         t_prev, j_prev = t, j
+    idle = timer.idle
     t_last = t_prev + (n_cols - 1 - j_prev)     # remaining zero columns
     bcast_done = t_last + 1
     cycles = int(max(bcast_done, int(idle.max()) if n_pe else 0)) + DONE_LATENCY

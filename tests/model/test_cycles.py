@@ -34,15 +34,20 @@ def test_all_zero_activations():
     assert r["cycles"] == 7 and r["useful_macs"] == 0 and r["bound"] == 0
 
 
-def test_empty_column_costs_one_cycle():
-    # col 0 (2 entries): issue 4, 5. col 1 (empty): taken in 5, its slot is cycle 6.
-    # idle = max(5 + 4, 6 + 1) = 9; done 10.
+def test_empty_columns_cost_the_reader_nothing():
+    # col 0 (2 entries): push 1, pop 2, take 3, issue 4, 5, idle 9. col 1 (empty): push 2,
+    # pop max(3, take0 = 3) = 3, dropped by the pointer stage at 4. done = 9 + 1.
     r = spmv_cycles(image_from_counts([[2, 0]]), [1, 1], queue_depth=4)
     assert r["cycles"] == 10
-    # An empty last column may finish later than the drain: 1 entry then 4 empty columns.
-    # issue 4; empty slots 5, 6, 7, 8 -> idle max(8, 9) = 9, done 10.
+    # 1 entry then 4 empty columns: issue 4, idle 8; the empty columns are popped in
+    # 3, 4, 5, 6 and dropped one cycle later each (last at 7 < 8). done 9.
     r = spmv_cycles(image_from_counts([[1, 0, 0, 0, 0]]), np.ones(5), queue_depth=8)
-    assert r["cycles"] == 10
+    assert r["cycles"] == 9
+    # An empty column between two full ones does not separate them: col 0 issues 4..6;
+    # col 1 is popped at 3 and dropped at 4; col 2 is pushed at 3, popped at 4, taken at
+    # max(pop + 1, last = 6) = 6 and issues 7..9: idle 13, done 14.
+    r = spmv_cycles(image_from_counts([[3, 0, 3]]), [1, 1, 1], queue_depth=8)
+    assert r["cycles"] == 14
 
 
 def test_queue_depth_one_back_pressure():
