@@ -1,0 +1,68 @@
+"""Amaranth-simulator bench for the Channel: load, stream frames in, collect y_t and timings."""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ese_hw.model.images import channel_images, load_words
+
+from spmv_bench import stream_get, stream_put
+
+__all__ = ["run_channel", "channel_load_payloads"]
+
+
+def channel_load_payloads(model, data_bits):
+    mask = (1 << data_bits) - 1
+    return [{"target": int(t), "pe": int(p), "addr": int(a), "data": int(d) & mask}
+            for t, p, a, d in load_words(channel_images(model))]
+
+
+def run_channel(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.0,
+                load_idle=0.0, max_cycles=2_000_000):
+    """Stream frames ``x_q`` (C, T, I) through ``dut``; return (y (C, T, P), frame_done cycles).
+
+    ``resets`` (T, C) booleans: start that channel from zero state at that frame.
+    """
+    c_n, t_n, n_in = x_q.shape
+    n_proj = dut.n_proj
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    ys = np.zeros((c_n, t_n, n_proj), dtype=np.int64)
+    done_cycles = []
+    rng_x, rng_y, rng_l = (np.random.default_rng(seed + k) for k in range(3))
+    state = {"cycle": 0, "finished": False}
+
+    async def counter(ctx):
+        async for _, _, done in ctx.tick().sample(dut.frame_done):
+            state["cycle"] += 1
+            if done:
+                done_cycles.append(state["cycle"])
+            if state["cycle"] > max_cycles:
+                raise AssertionError("channel deadlocked (no progress)")
+
+    async def producer(ctx):
+        for payload in loads:
+            await stream_put(ctx, dut.load, payload, rng=rng_l, idle_prob=load_idle)
+        for t in range(t_n):
+            for j in range(n_in):
+                rst = int(sum(1 << ch for ch in range(c_n) if resets[t, ch])) if j == 0 else 0
+                await stream_put(ctx, dut.x, {"x": [int(v) for v in x_q[:, t, j]],
+                                              "reset": rst}, rng=rng_x, idle_prob=x_idle)
+
+    async def consumer(ctx):
+        for t in range(t_n):
+            for q in range(n_proj):
+                v = await stream_get(ctx, dut.y, rng=rng_y, stall_prob=y_stall)
+                ys[:, t, q] = [int(e) for e in v]
+        # Nothing more may come out.
+        ctx.set(dut.y.ready, 1)
+        for _ in range(50):
+            _, _, valid = await ctx.tick().sample(dut.y.valid)
+            assert not valid, "an extra y element"
+        state["finished"] = True
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(counter)
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer)
+    sim.run()
+    return ys, done_cycles
