@@ -181,3 +181,138 @@ def spmv_cycles(image, act, *, queue_depth):
         "columns": n_nz,
         "readout_cycles": n_rows * (n_pe + READOUT_ROW_GAP) + READOUT_LATENCY,
     }
+
+
+# --------------------------------------------------------------------------- channel
+
+#: Element-wise pass: cycles per local cell are ``EW_SLOT_BASE + n_channels`` (four gate
+#: reads, one latch, one feed per channel); the unit's pipeline latency.
+EW_SLOT_BASE = 5
+EW_LATENCY = 15
+#: ``ro_start`` -> ``y_t`` written back (``frame_done``): ``proj_rows + RO_EXTRA``.
+RO_EXTRA = 4
+#: output stream: ``out_busy`` drops ``n_proj + OUT_EXTRA`` cycles after it rose.
+OUT_EXTRA = 2
+
+
+def _phase(timer, start, counts, nonzero, avail=None):
+    """Broadcast one phase from ``bc_start`` at cycle ``start``; return the cycle the
+    scheduler sees ``bc_idle``.
+
+    Stage A reads column ``i`` at ``r_i``; stage B pushes it at ``timer.earliest(r_i + 1)``
+    or drops an all-zero column at ``r_i + 1``; A reads the next column in the cycle B
+    finishes, and never before the column is available (``avail``).
+    """
+    done = start + 1
+    for i in range(counts.shape[1]):
+        r = done if avail is None else max(done, int(avail[i]))
+        if nonzero[i]:
+            done = timer.earliest(r + 1)
+            timer.push(done, counts[:, i])
+        else:
+            done = r + 1
+    return done + 1
+
+
+def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None):
+    """Cycle of every ``frame_done`` of :class:`ese_hw.gateware.channel.Channel`.
+
+    Parameters
+    ----------
+    model : CompressedModel
+    x_q, y_q, m_q : (C, T, I), (C, T, P), (C, T, H) integers
+        Every channel's inputs, outputs and ``m_t`` (from the golden model); only
+        zero / non-zero matters (a column is skipped when it is zero in every channel).
+    resets : (T, C) booleans, optional
+        Channels that start from zero state at that frame (frame 0 always does).
+
+    The recurrence follows ``ese_hw.gateware.scheduler`` (the step's phases) and
+    the channel's broadcaster, element-wise sequencer and read-out; the PEs are
+    :class:`ArrayTimer`. Inputs are assumed to arrive one element per cycle from
+    cycle 0 and outputs to be taken at once. Returns an int64 array of T cycles.
+    """
+    c_n, t_n, n_in = x_q.shape
+    n = model.config.n_pe
+    n_cells, n_proj = model.n_cells, model.n_proj
+    cells = -(-n_cells // n)
+    prow = -(-n_proj // n)
+    gate_counts = np.diff(model.gate.ptr, axis=1)
+    x_counts, y_counts = gate_counts[:, :n_in], gate_counts[:, n_in:]
+    m_counts = np.diff(model.ym.ptr, axis=1)
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    slot = EW_SLOT_BASE + c_n
+
+    timer = ArrayTimer(n, queue_depth)
+    x_nz = np.any(np.asarray(x_q) != 0, axis=0)           # (T, I)
+    m_nz = np.any(np.asarray(m_q) != 0, axis=0)           # (T, H)
+    y_q = np.asarray(y_q)
+    done = np.zeros(t_n, dtype=np.int64)
+    release = [-(1 << 40)] * 2     # cycle each slot was last released
+    wait_x = 0                     # the scheduler enters WAIT_X
+    ro_free = -(1 << 40)           # ro_busy low from this cycle
+    out_free = -(1 << 40)
+    prev_load_start = -n_in
+    for t in range(t_n):
+        s = t % 2
+        load_start = max(prev_load_start + n_in, release[s] + 1)
+        prev_load_start = load_start
+        x_full = load_start + n_in
+        s_x = max(wait_x, x_full)
+        zero = np.ones(c_n, bool) if t == 0 else resets[t]
+        e_x = _phase(timer, s_x, x_counts, x_nz[t])
+        release[s] = e_x
+        y_wait = e_x + 1
+        if zero.all():
+            g0 = y_wait + 1
+        else:
+            s_y = max(y_wait, ro_free)
+            y_prev = np.where(zero[:, None], 0, y_q[:, t - 1])
+            e_y = _phase(timer, s_y, y_counts, np.any(y_prev != 0, axis=0))
+            g0 = e_y + 1
+        s_p = max(g0, timer.all_idle(), ro_free)
+        rounds = s_p + np.arange(cells) * slot + c_n + EW_SLOT_BASE + EW_LATENCY + 1
+        avail = rounds[np.arange(n_cells) // n]
+        e_p = _phase(timer, s_p, m_counts, m_nz[t], avail)
+        d0 = e_p + 1
+        s_r = max(d0, timer.all_idle(), out_free)
+        done[t] = s_r + prow + RO_EXTRA
+        ro_free = done[t]
+        out_free = done[t] + n_proj + OUT_EXTRA
+        wait_x = s_r + 1
+    return done
+
+
+def channel_cycles(model, x_q, *, queue_depth, resets=None):
+    """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I).
+
+    Runs the golden model for the activations, then :func:`frame_cycles`. The
+    figures are over frames 1 .. T-1 (frame 0 starts from an empty pipeline).
+    """
+    from .golden import GoldenModel
+
+    g = GoldenModel(model)
+    x_q = np.asarray(x_q, dtype=np.int64)
+    c_n, t_n, _ = x_q.shape
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    ys, ms = [], []
+    for ch in range(c_n):
+        y_ch, m_ch = [], []
+        starts = [0] + [t for t in range(1, t_n) if resets[t, ch]] + [t_n]
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            y, tr = g.run_quantized(x_q[ch, a:b], trace=True)
+            y_ch.append(y)
+            m_ch.append(tr["m"])
+        ys.append(np.concatenate(y_ch))
+        ms.append(np.concatenate(m_ch))
+    y_q, m_q = np.stack(ys), np.stack(ms)
+    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets)
+    per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
+    n = model.config.n_pe
+    useful = sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
+    return {
+        "frame_done": done,
+        "cycles_per_frame": per_frame,
+        "useful_macs_per_frame": useful,
+        "utilization": useful / (n * per_frame),
+        "y": y_q,
+    }
