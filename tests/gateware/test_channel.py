@@ -1,0 +1,112 @@
+# amaranth: UnusedElaboratable=no
+"""The channel in Amaranth's simulator: bit-exact frame after frame, cycle-exact with the model."""
+
+import numpy as np
+import pytest
+from channel_bench import channel_load_payloads, run_channel
+
+from ese_hw.gateware.channel import Channel
+from ese_hw.model.compress import Config, compress
+from ese_hw.model.cycles import channel_cycles, frame_cycles
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import random_weights
+
+
+def _golden_with_resets(g, x_q, resets):
+    """(C, T, P) golden outputs; a reset restarts that channel from zero state."""
+    out = []
+    for ch in range(x_q.shape[0]):
+        starts = [0] + [t for t in range(1, x_q.shape[1]) if resets[t, ch]] + [x_q.shape[1]]
+        out.append(np.concatenate([g.run_quantized(x_q[ch, a:b])
+                                   for a, b in zip(starts[:-1], starts[1:], strict=True)]))
+    return np.stack(out)
+
+
+def _model(n_in, cells, proj, cfg, seed=0):
+    return compress(random_weights(n_in, cells, proj, seed=seed), cfg)
+
+
+@pytest.mark.parametrize("shape, cfg, c_n, depth", [
+    ((12, 24, 8), Config(n_pe=4, density=0.3), 1, 8),
+    ((16, 26, 10), Config(n_pe=4, density=0.25, index_bits=2), 2, 8),     # 26 cells / 4 PEs
+    ((9, 20, 7), Config(n_pe=3, density=0.4, index_bits=3, balance="column"), 1, 2),
+    ((8, 12, 6), Config(n_pe=1, density=1.0, weight_bits=8, act_bits=12, accum_bits=32,
+                        index_bits=6, lut_bits=8), 3, 1),
+])
+def test_channel_equals_golden_and_cycle_model(shape, cfg, c_n, depth):
+    model = _model(*shape, cfg)
+    g = GoldenModel(model)
+    rng = np.random.default_rng(sum(shape))
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((8, shape[0]))) for _ in range(c_n)])
+    dut = Channel.for_model(model, n_channels=c_n, queue_depth=depth, preload=True)
+    y, done = run_channel(dut, x_q)
+    np.testing.assert_array_equal(y, np.stack([g.run_quantized(x) for x in x_q]))
+    model_done = channel_cycles(model, x_q, queue_depth=depth)["frame_done"]
+    # Same cycle numbering (the producer starts at cycle 0): equal, not just close.
+    np.testing.assert_array_equal(np.diff(done), np.diff(model_done))
+
+
+def test_stalls_loads_and_reset_mid_sequence():
+    model = _model(16, 64, 32, Config(n_pe=4, density=0.25))
+    g = GoldenModel(model)
+    rng = np.random.default_rng(7)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((10, 16)) * s) for s in (1.0, 2.0)])
+    x_q[0, 3, :5] = 0                                   # some zero inputs
+    resets = np.zeros((10, 2), bool)
+    resets[6, 1] = True                                 # channel 1 restarts at frame 6
+    resets[8, :] = True                                 # both restart at frame 8
+    dut = Channel.for_model(model, n_channels=2, queue_depth=4)
+    y, done = run_channel(dut, x_q, loads=channel_load_payloads(model, dut.load_data_bits),
+                          resets=resets, seed=11, x_idle=0.3, y_stall=0.4, load_idle=0.3)
+    np.testing.assert_array_equal(y, _golden_with_resets(g, x_q, resets))
+    # A restart equals a fresh start of the same frames.
+    np.testing.assert_array_equal(y[1, 6:8], g.run_quantized(x_q[1, 6:8]))
+    assert len(done) == 10
+
+
+def test_zero_columns_are_skipped_only_when_zero_in_every_channel():
+    model = _model(8, 16, 8, Config(n_pe=2, density=0.5))
+    g = GoldenModel(model)
+    x_q = np.zeros((2, 4, 8), np.int64)
+    x_q[0, :, ::2] = 1000                               # channel 0: even columns
+    x_q[1, :, 1::2] = -1000                             # channel 1: odd columns
+    dut = Channel.for_model(model, n_channels=2, preload=True)
+    y, done = run_channel(dut, x_q)
+    np.testing.assert_array_equal(y, np.stack([g.run_quantized(x) for x in x_q]))
+    np.testing.assert_array_equal(np.diff(done),
+                                  np.diff(channel_cycles(model, x_q, queue_depth=8)["frame_done"]))
+
+
+def test_frame_cycles_counts_skipped_columns():
+    model = _model(8, 16, 8, Config(n_pe=2, density=0.5))
+    x = np.ones((1, 3, 8), np.int64)
+    y = np.ones((1, 3, 8), np.int64)
+    m = np.ones((1, 3, 16), np.int64)
+    full = np.diff(frame_cycles(model, x, y, m, queue_depth=8))
+    x[:, :, :] = 0
+    none = np.diff(frame_cycles(model, x, y, m, queue_depth=8))
+    assert np.all(none < full)                           # skipped x columns save cycles
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(n_channels=0), "n_channels"),
+    (dict(qformats={"fw_g": 1}), "qformats"),
+    (dict(act_bits=16, qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1, fc=1, fg=14)), "fg"),
+    (dict(accum_bits=20), "accum_bits"),
+    (dict(entry_depth=0), "entry_depth"),
+])
+def test_bad_parameters(kw, message):
+    base = dict(n_in=4, n_cells=8, n_proj=4, n_pe=2, qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1,
+                                                                     fc=1, fg=15),
+                entry_depth=64)
+    with pytest.raises((ValueError, TypeError), match=message):
+        Channel(**{**base, **kw})
+
+
+def test_model_that_does_not_fit_is_refused():
+    model = _model(8, 16, 8, Config(n_pe=2, density=0.5))
+    with pytest.raises(ValueError, match="entry_depth"):
+        Channel.for_model(model, entry_depth=10, preload=True)
+    with pytest.raises(ValueError, match="n_pe"):
+        Channel(n_in=8, n_cells=16, n_proj=8, n_pe=4, qformats=model.qformats,
+                entry_depth=4096, model=model)
