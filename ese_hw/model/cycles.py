@@ -214,7 +214,7 @@ def _phase(timer, start, counts, nonzero, avail=None):
     return done + 1
 
 
-def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None):
+def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None):
     """Cycle of every ``frame_done`` of :class:`ese_hw.gateware.channel.Channel`.
 
     Parameters
@@ -230,6 +230,7 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None):
     the channel's broadcaster, element-wise sequencer and read-out; the PEs are
     :class:`ArrayTimer`. Inputs are assumed to arrive one element per cycle from
     cycle 0 and outputs to be taken at once. Returns an int64 array of T cycles.
+    With ``events`` (a list), one dict of phase boundaries per frame is appended.
     """
     c_n, t_n, n_in = x_q.shape
     n = model.config.n_pe
@@ -276,6 +277,12 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None):
         d0 = e_p + 1
         s_r = max(d0, timer.all_idle(), out_free)
         done[t] = s_r + prow + RO_EXTRA
+        if events is not None:
+            events.append({"x_start": s_x, "x_end": e_x,
+                           "y_start": None if zero.all() else s_y,
+                           "gate_done": s_p, "first_m": int(rounds[0]) if cells else s_p,
+                           "proj_pushed": e_p, "readout_start": s_r, "frame_done": int(done[t]),
+                           "output_end": int(done[t] + n_proj + OUT_EXTRA)})
         ro_free = done[t]
         out_free = done[t] + n_proj + OUT_EXTRA
         wait_x = s_r + 1
