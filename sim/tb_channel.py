@@ -1,0 +1,345 @@
+"""cocotb testbench for the LSTMP ``Channel`` (``ese_hw.gateware.channel``).
+
+The host prepares everything with :func:`channel_tb_data` and passes it through
+``run_cocotb(data=...)`` (or :func:`ese_hw.rtl.run_rtl`); the testbench drives and records:
+
+* optional run-time loading of the model through ``load`` (rows of
+  ``ese_hw.model.images.load_words``, data masked to the load data width), with seeded
+  idle cycles;
+* ``T`` frames of ``x`` (all channels side by side, ``reset`` bits on a frame's first
+  element), seeded idle cycles when ``x_idle > 0``;
+* ``y`` collected with seeded ready stalls when ``y_stall > 0``; exactly ``T * P``
+  elements must come out and nothing after them (the sink keeps listening for a while
+  after the last one), and the stream rules are checked on ``y`` when it stalls;
+* the cycle of every ``frame_done`` pulse (cycle 0 = the cycle the first ``x`` element
+  is offered; :func:`ese_hw.model.cycles.frame_cycles` counts from the same point);
+* a deadlock watchdog: no ``y`` element, no ``frame_done`` and no ``x`` transfer for
+  ``stall_cycles`` cycles fails the test.
+
+With ``expected`` in the data the outputs must equal it bit for bit. Whatever happens,
+the outputs and cycles measured so far are written to ``tb_out.npz`` beside the data
+file (read back with :func:`read_tb_out`). When the environment variable
+:data:`PROGRESS_ENV` names a file, ``"<frames done> <frames>"`` is written to it as the
+frames complete (``run_rtl`` polls it to draw a progress bar).
+
+Without stalls the x driver and y collector wait on ``ready``/``valid`` edges instead of
+polling every clock, so a long run costs Python time only per transfer.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
+
+from ese_hw.simtools import DATA_ENV, load_tb_data
+from sim.streams import StreamDriver, StreamSink, reset, start_clock
+
+__all__ = ["CLOCK_NS", "PROGRESS_ENV", "ChannelTB", "channel_tb_data", "read_tb_out"]
+
+CLOCK_NS = 5.0
+#: Environment variable naming the progress file (optional).
+PROGRESS_ENV = "ESE_TB_PROGRESS"
+
+
+# --------------------------------------------------------------------------------------
+# Host side (no simulator).
+
+def _field(layout, name):
+    f = layout[name]
+    return f.offset, f.width
+
+
+def channel_tb_data(dut, x_q, *, resets=None, expected=None, load=None, x_idle=0.0,
+                    y_stall=0.0, load_idle=0.0, stall_cycles=None):
+    """Data for :class:`ChannelTB`.
+
+    Parameters
+    ----------
+    dut : Channel
+        The design (for its payload layouts and sizes); not elaborated here.
+    x_q : (C, T, I) integers
+        Every channel's quantized inputs (``C == dut.n_channels``).
+    resets : (T, C) booleans, optional
+        Channels that restart from zero state at that frame.
+    expected : (C, T, P) integers, optional
+        Golden outputs; the testbench then requires equality.
+    load : (k, 4) integers, optional
+        ``(target, pe, addr, data)`` rows (``ese_hw.model.images.load_words``) written
+        through ``load`` before the first frame.
+    x_idle, y_stall, load_idle : float
+        Seeded stall probabilities (0: always valid / always ready).
+    stall_cycles : int, optional
+        Watchdog budget (cycles without any progress); default from the model size.
+    """
+    x_q = np.asarray(x_q, dtype=np.int64)
+    c_n, t_n, n_in = x_q.shape
+    if c_n != dut.n_channels or n_in != dut.n_in:
+        raise ValueError(f"x_q has shape {x_q.shape}; the channel takes "
+                         f"({dut.n_channels}, T, {dut.n_in})")
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    if resets.shape != (t_n, c_n):
+        raise ValueError(f"resets has shape {resets.shape}, expected {(t_n, c_n)}")
+    reset_mask = (resets.astype(np.int64) << np.arange(c_n)).sum(axis=1)
+    x_layout = dut.x.payload.shape()
+    ld_layout = dut.load.payload.shape()
+    if expected is None:
+        expected = np.zeros((0,), np.int64)
+    else:
+        expected = np.asarray(expected, dtype=np.int64)
+        if expected.shape != (c_n, t_n, dut.n_proj):
+            raise ValueError(f"expected has shape {expected.shape}, "
+                             f"expected {(c_n, t_n, dut.n_proj)}")
+    load = np.zeros((0, 4), np.int64) if load is None else np.asarray(load, dtype=np.int64)
+    if stall_cycles is None:
+        # Far more than any phase of a step can take without a transfer or a frame_done.
+        per_pe = dut.entry_depth + dut.n_cols + dut.ew_slot * dut.cells_per_pe
+        stall_cycles = 20 * (per_pe + dut.n_in + dut.n_proj) + 2000
+    offs = {name: _field(ld_layout, name) for name in ("target", "pe", "addr", "data")}
+    return {
+        "x": x_q,
+        "reset_mask": reset_mask,
+        "expected": expected,
+        "load": load,
+        "act_bits": np.int64(dut.act_bits),
+        "reset_offset": np.int64(_field(x_layout, "reset")[0]),
+        "x_offset": np.int64(_field(x_layout, "x")[0]),
+        "load_offsets": np.array([offs[k][0] for k in ("target", "pe", "addr", "data")]),
+        "load_data_bits": np.int64(offs["data"][1]),
+        "n_proj": np.int64(dut.n_proj),
+        "x_idle": np.float64(x_idle),
+        "y_stall": np.float64(y_stall),
+        "load_idle": np.float64(load_idle),
+        "stall_cycles": np.int64(stall_cycles),
+    }
+
+
+def read_tb_out(run_dir):
+    """``tb_out.npz`` of a :class:`ChannelTB` run in ``run_dir``: ``y`` (C, T, P),
+    ``frame_done`` (cycles), ``sim_cycles``, ``load_cycles``, ``wall_seconds``."""
+    with np.load(Path(run_dir) / "tb_out.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+# --------------------------------------------------------------------------------------
+# Simulator side.
+
+class EdgeDriver(StreamDriver):
+    """A :class:`StreamDriver` that, while ``ready`` is low, sleeps until it rises
+    instead of polling each clock (``ready`` of the channel only changes after an edge)."""
+
+    async def send(self, payloads):
+        for word in payloads:
+            while self.idle_prob and self.rng.random() < self.idle_prob:
+                self.valid.value = 0
+                await RisingEdge(self.clk)
+            self.valid.value = 1
+            self.payload.value = int(word) & self._mask
+            while True:
+                await ReadOnly()
+                if self.ready.value:
+                    break
+                await RisingEdge(self.ready)
+            await RisingEdge(self.clk)
+            self.sent += 1
+        self.valid.value = 0
+
+
+class EdgeCollector:
+    """Always-ready consumer of stream ``prefix`` that sleeps while ``valid`` is low
+    (``valid`` of ``y`` is a register). Collects unsigned payloads in ``items``."""
+
+    def __init__(self, dut, prefix):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.clk = dut.clk
+        self.items = []
+        self.ready.value = 0
+        self._task = None
+
+    def start(self):
+        self.ready.value = 1
+        self._task = cocotb.start_soon(self._run())
+        return self
+
+    async def _run(self):
+        while True:
+            await ReadOnly()
+            if self.valid.value:
+                self.items.append(self.payload.value.to_unsigned())
+                await RisingEdge(self.clk)
+            else:
+                await RisingEdge(self.valid)
+
+    def check_ok(self):
+        pass
+
+
+class _Items(list):
+    """The sink's item list; sets ``event`` once it holds ``total`` items."""
+
+    def __init__(self, total, event):
+        super().__init__()
+        self.total, self.event = total, event
+
+    def append(self, item):
+        super().append(item)
+        if len(self) >= self.total:
+            self.event.set()
+
+
+class ChannelTB:
+    """Drives one ``Channel``: ``load`` and ``x`` producers, a ``y`` consumer, a
+    ``frame_done`` recorder and a deadlock watchdog; stalls seeded from
+    ``cocotb.RANDOM_SEED``."""
+
+    def __init__(self, dut, data):
+        self.dut = dut
+        self.d = data
+        seed = cocotb.RANDOM_SEED
+        start_clock(dut, CLOCK_NS)
+        self.x_q = data["x"]
+        self.c_n, self.t_n, self.n_in = self.x_q.shape
+        self.n_proj = int(data["n_proj"])
+        self.ab = int(data["act_bits"])
+        self.loader = StreamDriver(dut, "load", rng=np.random.default_rng([seed, 1]),
+                                   idle_prob=float(data["load_idle"]))
+        self.xdrv = EdgeDriver(dut, "x", rng=np.random.default_rng([seed, 2]),
+                               idle_prob=float(data["x_idle"]))
+        y_stall = float(data["y_stall"])
+        if y_stall > 0:
+            self.sink = StreamSink(dut, "y", rng=np.random.default_rng([seed, 3]),
+                                   stall_prob=y_stall)
+        else:
+            self.sink = EdgeCollector(dut, "y")
+        self.done_cycles = []
+        self.t0 = None
+        self.all_out = Event()
+        self.sink.items = _Items(self.t_n * self.n_proj, self.all_out)
+        self.progress_path = os.environ.get(PROGRESS_ENV)
+        self._last_progress = 0.0
+
+    # ---- packing
+    def x_words(self):
+        ab, mask = self.ab, (1 << self.ab) - 1
+        x_off, r_off = int(self.d["x_offset"]), int(self.d["reset_offset"])
+        rmask = self.d["reset_mask"]
+        for t in range(self.t_n):
+            for j in range(self.n_in):
+                w = 0
+                for ch in range(self.c_n):
+                    w |= (int(self.x_q[ch, t, j]) & mask) << (x_off + ch * ab)
+                if j == 0:
+                    w |= int(rmask[t]) << r_off
+                yield w
+
+    def load_words(self):
+        offs = [int(o) for o in self.d["load_offsets"]]
+        dmask = (1 << int(self.d["load_data_bits"])) - 1
+        return [(int(t) << offs[0]) | (int(p) << offs[1]) | (int(a) << offs[2])
+                | ((int(v) & dmask) << offs[3]) for t, p, a, v in self.d["load"]]
+
+    def y_array(self):
+        ab, mask, half = self.ab, (1 << self.ab) - 1, 1 << (self.ab - 1)
+        n = min(len(self.sink.items), self.t_n * self.n_proj)
+        y = np.zeros((self.c_n, self.t_n, self.n_proj), dtype=np.int64)
+        for k in range(n):
+            v = self.sink.items[k]
+            t, q = divmod(k, self.n_proj)
+            for ch in range(self.c_n):
+                e = (v >> (ch * ab)) & mask
+                y[ch, t, q] = e - (1 << ab) if e >= half else e
+        return y
+
+    # ---- helpers
+    def cycle_now(self):
+        return round((get_sim_time("ns") - self.t0) / CLOCK_NS)
+
+    def _progress(self, final=False):
+        k = len(self.done_cycles)
+        if k and (k % max(1, self.t_n // 10) == 0 or final):
+            self.dut._log.info("frames done %d/%d", k, self.t_n)
+        if self.progress_path:
+            now = time.monotonic()
+            if final or now - self._last_progress > 0.2:
+                self._last_progress = now
+                Path(self.progress_path).write_text(f"{k} {self.t_n}\n")
+
+    async def _watch_frame_done(self):
+        while True:
+            await RisingEdge(self.dut.frame_done)
+            self.done_cycles.append(self.cycle_now())
+            self._progress()
+
+    def write_out(self, wall, load_cycles):
+        path = Path(os.environ[DATA_ENV]).with_name("tb_out.npz")
+        np.savez(path, y=self.y_array(), frame_done=np.array(self.done_cycles, np.int64),
+                 n_out=np.int64(len(self.sink.items)),
+                 sim_cycles=np.int64(self.cycle_now() if self.t0 is not None else 0),
+                 load_cycles=np.int64(load_cycles), wall_seconds=np.float64(wall))
+
+    async def _load(self, words):
+        budget = int(self.d["stall_cycles"]) + 50 * len(words)
+        task = cocotb.start_soon(self.loader.send(words))
+        await First(task, Timer(budget * CLOCK_NS, "ns"))
+        if not task.done():
+            task.cancel()
+            raise AssertionError(f"load deadlocked: {self.loader.sent} of {len(words)} "
+                                 f"words taken in {budget} cycles")
+
+    async def run(self):
+        dut, d = self.dut, self.d
+        total = self.t_n * self.n_proj
+        await reset(dut)
+        t_wall = time.perf_counter()
+        load_cycles = 0
+        words = self.load_words()
+        if words:
+            t_load = get_sim_time("ns")
+            await self._load(words)
+            load_cycles = round((get_sim_time("ns") - t_load) / CLOCK_NS)
+        self.t0 = get_sim_time("ns")            # cycle 0: the first x element is offered
+        cocotb.start_soon(self._watch_frame_done())
+        self.sink.start()
+        feeder = cocotb.start_soon(self.xdrv.send(self.x_words()))
+        budget = int(d["stall_cycles"])
+        last = None
+        try:
+            while len(self.sink.items) < total:
+                await First(self.all_out.wait(), Timer(budget * CLOCK_NS, "ns"))
+                state = (len(self.sink.items), len(self.done_cycles), self.xdrv.sent)
+                if state == last and len(self.sink.items) < total:
+                    raise AssertionError(
+                        f"deadlock: no progress for {budget} cycles at cycle "
+                        f"{self.cycle_now()}: {state[0]} of {total} y elements, "
+                        f"{state[1]} of {self.t_n} frame_done, {state[2]} of "
+                        f"{self.t_n * self.n_in} x elements taken")
+                last = state
+            # Linger: a spurious extra y element or frame_done must show up.
+            await Timer(max(200, 4 * self.n_proj) * CLOCK_NS, "ns")
+        finally:
+            self._progress(final=True)
+            self.write_out(time.perf_counter() - t_wall, load_cycles)
+        assert feeder.done(), "outputs complete before every x element was taken"
+        assert len(self.sink.items) == total, (
+            f"{len(self.sink.items)} y elements came out, {total} expected")
+        assert len(self.done_cycles) == self.t_n, (
+            f"{len(self.done_cycles)} frame_done pulses for {self.t_n} frames")
+        self.sink.check_ok()
+        if d["expected"].size:
+            got, want = self.y_array(), d["expected"]
+            bad = np.argwhere(got != want)
+            assert not len(bad), (
+                f"{len(bad)} of {got.size} outputs differ from the golden model; first at "
+                f"channel {bad[0][0]}, frame {bad[0][1]}, element {bad[0][2]}: got "
+                f"{got[tuple(bad[0])]}, golden {want[tuple(bad[0])]}")
+
+
+@cocotb.test()
+async def test_channel(dut):
+    """Frames of the data file through the channel (after an optional load)."""
+    await ChannelTB(dut, load_tb_data()).run()
