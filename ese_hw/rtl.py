@@ -175,6 +175,7 @@ def build_channel(model, *, n_channels, queue_depth, preload=True):
         "n_channels": n_channels,
         "queue_depth": queue_depth,
         "entry_depth": dut.entry_depth,
+        "preload": preload,
         "images": _images_digest(model) if preload else None,
         "amaranth": amaranth.__version__,
         "gateware": _gateware_digest(),
@@ -306,8 +307,8 @@ def _failures(results_xml):
 
 
 def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected=None,
-            x_idle=0.0, y_stall=0.0, build_root="build/rtl", progress=None, seed=0,
-            keep_run=False):
+            x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, build_root="build/rtl",
+            progress=None, seed=0, keep_run=False):
     """Run ``x_q`` through the channel's RTL for ``model``.
 
     Parameters
@@ -325,6 +326,12 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         If given, the testbench also requires the outputs to equal it.
     x_idle, y_stall : float
         Seeded random stalls on ``x`` / ``y`` (the cycle figures then include them).
+    preload : bool
+        Bake the memory images into the Verilog (default). ``False`` builds a channel
+        without them (one build serves any model of the same shape, configuration, Q
+        formats and entry depth) and writes the model through the ``load`` stream
+        before the first frame, with ``load_idle`` seeded idle cycles; slow for big
+        models (one word per cycle plus the testbench's Python time per word).
     build_root : path-like
         Root of the build cache.
     progress : None, bool or callable(done, total)
@@ -368,15 +375,23 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
 
     from .simtools import build_key
 
-    dut, key = build_channel(model, n_channels=c_n, queue_depth=queue_depth)
+    dut, key = build_channel(model, n_channels=c_n, queue_depth=queue_depth, preload=preload)
     build_dir = Path(build_root).resolve() / build_key(sim, TOPLEVEL, key)
     build_seconds, cached = _ensure_built(dut, key, sim, build_dir)
+    if cached:
+        # Only its payload layouts are needed; don't warn that it was never elaborated.
+        dut._MustUse__silence = True
 
     runs = build_dir / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
+    load = None
+    if not preload:
+        from .model.images import channel_images, load_words
+
+        load = load_words(channel_images(model))
     data = channel_tb_data(dut, x_q, resets=resets, expected=expected, x_idle=x_idle,
-                           y_stall=y_stall)
+                           y_stall=y_stall, load=load, load_idle=load_idle)
     data_path = run_dir / "tb_data.npz"
     np.savez(data_path, **data)
     progress_path = run_dir / "progress"

@@ -192,6 +192,35 @@ class _Items(list):
             self.event.set()
 
 
+def _time0_triggers(handle, found):
+    """Yosys's per-module ``dump_module`` registers (see :func:`kick_comb_blocks`)."""
+    for child in handle:
+        name = child._name
+        if "dump_module" in name:
+            found.append(child)
+        elif type(child).__name__ == "HierarchyObject":
+            _time0_triggers(child, found)
+    return found
+
+
+def kick_comb_blocks(dut):
+    """Icarus only: evaluate every ``always @*`` block once.
+
+    Yosys's Verilog gives each module a register ``$auto$...dump_module$N = 0`` that
+    every ``always @*`` block reads, meant to run those blocks at time 0. Icarus 11 does
+    not see that initializer as an event, so a combinational block whose inputs never
+    change stays X: the scheduler's ``state`` output (an FSM decode) -- and with it the
+    channel's ``load.ready`` and ``busy`` -- read X after reset until the first frame
+    moves the FSM. Writing the trigger registers runs the blocks, as intended.
+    """
+    if "icarus" not in cocotb.SIM_NAME.lower():
+        return 0
+    regs = _time0_triggers(dut, [])
+    for r in regs:
+        r.value = 1
+    return len(regs)
+
+
 class ChannelTB:
     """Drives one ``Channel``: ``load`` and ``x`` producers, a ``y`` consumer, a
     ``frame_done`` recorder and a deadlock watchdog; stalls seeded from
@@ -295,6 +324,8 @@ class ChannelTB:
         dut, d = self.dut, self.d
         total = self.t_n * self.n_proj
         await reset(dut)
+        kick_comb_blocks(dut)
+        await RisingEdge(dut.clk)
         t_wall = time.perf_counter()
         load_cycles = 0
         words = self.load_words()
