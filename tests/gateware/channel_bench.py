@@ -2,10 +2,9 @@
 
 import numpy as np
 from amaranth.sim import Simulator
+from sim_streams import stream_get, stream_put
 
 from ese_hw.model.images import channel_images, load_words
-
-from spmv_bench import stream_get, stream_put
 
 __all__ = ["run_channel", "channel_load_payloads"]
 

@@ -12,30 +12,10 @@ covering positive, zero and negative index shifts.
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from sim_streams import stream_get, stream_put
 
 from ese_hw.gateware.activation import LookupUnit
 from ese_hw.model.lut import lut_index, make_lut
-
-
-async def stream_put(ctx, port, payload, *, rng, idle_prob):
-    """Offer ``payload`` (valid never waits on ready) after seeded random idle cycles."""
-    while rng.random() < idle_prob:
-        await ctx.tick()
-    ctx.set(port.valid, 1)
-    ctx.set(port.payload, payload)
-    await ctx.tick().until(port.ready)
-    ctx.set(port.valid, 0)
-
-
-async def stream_get(ctx, port, *, rng, stall_prob):
-    """Take one payload from ``port``, dropping ready at random (seeded)."""
-    while True:
-        ready = rng.random() >= stall_prob
-        ctx.set(port.ready, ready)
-        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
-        if ready and valid:
-            ctx.set(port.ready, 0)
-            return payload
 
 
 def run_lookup(dut, inputs, *, seed, idle_prob, stall_prob):

@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from sim_streams import stream_get, stream_put
 
 from ese_hw.gateware.elementwise import ElementwiseUnit
 from ese_hw.model.compress import Config, compress
@@ -24,27 +25,6 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
 
 FIELDS = ("acc_i", "acc_f", "acc_c", "acc_o", "c_prev", "p_i", "p_f", "p_o")
-
-
-async def stream_put(ctx, port, payload, *, rng, idle_prob):
-    """Offer ``payload`` (valid never waits on ready) after seeded random idle cycles."""
-    while rng.random() < idle_prob:
-        await ctx.tick()
-    ctx.set(port.valid, 1)
-    ctx.set(port.payload, payload)
-    await ctx.tick().until(port.ready)
-    ctx.set(port.valid, 0)
-
-
-async def stream_get(ctx, port, *, rng, stall_prob):
-    """Take one payload from ``port``, dropping ready at random (seeded)."""
-    while True:
-        ready = rng.random() >= stall_prob
-        ctx.set(port.ready, ready)
-        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
-        if ready and valid:
-            ctx.set(port.ready, 0)
-            return payload
 
 
 def run_unit(dut, acc, c_prev, peep, *, seed, idle_prob=0.3, stall_prob=0.3):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from spmv_bench import stream_get, stream_put
+from sim_streams import stream_get, stream_put
 
 from ese_hw.gateware.pointer import PointerReader
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
-from spmv_bench import random_image_mats, run_spmv, spmv_load_words, stream_put
+from sim_streams import stream_put
+from spmv_bench import random_image_mats, run_spmv, spmv_load_words
 
 from ese_hw.gateware.spmv import LoadTarget, SpMV
 from ese_hw.model import golden
