@@ -11,7 +11,6 @@ accumulators and state. Everything it computes is bit-exact with
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
@@ -20,8 +19,8 @@ from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR, channel_i
 from ._params import check_int, validated
 from .accumulator import Accumulator
 from .elementwise import ElementwiseUnit, rshift_round_value, sat_value
-from .matrix_reader import MatrixReader
-from .pointer import PointerReader, column_request_layout, write_layout
+from .pe import ColumnWalker
+from .pointer import write_layout
 from .scheduler import Phase, Scheduler, Step
 
 __all__ = ["LoadTarget", "ChannelPE", "Channel", "channel_load_layout", "x_layout",
@@ -61,11 +60,11 @@ def channel_load_layout(pe_bits, addr_bits, data_bits):
 class ChannelPE(wiring.Component):
     """One PE of a channel: the SpMV datapath for both SpMVs of a step, plus its cells.
 
-    The column queue, :class:`PointerReader` and :class:`MatrixReader` are those of the
-    plain :class:`~ese_hw.gateware.pe.PE`; the carried tag holds one activation per
-    lock-step channel and the ``proj`` flag that routes entries to the gate
-    accumulators (``4 * cells`` rows, initialised to the biases) or the projection
-    accumulators (``proj_rows`` rows, from 0), one :class:`Accumulator` per channel each.
+    The front end is the plain PE's :class:`~ese_hw.gateware.pe.ColumnWalker`; the
+    carried tag holds one activation per lock-step channel and the ``proj`` flag
+    that routes entries to the gate accumulators (``4 * cells`` rows, initialised
+    to the biases) or the projection accumulators (``proj_rows`` rows, from 0),
+    one :class:`Accumulator` per channel each.
 
     The PE also owns its cells' state: ``c`` memory, peepholes, an
     :class:`ElementwiseUnit`, the ``m_t`` bank (read by the broadcaster) and the
@@ -152,13 +151,11 @@ class ChannelPE(wiring.Component):
         gate_rows = 4 * cells
         init = self._init or {}
 
-        m.submodules.ptr = ptr = PointerReader(
-            n_cols_max=self._n_cols, ptr_bits=self._ptr_bits, act_bits=self._tag,
-            init=init.get("ptr"))
-        m.submodules.reader = reader = MatrixReader(
+        m.submodules.walker = walker = ColumnWalker(
             weight_bits=wb, index_bits=self._ib, act_bits=self._tag,
-            entry_depth=self._entry_depth, local_rows=max(gate_rows, prow),
-            ptr_bits=self._ptr_bits, init=init.get("words"))
+            queue_depth=self._queue_depth, entry_depth=self._entry_depth,
+            n_cols_max=self._n_cols, local_rows=max(gate_rows, prow),
+            init_words=init.get("words"), init_ptr=init.get("ptr"))
         acc_g = [Accumulator(weight_bits=wb, act_bits=ab, accum_bits=accb, local_rows=gate_rows)
                  for _ in range(c_n)]
         acc_p = [Accumulator(weight_bits=wb, act_bits=ab, accum_bits=accb, local_rows=prow)
@@ -166,31 +163,22 @@ class ChannelPE(wiring.Component):
         for ch in range(c_n):
             m.submodules[f"acc_g{ch}"] = acc_g[ch]
             m.submodules[f"acc_p{ch}"] = acc_p[ch]
-
-        # Column queue -> pointer stage -> matrix reader (as in PE).
-        req_layout = column_request_layout(ptr.col_bits, self._tag)
-        m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=self._queue_depth)
-        req = req_layout(queue.w_data)
         m.d.comb += [
-            req.col.eq(self.push_col),
-            req.act.eq(self.push_tag),
-            queue.w_en.eq(self.push),
-            self.full.eq(~queue.w_rdy),
-            ptr.req.valid.eq(queue.r_rdy),
-            ptr.req.payload.eq(queue.r_data),
-            queue.r_en.eq(ptr.req.ready),
+            walker.push.eq(self.push),
+            walker.push_col.eq(self.push_col),
+            walker.push_act.eq(self.push_tag),
+            self.full.eq(walker.full),
         ]
-        wiring.connect(m, ptr.span, reader.span)
-        wiring.connect(m, wiring.flipped(self.entry_load), reader.load)
-        wiring.connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
+        wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
 
         # Entries to the gate or the projection accumulators of every channel.
-        ent = reader.entry.payload
+        ent = walker.entry.payload
         tag = self._tag(ent.act)
         for ch in range(c_n):
             for acc, sel in ((acc_g[ch], ~tag.proj), (acc_p[ch], tag.proj)):
                 m.d.comb += [
-                    acc.entry.valid.eq(reader.entry.valid & sel),
+                    acc.entry.valid.eq(walker.entry.valid & sel),
                     acc.entry.payload.row.eq(ent.row),
                     acc.entry.payload.weight.eq(ent.weight),
                     acc.entry.payload.act.eq(tag.acts[ch]),
@@ -198,8 +186,7 @@ class ChannelPE(wiring.Component):
             m.d.comb += [acc_g[ch].clear.eq(self.gate_clear),
                          acc_p[ch].clear.eq(self.proj_clear),
                          acc_p[ch].init_data.eq(0)]
-        m.d.comb += self.idle.eq(~queue.r_rdy & ~ptr.span.valid & reader.idle
-                                 & Cat(a.idle for a in acc_g + acc_p).all())
+        m.d.comb += self.idle.eq(walker.idle & Cat(a.idle for a in acc_g + acc_p).all())
 
         # Gate biases: the gate accumulators' initial values (one read serves all channels).
         m.submodules.bias = bias = Memory(shape=signed(accb), depth=gate_rows,

@@ -9,10 +9,80 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ._params import check_bool, check_image, check_int, validated
 from .accumulator import Accumulator
-from .matrix_reader import MatrixReader
-from .pointer import PointerReader, column_request_layout, write_layout
+from .matrix_reader import MatrixReader, product_layout
+from .pointer import PointerReader, act_shape, column_request_layout, write_layout
 
-__all__ = ["PE"]
+__all__ = ["ColumnWalker", "PE"]
+
+
+class ColumnWalker(wiring.Component):
+    """A PE's front end: activation queue -> pointer reader -> matrix reader.
+
+    Columns pushed by the broadcaster (``push``, only when not ``full``) are
+    queued (``SyncFIFO`` of ``queue_depth``), their pointers read in one cycle
+    (:class:`PointerReader`, which drops empty columns), and their entries issued
+    one per cycle, decoded, on ``entry`` (:class:`MatrixReader`). Whatever rides
+    with a column (``act_bits``: an activation, or any shape) rides with its entries.
+
+    Members
+    -------
+    push : In(1); push_col, push_act : In; full : Out(1)
+    entry_load, ptr_load : In(stream.Signature(write_layout, always_ready=True))
+    entry : Out(stream.Signature(product_layout, always_ready=True))
+    idle : Out(1)
+        Queue empty, no column held, nothing in the reader.
+    """
+
+    @validated
+    def __init__(self, *, weight_bits, index_bits, act_bits, queue_depth, entry_depth,
+                 n_cols_max, local_rows, init_words=None, init_ptr=None):
+        check_int("queue_depth", queue_depth, 1)
+        self._ptr = PointerReader(n_cols_max=n_cols_max, ptr_bits=bits_for(entry_depth),
+                                  act_bits=act_bits, init=init_ptr)
+        self._reader = MatrixReader(weight_bits=weight_bits, index_bits=index_bits,
+                                    act_bits=act_bits, entry_depth=entry_depth,
+                                    local_rows=local_rows, ptr_bits=bits_for(entry_depth),
+                                    init=init_words)
+        self._queue_depth = queue_depth
+        self._act_bits = act_bits
+        super().__init__({
+            "push": In(1),
+            "push_col": In(unsigned(self._ptr.col_bits)),
+            "push_act": In(act_shape(act_bits)),
+            "full": Out(1),
+            "entry_load": In(stream.Signature(
+                write_layout(self._reader.addr_bits, self._reader.word_bits),
+                always_ready=True)),
+            "ptr_load": In(stream.Signature(
+                write_layout(self._ptr.addr_bits, bits_for(entry_depth)), always_ready=True)),
+            "entry": Out(stream.Signature(
+                product_layout(self._reader.row_bits, weight_bits, act_bits),
+                always_ready=True)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ptr = ptr = self._ptr
+        m.submodules.reader = reader = self._reader
+        req_layout = column_request_layout(ptr.col_bits, self._act_bits)
+        m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=self._queue_depth)
+        req = req_layout(queue.w_data)
+        m.d.comb += [
+            req.col.eq(self.push_col),
+            req.act.eq(self.push_act),
+            queue.w_en.eq(self.push),
+            self.full.eq(~queue.w_rdy),
+            ptr.req.valid.eq(queue.r_rdy),
+            ptr.req.payload.eq(queue.r_data),
+            queue.r_en.eq(ptr.req.ready),
+            self.idle.eq(~queue.r_rdy & ~ptr.span.valid & reader.idle),
+        ]
+        wiring.connect(m, ptr.span, reader.span)
+        wiring.connect(m, reader.entry, wiring.flipped(self.entry))
+        wiring.connect(m, wiring.flipped(self.entry_load), reader.load)
+        wiring.connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        return m
 
 
 class PE(wiring.Component):
@@ -124,40 +194,29 @@ class PE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._p
-        m.submodules.ptr = ptr = PointerReader(
-            n_cols_max=p["n_cols_max"], ptr_bits=self.ptr_bits, act_bits=p["act_bits"],
-            init=self._init_ptr)
-        m.submodules.reader = reader = MatrixReader(
+        m.submodules.walker = walker = ColumnWalker(
             weight_bits=p["weight_bits"], index_bits=p["index_bits"], act_bits=p["act_bits"],
-            entry_depth=p["entry_depth"], local_rows=p["local_rows"], ptr_bits=self.ptr_bits,
-            init=self._init_words)
+            queue_depth=p["queue_depth"], entry_depth=p["entry_depth"],
+            n_cols_max=p["n_cols_max"], local_rows=p["local_rows"],
+            init_words=self._init_words, init_ptr=self._init_ptr)
         m.submodules.acc = acc = Accumulator(
             weight_bits=p["weight_bits"], act_bits=p["act_bits"], accum_bits=p["accum_bits"],
             local_rows=p["local_rows"])
-        req_layout = column_request_layout(ptr.col_bits, p["act_bits"])
-        m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=p["queue_depth"])
-
-        # Queue: written by the broadcaster, read by the pointer stage.
-        req = req_layout(queue.w_data)
         m.d.comb += [
-            req.col.eq(self.push_col),
-            req.act.eq(self.push_act),
-            queue.w_en.eq(self.push),
-            self.full.eq(~queue.w_rdy),
-            ptr.req.valid.eq(queue.r_rdy),
-            ptr.req.payload.eq(queue.r_data),
-            queue.r_en.eq(ptr.req.ready),
+            walker.push.eq(self.push),
+            walker.push_col.eq(self.push_col),
+            walker.push_act.eq(self.push_act),
+            self.full.eq(walker.full),
         ]
-        wiring.connect(m, ptr.span, reader.span)
-        wiring.connect(m, reader.entry, acc.entry)
-        wiring.connect(m, wiring.flipped(self.entry_load), reader.load)
-        wiring.connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        wiring.connect(m, walker.entry, acc.entry)
+        wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
+        wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
         m.d.comb += [
             acc.clear.eq(self.clear),
             acc.ro_en.eq(self.ro_en),
             acc.ro_addr.eq(self.ro_addr),
             self.ro_data.eq(acc.ro_data),
-            self.idle.eq(~queue.r_rdy & ~ptr.span.valid & reader.idle & acc.idle),
+            self.idle.eq(walker.idle & acc.idle),
         ]
 
         if p["bias"]:
