@@ -6,8 +6,8 @@ Subcommands::
     ese-hw compress WEIGHTS.npz -o MODEL.npz [--pes N --density D --weight-bits B
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
-    ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden]
-               [--report R.json]
+    ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
+               [--sim icarus|verilator --channels C --queue-depth D] [--report R.json]
     ese-hw demo [--frames T] [--out DIR]
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
@@ -221,12 +221,78 @@ def cmd_compress(args, out):
     print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
 
 
+def _rtl_options(args):
+    if args.channels < 1 or args.channels > 64:
+        raise EseError(f"channels must be between 1 and 64, got {args.channels}")
+    if args.queue_depth < 1:
+        raise EseError(f"queue depth must be at least 1, got {args.queue_depth}")
+    if args.sim not in ("icarus", "verilator"):
+        raise EseError(f"simulator must be icarus or verilator, got {args.sim!r}")
+
+
+def _read_rtl_inputs(path, n_in, channels):
+    """((C, T, n_in) float inputs, given as (T, I)?): (T, I) needs C == 1."""
+    x = read_npy(path)
+    if x.ndim == 2:
+        if channels != 1:
+            raise EseError(f"{path}: a (T, I) sequence feeds one channel; give (C, T, I) "
+                           f"inputs for --channels {channels}")
+        return _read_npy(path, n_in)[None], True
+    if x.ndim != 3:
+        raise EseError(f"{path}: shape {x.shape}, expected (T, {n_in}) or "
+                       f"({channels}, T, {n_in})")
+    if x.shape[0] != channels:
+        raise EseError(f"{path}: {x.shape[0]} sequences, but --channels {channels}")
+    return np.stack([check_inputs(s, n_in, source=str(path)) for s in x]), False
+
+
+def cmd_run_rtl(args, out, model):
+    from .model.cycles import channel_cycles
+    from .rtl import performance, run_rtl
+
+    _rtl_options(args)
+    x, one_seq = _read_rtl_inputs(args.inputs, model.n_in, args.channels)
+    g = GoldenModel(model)
+    x_q = np.stack([g.quantize_inputs(s) for s in x])
+    res = run_rtl(model, x_q, sim=args.sim, queue_depth=args.queue_depth,
+                  build_root=args.build_dir)
+    fa = model.qformats["fa"]
+    y = res.y / 2.0 ** fa
+    golden = np.stack([g.run_quantized(s) for s in x_q])
+    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
+    model_done = channel_cycles(model, x_q, queue_depth=args.queue_depth)["frame_done"]
+    fig = performance(model, res.frame_done, n_channels=args.channels,
+                      model_frame_done=model_done)
+    report = {"frames": int(x.shape[1]), "engine": "rtl", "model": "model",
+              "sim": args.sim, "channels": args.channels, "queue_depth": args.queue_depth,
+              **fig, **_errors(y, ref),
+              "bit_exact_vs_golden": bool(np.array_equal(res.y, golden)),
+              "max_abs_output": float(np.abs(y).max()),
+              "build_cached": res.cached, "build_seconds": round(res.build_seconds, 2),
+              "sim_seconds": round(res.sim_seconds, 2)}
+    out.npy(args.output, y[0] if one_seq else y)
+    if args.report is not None:
+        out.json(args.report, report)
+    out.commit()
+    print(f"rtl ({args.sim}): {report['frames']} frames x {args.channels} channel(s) -> "
+          f"{args.output}; {fig['cycles_per_frame']:.1f} cycles/frame (model "
+          f"{fig['model_cycles_per_frame']:.1f}), U {fig['utilization']:.3f}, "
+          f"{fig['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
+          f"{report['bit_exact_vs_golden']}")
+
+
 def cmd_run(args, out):
+    if args.engine == "rtl":
+        _rtl_options(args)                # parameters first: fail before reading files
     kind, obj = _load_any(args.model)
     engine = args.engine or ("golden" if kind == "model" else "float")
     if kind == "weights" and engine != "float":
         raise EseError(f"{args.model}: float weights, not a compressed model; engine "
                        f"{engine} needs one (run `{PROG} compress` first)")
+    if engine == "rtl":
+        return cmd_run_rtl(args, out, obj)
+    if args.channels != 1:
+        raise EseError(f"--channels needs --engine rtl (engine {engine})")
     n_in = obj.n_in
     x = _read_npy(args.inputs, n_in)
     report = {"frames": int(x.shape[0]), "engine": engine, "model": kind}
@@ -330,9 +396,18 @@ def build_parser():
     s.add_argument("--inputs", metavar="X.npy", required=True, help="(T, I) float inputs")
     s.add_argument("-o", "--output", metavar="Y.npy", required=True,
                    help="(T, P) float outputs")
-    s.add_argument("--engine", choices=["float", "golden"],
+    s.add_argument("--engine", choices=["float", "golden", "rtl"],
                    help="float: the (pruned) float LSTMP; golden: the bit-exact integer "
-                        "model (default: golden on a compressed model, float on weights)")
+                        "model; rtl: the channel's generated Verilog in a simulator "
+                        "(default: golden on a compressed model, float on weights)")
+    s.add_argument("--sim", default="verilator",
+                   help="rtl engine: icarus or verilator (default verilator)")
+    s.add_argument("--channels", type=int, default=1,
+                   help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
+    s.add_argument("--queue-depth", type=int, default=8,
+                   help="rtl engine: activation queue depth per PE (default 8)")
+    s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
+                   help="rtl engine: build cache (default build/rtl)")
     s.add_argument("--report", metavar="R.json", help="write a JSON run report")
     s.set_defaults(func=cmd_run)
 

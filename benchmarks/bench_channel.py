@@ -1,0 +1,88 @@
+"""The whole LSTMP channel in Verilator on the paper's shape: cycles, utilization, GOPS.
+
+153 inputs, 1024 cells, 512 projections, density 0.112, 32 PEs (``Config()``), index
+widths 4 and 6, activation queue depth 8, one channel, 50 frames of seeded
+standard-normal inputs. Through :func:`ese_hw.rtl.run_rtl` (memory images baked into the
+Verilog; the build is cached under ``build/rtl``). Records, per index width: the RTL's
+steady-state cycles per frame, utilization, latency and GOPS at 200 MHz, the cycle
+model's cycles per frame, the golden model's error against float, whether the RTL
+equals the golden model bit for bit, and build and simulation times. Writes
+``build/bench/channel.json``. Not a test: nothing is asserted on time.
+
+    python -m benchmarks.bench_channel [--frames 50] [--sim verilator] [--index-bits 4 6]
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ese_hw.model.compress import Config, compress
+from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import lstmp_float, random_weights
+from ese_hw.rtl import performance, run_rtl
+
+OUT = Path("build/bench/channel.json")
+
+
+def bench(index_bits, frames, sim, queue_depth=8):
+    t0 = time.perf_counter()
+    model = compress(random_weights(153, 1024, 512, seed=0), Config(index_bits=index_bits))
+    t_compress = time.perf_counter() - t0
+    g = GoldenModel(model)
+    x = np.random.default_rng(0).standard_normal((frames, model.n_in))
+    x_q = g.quantize_inputs(x)[None]
+    y_golden = g.run_quantized(x_q[0])
+    y_float = lstmp_float(model.float_weights, x)
+    err = np.abs(y_golden / 2.0 ** model.qformats["fa"] - y_float)
+    cyc = channel_cycles(model, x_q, queue_depth=queue_depth)
+    r = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, progress=True)
+    fig = performance(model, r.frame_done, n_channels=1, model_frame_done=cyc["frame_done"])
+    return {
+        "index_bits": index_bits,
+        "queue_depth": queue_depth,
+        "frames": frames,
+        "sim": sim,
+        **fig,
+        "frame_done": [int(v) for v in r.frame_done],
+        "model_frame_done": [int(v) for v in cyc["frame_done"]],
+        "rtl_equals_golden": bool(np.array_equal(r.y[0], y_golden)),
+        "golden_vs_float": {"max_abs_error": float(err.max()),
+                            "mean_abs_error": float(err.mean()),
+                            "max_abs_output": float(np.abs(y_float).max())},
+        "padding_fraction": model.stats["padding_fraction"],
+        "build_cached": r.cached,
+        "build_seconds": round(r.build_seconds, 1),
+        "sim_seconds": round(r.sim_seconds, 1),
+        "sim_cycles": r.sim_cycles,
+        "sim_cycles_per_second": round(r.sim_cycles / r.sim_seconds),
+        "compress_seconds": round(t_compress, 1),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=50)
+    p.add_argument("--sim", default="verilator")
+    p.add_argument("--index-bits", type=int, nargs="+", default=[4, 6])
+    args = p.parse_args(argv)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    for ib in args.index_bits:
+        res = bench(ib, args.frames, args.sim)
+        results.append(res)
+        print(f"index {ib}: {res['cycles_per_frame']:.1f} cycles/frame (model "
+              f"{res['model_cycles_per_frame']:.1f}, {res['model_rel_diff']:+.2%}), "
+              f"U {res['utilization']:.3f}, {res['latency_us_at_200mhz']:.2f} us, "
+              f"{res['gops_at_200mhz']:.1f} GOPS ({res['dense_equiv_gops_at_200mhz']:.0f} "
+              f"dense-equiv), bit-exact {res['rtl_equals_golden']}, build "
+              f"{res['build_seconds']} s, sim {res['sim_seconds']} s", flush=True)
+        OUT.write_text(json.dumps({"channel": results}, indent=1) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""``ese-hw run --engine rtl`` on a tiny model with Icarus: outputs, report, errors.
+
+The model is tiny (8 inputs, 16 cells, 8 projections, 2 PEs) so a build takes seconds;
+the build cache is shared by the tests of this module.
+"""
+
+import json
+import os
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ese_hw.cli import main
+from ese_hw.model.compress import load_compressed
+from ese_hw.model.golden import GoldenModel
+from ese_hw.simtools import simulator_available
+
+T = 5
+REPORT_KEYS = ("cycles_per_frame", "utilization", "latency_us_at_200mhz", "gops_at_200mhz",
+               "dense_equiv_gops_at_200mhz", "model_cycles_per_frame", "frames", "engine",
+               "max_abs_error", "mean_abs_error", "bit_exact_vs_golden")
+
+pytestmark = pytest.mark.skipif(not simulator_available("icarus"),
+                                reason="icarus is not installed")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rtl")
+    f = SimpleNamespace(dir=d, weights=d / "w.npz", model=d / "m.npz", x=d / "x.npy",
+                        x2=d / "x2.npy", build=d / "build")
+    assert main(["init", str(f.weights), "--input", "8", "--cells", "16", "--proj", "8",
+                 "--seed", "4"]) == 0
+    assert main(["compress", str(f.weights), "-o", str(f.model), "--pes", "2",
+                 "--density", "0.5"]) == 0
+    rng = np.random.default_rng(9)
+    np.save(f.x, rng.standard_normal((T, 8)))
+    np.save(f.x2, rng.standard_normal((2, T, 8)))
+    return f
+
+
+def _rtl(files, *extra):
+    return ["run", str(files.model), "--engine", "rtl", "--sim", "icarus",
+            "--build-dir", str(files.build), *extra]
+
+
+def test_rtl_engine_equals_golden_with_report(files, tmp_path, capsys):
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
+                       "--report", str(rep))]) == 0
+    y = np.load(y_path)
+    model = load_compressed(files.model)
+    np.testing.assert_array_equal(y, GoldenModel(model).run(np.load(files.x)))
+    r = json.loads(rep.read_text())
+    for k in REPORT_KEYS:
+        assert k in r, k
+    assert r["engine"] == "rtl" and r["frames"] == T and r["bit_exact_vs_golden"] is True
+    assert abs(r["cycles_per_frame"] - r["model_cycles_per_frame"]) <= 0.02 * r[
+        "model_cycles_per_frame"]
+    assert 0 < r["utilization"] <= 1
+    assert r["latency_us_at_200mhz"] == pytest.approx(r["cycles_per_frame"] / 200)
+    assert r["dense_equiv_gops_at_200mhz"] > r["gops_at_200mhz"] > 0
+    assert "bit-exact vs golden: True" in capsys.readouterr().out
+
+
+def test_rtl_engine_two_channels(files, tmp_path):
+    y_path = tmp_path / "y.npy"
+    assert main([*_rtl(files, "--inputs", str(files.x2), "-o", str(y_path),
+                       "--channels", "2")]) == 0
+    y = np.load(y_path)
+    assert y.shape == (2, T, 8)
+    g = GoldenModel(load_compressed(files.model))
+    x = np.load(files.x2)
+    for ch in range(2):
+        np.testing.assert_array_equal(y[ch], g.run(x[ch]))
+    assert not np.array_equal(y[0], y[1])
+
+
+@pytest.mark.parametrize("extra, which, message", [
+    (["--channels", "0"], "x", "channels"),
+    (["--channels", "2"], "x", r"\(T, I\) sequence feeds one channel"),
+    (["--channels", "3"], "x2", "2 sequences"),
+    ([], "x4", r"shape \(1, 2, 5, 8\)"),
+    (["--queue-depth", "0"], "x", "queue depth"),
+    (["--sim", "modelsim"], "x", "icarus or verilator"),
+])
+def test_rtl_engine_errors(files, tmp_path, capsys, extra, which, message):
+    if which == "x4":
+        np.save(tmp_path / "x4.npy", np.zeros((1, 2, T, 8)))
+        x = tmp_path / "x4.npy"
+    else:
+        x = getattr(files, which)
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([*_rtl(files, "--inputs", str(x), "-o", str(y_path), "--report", str(rep),
+                       *extra)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ese-hw: error: "), err
+    assert re.search(message, err[0]), err[0]
+    assert not y_path.exists() and not rep.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".ese-hw-")]
+
+
+def test_channels_needs_rtl_engine(files, tmp_path, capsys):
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
+                 str(tmp_path / "y.npy"), "--channels", "2"]) == 2
+    assert "--channels needs --engine rtl" in capsys.readouterr().err
