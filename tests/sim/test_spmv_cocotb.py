@@ -48,10 +48,15 @@ class Case:
     wrap: bool = False       # extreme values everywhere, accumulator wraps
 
 
+# Every PE count in {1, 2, 4, 8} with both index widths 4 and 6.
 CASES = [
     Case("pe1_ib4", n_pe=1, index_bits=4, queue_depth=2),
+    Case("pe1_ib6", n_pe=1, index_bits=6, queue_depth=8, rows=80, density=0.05),
+    Case("pe2_ib4", n_pe=2, index_bits=4, queue_depth=1, cols=16, density=0.3),
     Case("pe2_ib6", n_pe=2, index_bits=6, queue_depth=4, rows=70, density=0.08),
     Case("pe4_ib4", n_pe=4, index_bits=4, queue_depth=8, cols=32),
+    Case("pe4_ib6", n_pe=4, index_bits=6, queue_depth=3, rows=70, cols=16, density=0.1),
+    Case("pe8_ib4", n_pe=8, index_bits=4, queue_depth=16, rows=24, cols=20, density=0.2),
     Case("pe8_ib6", n_pe=8, index_bits=6, queue_depth=2, rows=70, cols=20, density=0.06),
     Case("pe2_ib4_wrap", n_pe=2, index_bits=4, weight_bits=6, act_bits=5, accum_bits=11,
          queue_depth=1, rows=20, cols=16, density=0.5, init=False, wrap=True),
