@@ -32,6 +32,7 @@ def _model(n_in, cells, proj, cfg, seed=0):
     ((9, 20, 7), Config(n_pe=3, density=0.4, index_bits=3, balance="column"), 1, 2),
     ((8, 12, 6), Config(n_pe=1, density=1.0, weight_bits=8, act_bits=12, accum_bits=32,
                         index_bits=6, lut_bits=8), 3, 1),
+    ((3, 2, 1), Config(n_pe=4, density=0.6), 1, 8),           # fewer cells than PEs
 ])
 def test_channel_equals_golden_and_cycle_model(shape, cfg, c_n, depth):
     model = _model(*shape, cfg)
