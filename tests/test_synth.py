@@ -93,3 +93,17 @@ def test_extract_vivado_project_with_pins(tmp_path):
     out = extract_vivado_project(Blinky(), tmp_path / "viv", out_of_context=False)
     xdc = (out / "top.xdc").read_text()
     assert "create_clock" in xdc and "AK17" in xdc
+
+
+def test_channel_maps_to_ultrascale_primitives(tmp_path):
+    """A whole (1-PE) channel synthesizes: the MAC and the six element-wise multipliers
+    become DSP48E2s, the three 4096-entry lookup tables block RAM."""
+    from ese_hw.gateware.channel import Channel
+
+    q = dict(fw_g=12, fw_y=12, fp=12, fa=12, fc=12, fg=15)
+    dut = Channel(n_in=4, n_cells=4, n_proj=2, n_pe=1, qformats=q, entry_depth=64)
+    v = generate_verilog(dut, "channel", tmp_path)
+    r = yosys_resource_estimate(v, "channel")
+    assert r["DSP48E2"] == 7
+    assert r["RAMB36E2"] + r["RAMB18E2"] / 2 >= 6        # 3 tables x 4096 x 16 bits
+    assert 0 < r["LUT"] < 5000 and 0 < r["FF"] < 10000
