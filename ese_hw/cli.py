@@ -258,7 +258,7 @@ def cmd_run_rtl(args, out, model):
                   build_root=args.build_dir)
     fa = model.qformats["fa"]
     y = res.y / 2.0 ** fa
-    golden = np.stack([g.run_quantized(s) for s in x_q])
+    golden = g.run_channels(x_q)
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     model_done = channel_cycles(model, x_q, queue_depth=args.queue_depth)["frame_done"]
     fig = performance(model, res.frame_done, n_channels=args.channels,

@@ -297,21 +297,10 @@ def channel_cycles(model, x_q, *, queue_depth, resets=None):
     """
     from .golden import GoldenModel
 
-    g = GoldenModel(model)
     x_q = np.asarray(x_q, dtype=np.int64)
-    c_n, t_n, _ = x_q.shape
-    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
-    ys, ms = [], []
-    for ch in range(c_n):
-        y_ch, m_ch = [], []
-        starts = [0] + [t for t in range(1, t_n) if resets[t, ch]] + [t_n]
-        for a, b in zip(starts[:-1], starts[1:], strict=True):
-            y, tr = g.run_quantized(x_q[ch, a:b], trace=True)
-            y_ch.append(y)
-            m_ch.append(tr["m"])
-        ys.append(np.concatenate(y_ch))
-        ms.append(np.concatenate(m_ch))
-    y_q, m_q = np.stack(ys), np.stack(ms)
+    y_q, tr = GoldenModel(model).run_channels(x_q, resets, trace=True)
+    m_q = tr["m"]
+    t_n = x_q.shape[1]
     done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets)
     per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
     n = model.config.n_pe

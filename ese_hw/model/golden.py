@@ -176,6 +176,30 @@ class GoldenModel:
             return np.array(ys), {"m": np.array(ms), "c": np.array(cs)}
         return np.array(ys)
 
+    def run_channels(self, x_q, resets=None, *, trace=False):
+        """Several independent sequences, as lock-step channels run them.
+
+        ``x_q`` is (C, T, I) integers; ``resets`` (T, C) booleans restart channel ``c``
+        from zero state at frame ``t``. Returns (C, T, P) outputs (and, with ``trace``,
+        ``{"m": (C, T, H), "c": (C, T, H)}``).
+        """
+        x_q = np.asarray(x_q, dtype=np.int64)
+        if x_q.ndim != 3:
+            raise EseError(f"inputs: shape {x_q.shape}, expected (C, T, {self.model.n_in})")
+        c_n, t_n = x_q.shape[:2]
+        resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+        ys, ms, cs = [], [], []
+        for ch in range(c_n):
+            starts = [0] + [t for t in range(1, t_n) if resets[t, ch]] + [t_n]
+            parts = [self.run_quantized(x_q[ch, a:b], trace=True)
+                     for a, b in zip(starts[:-1], starts[1:], strict=True)]
+            ys.append(np.concatenate([y for y, _ in parts]))
+            ms.append(np.concatenate([tr["m"] for _, tr in parts]))
+            cs.append(np.concatenate([tr["c"] for _, tr in parts]))
+        if trace:
+            return np.stack(ys), {"m": np.stack(ms), "c": np.stack(cs)}
+        return np.stack(ys)
+
     def run(self, x):
         """Float inputs (T, I) -> float outputs (T, P) through the integer model."""
         return self.run_quantized(self.quantize_inputs(x)) / 2.0 ** self.q["fa"]

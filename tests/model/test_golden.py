@@ -185,3 +185,17 @@ def test_bias_goes_into_gate_accumulators():
     acc = g.gate_accumulators(np.zeros(4, np.int64), np.zeros(3, np.int64))
     np.testing.assert_array_equal(acc, model.bias)
     assert [GATES[k] for k in range(4)] == ["i", "f", "c", "o"]
+
+
+def test_run_channels_resets_restart_from_zero_state():
+    model = compress(random_weights(8, 12, 6, seed=3), Config(n_pe=2, density=0.5))
+    g = GoldenModel(model)
+    x_q = np.stack([g.quantize_inputs(np.random.default_rng(s).standard_normal((6, 8)))
+                    for s in (1, 2)])
+    resets = np.zeros((6, 2), bool)
+    resets[4, 1] = True
+    y, tr = g.run_channels(x_q, resets, trace=True)
+    np.testing.assert_array_equal(y[0], g.run_quantized(x_q[0]))
+    np.testing.assert_array_equal(y[1, :4], g.run_quantized(x_q[1, :4]))
+    np.testing.assert_array_equal(y[1, 4:], g.run_quantized(x_q[1, 4:]))
+    assert tr["m"].shape == (2, 6, 12) and tr["c"].shape == (2, 6, 12)
