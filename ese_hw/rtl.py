@@ -43,6 +43,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from .errors import EseError
+from .model.cycles import useful_macs
 from .simtools import SIMULATORS, generate_verilog, simulator_available, verilator_env
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "build_channel", "performance", "run_rtl",
@@ -92,11 +93,6 @@ class RtlResult:
 def _per_frame(done):
     done = np.asarray(done, dtype=np.int64)
     return float(np.diff(done).mean()) if len(done) > 1 else float(done[0])
-
-
-def useful_macs(model):
-    """Non-zero weights of the nine matrices (the encoded ones, padding excluded)."""
-    return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
 
 
 def dense_macs(model):

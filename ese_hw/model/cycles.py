@@ -35,6 +35,9 @@ import numpy as np
 
 __all__ = [
     "ArrayTimer",
+    "useful_macs",
+    "frame_cycles",
+    "channel_cycles",
     "spmv_cycles",
     "START_LATENCY",
     "QUEUE_LATENCY",
@@ -289,6 +292,11 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None)
     return done
 
 
+def useful_macs(model):
+    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded)."""
+    return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
+
+
 def channel_cycles(model, x_q, *, queue_depth, resets=None):
     """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I).
 
@@ -304,7 +312,7 @@ def channel_cycles(model, x_q, *, queue_depth, resets=None):
     done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets)
     per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
     n = model.config.n_pe
-    useful = sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
+    useful = useful_macs(model)
     return {
         "frame_done": done,
         "cycles_per_frame": per_frame,
