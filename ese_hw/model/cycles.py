@@ -105,7 +105,6 @@ class ArrayTimer:
         self.ptr_free = np.full(n_pe, -(1 << 40), dtype=np.int64)
         self.last = np.full(n_pe, -(1 << 40), dtype=np.int64)
         self.idle = np.zeros(n_pe, dtype=np.int64)
-        self.busy = np.zeros(n_pe, dtype=np.int64)      # issue cycles, for utilization
 
     def earliest(self, t):
         """The first cycle ``>= t`` at which a push finds room in every queue."""
@@ -125,7 +124,6 @@ class ArrayTimer:
                                                    pop + POINTER_LATENCY))
         self.pops[self.n_pushed % self.depth] = pop
         self.n_pushed += 1
-        self.busy += n
 
     def all_idle(self):
         """First cycle in which every PE is idle (queue empty, nothing in flight)."""
@@ -167,10 +165,8 @@ def spmv_cycles(image, act, *, queue_depth):
         t = timer.earliest(t_prev + (j - j_prev))   # skipped zero columns take a cycle each
         timer.push(t, counts[:, j])
         t_prev, j_prev = t, j
-    idle = timer.idle
     t_last = t_prev + (n_cols - 1 - j_prev)     # remaining zero columns
-    bcast_done = t_last + 1
-    cycles = int(max(bcast_done, int(idle.max()) if n_pe else 0)) + DONE_LATENCY
+    cycles = max(t_last + 1, timer.all_idle()) + DONE_LATENCY
 
     bound = int(counts[:, nz_cols].sum(axis=1).max()) if n_nz and n_pe else 0
     useful = int(_useful_per_column(image)[:, nz_cols].sum()) if n_nz else 0
