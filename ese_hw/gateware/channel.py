@@ -20,7 +20,7 @@ from ._params import check_int, validated
 from .accumulator import Accumulator
 from .elementwise import ElementwiseUnit, rshift_round_value, sat_value
 from .pe import ColumnWalker
-from .pointer import write_layout
+from .pointer import route_load, write_layout
 from .scheduler import Phase, Scheduler, Step
 
 __all__ = ["LoadTarget", "ChannelPE", "Channel", "channel_load_layout", "x_layout",
@@ -57,6 +57,15 @@ def channel_load_layout(pe_bits, addr_bits, data_bits):
                               "addr": unsigned(addr_bits), "data": unsigned(data_bits)})
 
 
+def _next_interleaved(m, bank, addr, n_pe):
+    """Step to the next element of a vector spread over the PEs (element ``j`` in PE
+    ``j % n_pe`` at ``j // n_pe``): the bank walks the PEs, the address the rows."""
+    with m.If(bank == n_pe - 1):
+        m.d.sync += [bank.eq(0), addr.eq(addr + 1)]
+    with m.Else():
+        m.d.sync += bank.eq(bank + 1)
+
+
 class ChannelPE(wiring.Component):
     """One PE of a channel: the SpMV datapath for both SpMVs of a step, plus its cells.
 
@@ -72,7 +81,7 @@ class ChannelPE(wiring.Component):
 
     Members (all driven in lock-step by :class:`Channel`)
     -------
-    push, push_col, push_tag, full : the column queue
+    push, push_col, push_act, full : the column queue (``push_act`` carries the tag)
     gate_clear, proj_clear : In(1)
     idle : Out(1)
     entry_load, ptr_load, bias_load, peep_load : run-time memory writes
@@ -82,7 +91,7 @@ class ChannelPE(wiring.Component):
     ew_feed, ew_lane, ew_zero : feed channel ``ew_lane``'s cell to the element-wise unit
         (``c_{t-1}`` reads as 0 for channels in ``ew_zero``)
     ew_reset : restart the element-wise output counters (start of a pass)
-    ew_out : Out(1), an element-wise result was written this cycle
+    ew_cells : Out, local cells whose results (every channel) are written this pass
     m_rd_en, m_rd_addr, m_rd_data : ``m_t`` bank read
     ro_en, ro_row : read projection row ``ro_row`` into the ``y`` bank (2 cycles later)
     y_rd_*, yo_rd_* : two read ports of the ``y`` bank (broadcaster, output)
@@ -100,23 +109,15 @@ class ChannelPE(wiring.Component):
         self._lut = dict(lut_bits=lut_bits, lut_range_log2=lut_range_log2)
         self._init = init
         self._tag = tag_layout(act_bits, n_channels)
-        self._ptr_bits = bits_for(entry_depth)
         lanes = lanes_layout(act_bits, n_channels)
         gate_rows = 4 * cells
         super().__init__({
-            "push": In(1),
-            "push_col": In(range(max(2, n_cols))),
-            "push_tag": In(self._tag),
-            "full": Out(1),
+            **ColumnWalker.front_ports(weight_bits=weight_bits, index_bits=index_bits,
+                                       act_bits=self._tag, entry_depth=entry_depth,
+                                       n_cols_max=n_cols),
             "gate_clear": In(1),
             "proj_clear": In(1),
             "idle": Out(1),
-            "entry_load": In(stream.Signature(
-                write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
-                always_ready=True)),
-            "ptr_load": In(stream.Signature(
-                write_layout(max(1, ceil_log2(n_cols + 1)), self._ptr_bits),
-                always_ready=True)),
             "bias_load": In(stream.Signature(
                 write_layout(max(1, ceil_log2(gate_rows)), accum_bits), always_ready=True)),
             "peep_load": In(stream.Signature(
@@ -129,7 +130,7 @@ class ChannelPE(wiring.Component):
             "ew_lane": In(range(max(2, n_channels))),
             "ew_zero": In(n_channels),
             "ew_reset": In(1),
-            "ew_out": Out(1),
+            "ew_cells": Out(range(cells + 1)),
             "m_rd_en": In(1),
             "m_rd_addr": In(range(max(2, cells))),
             "m_rd_data": Out(lanes),
@@ -163,14 +164,7 @@ class ChannelPE(wiring.Component):
         for ch in range(c_n):
             m.submodules[f"acc_g{ch}"] = acc_g[ch]
             m.submodules[f"acc_p{ch}"] = acc_p[ch]
-        m.d.comb += [
-            walker.push.eq(self.push),
-            walker.push_col.eq(self.push_col),
-            walker.push_act.eq(self.push_tag),
-            self.full.eq(walker.full),
-        ]
-        wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
-        wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
+        walker.connect_front(m, self)
 
         # Entries to the gate or the projection accumulators of every channel.
         ent = walker.entry.payload
@@ -247,7 +241,7 @@ class ChannelPE(wiring.Component):
         ]
 
         # Results: c_t back to the c memory, m_t into the m bank, in feed order.
-        out_cell = Signal(range(max(2, cells)))
+        out_cell = Signal(range(cells + 1))
         out_lane = Signal(range(max(2, c_n)))
         m.submodules.mbank = mbank = Memory(shape=lanes, depth=max(1, cells), init=[])
         m_wr = mbank.write_port(granularity=1)
@@ -258,7 +252,7 @@ class ChannelPE(wiring.Component):
             c_wr.en.eq(Mux(ew.o.valid, lane_bit, 0)),
             m_wr.addr.eq(out_cell), m_wr.data.eq(ew.o.payload.m.replicate(c_n)),
             m_wr.en.eq(Mux(ew.o.valid, lane_bit, 0)),
-            self.ew_out.eq(ew.o.valid),
+            self.ew_cells.eq(out_cell),
             m_rd.addr.eq(self.m_rd_addr), m_rd.en.eq(self.m_rd_en),
             self.m_rd_data.eq(m_rd.data),
         ]
@@ -387,7 +381,7 @@ class Channel(wiring.Component):
         mine = dict(n_pe=self._n_pe, weight_bits=self._wb, index_bits=self._ib,
                     act_bits=self._ab, accum_bits=self._accb, **self._lut)
         for k, v in mine.items():
-            got = getattr(cfg, "lut_range_log2" if k == "lut_range_log2" else k)
+            got = getattr(cfg, k)
             if got != v:
                 raise ValueError(f"model has {k} = {got}, the channel has {v}")
         if (model.n_in, model.n_cells, model.n_proj) != self._dims:
@@ -523,8 +517,9 @@ class Channel(wiring.Component):
         ew_busy = Signal()
         ew_cell = Signal(range(max(2, cells + 1)))
         ew_cyc = Signal(range(slot_len))
-        m_rounds = Signal(range(cells + 1))        # cells whose m_t exists in every PE
-        out_lane = Signal(range(max(2, c_n)))
+        # Cells whose m_t exists in every PE: the PEs run the pass in lock-step, so PE 0's
+        # count of written cells stands for all of them.
+        m_rounds = pes[0].ew_cells
         for pe in pes:
             m.d.comb += [
                 pe.ew_acc_en.eq(ew_busy & (ew_cyc < 4)),
@@ -537,8 +532,7 @@ class Channel(wiring.Component):
                 pe.ew_reset.eq(sched.ew_start),
             ]
         with m.If(sched.ew_start):
-            m.d.sync += [ew_busy.eq(1), ew_cell.eq(0), ew_cyc.eq(0), m_rounds.eq(0),
-                         out_lane.eq(0)]
+            m.d.sync += [ew_busy.eq(1), ew_cell.eq(0), ew_cyc.eq(0)]
         with m.Elif(ew_busy):
             with m.If(ew_cyc == slot_len - 1):
                 m.d.sync += [ew_cyc.eq(0), ew_cell.eq(ew_cell + 1)]
@@ -546,11 +540,6 @@ class Channel(wiring.Component):
                     m.d.sync += ew_busy.eq(0)
             with m.Else():
                 m.d.sync += ew_cyc.eq(ew_cyc + 1)
-        with m.If(~sched.ew_start & pes[0].ew_out):
-            with m.If(out_lane == c_n - 1):
-                m.d.sync += [out_lane.eq(0), m_rounds.eq(m_rounds + 1)]
-            with m.Else():
-                m.d.sync += out_lane.eq(out_lane + 1)
 
         # --- Broadcaster: walks the phase's columns, one per cycle. ----------------------
         # Stage A reads the activations of column ``bc_cnt``; stage B pushes them into
@@ -601,8 +590,8 @@ class Channel(wiring.Component):
                 pe.y_rd_addr.eq(bc_addr), pe.y_rd_en.eq(advance),
                 pe.push.eq(b_valid & ~b_zero & ~any_full),
                 pe.push_col.eq(b_col),
-                pe.push_tag.acts.eq(b_acts),
-                pe.push_tag.proj.eq(b_phase == Phase.P),
+                pe.push_act.acts.eq(b_acts),
+                pe.push_act.proj.eq(b_phase == Phase.P),
             ]
         with m.If(sched.bc_start):
             lens = {Phase.X: n_in, Phase.Y: n_proj, Phase.P: n_cells}
@@ -615,10 +604,7 @@ class Channel(wiring.Component):
                         m.d.sync += [bc_len.eq(length), bc_col.eq(firsts[ph])]
         with m.Elif(a_go):
             m.d.sync += [bc_cnt.eq(bc_cnt + 1), bc_col.eq(bc_col + 1)]
-            with m.If(bc_bank == n - 1):
-                m.d.sync += [bc_bank.eq(0), bc_addr.eq(bc_addr + 1)]
-            with m.Else():
-                m.d.sync += bc_bank.eq(bc_bank + 1)
+            _next_interleaved(m, bc_bank, bc_addr, n)
         with m.If(advance):
             m.d.sync += [b_valid.eq(a_go), b_phase.eq(bc_phase), b_col.eq(bc_col),
                          b_bank.eq(bc_bank)]
@@ -671,10 +657,7 @@ class Channel(wiring.Component):
             m.d.sync += [ob_valid.eq(o_go), ob_bank.eq(o_bank)]
         with m.If(o_go):
             m.d.sync += o_cnt.eq(o_cnt + 1)
-            with m.If(o_bank == n - 1):
-                m.d.sync += [o_bank.eq(0), o_addr.eq(o_addr + 1)]
-            with m.Else():
-                m.d.sync += o_bank.eq(o_bank + 1)
+            _next_interleaved(m, o_bank, o_addr, n)
         with m.If(out_busy & (o_cnt == n_proj) & ~ob_valid):
             m.d.sync += [out_busy.eq(0), o_cnt.eq(0), o_bank.eq(0), o_addr.eq(0)]
 
@@ -685,11 +668,8 @@ class Channel(wiring.Component):
         m.d.comb += [self.load.ready.eq(quiet),
                      self.busy.eq(~quiet)]
         for p, pe in enumerate(pes):
-            here = self.load.valid & quiet & (ld.pe == p)
-            for port, target in ((pe.entry_load, LoadTarget.ENTRY), (pe.ptr_load, LoadTarget.PTR),
-                                 (pe.bias_load, LoadTarget.BIAS), (pe.peep_load, LoadTarget.PEEP)):
-                m.d.comb += [port.valid.eq(here & (ld.target == target)),
-                             port.payload.addr.eq(ld.addr),
-                             port.payload.data.eq(ld.data)]
+            route_load(m, ld, self.load.valid & quiet & (ld.pe == p),
+                       {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load,
+                        LoadTarget.BIAS: pe.bias_load, LoadTarget.PEEP: pe.peep_load})
         return m
 

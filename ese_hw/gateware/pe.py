@@ -46,20 +46,41 @@ class ColumnWalker(wiring.Component):
         self._queue_depth = queue_depth
         self._act_bits = act_bits
         super().__init__({
-            "push": In(1),
-            "push_col": In(unsigned(self._ptr.col_bits)),
-            "push_act": In(act_shape(act_bits)),
-            "full": Out(1),
-            "entry_load": In(stream.Signature(
-                write_layout(self._reader.addr_bits, self._reader.word_bits),
-                always_ready=True)),
-            "ptr_load": In(stream.Signature(
-                write_layout(self._ptr.addr_bits, bits_for(entry_depth)), always_ready=True)),
+            **self.front_ports(weight_bits=weight_bits, index_bits=index_bits,
+                               act_bits=act_bits, entry_depth=entry_depth,
+                               n_cols_max=n_cols_max),
             "entry": Out(stream.Signature(
                 product_layout(self._reader.row_bits, weight_bits, act_bits),
                 always_ready=True)),
             "idle": Out(1),
         })
+
+    @staticmethod
+    def front_ports(*, weight_bits, index_bits, act_bits, entry_depth, n_cols_max):
+        """The walker's column and load ports, for a PE that passes them through."""
+        return {
+            "push": In(1),
+            "push_col": In(unsigned(max(1, ceil_log2(n_cols_max)))),
+            "push_act": In(act_shape(act_bits)),
+            "full": Out(1),
+            "entry_load": In(stream.Signature(
+                write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
+                always_ready=True)),
+            "ptr_load": In(stream.Signature(
+                write_layout(max(1, ceil_log2(n_cols_max + 1)), bits_for(entry_depth)),
+                always_ready=True)),
+        }
+
+    def connect_front(self, m, pe):
+        """Pass ``pe``'s :meth:`front_ports` through to this walker."""
+        m.d.comb += [
+            self.push.eq(pe.push),
+            self.push_col.eq(pe.push_col),
+            self.push_act.eq(pe.push_act),
+            pe.full.eq(self.full),
+        ]
+        wiring.connect(m, wiring.flipped(pe.entry_load), self.entry_load)
+        wiring.connect(m, wiring.flipped(pe.ptr_load), self.ptr_load)
 
     def elaborate(self, platform):
         m = Module()
@@ -155,19 +176,12 @@ class PE(wiring.Component):
         self._init_bias = check_image("bias image", init_bias, depth=local_rows,
                                       depth_name="local_rows", bits=accum_bits, signed=True)
         ports = {
-            "push": In(1),
-            "full": Out(1),
+            **ColumnWalker.front_ports(weight_bits=weight_bits, index_bits=index_bits,
+                                       act_bits=act_bits, entry_depth=entry_depth,
+                                       n_cols_max=n_cols_max),
             "clear": In(1),
             "ro_en": In(1),
             "idle": Out(1),
-            "push_col": In(unsigned(max(1, ceil_log2(n_cols_max)))),
-            "push_act": In(signed(act_bits)),
-            "entry_load": In(stream.Signature(
-                write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
-                always_ready=True)),
-            "ptr_load": In(stream.Signature(
-                write_layout(max(1, ceil_log2(n_cols_max + 1)), self.ptr_bits),
-                always_ready=True)),
             "ro_addr": In(unsigned(self.row_bits)),
             "ro_data": Out(signed(accum_bits)),
         }
@@ -202,15 +216,8 @@ class PE(wiring.Component):
         m.submodules.acc = acc = Accumulator(
             weight_bits=p["weight_bits"], act_bits=p["act_bits"], accum_bits=p["accum_bits"],
             local_rows=p["local_rows"])
-        m.d.comb += [
-            walker.push.eq(self.push),
-            walker.push_col.eq(self.push_col),
-            walker.push_act.eq(self.push_act),
-            self.full.eq(walker.full),
-        ]
+        walker.connect_front(m, self)
         wiring.connect(m, walker.entry, acc.entry)
-        wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
-        wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
         m.d.comb += [
             acc.clear.eq(self.clear),
             acc.ro_en.eq(self.ro_en),

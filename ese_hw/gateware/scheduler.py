@@ -81,7 +81,7 @@ class Scheduler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        with m.FSM(name="step") as fsm:
+        with m.FSM(name="step"):
             with m.State("WAIT_X"):
                 m.d.comb += self.state.eq(Step.WAIT_X)
                 with m.If(self.x_full):
@@ -119,5 +119,4 @@ class Scheduler(wiring.Component):
                 with m.If(self.all_idle & ~self.out_busy):
                     m.d.comb += self.ro_start.eq(1)
                     m.next = "WAIT_X"
-        del fsm
         return m

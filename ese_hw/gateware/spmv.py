@@ -8,6 +8,7 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ._params import check_bool, check_image, check_int, validated
 from .pe import PE
+from .pointer import route_load
 
 __all__ = ["SpMV", "LoadTarget", "State", "load_layout"]
 
@@ -230,16 +231,10 @@ class SpMV(wiring.Component):
         m.d.comb += self.load.ready.eq(state == State.IDLE)
         load_now = self.load.valid & self.load.ready
         for p, pe in enumerate(self._pes):
-            here = load_now & (ld.pe == p)
-            targets = [(pe.entry_load, LoadTarget.ENTRY), (pe.ptr_load, LoadTarget.PTR)]
+            ports = {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load}
             if self._bias:
-                targets.append((pe.bias_load, LoadTarget.BIAS))
-            for port, target in targets:
-                m.d.comb += [
-                    port.valid.eq(here & (ld.target == target)),
-                    port.payload.addr.eq(ld.addr),
-                    port.payload.data.eq(ld.data),
-                ]
+                ports[LoadTarget.BIAS] = pe.bias_load
+            route_load(m, ld, load_now & (ld.pe == p), ports)
 
         # Broadcaster.
         act = self.act.payload
