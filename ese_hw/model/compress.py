@@ -277,9 +277,11 @@ def _ptr_bits(img):
 def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
     n = cfg.n_pe
     matrices = {}
+    per_pe_nnz = np.zeros(n, dtype=np.int64)            # over all nine matrices
     for k in MATRIX_KEYS:
         m = masks[k]
         per_pe = np.array([int(m[p::n].sum()) for p in range(n)])
+        per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),
                        "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max())}
@@ -300,14 +302,13 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
     h = weights.n_cells
     comp_bits += 4 * h * cfg.accum_bits + 3 * h * cfg.weight_bits
     matrix_bits = sum(s["entries"] for s in spmvs.values()) * (cfg.weight_bits + cfg.index_bits)
-    per_pe_nnz = [sum(int(masks[k][p::n].sum()) for k in MATRIX_KEYS) for p in range(n)]
     padding_total = sum(s["padding"] for s in spmvs.values())
     return {
         "nnz_total": int(nnz),
         "padding_total": int(padding_total),
         "padding_fraction": float(padding_total / max(1, nnz + padding_total)),
-        "pe_nnz_min": int(min(per_pe_nnz)),
-        "pe_nnz_max": int(max(per_pe_nnz)),
+        "pe_nnz_min": int(per_pe_nnz.min()),
+        "pe_nnz_max": int(per_pe_nnz.max()),
         "density": float(nnz / sum(weights[k].size for k in MATRIX_KEYS)),
         "compression_ratio": float(dense_params * 32 / comp_bits),
         "matrix_compression_ratio": float(
