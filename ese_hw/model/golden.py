@@ -87,7 +87,7 @@ def spmv(image, act, *, accum_bits, init=None):
 class GoldenModel:
     """Integer LSTMP over a :class:`CompressedModel`, frame by frame.
 
-    ``step`` takes and returns integers in the model's Q formats; ``run`` takes
+    ``run_quantized`` takes and returns integers in the model's Q formats; ``run`` takes
     float inputs (T, I), quantizes them at ``fa`` and returns integer outputs.
     """
 
@@ -148,13 +148,6 @@ class GoldenModel:
         q = self.q
         acc = self.ym_plan(m, accum_bits=self.cfg.accum_bits).ravel()[self._ym_index]
         return sat(rshift_round(acc, q["fw_y"] + q["fg"] - q["fa"]), self.cfg.act_bits)
-
-    def step(self, x_q, state):
-        y_prev, c_prev = state
-        acc = self.gate_accumulators(x_q, y_prev)
-        c, m = self.elementwise(acc, c_prev)
-        y = self.project(m)
-        return y, (y, c)
 
     def run_quantized(self, x_q, state=None, *, trace=False):
         """Run integer inputs (T, I); return integer outputs (T, P) (and per-frame traces)."""
