@@ -88,7 +88,7 @@ class GoldenModel:
     """Integer LSTMP over a :class:`CompressedModel`, frame by frame.
 
     ``run_quantized`` takes and returns integers in the model's Q formats; ``run`` takes
-    float inputs (T, I), quantizes them at ``fa`` and returns integer outputs.
+    float inputs (T, I), quantizes them at ``fa`` and returns the outputs as floats.
     """
 
     def __init__(self, model: CompressedModel):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EseError
+from .lut import sigmoid
 
 __all__ = [
     "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
@@ -176,10 +177,6 @@ def check_inputs(x, n_in, *, source="inputs"):
     return x
 
 
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def lstmp_float(w, x, *, return_state=False):
     """Run the float LSTMP over ``x`` (T, I) from zero state; return y (T, P).
 
@@ -196,11 +193,11 @@ def lstmp_float(w, x, *, return_state=False):
     gx = x @ wx.T                                                 # all frames at once
     for t in range(x.shape[0]):
         z = gx[t] + wr @ y + b
-        i = _sigmoid(z[0:h] + w["W_ic"] * c)
-        f = _sigmoid(z[h:2 * h] + w["W_fc"] * c)
+        i = sigmoid(z[0:h] + w["W_ic"] * c)
+        f = sigmoid(z[h:2 * h] + w["W_fc"] * c)
         g = np.tanh(z[2 * h:3 * h])
         c = f * c + i * g
-        o = _sigmoid(z[3 * h:] + w["W_oc"] * c)
+        o = sigmoid(z[3 * h:] + w["W_oc"] * c)
         m = o * np.tanh(c)
         y = w["W_ym"] @ m
         ys.append(y)

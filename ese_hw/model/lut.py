@@ -11,14 +11,15 @@ import numpy as np
 
 from .quant import quantize, shift_floor
 
-__all__ = ["FUNCTIONS", "make_lut", "lut_index", "lut_shift"]
+__all__ = ["FUNCTIONS", "sigmoid", "make_lut", "lut_index", "lut_shift"]
 
 
-def _sigmoid(z):
+def sigmoid(z):
+    """The logistic function, written through tanh (no overflow for large ``|z|``)."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-FUNCTIONS = {"sigmoid": _sigmoid, "tanh": np.tanh}
+FUNCTIONS = {"sigmoid": sigmoid, "tanh": np.tanh}
 
 
 def make_lut(func, *, lut_bits=12, range_log2=3, out_bits=16, out_frac=None):
