@@ -2,12 +2,12 @@
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._params import check_image, check_int, validated
-from .pointer import act_shape, check_act, column_span_layout, write_layout
+from .load import loadable_memory, write_layout
+from .pointer import act_shape, check_act, column_span_layout
 
 __all__ = ["MatrixReader", "product_layout"]
 
@@ -105,14 +105,9 @@ class MatrixReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         wb, ib = self._wb, self._ib
-        m.submodules.mem = mem = Memory(shape=unsigned(self.word_bits),
-                                        depth=self._entry_depth, init=self._init or [])
-        rd, wr = mem.read_port(), mem.write_port()
-        m.d.comb += [
-            wr.addr.eq(self.load.payload.addr),
-            wr.data.eq(self.load.payload.data),
-            wr.en.eq(self.load.valid),
-        ]
+        mem = loadable_memory(m, "mem", shape=unsigned(self.word_bits),
+                              depth=self._entry_depth, init=self._init, load=self.load)
+        rd = mem.read_port()
 
         # Walker (issue stage).
         cur_valid = Signal()

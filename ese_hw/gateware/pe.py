@@ -9,8 +9,9 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ._params import check_bool, check_image, check_int, validated
 from .accumulator import Accumulator
+from .load import write_layout
 from .matrix_reader import MatrixReader, product_layout
-from .pointer import PointerReader, act_shape, column_request_layout, write_layout
+from .pointer import PointerReader, act_shape, column_request_layout
 
 __all__ = ["ColumnWalker", "PE"]
 

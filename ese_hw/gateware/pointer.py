@@ -8,9 +8,11 @@ from amaranth.utils import ceil_log2
 
 from ._params import check_image, check_int, validated
 
+# write_layout and route_load moved to .load; re-exported until channel.py imports them there.
+from .load import route_load, write_layout
+
 __all__ = ["PointerReader", "act_shape", "column_request_layout", "column_span_layout",
            "route_load", "write_layout"]
-
 
 
 def act_shape(act_bits):
@@ -37,25 +39,6 @@ def column_span_layout(ptr_bits, act_bits):
     return data.StructLayout({
         "lo": unsigned(ptr_bits), "hi": unsigned(ptr_bits), "act": act_shape(act_bits),
     })
-
-
-def write_layout(addr_bits, data_bits):
-    """One memory word written at run time (the per-memory slice of the load stream)."""
-    return data.StructLayout({"addr": unsigned(addr_bits), "data": unsigned(data_bits)})
-
-
-def route_load(m, load, strobe, ports):
-    """Drive always-ready write ports from one load-stream payload.
-
-    ``load`` has ``target``, ``addr`` and ``data`` fields; ``ports`` maps each target
-    to a port of :func:`write_layout`; ``strobe`` says the payload is for these ports.
-    """
-    for target, port in ports.items():
-        m.d.comb += [
-            port.valid.eq(strobe & (load.target == target)),
-            port.payload.addr.eq(load.addr),
-            port.payload.data.eq(load.data),
-        ]
 
 
 class PointerReader(wiring.Component):
