@@ -33,7 +33,7 @@ demo: sysdeps venv
 	$(VENV)/bin/ese-hw demo
 
 # Each benchmarks/bench_*.py writes its own JSON/CSV figures. Run as modules from the
-# repo root so they can import each other and `sim`/`boards`.
+# repo root so they can import each other (`ese_hw.sim`/`ese_hw.boards` come installed).
 bench: sysdeps venv
 	@set -e; for f in benchmarks/bench_*.py; do \
 	  [ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \

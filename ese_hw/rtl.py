@@ -2,7 +2,7 @@
 
 :func:`run_rtl` elaborates :class:`~ese_hw.gateware.channel.Channel` for the model
 with its memory images baked in, writes the Verilog, builds it with Icarus or
-Verilator and runs the cocotb testbench :mod:`sim.tb_channel` on it: the frames go
+Verilator and runs the cocotb testbench :mod:`ese_hw.sim.tb_channel` on it: the frames go
 in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
 ``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
 figures of DESIGN.md section 4.
@@ -59,7 +59,7 @@ __all__ = ["CLOCK_MHZ", "RtlResult", "build_channel", "performance", "run_rtl",
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
-TB_MODULE = "sim.tb_channel"
+TB_MODULE = "ese_hw.sim.tb_channel"
 
 
 
@@ -322,7 +322,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from sim.tb_channel import PROGRESS_ENV, channel_tb_data, read_tb_out
+    from .sim.tb_channel import PROGRESS_ENV, channel_tb_data, read_tb_out
 
     if sim not in SIMULATORS:
         raise EseError(f"unknown simulator {sim!r}; expected one of {', '.join(SIMULATORS)}")

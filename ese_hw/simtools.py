@@ -3,7 +3,7 @@
 The flow for one RTL test is::
 
     verilog = generate_verilog(component, "top", build_root)
-    result = run_cocotb("verilator", [verilog], "top", "sim.tb_mydut", build_root,
+    result = run_cocotb("verilator", [verilog], "top", "ese_hw.sim.tb_mydut", build_root,
                         key={"n_pe": 4}, data={"x": x, "expected": y}, seed=1)
 
 Passing data to a testbench
@@ -221,7 +221,7 @@ def run_cocotb(
     toplevel : str
         Verilog top module.
     test_module : str
-        Importable module with ``@cocotb.test()`` functions, e.g. ``"sim.tb_stream_fifo"``.
+        Importable module with ``@cocotb.test()`` functions, e.g. ``"ese_hw.sim.tb_stream_fifo"``.
     build_dir : path-like
         Root; the run uses ``build_dir / build_key(sim, toplevel, key)``.
     key : mapping, optional

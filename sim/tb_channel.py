@@ -35,8 +35,8 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 
+from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
 from ese_hw.simtools import DATA_ENV, load_tb_data
-from sim.streams import StreamDriver, StreamSink, reset, start_clock
 
 __all__ = ["CLOCK_NS", "PROGRESS_ENV", "ChannelTB", "channel_tb_data", "read_tb_out"]
 

@@ -9,8 +9,8 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles
 
+from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
 from ese_hw.simtools import load_tb_data
-from sim.streams import StreamDriver, StreamSink, reset, start_clock
 
 CLOCK_NS = 5.0
 

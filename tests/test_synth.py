@@ -7,7 +7,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from boards.xcku060 import XCKU060Platform, extract_vivado_project
+from ese_hw.boards.xcku060 import XCKU060Platform, extract_vivado_project
 from ese_hw.simtools import generate_verilog
 from ese_hw.synth import RESOURCE_KEYS, yosys_resource_estimate
 

@@ -1,7 +1,7 @@
 """The channel's generated Verilog on Icarus and Verilator, against the golden model.
 
 Through :func:`ese_hw.rtl.run_rtl` (the ``rtl`` engine's library, testbench
-``sim.tb_channel``) on the small model of the Amaranth-simulator tests (16 inputs, 64
+``ese_hw.sim.tb_channel``) on the small model of the Amaranth-simulator tests (16 inputs, 64
 cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
 
 * one channel, memory images baked in: 24 frames bit-exact without stalls (and the
