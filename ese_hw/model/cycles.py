@@ -1,37 +1,28 @@
-"""Cycle model of the SpMV PE array, pinned cycle for cycle to ``ese_hw/gateware/spmv.py``.
+"""Cycle model of the channel, cycle for cycle the RTL's handshake rules as event times.
 
-Pure numpy; never imports Amaranth. The recurrence below is the RTL's handshake
-rules written as event times (cycle 0 is the cycle in which ``start`` is high):
+Pure numpy; never imports Amaranth. Every latency comes from
+:class:`ese_hw.model.timing.Timing`, the object the gateware is built from, so
+the two cannot drift apart.
 
-* Broadcaster (``SpMV``): from cycle ``START_LATENCY`` on it takes one activation
-  per cycle (the activation stream is assumed always valid). A zero activation
-  is consumed without a push. A non-zero one is pushed, as the ``i``-th column,
-  into every PE's queue in the cycle ``push_i`` it is taken, and only if no
-  queue is full: ``push_i >= pop[p, i - D] + 1`` for every PE (``D`` =
-  ``queue_depth``; a queue slot freed by a pop is seen the next cycle).
-* Queue -> pointer reader: ``pop[p, i] = max(push_i + QUEUE_LATENCY, ptr_free)``
-  (the pointer stage holds one column; it may be refilled in the cycle it is
-  handed on).
-* Pointer reader: both pointers arrive ``POINTER_LATENCY`` after the pop. An
-  empty column (no entries in this PE) is dropped there and frees the stage at
-  once: it costs the matrix reader nothing. Otherwise
-  ``take[p, i] = max(pop[p, i] + POINTER_LATENCY, last)`` where ``last`` is the
-  last issue cycle of the PE's previous non-empty column (the next column is
-  taken in that cycle, so there is no bubble between columns).
-* Issue: column ``i`` issues its ``n`` entries (one per cycle) in cycles
-  ``take + ISSUE_LATENCY .. take + n`` (``ISSUE_LATENCY`` = 1).
-* Drain: a PE is idle ``ACCUM_LATENCY`` cycles after its last entry issue
-  (entry memory read, decode, multiply, accumulate/write).
-* ``done`` is high ``DONE_LATENCY`` cycles after the first cycle in which the
-  broadcaster has taken all ``n_cols`` activations and every PE is idle.
-
-Readout (not part of ``cycles``), from ``done`` until ``busy`` drops, with a
-never-stalling consumer: ``readout_cycles = n_rows * (n_pe + READOUT_ROW_GAP) +
-READOUT_LATENCY``: each local row is read from all PEs at once into a shift
-register (one bubble cycle per row), then shifted out one word per cycle.
+* :class:`ArrayTimer` is the PE array: a column pushed into every PE's queue
+  (only when no queue is full: ``push_i >= pop[p, i - D] + 1``, ``D`` =
+  ``queue_depth``) is popped ``queue_latency`` later (or when the pointer stage
+  frees), its pointers arrive ``pointer_latency`` after the pop, an empty column
+  (no entries in this PE) is dropped there and costs the matrix reader nothing,
+  otherwise its ``n`` entries issue one per cycle from ``issue_latency`` after
+  the matrix reader takes it (in the cycle of the previous column's last issue:
+  no bubble); a PE is idle ``accum_latency`` after its last issue.
+* :func:`frame_cycles` is a whole LSTMP step of
+  :class:`ese_hw.gateware.channel.Channel`: the scheduler's phases
+  (docs/schedule.md), the broadcaster's two stages, the element-wise pass in
+  rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream.
+* :func:`spmv_cycles` is the stand-alone SpMV array (``ese_hw/gateware/spmv.py``,
+  start -> done, readout ``n_rows * (n_pe + READOUT_ROW_GAP) + READOUT_LATENCY``).
 """
 
 import numpy as np
+
+from .timing import DEFAULT_TIMING
 
 __all__ = [
     "ArrayTimer",
@@ -40,30 +31,18 @@ __all__ = [
     "channel_cycles",
     "spmv_cycles",
     "START_LATENCY",
-    "QUEUE_LATENCY",
-    "POINTER_LATENCY",
-    "ISSUE_LATENCY",
-    "ACCUM_LATENCY",
     "DONE_LATENCY",
     "READOUT_ROW_GAP",
     "READOUT_LATENCY",
 ]
 
-#: ``start`` strobe -> first cycle the broadcaster may take an activation.
+#: SpMV array only: ``start`` strobe -> first cycle the broadcaster may take an activation.
 START_LATENCY = 1
-#: push into a queue -> earliest pop (SyncFIFO level registered).
-QUEUE_LATENCY = 1
-#: pop -> pointers valid for the matrix reader (synchronous even/odd bank read).
-POINTER_LATENCY = 1
-#: column taken by the matrix reader -> its first entry address issued.
-ISSUE_LATENCY = 1
-#: last entry issue -> PE idle: entry read (1), decode (1), multiply (1), accumulate (1).
-ACCUM_LATENCY = 4
-#: all idle -> ``done`` (registered strobe).
+#: SpMV array only: all idle -> ``done`` (registered strobe).
 DONE_LATENCY = 1
-#: readout: idle cycles per local row (buffer read into the shift register).
+#: SpMV array only, readout: idle cycles per local row (buffer read into the shift register).
 READOUT_ROW_GAP = 1
-#: readout: first read's latency plus the return to ``IDLE``.
+#: SpMV array only, readout: first read's latency plus the return to ``IDLE``.
 READOUT_LATENCY = 2
 
 
@@ -85,21 +64,23 @@ class ArrayTimer:
 
     One :meth:`push` per broadcast column; the state carries over, so a caller
     can chain several SpMVs (a whole LSTMP step) through the same array.
-    Per PE ``p`` and pushed column ``i`` with ``n`` entries:
+    Per PE ``p`` and pushed column ``i`` with ``n`` entries (latencies of
+    :class:`~ese_hw.model.timing.Timing`):
 
-    * ``pop = max(push + QUEUE_LATENCY, ptr_free)``;
+    * ``pop = max(push + queue_latency, ptr_free)``;
     * an empty column is dropped by the pointer stage when its pointers arrive:
-      ``ptr_free = pop + POINTER_LATENCY``, idle from then;
-    * otherwise ``take = max(pop + POINTER_LATENCY, last)``, ``last = take + n``
+      ``ptr_free = pop + pointer_latency``, idle from then;
+    * otherwise ``take = max(pop + pointer_latency, last)``, ``last = take + n``
       (issues in ``take + 1 .. take + n``), ``ptr_free = take``, idle at
-      ``last + ACCUM_LATENCY``;
+      ``last + accum_latency``;
     * a push needs room in every queue: ``push >= pop[p, i - D] + 1``.
     """
 
-    def __init__(self, n_pe, queue_depth):
+    def __init__(self, n_pe, queue_depth, *, timing=DEFAULT_TIMING):
         if not isinstance(queue_depth, int) or queue_depth < 1:
             raise ValueError(f"queue_depth must be an integer >= 1, not {queue_depth!r}")
         self.n_pe, self.depth = n_pe, queue_depth
+        self.timing = timing
         self.pops = np.full((queue_depth, n_pe), -(1 << 40), dtype=np.int64)  # ring buffer
         self.n_pushed = 0
         self.ptr_free = np.full(n_pe, -(1 << 40), dtype=np.int64)
@@ -114,14 +95,15 @@ class ArrayTimer:
     def push(self, t, n):
         """Push a column at cycle ``t`` (must be :meth:`earliest`-valid); ``n`` per-PE entries."""
         n = np.asarray(n, dtype=np.int64)
-        pop = np.maximum(t + QUEUE_LATENCY, self.ptr_free)
-        take = np.maximum(pop + POINTER_LATENCY, self.last)
+        tm = self.timing
+        pop = np.maximum(t + tm.queue_latency, self.ptr_free)
+        take = np.maximum(pop + tm.pointer_latency, self.last)
         nonempty = n > 0
-        last = take + ISSUE_LATENCY + n - 1
+        last = take + tm.issue_latency + n - 1
         self.last = np.where(nonempty, last, self.last)
-        self.ptr_free = np.where(nonempty, take, pop + POINTER_LATENCY)
-        self.idle = np.maximum(self.idle, np.where(nonempty, last + ACCUM_LATENCY,
-                                                   pop + POINTER_LATENCY))
+        self.ptr_free = np.where(nonempty, take, pop + tm.pointer_latency)
+        self.idle = np.maximum(self.idle, np.where(nonempty, last + tm.accum_latency,
+                                                   pop + tm.pointer_latency))
         self.pops[self.n_pushed % self.depth] = pop
         self.n_pushed += 1
 
@@ -184,36 +166,28 @@ def spmv_cycles(image, act, *, queue_depth):
 
 # --------------------------------------------------------------------------- channel
 
-#: Element-wise pass: cycles per local cell are ``EW_SLOT_BASE + n_channels`` (four gate
-#: reads, one latch, one feed per channel); the unit's pipeline latency.
-EW_SLOT_BASE = 5
-EW_LATENCY = 15
-#: ``ro_start`` -> ``y_t`` written back (``frame_done``): ``proj_rows + RO_EXTRA``.
-RO_EXTRA = 4
-#: output stream: ``out_busy`` drops ``n_proj + OUT_EXTRA`` cycles after it rose.
-OUT_EXTRA = 2
-
-
-def _phase(timer, start, counts, nonzero, avail=None):
+def _phase(timer, start, counts, nonzero, timing, avail=None):
     """Broadcast one phase from ``bc_start`` at cycle ``start``; return the cycle the
-    scheduler sees ``bc_idle``.
+    scheduler sees the broadcaster idle.
 
-    Stage A reads column ``i`` at ``r_i``; stage B pushes it at ``timer.earliest(r_i + 1)``
-    or drops an all-zero column at ``r_i + 1``; A reads the next column in the cycle B
+    Stage A reads column ``i`` at ``r_i`` (from a strobe after ``start``); stage B
+    offers it ``activation_read_latency`` later and pushes it at ``timer.earliest``
+    (or drops an all-zero column at once); A reads the next column in the cycle B
     finishes, and never before the column is available (``avail``).
     """
-    done = start + 1
+    done = start + timing.strobe_latency
     for i in range(counts.shape[1]):
         r = done if avail is None else max(done, int(avail[i]))
         if nonzero[i]:
-            done = timer.earliest(r + 1)
+            done = timer.earliest(r + timing.activation_read_latency)
             timer.push(done, counts[:, i])
         else:
-            done = r + 1
-    return done + 1
+            done = r + timing.activation_read_latency
+    return done + timing.bc_idle_latency
 
 
-def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None):
+def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None,
+                 timing=DEFAULT_TIMING):
     """Cycle of every ``frame_done`` of :class:`ese_hw.gateware.channel.Channel`.
 
     Parameters
@@ -224,12 +198,16 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None)
         zero / non-zero matters (a column is skipped when it is zero in every channel).
     resets : (T, C) booleans, optional
         Channels that start from zero state at that frame (frame 0 always does).
+    timing : Timing
+        The channel's latencies (the same object the channel was built with).
 
     The recurrence follows ``ese_hw.gateware.scheduler`` (the step's phases) and
     the channel's broadcaster, element-wise sequencer and read-out; the PEs are
     :class:`ArrayTimer`. Inputs are assumed to arrive one element per cycle from
     cycle 0 and outputs to be taken at once. Returns an int64 array of T cycles.
     With ``events`` (a list), one dict of phase boundaries per frame is appended.
+    Every ``+ timing.strobe_latency`` below is a registered reaction: a scheduler
+    state change, a freed x slot, a full-slot flag.
     """
     c_n, t_n, n_in = x_q.shape
     n = model.config.n_pe
@@ -240,9 +218,10 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None)
     x_counts, y_counts = gate_counts[:, :n_in], gate_counts[:, n_in:]
     m_counts = np.diff(model.ym.ptr, axis=1)
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
-    slot = EW_SLOT_BASE + c_n
+    slot = timing.ew_slot(c_n)
+    step = timing.strobe_latency
 
-    timer = ArrayTimer(n, queue_depth)
+    timer = ArrayTimer(n, queue_depth, timing=timing)
     x_nz = np.any(np.asarray(x_q) != 0, axis=0)           # (T, I)
     m_nz = np.any(np.asarray(m_q) != 0, axis=0)           # (T, H)
     y_q = np.asarray(y_q)
@@ -254,37 +233,38 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None)
     prev_load_start = -n_in
     for t in range(t_n):
         s = t % 2
-        load_start = max(prev_load_start + n_in, release[s] + 1)
+        load_start = max(prev_load_start + n_in, release[s] + step)
         prev_load_start = load_start
-        x_full = load_start + n_in
+        x_full = load_start + n_in - 1 + step       # the slot's full flag after its last write
         s_x = max(wait_x, x_full)
         zero = np.ones(c_n, bool) if t == 0 else resets[t]
-        e_x = _phase(timer, s_x, x_counts, x_nz[t])
+        e_x = _phase(timer, s_x, x_counts, x_nz[t], timing)
         release[s] = e_x
-        y_wait = e_x + 1
+        y_wait = e_x + step
         if zero.all():
-            g0 = y_wait + 1
+            g0 = y_wait + step
         else:
             s_y = max(y_wait, ro_free)
             y_prev = np.where(zero[:, None], 0, y_q[:, t - 1])
-            e_y = _phase(timer, s_y, y_counts, np.any(y_prev != 0, axis=0))
-            g0 = e_y + 1
+            e_y = _phase(timer, s_y, y_counts, np.any(y_prev != 0, axis=0), timing)
+            g0 = e_y + step
         s_p = max(g0, timer.all_idle(), ro_free)
-        rounds = s_p + np.arange(cells) * slot + c_n + EW_SLOT_BASE + EW_LATENCY + 1
+        rounds = s_p + np.arange(cells) * slot + timing.m_round_ready(c_n)
         avail = rounds[np.arange(n_cells) // n]
-        e_p = _phase(timer, s_p, m_counts, m_nz[t], avail)
-        d0 = e_p + 1
+        e_p = _phase(timer, s_p, m_counts, m_nz[t], timing, avail)
+        d0 = e_p + step
         s_r = max(d0, timer.all_idle(), out_free)
-        done[t] = s_r + prow + RO_EXTRA
+        done[t] = s_r + prow + timing.readout_extra
+        output_end = int(done[t] + n_proj + timing.output_extra)
         if events is not None:
             events.append({"x_start": s_x, "x_end": e_x,
                            "y_start": None if zero.all() else s_y,
                            "gate_done": s_p, "first_m": int(rounds[0]) if cells else s_p,
                            "proj_pushed": e_p, "readout_start": s_r, "frame_done": int(done[t]),
-                           "output_end": int(done[t] + n_proj + OUT_EXTRA)})
+                           "output_end": output_end})
         ro_free = done[t]
-        out_free = done[t] + n_proj + OUT_EXTRA
-        wait_x = s_r + 1
+        out_free = output_end
+        wait_x = s_r + step
     return done
 
 
@@ -293,7 +273,7 @@ def useful_macs(model):
     return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
 
 
-def channel_cycles(model, x_q, *, queue_depth, resets=None):
+def channel_cycles(model, x_q, *, queue_depth, resets=None, timing=DEFAULT_TIMING):
     """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I).
 
     Runs the golden model for the activations, then :func:`frame_cycles`. The
@@ -305,7 +285,8 @@ def channel_cycles(model, x_q, *, queue_depth, resets=None):
     y_q, tr = GoldenModel(model).run_channels(x_q, resets, trace=True)
     m_q = tr["m"]
     t_n = x_q.shape[1]
-    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets)
+    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets,
+                        timing=timing)
     per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
     n = model.config.n_pe
     useful = useful_macs(model)
