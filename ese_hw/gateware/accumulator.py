@@ -1,18 +1,18 @@
 """Arithmetic unit and accumulator buffer: ``acc[row] = wrap(acc[row] + w * a)``."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_int, validated
+from ._params import CheckedComponent, check_int
 from .matrix_reader import product_layout
 
 __all__ = ["Accumulator"]
 
 
-class Accumulator(wiring.Component):
+class Accumulator(CheckedComponent):
     """Multiply-accumulate into a local-row buffer, with forwarding and lazy clearing.
 
     Fixed point: ``weight`` is ``signed(weight_bits)`` in Q ``fw``, ``act`` is
@@ -54,12 +54,14 @@ class Accumulator(wiring.Component):
     idle : Out(1)
     """
 
-    @validated
+    @classmethod
+    def check_parameters(cls, *, weight_bits, act_bits, accum_bits, local_rows):
+        check_int("weight_bits", weight_bits)
+        check_int("act_bits", act_bits)
+        check_int("accum_bits", accum_bits, weight_bits + act_bits)
+        check_int("local_rows", local_rows)
+
     def __init__(self, *, weight_bits, act_bits, accum_bits, local_rows):
-        check_int("weight_bits", weight_bits, 2, 18)
-        check_int("act_bits", act_bits, 2, 27)
-        check_int("accum_bits", accum_bits, weight_bits + act_bits, 64)
-        check_int("local_rows", local_rows, 1)
         self._wb, self._ab, self._accb, self._local_rows = (
             weight_bits, act_bits, accum_bits, local_rows)
         row_bits = self.row_bits

@@ -1,11 +1,11 @@
 """Sparse matrix read unit: walks a column's entries, one per cycle, and decodes them."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_image, check_int, validated
+from ._params import CheckedComponent, check_image, check_int, image_ints
 from .load import loadable_memory, write_layout
 from .pointer import act_shape, check_act, column_span_layout
 
@@ -19,7 +19,7 @@ def product_layout(row_bits, weight_bits, act_bits):
     })
 
 
-class MatrixReader(wiring.Component):
+class MatrixReader(CheckedComponent):
     """Entry memory of one PE and the walker that issues a column's entries.
 
     An entry word is ``(index << weight_bits) | (weight mod 2**weight_bits)``
@@ -60,22 +60,25 @@ class MatrixReader(wiring.Component):
         Nothing in flight in this unit.
     """
 
-    @validated
-    def __init__(self, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
-                 ptr_bits, init=None):
-        check_int("weight_bits", weight_bits, 2, 18)
-        check_int("index_bits", index_bits, 2, 8)
+    @classmethod
+    def check_parameters(cls, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
+                         ptr_bits, init):
+        check_int("weight_bits", weight_bits)
+        check_int("index_bits", index_bits)
         check_act(act_bits)
-        check_int("entry_depth", entry_depth, 1)
-        check_int("local_rows", local_rows, 1)
-        check_int("ptr_bits", ptr_bits, 1, 32)
+        check_int("entry_depth", entry_depth)
+        check_int("local_rows", local_rows)
+        check_int("ptr_bits", ptr_bits)
         if (1 << ptr_bits) <= entry_depth:
             raise ValueError(f"ptr_bits {ptr_bits} cannot address entry_depth {entry_depth}")
+        check_image("entry image", init, depth=entry_depth, depth_name="entry_depth",
+                    bits=weight_bits + index_bits)
+
+    def __init__(self, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
+                 ptr_bits, init=None):
         self._wb, self._ib, self._ab = weight_bits, index_bits, act_bits
         self._entry_depth, self._local_rows, self._ptr_bits = entry_depth, local_rows, ptr_bits
-        init = check_image("entry image", init, depth=entry_depth,
-                           depth_name="entry_depth", bits=weight_bits + index_bits)
-        self._init = init
+        self._init = image_ints(init)
         super().__init__({
             "idle": Out(1),
             "span": In(stream.Signature(column_span_layout(ptr_bits, act_bits))),

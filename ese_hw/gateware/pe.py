@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from ._params import check_bool, check_image, check_int, validated
+from ._params import CheckedComponent, check_bool, check_image, check_int, validated
 from .accumulator import Accumulator
 from .load import write_layout
 from .matrix_reader import MatrixReader, product_layout
@@ -16,7 +16,7 @@ from .pointer import PointerReader, act_shape, column_request_layout
 __all__ = ["ColumnWalker", "PE"]
 
 
-class ColumnWalker(wiring.Component):
+class ColumnWalker(CheckedComponent):
     """A PE's front end: activation queue -> pointer reader -> matrix reader.
 
     Columns pushed by the broadcaster (``push``, only when not ``full``) are
@@ -34,10 +34,19 @@ class ColumnWalker(wiring.Component):
         Queue empty, no column held, nothing in the reader.
     """
 
-    @validated
+    @classmethod
+    def check_parameters(cls, *, weight_bits, index_bits, act_bits, queue_depth, entry_depth,
+                         n_cols_max, local_rows, init_words, init_ptr):
+        check_int("queue_depth", queue_depth)
+        check_int("entry_depth", entry_depth)
+        PointerReader.check(n_cols_max=n_cols_max, ptr_bits=bits_for(entry_depth),
+                            act_bits=act_bits, init=init_ptr)
+        MatrixReader.check(weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
+                           entry_depth=entry_depth, local_rows=local_rows,
+                           ptr_bits=bits_for(entry_depth), init=init_words)
+
     def __init__(self, *, weight_bits, index_bits, act_bits, queue_depth, entry_depth,
                  n_cols_max, local_rows, init_words=None, init_ptr=None):
-        check_int("queue_depth", queue_depth, 1)
         self._ptr = PointerReader(n_cols_max=n_cols_max, ptr_bits=bits_for(entry_depth),
                                   act_bits=act_bits, init=init_ptr)
         self._reader = MatrixReader(weight_bits=weight_bits, index_bits=index_bits,

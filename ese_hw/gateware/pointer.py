@@ -1,12 +1,12 @@
 """Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
 
 from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import check_image, check_int, validated
+from ._params import CheckedComponent, check_image, check_int, image_ints
 
 # write_layout and route_load moved to .load; re-exported until channel.py imports them there.
 from .load import route_load, write_layout
@@ -23,7 +23,7 @@ def act_shape(act_bits):
 
 def check_act(act_bits):
     if isinstance(act_bits, int):
-        check_int("act_bits", act_bits, 2, 27)
+        check_int("act_bits", act_bits)
     else:
         Shape.cast(act_bits)
     return act_bits
@@ -41,7 +41,7 @@ def column_span_layout(ptr_bits, act_bits):
     })
 
 
-class PointerReader(wiring.Component):
+class PointerReader(CheckedComponent):
     """Pointer memory of one PE and the stage that reads a column's start and end.
 
     ``ptr[j]`` lives in the even bank (at ``j // 2``) when ``j`` is even, else in the
@@ -78,17 +78,19 @@ class PointerReader(wiring.Component):
         Run-time write of pointer ``addr`` (``0 .. n_cols_max``).
     """
 
-    @validated
-    def __init__(self, *, n_cols_max, ptr_bits, act_bits, init=None):
-        check_int("n_cols_max", n_cols_max, 1)
-        check_int("ptr_bits", ptr_bits, 1, 32)
+    @classmethod
+    def check_parameters(cls, *, n_cols_max, ptr_bits, act_bits, init):
+        check_int("n_cols_max", n_cols_max)
+        check_int("ptr_bits", ptr_bits)
         check_act(act_bits)
+        check_image("pointer image", init, depth=n_cols_max + 1,
+                    depth_name="n_cols_max + 1", bits=ptr_bits)
+
+    def __init__(self, *, n_cols_max, ptr_bits, act_bits, init=None):
         self._n_cols_max = n_cols_max
         self._ptr_bits = ptr_bits
         self._act_bits = act_bits
-        init = check_image("pointer image", init, depth=n_cols_max + 1,
-                           depth_name="n_cols_max + 1", bits=ptr_bits)
-        self._init = init
+        self._init = image_ints(init)
         super().__init__({
             "req": In(stream.Signature(column_request_layout(self.col_bits, act_bits))),
             "span": Out(stream.Signature(column_span_layout(ptr_bits, act_bits))),

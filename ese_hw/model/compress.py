@@ -22,6 +22,7 @@ from .encode import (
     merge_rows,
     split_rows,
 )
+from .limits import LIMITS, check_int
 from .lstmp import GATES, MATRIX_KEYS, WEIGHT_KEYS, LSTMPWeights, atomic_savez, lstmp_float
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
@@ -32,11 +33,9 @@ __all__ = ["FORMAT_VERSION", "Config", "CompressedModel", "compress", "load_comp
 
 FORMAT_VERSION = 1
 
-WEIGHT_BITS = (2, 18)      # DSP48E2: 27 x 18 multiplier
-ACT_BITS = (4, 24)
-INDEX_BITS = (2, 8)
-ACCUM_BITS = (8, 62)
-LUT_BITS = (4, 14)
+#: Config fields bounded by ese_hw.model.limits.LIMITS (n_pe is checked with pruning).
+_BOUNDED_FIELDS = ("weight_bits", "act_bits", "index_bits", "accum_bits", "lut_bits",
+                   "lut_range_log2")
 
 
 @dataclass(frozen=True)
@@ -57,19 +56,12 @@ class Config:
         return dict(self.__dict__)
 
 
-def _check_int(name, v, lo, hi):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-        raise EseError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
-
-
 def check_config(cfg):
+    """Raise :class:`EseError` (``TypeError`` for a non-integer) unless the channel can
+    run ``cfg``: bounds from :data:`ese_hw.model.limits.LIMITS`."""
     check_prune_args(n_pe=cfg.n_pe, density=cfg.density, balance=cfg.balance)
-    _check_int("weight bits", cfg.weight_bits, *WEIGHT_BITS)
-    _check_int("activation bits", cfg.act_bits, *ACT_BITS)
-    _check_int("index bits", cfg.index_bits, *INDEX_BITS)
-    _check_int("accumulator bits", cfg.accum_bits, *ACCUM_BITS)
-    _check_int("LUT bits", cfg.lut_bits, *LUT_BITS)
-    _check_int("LUT range log2", cfg.lut_range_log2, 0, 6)
+    for name in _BOUNDED_FIELDS:
+        check_int(name, getattr(cfg, name), label=LIMITS[name].label)
     if cfg.accum_bits < cfg.weight_bits + cfg.act_bits:
         raise EseError(f"accumulator bits ({cfg.accum_bits}) must be at least weight bits "
                        f"+ activation bits ({cfg.weight_bits + cfg.act_bits})")
@@ -174,7 +166,10 @@ def from_arrays(arrays, *, source):
         stats = meta["stats"]
     except (ValueError, KeyError, TypeError) as e:
         _fail(source, f"corrupted metadata ({type(e).__name__}: {e})")
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except TypeError as e:                      # e.g. a float where an integer belongs
+        _fail(source, f"corrupted metadata ({e})")
     missing = [k for k in WEIGHT_KEYS if f"float_{k}" not in arrays]
     if missing:
         _fail(source, f"missing key 'float_{missing[0]}'")

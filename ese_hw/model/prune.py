@@ -16,6 +16,7 @@ Ties in magnitude are broken by position (stable sort), so pruning is determinis
 import numpy as np
 
 from ..errors import EseError
+from .limits import LIMITS, check_int
 from .lstmp import MATRIX_KEYS
 
 __all__ = ["BALANCES", "prune_matrix", "prune_weights"]
@@ -105,8 +106,7 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
 
 
 def check_prune_args(*, n_pe, density, balance):
-    if not isinstance(n_pe, (int, np.integer)) or isinstance(n_pe, bool) or n_pe < 1:
-        raise EseError(f"PE count must be an integer >= 1, got {n_pe!r}")
+    check_int("n_pe", n_pe, label=LIMITS["n_pe"].label)
     if not (isinstance(density, (int, float, np.floating)) and 0.0 < density <= 1.0):
         raise EseError(f"density must be in (0, 1], got {density!r}")
     if balance not in BALANCES:

@@ -1,0 +1,115 @@
+"""The parameter bounds the product supports, in one table, and the one integer checker.
+
+Compression (:func:`ese_hw.model.compress.check_config`), the gateware components
+and the ``ese-hw`` command all check their integer parameters against
+:data:`LIMITS` through :func:`check_int`, so a bound is stated once and a model
+that compresses is a model the channel can build.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+from ..errors import EseError
+
+__all__ = ["LIMITS", "Limit", "check_int"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Bounds of one integer parameter.
+
+    Members
+    -------
+    name : the parameter's keyword (``act_bits``)
+    label : how the command line names it (``activation bits``)
+    lo, hi : inclusive bounds (``hi=None``: no upper bound)
+    why : where the bounds come from
+    """
+
+    name: str
+    label: str
+    lo: int
+    hi: int | None
+    why: str
+
+
+LIMITS = {limit.name: limit for limit in (
+    Limit("weight_bits", "weight bits", 2, 18,
+          "weights feed the 18-bit port of the DSP48E2's 27 x 18 multiplier; "
+          "1 bit leaves only 0 and -1"),
+    Limit("act_bits", "activation bits", 4, 24,
+          "the channel builds at most 24: the element-wise unit multiplies activations "
+          "by activations (f*c, i*g, o*tanh c) and 24 x 24 fills the DSP48E2's 48-bit "
+          "P register; below 4 the sigmoid/tanh outputs have no resolution"),
+    Limit("index_bits", "index bits", 2, 8,
+          "relative row index of an entry word; 8 bits already pad almost nothing "
+          "(0.02 % at 6 bits for the paper's density), 1 bit pads half the entries"),
+    Limit("accum_bits", "accumulator bits", 8, 62,
+          "the golden model computes in int64: 62 bits leave headroom for the "
+          "element-wise sums on top of an accumulator (and >= weight_bits + act_bits)"),
+    Limit("lut_bits", "LUT bits", 4, 14,
+          "sigmoid/tanh tables of 2**lut_bits words, two per PE: 14 bits is 16 Ki "
+          "words each, 4 bits is the coarsest table worth building"),
+    Limit("lut_range_log2", "LUT range log2", 0, 6,
+          "the tables span [-2**r, 2**r); beyond 64 sigmoid and tanh are flat"),
+    Limit("n_pe", "PE count", 1, None, "PEs per channel (the paper uses 32)"),
+    Limit("n_channels", "channels", 1, 64,
+          "lock-step channels sharing one weight read; 64 is the most the channel "
+          "is built for (one reset bit per channel in the x word)"),
+    Limit("queue_depth", "queue depth", 1, None,
+          "columns in each PE's activation queue (the paper uses 8)"),
+    Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
+    Limit("n_cols_max", "column count", 1, None, "columns a pointer memory describes"),
+    Limit("local_rows", "local rows", 1, None, "accumulator rows per PE"),
+    Limit("ptr_bits", "pointer bits", 1, 32, "entry addresses of a 32-bit word"),
+    Limit("n_in", "inputs", 1, None, "LSTMP input size I"),
+    Limit("n_cells", "cells", 1, None, "LSTMP cells H"),
+    Limit("n_proj", "projections", 1, None, "LSTMP projection size P"),
+)}
+
+
+def check_int(name, value, lo=None, hi=None, *, label=None):
+    """Check an integer parameter against its bounds.
+
+    Parameters
+    ----------
+    name : str
+        The parameter; its :data:`LIMITS` entry, if any, gives the bounds not passed.
+    value
+        An integer (Python or numpy; ``bool`` is refused).
+    lo, hi : int, optional
+        Inclusive bounds overriding the table's (``lo`` may depend on other
+        parameters, as ``accum_bits >= weight_bits + act_bits`` does).
+    label : str, optional
+        How the message names the parameter (default ``name``; the command line
+        passes ``LIMITS[name].label``).
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer.
+    EseError
+        ``value`` is out of bounds (a ``ValueError``); the message is one line:
+        ``"<label> must be an integer in <lo>..<hi>, got <value>"``.
+    """
+    limit = LIMITS.get(name)
+    if limit is not None:
+        lo = limit.lo if lo is None else lo
+        hi = limit.hi if hi is None else hi
+    label = name if label is None else label
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{label} must be an integer, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            bound = f">= {lo}"
+        elif lo is None:
+            bound = f"<= {hi}"
+        else:
+            bound = f"in {lo}..{hi}"
+        raise EseError(f"{label} must be an integer {bound}, got {int(value)}")
+    return int(value)
