@@ -17,6 +17,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.timing import DEFAULT_TIMING, Timing
 from ._params import check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
 
@@ -73,8 +74,10 @@ class ElementwiseUnit(wiring.Component):
     ``pre_*`` are kept at full width (never wrapped). Any Q format may make a
     shift amount negative; negative rounding shifts are exact left shifts.
 
-    Pipeline (:attr:`latency` = 15 register stages; ``o`` depends on the new
-    ``c``, so the peephole of the output gate waits for the cell update):
+    Pipeline (``Timing.ew_core_latency`` = 15 register stages, then
+    ``timing.ew_output_stages`` plain output registers; :attr:`latency` is their sum;
+    ``o`` depends on the new ``c``, so the peephole of the output gate waits for the
+    cell update):
 
     ====  ================================================================
      1    input registers (multiplier inputs of ``p_i*c_prev``, ``p_f*c_prev``)
@@ -121,6 +124,8 @@ class ElementwiseUnit(wiring.Component):
         peepholes (``fg = act_bits - 1`` is fixed).
     lut_bits, lut_range_log2 : int
         Sigmoid/tanh table size (log2) and half range (log2).
+    timing : Timing
+        Its ``ew_output_stages`` extra output registers.
 
     Members
     -------
@@ -129,13 +134,16 @@ class ElementwiseUnit(wiring.Component):
     """
 
     def __init__(self, *, act_bits=16, weight_bits=12, accum_bits=48, fw_g, fa, fc, fp,
-                 lut_bits=12, lut_range_log2=3):
+                 lut_bits=12, lut_range_log2=3, timing=DEFAULT_TIMING):
         check_int("act_bits", act_bits, 2, 27)          # DSP48E2: 27 x 18
         check_int("weight_bits", weight_bits, 2, 18)
         check_int("accum_bits", accum_bits, 2, 64)
         for name, v in (("fw_g", fw_g), ("fa", fa), ("fc", fc), ("fp", fp)):
             check_int(name, v, -256, 256)
         check_lut_params(lut_bits, lut_range_log2)
+        if not isinstance(timing, Timing):
+            raise TypeError(f"timing must be a Timing, not {timing!r}")
+        self._timing = timing
         self._ab, self._wb, self._accb = act_bits, weight_bits, accum_bits
         self._q = {"fw_g": fw_g, "fa": fa, "fc": fc, "fp": fp, "fg": act_bits - 1}
         self._lut_bits, self._lut_range_log2 = lut_bits, lut_range_log2
@@ -201,7 +209,7 @@ class ElementwiseUnit(wiring.Component):
     @property
     def latency(self):
         """Cycles from an input transfer to its output being valid (without stalls)."""
-        return 15
+        return self._timing.ew_latency
 
     def elaborate(self, platform):
         m = Module()
@@ -297,6 +305,8 @@ class ElementwiseUnit(wiring.Component):
         # 15: m_t.
         m15 = reg("m_15", sat_value(rshift_round_value(om_prod, fg), ab), shape=signed(ab))
         c15 = delay("c", c8, 7)
-
-        m.d.comb += [self.o.payload.c.eq(c15), self.o.payload.m.eq(m15)]
+        # Output registers (timing.ew_output_stages), stalled with the rest.
+        stages = self._timing.ew_output_stages
+        m.d.comb += [self.o.payload.c.eq(delay("c_out", c15, stages)),
+                     self.o.payload.m.eq(delay("m_out", m15, stages))]
         return m

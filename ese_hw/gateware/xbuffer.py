@@ -1,0 +1,111 @@
+"""The channel's input buffer: two ``x_t`` frame slots and the step's reset mask."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._params import check_int
+from .lanes import bank_read_signature, lanes_layout, x_layout
+
+__all__ = ["InputBuffer"]
+
+
+class InputBuffer(wiring.Component):
+    """Double-buffered ``x_t``: one frame is written from ``x`` while the step reads the other.
+
+    The *write slot* takes the ``x`` stream element by element; when it holds a
+    whole frame it becomes full and writing moves to the other slot (``x.ready``
+    is low while that one is still full). The *front slot* is the one the step
+    broadcasts; ``release`` frees it and makes the other slot the front.
+
+    The ``reset`` bits of a frame's first element are kept with its slot. At
+    ``step_begin`` they become the step's ``zero`` mask: the lanes that start this
+    step from zero state (every lane for the first step after power-on).
+
+    Parameters
+    ----------
+    n_in : int
+        Elements per frame (``I``).
+    n_channels, act_bits : int
+
+    Members
+    -------
+    x : In(stream.Signature(x_layout))
+    rd : Out(bank_read_signature(n_in, lanes_layout))
+        Element ``addr`` of the front slot.
+    full : Out(1)
+        The front slot holds a whole frame.
+    release : In(1)
+        Free the front slot (its frame has been broadcast).
+    empty : Out(1)
+        Neither slot holds any element.
+    step_begin : In(1)
+        Latch the front slot's reset bits as ``zero``.
+    zero : Out(n_channels)
+    reset_all : Out(1)
+        Every lane starts this step from zero state.
+    """
+
+    def __init__(self, *, n_in, n_channels, act_bits):
+        check_int("n_in", n_in, 1)
+        check_int("n_channels", n_channels, 1)
+        self._n_in, self._c = n_in, n_channels
+        lanes = lanes_layout(act_bits, n_channels)
+        super().__init__({
+            "x": In(stream.Signature(x_layout(act_bits, n_channels))),
+            "rd": Out(bank_read_signature(n_in, lanes)),
+            "full": Out(1),
+            "release": In(1),
+            "empty": Out(1),
+            "step_begin": In(1),
+            "zero": Out(n_channels),
+            "reset_all": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n_in, c_n = self._n_in, self._c
+        all_lanes = (1 << c_n) - 1
+        m.submodules.mem = mem = Memory(shape=self.rd.data.shape(), depth=2 * n_in, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=())
+
+        slot_full = Signal(2)
+        slot_reset = [Signal(c_n, name=f"slot{s}_reset") for s in range(2)]
+        write_slot = Signal()
+        write_index = Signal(range(n_in + 1))
+        front_slot = Signal()
+        take = self.x.valid & self.x.ready
+        m.d.comb += [
+            self.x.ready.eq(~slot_full.bit_select(write_slot, 1)),
+            wr.addr.eq(Mux(write_slot, n_in, 0) + write_index),
+            wr.data.eq(self.x.payload.x),
+            wr.en.eq(take),
+            rd.addr.eq(Mux(front_slot, n_in, 0) + self.rd.addr),
+            rd.en.eq(self.rd.en),
+            self.rd.data.eq(rd.data),
+            self.full.eq(slot_full.bit_select(front_slot, 1)),
+            self.empty.eq(slot_full == 0),
+        ]
+        with m.If(take):
+            with m.If(write_index == 0):
+                for s in range(2):
+                    with m.If(write_slot == s):
+                        m.d.sync += slot_reset[s].eq(self.x.payload.reset)
+            with m.If(write_index == n_in - 1):
+                m.d.sync += [write_index.eq(0), write_slot.eq(~write_slot),
+                             slot_full.bit_select(write_slot, 1).eq(1)]
+            with m.Else():
+                m.d.sync += write_index.eq(write_index + 1)
+        with m.If(self.release):
+            m.d.sync += [slot_full.bit_select(front_slot, 1).eq(0), front_slot.eq(~front_slot)]
+
+        # After power-on there is no state to continue from: every lane starts at zero.
+        power_on = Signal(init=1)
+        with m.If(self.step_begin):
+            m.d.sync += [self.zero.eq(Mux(power_on, all_lanes,
+                                          Mux(front_slot, slot_reset[1], slot_reset[0]))),
+                         power_on.eq(0)]
+        m.d.comb += self.reset_all.eq(self.zero == all_lanes)
+        return m
