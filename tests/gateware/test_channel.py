@@ -10,6 +10,7 @@ from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles, frame_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
+from ese_hw.model.timing import Timing
 
 
 def _model(n_in, cells, proj, cfg, seed=0):
@@ -66,6 +67,26 @@ def test_zero_columns_are_skipped_only_when_zero_in_every_channel():
     np.testing.assert_array_equal(y, g.run_channels(x_q))
     np.testing.assert_array_equal(np.diff(done),
                                   np.diff(channel_cycles(model, x_q, queue_depth=8)["frame_done"]))
+
+
+@pytest.mark.parametrize("timing", [Timing(y_write_stages=3), Timing(y_write_stages=1),
+                                    Timing(ew_output_stages=2)])
+def test_timing_has_one_source(timing):
+    """Change a latency in Timing: the channel builds those registers, the cycle model
+    counts them, and the two still agree cycle for cycle (and with golden, bit for bit)."""
+    model = _model(2, 4, 16, Config(n_pe=2, density=0.2))   # y_t's read-out paces a step
+    g = GoldenModel(model)
+    rng = np.random.default_rng(3)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((6, 2))) for _ in range(2)])
+    dut = Channel.for_model(model, n_channels=2, preload=True, timing=timing)
+    y, done = run_channel(dut, x_q)
+    np.testing.assert_array_equal(y, g.run_channels(x_q))
+    model_done = channel_cycles(model, x_q, queue_depth=8, timing=timing)["frame_done"]
+    # The bench counts the first clock edge as cycle 1; the model counts from 0.
+    np.testing.assert_array_equal(np.asarray(done) - 1, model_done)
+    # The change is visible in every frame's cycles, so the comparison could fail.
+    default = channel_cycles(model, x_q, queue_depth=8)["frame_done"]
+    assert np.all(np.diff(model_done) != np.diff(default))
 
 
 def test_frame_cycles_counts_skipped_columns():
