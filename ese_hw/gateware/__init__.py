@@ -1,16 +1,19 @@
 """The hardware half of ESE: Amaranth 0.5 components.
 
-The SpMV engine (one ESE channel's PE array) and its parts, one per module:
-:mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk and
-decode), :mod:`.accumulator` (multiply, wrap-around accumulate with forwarding),
-:mod:`.pe` (queue + the three above) and :mod:`.spmv` (broadcaster, PE array,
-loads, readout). Cycle counts: :mod:`ese_hw.model.cycles`.
+:class:`Channel` (:mod:`.channel`) runs LSTMP steps for one or more lock-step
+channels; :mod:`ese_hw.model.cycles` counts its cycles. Its PE datapath is built
+from :mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk
+and decode), :mod:`.pe` (activation queue + the two, as :class:`ColumnWalker`) and
+:mod:`.accumulator` (multiply, wrap-around accumulate with forwarding); every
+memory loads at run time through :mod:`.load`.
 """
 
 from .accumulator import Accumulator
+from .channel import Channel
+from .load import LoadTarget
 from .matrix_reader import MatrixReader
-from .pe import PE
+from .pe import ColumnWalker
 from .pointer import PointerReader
-from .spmv import LoadTarget, SpMV
 
-__all__ = ["Accumulator", "LoadTarget", "MatrixReader", "PE", "PointerReader", "SpMV"]
+__all__ = ["Accumulator", "Channel", "ColumnWalker", "LoadTarget", "MatrixReader",
+           "PointerReader"]

@@ -76,8 +76,10 @@ def loadable_memory(m, name, *, shape, depth, init, load):
     ----------
     m : Module
         The memory becomes ``m.submodules[name]``.
-    shape, depth, init
-        As for :class:`amaranth.lib.memory.Memory` (``init=None`` means zeros).
+    shape, depth
+        As for :class:`amaranth.lib.memory.Memory`.
+    init : sequence or array of int, or None
+        Elaboration-time contents (``None``: zeros).
     load : stream interface of :func:`write_layout`, always ready
         Every valid word is written (``data`` truncated to ``shape``).
 
@@ -86,7 +88,8 @@ def loadable_memory(m, name, *, shape, depth, init, load):
     Memory
         The memory, with its one write port driven; the caller makes its read ports.
     """
-    mem = Memory(shape=shape, depth=depth, init=[] if init is None else init)
+    init = [] if init is None else [int(v) for v in np.asarray(init).reshape(-1)]
+    mem = Memory(shape=shape, depth=depth, init=init)
     m.submodules[name] = mem
     wr = mem.write_port()
     m.d.comb += [

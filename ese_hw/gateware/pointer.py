@@ -7,12 +7,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._params import CheckedComponent, check_image, check_int, image_ints
+from .load import write_layout
 
-# write_layout and route_load moved to .load; re-exported until channel.py imports them there.
-from .load import route_load, write_layout
-
-__all__ = ["PointerReader", "act_shape", "column_request_layout", "column_span_layout",
-           "route_load", "write_layout"]
+__all__ = ["PointerReader", "act_shape", "column_request_layout", "column_span_layout"]
 
 
 def act_shape(act_bits):

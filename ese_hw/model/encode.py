@@ -77,10 +77,6 @@ class SpmvImage:
         return [unpack_words(w, weight_bits=self.weight_bits, index_bits=self.index_bits)[0]
                 for w in self.words]
 
-    def column_counts(self):
-        """(n_pe, n_cols) entries per PE per column, padding included."""
-        return np.diff(self.ptr, axis=1)
-
 
 def encode_spmv(pe_mats, *, index_bits, weight_bits, pe_masks=None):
     """Encode per-PE integer sub-matrices into an :class:`SpmvImage`.

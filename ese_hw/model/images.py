@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["LOAD_ENTRY", "LOAD_PTR", "LOAD_BIAS", "LOAD_PEEP", "ChannelImages",
            "channel_images", "load_words"]
 
-#: ``target`` codes of the channel's load stream (``ese_hw.gateware.channel.LoadTarget``).
+#: ``target`` codes of the channel's load stream (``ese_hw.gateware.load.LoadTarget``).
 LOAD_ENTRY, LOAD_PTR, LOAD_BIAS, LOAD_PEEP = 0, 1, 2, 3
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from pe_bench import random_image_mats
 from sim_streams import stream_put
-from spmv_bench import random_image_mats
 
 from ese_hw.gateware.matrix_reader import MatrixReader
 from ese_hw.model.encode import encode_spmv, entry_table
