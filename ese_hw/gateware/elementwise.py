@@ -211,14 +211,13 @@ class ElementwiseUnit(wiring.Component):
         """Cycles from an input transfer to its output being valid (without stalls)."""
         return self._timing.ew_latency
 
+    @property
+    def _lut_params(self):
+        return dict(lut_bits=self._lut_bits, lut_range_log2=self._lut_range_log2)
+
     def elaborate(self, platform):
         m = Module()
-        ab = self._ab
-        fg, fc, fp = self.fg, self.fc, self.fp
-        acc_frac = self.fw_g + self.fa
-        peep_shift = fp + fc - acc_frac
-        lut = dict(lut_bits=self._lut_bits, lut_range_log2=self._lut_range_log2)
-
+        ab, lut = self._ab, self._lut_params
         advance = Signal()
         valid = [Signal(name=f"valid{k}") for k in range(1, self.latency + 1)]
         m.d.comb += [
@@ -230,28 +229,25 @@ class ElementwiseUnit(wiring.Component):
             m.d.sync += valid[0].eq(self.i.valid)
             m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, len(valid))]
 
-        def reg(name, expr, shape=None):
-            """A pipeline register loaded with ``expr`` whenever the pipeline advances."""
-            sig = Signal(shape if shape is not None else expr.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += sig.eq(expr)
-            return sig
-
-        def delay(name, sig, stages):
-            for k in range(stages):
-                sig = reg(f"{name}_d{k + 1}", sig)
-            return sig
-
+        pipe = _Pipeline(m, advance)
         m.submodules.sig_if = sig_if = lut_memory("sigmoid", act_bits=ab, **lut)
         m.submodules.sig_o = sig_o = lut_memory("sigmoid", act_bits=ab, **lut)
         m.submodules.tanh = tanh = lut_memory("tanh", act_bits=ab, **lut)
+        c8, acc_o8, p_o8 = self._cell_update(pipe, sig_if, tanh)
+        c15, m15 = self._output_gate(pipe, c8, acc_o8, p_o8, sig_o, tanh)
+        # Output registers (timing.ew_output_stages), stalled with the rest.
+        stages = self._timing.ew_output_stages
+        m.d.comb += [self.o.payload.c.eq(pipe.delay("c_out", c15, stages)),
+                     self.o.payload.m.eq(pipe.delay("m_out", m15, stages))]
+        return m
 
-        def lookup(rom, index):
-            """Synchronous ROM read of ``index`` (a register); data one stage later."""
-            port = rom.read_port(domain="sync", transparent_for=())
-            m.d.comb += [port.addr.eq(index), port.en.eq(advance)]
-            return port.data
-
+    def _cell_update(self, pipe, sig_if, tanh):
+        """Stages 1-8: the input and forget gates, ``g``, and the new cell state ``c``.
+        Returns ``c`` and, delayed alongside, ``acc_o`` and ``p_o``."""
+        reg, delay, lookup = pipe.reg, pipe.delay, pipe.lookup
+        ab, fg, fc, lut = self._ab, self.fg, self.fc, self._lut_params
+        acc_frac = self.fw_g + self.fa              # Q of the gate accumulators
+        peep_shift = self.fp + fc - acc_frac        # peephole product (Q fp + fc) -> Q acc_frac
         x = self.i.payload
         # 1: input registers.
         s1 = {name: reg(f"{name}_1", x[name]) for name in
@@ -285,7 +281,15 @@ class ElementwiseUnit(wiring.Component):
         c8 = reg("c_8", sat_value(rshift_round_value(fc_prod, fg)
                                   + rshift_round_value(ig_prod, 2 * fg - fc), ab),
                  shape=signed(ab))
-        acc_o8, p_o8 = reg("acc_o_8", acc_o7), reg("p_o_8", p_o7)
+        return c8, reg("acc_o_8", acc_o7), reg("p_o_8", p_o7)
+
+    def _output_gate(self, pipe, c8, acc_o8, p_o8, sig_o, tanh):
+        """Stages 9-15: the output gate (its peephole sees the new ``c``) and ``m``.
+        Returns ``c`` and ``m`` of stage 15."""
+        reg, delay, lookup = pipe.reg, pipe.delay, pipe.lookup
+        ab, fg, fc, lut = self._ab, self.fg, self.fc, self._lut_params
+        acc_frac = self.fw_g + self.fa              # Q of the gate accumulators
+        peep_shift = self.fp + fc - acc_frac        # peephole product (Q fp + fc) -> Q acc_frac
         # 9: output-gate peephole product on c_t; tanh(c_t) index.
         prod_o = reg("pc_o_9", p_o8 * c8)
         idx_tc9 = reg("idx_tc_9", lut_index_value(c8, fc, **lut))
@@ -304,9 +308,30 @@ class ElementwiseUnit(wiring.Component):
         om_prod = reg("om_14", o13 * tc13)
         # 15: m_t.
         m15 = reg("m_15", sat_value(rshift_round_value(om_prod, fg), ab), shape=signed(ab))
-        c15 = delay("c", c8, 7)
-        # Output registers (timing.ew_output_stages), stalled with the rest.
-        stages = self._timing.ew_output_stages
-        m.d.comb += [self.o.payload.c.eq(delay("c_out", c15, stages)),
-                     self.o.payload.m.eq(delay("m_out", m15, stages))]
-        return m
+        return delay("c", c8, 7), m15
+
+
+class _Pipeline:
+    """Registers and ROM reads of a pipeline that advances as a whole on ``advance``."""
+
+    def __init__(self, m, advance):
+        self._m, self._advance = m, advance
+
+    def reg(self, name, expr, shape=None):
+        """A pipeline register loaded with ``expr`` whenever the pipeline advances."""
+        sig = Signal(shape if shape is not None else expr.shape(), name=name)
+        with self._m.If(self._advance):
+            self._m.d.sync += sig.eq(expr)
+        return sig
+
+    def delay(self, name, sig, stages):
+        """``sig`` through ``stages`` pipeline registers."""
+        for k in range(stages):
+            sig = self.reg(f"{name}_d{k + 1}", sig)
+        return sig
+
+    def lookup(self, rom, index):
+        """Synchronous ROM read of ``index`` (a register); data one stage later."""
+        port = rom.read_port(domain="sync", transparent_for=())
+        self._m.d.comb += [port.addr.eq(index), port.en.eq(self._advance)]
+        return port.data
