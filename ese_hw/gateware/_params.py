@@ -83,7 +83,7 @@ def _init_signature(cls):
 
 
 def validated(init):
-    """Transitional, for ``channel.py`` until its components derive from
+    """Transitional, for ``channel.py`` and ``channel_pe.py`` until their components derive from
     :class:`CheckedComponent` (then delete this): if ``__init__`` raises, keep the
     half-built object from warning "created but never used" when it is collected.
     It writes a private Amaranth attribute, which :class:`CheckedComponent` avoids."""

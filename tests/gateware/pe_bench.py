@@ -22,7 +22,7 @@ from ese_hw.gateware.load import LoadTarget, load_layout, loadable_memory, route
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.model.cycles import ArrayTimer
 
-__all__ = ["PEArray", "array_cycles", "random_image_mats", "run_array"]
+__all__ = ["PEArray", "array_cycles", "random_image_mats", "read_rows", "run_array"]
 
 
 class PEArray(wiring.Component):
@@ -119,6 +119,19 @@ def random_image_mats(rng, *, n_pe, rows, cols, density, weight_bits, extreme=Fa
     return mats
 
 
+async def read_rows(ctx, dut, n_rows):
+    """Rows ``0 .. n_rows - 1`` through an accumulator's read-out (``ro_en``/``ro_addr``,
+    data a cycle later), as the channel reads its projection rows."""
+    rows = []
+    for r in range(n_rows):
+        ctx.set(dut.ro_en, 1)
+        ctx.set(dut.ro_addr, r)
+        await ctx.tick()
+        ctx.set(dut.ro_en, 0)
+        rows.append(ctx.get(dut.ro_data))
+    return rows
+
+
 def run_array(dut, acts, *, n_rows, loads=(), seed=0, col_idle=0.0, load_idle=0.0):
     """Simulate: run-time loads (payload ints), then one SpMV per vector of ``acts``.
 
@@ -163,13 +176,7 @@ def run_array(dut, acts, *, n_rows, loads=(), seed=0, col_idle=0.0, load_idle=0.
                 t += 1
             rec["idle"] = t
             timing.append(rec)
-            rows = []
-            for r in range(n_rows):
-                ctx.set(dut.ro_en, 1)
-                ctx.set(dut.ro_addr, r)
-                await ctx.tick()
-                ctx.set(dut.ro_en, 0)
-                rows.append(ctx.get(dut.ro_data))
+            rows = await read_rows(ctx, dut, n_rows)
             results.append(np.array(rows, dtype=np.int64).T)
 
     sim = Simulator(dut)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
+from pe_bench import read_rows
 
 from ese_hw.errors import EseError
 from ese_hw.gateware.accumulator import Accumulator
@@ -45,13 +46,8 @@ def test_accumulate(rows, accum_bits, init_value):
             await ctx.tick()
             await ctx.tick()
             assert ctx.get(dut.idle)
-            for r in range(rows):
-                ctx.set(dut.ro_en, 1)
-                ctx.set(dut.ro_addr, r)
-                await ctx.tick()
-                ctx.set(dut.ro_en, 0)
-                out.append(ctx.get(dut.ro_data))
-                want.append(acc.get(r, init_value))
+            out.extend(await read_rows(ctx, dut, rows))
+            want.extend(acc.get(r, init_value) for r in range(rows))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
