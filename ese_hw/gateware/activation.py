@@ -22,11 +22,6 @@ from ._params import check_int
 
 __all__ = ["LookupUnit", "lut_index_value", "lut_memory"]
 
-#: Bounds of the lookup parameters (the table must stay a reasonable ROM).
-LUT_BITS = (1, 16)
-LUT_RANGE_LOG2 = (-16, 16)
-
-
 def lut_index_value(value, frac, *, lut_bits, lut_range_log2):
     """Amaranth expression: the table index of ``value`` (a signed value in Q ``frac``).
 
@@ -50,8 +45,9 @@ def lut_memory(func, *, act_bits, lut_bits, lut_range_log2):
 
 
 def check_lut_params(lut_bits, lut_range_log2):
-    check_int("lut_bits", lut_bits, *LUT_BITS)
-    check_int("lut_range_log2", lut_range_log2, *LUT_RANGE_LOG2)
+    """Table size and range, bounded by :data:`ese_hw.model.limits.LIMITS` (as compression is)."""
+    check_int("lut_bits", lut_bits)
+    check_int("lut_range_log2", lut_range_log2)
 
 
 class LookupUnit(wiring.Component):
@@ -98,7 +94,7 @@ class LookupUnit(wiring.Component):
             raise ValueError(f"func must be one of {sorted(FUNCTIONS)}, not {func!r}")
         check_int("in_bits", in_bits, 1, 128)
         check_int("in_frac", in_frac, -1024, 1024)
-        check_int("act_bits", act_bits, 2, 32)
+        check_int("act_bits", act_bits)
         check_lut_params(lut_bits, lut_range_log2)
         self._func, self._in_bits, self._in_frac = func, in_bits, in_frac
         self._act_bits, self._lut_bits, self._lut_range_log2 = act_bits, lut_bits, lut_range_log2

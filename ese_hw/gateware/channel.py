@@ -27,11 +27,11 @@ from amaranth.utils import bits_for, ceil_log2
 from ..model.images import channel_images
 from ..model.limits import check_int
 from ..model.timing import DEFAULT_TIMING, Timing
-from ._params import validated
+from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout
-from .channel_pe import ChannelPE
 from .lanes import lanes_layout, tag_layout, x_layout
 from .load import LoadTarget, load_layout, route_load
+from .pe import ChannelPE
 from .readout import YOutput, YReadout
 from .scheduler import Scheduler, Step
 from .sequencer import ElementwiseSequencer
@@ -40,7 +40,7 @@ from .xbuffer import InputBuffer
 __all__ = ["ChannelPE", "Channel", "x_layout", "lanes_layout", "tag_layout"]
 
 
-class Channel(wiring.Component):
+class Channel(CheckedComponent):
     """A whole LSTMP channel (``n_channels`` lock-step channels) from x_t to y_t.
 
     Parameters (keyword-only)
@@ -76,15 +76,15 @@ class Channel(wiring.Component):
     busy : Out(1)
     """
 
-    @validated
-    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
-                 index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
-                 lut_range_log2=3, queue_depth=8, entry_depth, model=None,
-                 timing=DEFAULT_TIMING):
+    @classmethod
+    def check_parameters(cls, *, n_in, n_cells, n_proj, n_pe, n_channels, weight_bits,
+                         index_bits, act_bits, accum_bits, qformats, lut_bits, lut_range_log2,
+                         queue_depth, entry_depth, model, timing):
         for name, value in (("n_in", n_in), ("n_cells", n_cells), ("n_proj", n_proj),
                             ("n_pe", n_pe), ("n_channels", n_channels),
                             ("weight_bits", weight_bits), ("index_bits", index_bits),
-                            ("act_bits", act_bits), ("queue_depth", queue_depth),
+                            ("act_bits", act_bits), ("lut_bits", lut_bits),
+                            ("lut_range_log2", lut_range_log2), ("queue_depth", queue_depth),
                             ("entry_depth", entry_depth)):
             check_int(name, value)
         check_int("accum_bits", accum_bits, weight_bits + act_bits)
@@ -95,6 +95,30 @@ class Channel(wiring.Component):
             raise ValueError(f"qformats lacks {missing[0]!r}")
         if qformats["fg"] != act_bits - 1:
             raise ValueError(f"qformats fg = {qformats['fg']}, must be act_bits - 1")
+        if model is None:
+            return
+        mine = dict(n_pe=n_pe, weight_bits=weight_bits, index_bits=index_bits,
+                    act_bits=act_bits, accum_bits=accum_bits, lut_bits=lut_bits,
+                    lut_range_log2=lut_range_log2)
+        for k, v in mine.items():
+            got = getattr(model.config, k)
+            if got != v:
+                raise ValueError(f"model has {k} = {got}, the channel has {v}")
+        shape = (model.n_in, model.n_cells, model.n_proj)
+        if shape != (n_in, n_cells, n_proj):
+            raise ValueError(f"model shape {shape} != channel shape {(n_in, n_cells, n_proj)}")
+        if {k: int(v) for k, v in model.qformats.items()} != {k: int(v) for k, v in
+                                                                qformats.items()}:
+            raise ValueError("model Q formats differ from the channel's")
+        longest = int((model.gate.entries_per_pe + model.ym.entries_per_pe).max())
+        if longest > entry_depth:
+            raise ValueError(f"model needs {longest} entry words in a PE, more than "
+                             f"entry_depth = {entry_depth}")
+
+    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
+                 index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
+                 lut_range_log2=3, queue_depth=8, entry_depth, model=None,
+                 timing=DEFAULT_TIMING):
         self._dims = (n_in, n_cells, n_proj)
         self._n_pe, self._c = n_pe, n_channels
         self._wb, self._ib, self._ab, self._accb = weight_bits, index_bits, act_bits, accum_bits
@@ -102,9 +126,7 @@ class Channel(wiring.Component):
         self._lut = dict(lut_bits=lut_bits, lut_range_log2=lut_range_log2)
         self._queue_depth, self._entry_depth = queue_depth, entry_depth
         self._timing = timing
-        self._images = None
-        if model is not None:
-            self._images = self._check_model(model)
+        self._images = None if model is None else channel_images(model)
         super().__init__({
             "x": In(stream.Signature(x_layout(act_bits, n_channels))),
             "y": Out(stream.Signature(lanes_layout(act_bits, n_channels))),
@@ -127,26 +149,6 @@ class Channel(wiring.Component):
                    lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
                    queue_depth=queue_depth, entry_depth=entry_depth or max(1, need),
                    model=model if preload else None, timing=timing)
-
-    def _check_model(self, model):
-        cfg = model.config
-        mine = dict(n_pe=self._n_pe, weight_bits=self._wb, index_bits=self._ib,
-                    act_bits=self._ab, accum_bits=self._accb, **self._lut)
-        for k, v in mine.items():
-            got = getattr(cfg, k)
-            if got != v:
-                raise ValueError(f"model has {k} = {got}, the channel has {v}")
-        if (model.n_in, model.n_cells, model.n_proj) != self._dims:
-            raise ValueError(f"model shape {(model.n_in, model.n_cells, model.n_proj)} "
-                             f"!= channel shape {self._dims}")
-        if dict(model.qformats) != self._q:
-            raise ValueError("model Q formats differ from the channel's")
-        images = channel_images(model)
-        longest = max(len(w) for w in images.words)
-        if longest > self._entry_depth:
-            raise ValueError(f"model needs {longest} entry words in a PE, more than "
-                             f"entry_depth = {self._entry_depth}")
-        return images
 
     # Read-only parameters and derived sizes.
     n_in = property(lambda self: self._dims[0])

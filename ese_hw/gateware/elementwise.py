@@ -135,9 +135,9 @@ class ElementwiseUnit(wiring.Component):
 
     def __init__(self, *, act_bits=16, weight_bits=12, accum_bits=48, fw_g, fa, fc, fp,
                  lut_bits=12, lut_range_log2=3, timing=DEFAULT_TIMING):
-        check_int("act_bits", act_bits, 2, 27)          # DSP48E2: 27 x 18
-        check_int("weight_bits", weight_bits, 2, 18)
-        check_int("accum_bits", accum_bits, 2, 64)
+        check_int("act_bits", act_bits)
+        check_int("weight_bits", weight_bits)
+        check_int("accum_bits", accum_bits)
         for name, v in (("fw_g", fw_g), ("fa", fa), ("fc", fc), ("fp", fp)):
             check_int(name, v, -256, 256)
         check_lut_params(lut_bits, lut_range_log2)

@@ -1,21 +1,40 @@
-"""The front end of a channel PE: activation queue, pointer reader, matrix reader.
+"""The channel's PE: its front end, its SpMV half, its cells and its y bank.
 
-The channel's PE (:mod:`ese_hw.gateware.channel`) feeds the entries it issues to its
-accumulators (:class:`~ese_hw.gateware.accumulator.Accumulator`).
+:class:`ChannelPE` is one PE of :class:`~ese_hw.gateware.channel.Channel`, made of
+:class:`SpmvUnit` (a :class:`ColumnWalker` -- activation queue, pointer reader,
+matrix reader -- feeding every lane's gate and projection
+:class:`~ese_hw.gateware.accumulator.Accumulator`), a
+:class:`~ese_hw.gateware.cell.CellUnit` (the element-wise half) and a
+:class:`~ese_hw.gateware.readout.YBank`.
 """
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Cat, Module, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from ..model.timing import DEFAULT_TIMING
 from ._params import CheckedComponent, check_int
-from .load import write_layout
+from .accumulator import Accumulator
+from .cell import CellUnit
+from .lanes import (
+    GATES,
+    accum_read_signature,
+    bank_read_signature,
+    column_layout,
+    elementwise_control_signature,
+    lanes_layout,
+    readout_command_signature,
+    row_bits,
+    tag_layout,
+)
+from .load import loadable_memory, write_layout
 from .matrix_reader import MatrixReader, product_layout
 from .pointer import PointerReader, act_shape, column_request_layout
+from .readout import YBank
 
-__all__ = ["ColumnWalker"]
+__all__ = ["ColumnWalker", "SpmvUnit", "ChannelPE"]
 
 
 class ColumnWalker(CheckedComponent):
@@ -69,12 +88,20 @@ class ColumnWalker(CheckedComponent):
 
     @staticmethod
     def front_ports(*, weight_bits, index_bits, act_bits, entry_depth, n_cols_max):
-        """The walker's column and load ports, for a PE that passes them through."""
+        """The walker's column and load ports."""
         return {
             "push": In(1),
             "push_col": In(unsigned(max(1, ceil_log2(n_cols_max)))),
             "push_act": In(act_shape(act_bits)),
             "full": Out(1),
+            **ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
+                                      entry_depth=entry_depth, n_cols_max=n_cols_max),
+        }
+
+    @staticmethod
+    def load_ports(*, weight_bits, index_bits, entry_depth, n_cols_max):
+        """The walker's two run-time memory writes, for a PE that passes them through."""
+        return {
             "entry_load": In(stream.Signature(
                 write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
                 always_ready=True)),
@@ -82,17 +109,6 @@ class ColumnWalker(CheckedComponent):
                 write_layout(max(1, ceil_log2(n_cols_max + 1)), bits_for(entry_depth)),
                 always_ready=True)),
         }
-
-    def connect_front(self, m, pe):
-        """Pass ``pe``'s :meth:`front_ports` through to this walker."""
-        m.d.comb += [
-            self.push.eq(pe.push),
-            self.push_col.eq(pe.push_col),
-            self.push_act.eq(pe.push_act),
-            pe.full.eq(self.full),
-        ]
-        wiring.connect(m, wiring.flipped(pe.entry_load), self.entry_load)
-        wiring.connect(m, wiring.flipped(pe.ptr_load), self.ptr_load)
 
     def elaborate(self, platform):
         m = Module()
@@ -115,4 +131,196 @@ class ColumnWalker(CheckedComponent):
         wiring.connect(m, reader.entry, wiring.flipped(self.entry))
         wiring.connect(m, wiring.flipped(self.entry_load), reader.load)
         wiring.connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        return m
+
+
+class SpmvUnit(wiring.Component):
+    """The SpMV half of a channel PE: both SpMVs of a step through one column walker.
+
+    Columns arrive on ``column`` (a stream; ready while the activation queue has
+    room) and go through the :class:`~ese_hw.gateware.pe.ColumnWalker`. Their tag
+    carries one activation per lane and the ``proj`` flag, which routes the
+    products to the gate accumulators (``4 * cells`` rows, initialised to the
+    biases) or the projection accumulators (``proj_rows`` rows, from 0); one
+    :class:`Accumulator` per lane each. ``gate_rd`` and ``proj_rd`` read a row of
+    every lane's accumulator at once (only while idle).
+
+    Members
+    -------
+    column : In(stream.Signature(column_layout))
+    gate_clear, proj_clear : In(1)
+        Every gate row returns to its bias / every projection row to 0.
+    idle : Out(1)
+    entry_load, ptr_load, bias_load : In(stream.Signature(write_layout, always_ready=True))
+    gate_rd : Out(accum_read_signature(4 * cells))
+    proj_rd : Out(accum_read_signature(proj_rows))
+    """
+
+    def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
+                 queue_depth, entry_depth, n_cols, cells, proj_rows, init_words=None,
+                 init_ptr=None, init_bias=None):
+        self._c, self._ab, self._accb = n_channels, act_bits, accum_bits
+        self._gate_rows, self._proj_rows = GATES * cells, proj_rows
+        self._walker = dict(weight_bits=weight_bits, index_bits=index_bits,
+                            act_bits=tag_layout(act_bits, n_channels), queue_depth=queue_depth,
+                            entry_depth=entry_depth, n_cols_max=n_cols,
+                            local_rows=max(GATES * cells, proj_rows),
+                            init_words=init_words, init_ptr=init_ptr)
+        self._acc = dict(weight_bits=weight_bits, act_bits=act_bits, accum_bits=accum_bits)
+        self._init_bias = init_bias
+        walker_ports = ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
+                                               entry_depth=entry_depth, n_cols_max=n_cols)
+        super().__init__({
+            "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels))),
+            "gate_clear": In(1),
+            "proj_clear": In(1),
+            "idle": Out(1),
+            "entry_load": walker_ports["entry_load"],
+            "ptr_load": walker_ports["ptr_load"],
+            "bias_load": In(stream.Signature(
+                write_layout(row_bits(self._gate_rows), accum_bits), always_ready=True)),
+            "gate_rd": Out(accum_read_signature(self._gate_rows, accum_bits, n_channels)),
+            "proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.walker = walker = ColumnWalker(**self._walker)
+        acc_g = [Accumulator(**self._acc, local_rows=self._gate_rows) for _ in range(self._c)]
+        acc_p = [Accumulator(**self._acc, local_rows=self._proj_rows) for _ in range(self._c)]
+        for ch in range(self._c):
+            m.submodules[f"acc_g{ch}"] = acc_g[ch]
+            m.submodules[f"acc_p{ch}"] = acc_p[ch]
+
+        col = self.column
+        m.d.comb += [
+            col.ready.eq(~walker.full),
+            walker.push.eq(col.valid & col.ready),
+            walker.push_col.eq(col.payload.col),
+            walker.push_act.eq(col.payload.act),
+        ]
+        wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
+        wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
+
+        # Entries to the gate or the projection accumulators of every lane.
+        ent = walker.entry.payload
+        tag = tag_layout(self._ab, self._c)(ent.act)
+        for ch in range(self._c):
+            for acc, selected in ((acc_g[ch], ~tag.proj), (acc_p[ch], tag.proj)):
+                m.d.comb += [
+                    acc.entry.valid.eq(walker.entry.valid & selected),
+                    acc.entry.payload.row.eq(ent.row),
+                    acc.entry.payload.weight.eq(ent.weight),
+                    acc.entry.payload.act.eq(tag.acts[ch]),
+                ]
+            m.d.comb += [acc_g[ch].clear.eq(self.gate_clear),
+                         acc_p[ch].clear.eq(self.proj_clear),
+                         acc_p[ch].init_data.eq(0)]
+        m.d.comb += self.idle.eq(walker.idle & Cat(a.idle for a in acc_g + acc_p).all())
+
+        # Gate biases are the gate accumulators' initial values; every lane's
+        # accumulator asks for the same row, so one read serves them all.
+        bias = loadable_memory(m, "bias", shape=signed(self._accb), depth=self._gate_rows,
+                               init=self._init_bias, load=self.bias_load)
+        bias_rd = bias.read_port()
+        m.d.comb += bias_rd.addr.eq(acc_g[0].init_addr)
+        m.d.comb += [a.init_data.eq(bias_rd.data) for a in acc_g]
+
+        for port, accs in ((self.gate_rd, acc_g), (self.proj_rd, acc_p)):
+            for ch, acc in enumerate(accs):
+                m.d.comb += [acc.ro_en.eq(port.en), acc.ro_addr.eq(port.addr),
+                             port.data[ch].eq(acc.ro_data)]
+        return m
+
+
+class ChannelPE(wiring.Component):
+    """One PE of a channel: :class:`SpmvUnit`, :class:`~ese_hw.gateware.cell.CellUnit` and
+    :class:`~ese_hw.gateware.readout.YBank`, driven in lock-step with the other PEs.
+
+    Parameters (keyword-only)
+    ----------
+    n_channels, weight_bits, index_bits, act_bits, accum_bits : int
+    queue_depth, entry_depth : int
+    n_cols, cells, proj_rows : int
+        Pointer-memory columns, local cells, local projection rows.
+    qformats : dict
+    lut_bits, lut_range_log2 : int
+    timing : Timing
+    init : dict, optional
+        Elaboration-time images ``words``, ``ptr``, ``bias``, ``peep``.
+
+    Members
+    -------
+    column : In(stream.Signature(column_layout))
+        A column of the phase being broadcast (from the lock-step fan-out).
+    gate_clear, proj_clear : In(1); idle : Out(1)
+    entry_load, ptr_load, bias_load, peep_load : run-time memory writes
+    ew : In(elementwise_control_signature)
+        The element-wise sequencer.
+    cells_done : Out
+        Local cells whose ``m_t`` is written (every lane).
+    m_rd, y_rd : Out(bank_read_signature)
+        The broadcaster's reads of ``m_t`` and ``y_{t-1}``.
+    readout : In(readout_command_signature)
+    out_rd : Out(bank_read_signature)
+        The output stream's read of ``y_t``.
+    """
+
+    def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
+                 queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
+                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, init=None):
+        init = init or {}
+        self._spmv = dict(n_channels=n_channels, weight_bits=weight_bits,
+                          index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
+                          queue_depth=queue_depth, entry_depth=entry_depth, n_cols=n_cols,
+                          cells=cells, proj_rows=proj_rows, init_words=init.get("words"),
+                          init_ptr=init.get("ptr"), init_bias=init.get("bias"))
+        self._cell = dict(n_channels=n_channels, weight_bits=weight_bits, act_bits=act_bits,
+                          accum_bits=accum_bits, cells=cells, qformats=qformats,
+                          lut_bits=lut_bits, lut_range_log2=lut_range_log2, timing=timing,
+                          init_peep=init.get("peep"))
+        self._ybank = dict(n_channels=n_channels, act_bits=act_bits, accum_bits=accum_bits,
+                           proj_rows=proj_rows, timing=timing,
+                           shift=qformats["fw_y"] + qformats["fg"] - qformats["fa"])
+        lanes = lanes_layout(act_bits, n_channels)
+        walker_ports = ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
+                                               entry_depth=entry_depth, n_cols_max=n_cols)
+        super().__init__({
+            "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels))),
+            "gate_clear": In(1),
+            "proj_clear": In(1),
+            "idle": Out(1),
+            "entry_load": walker_ports["entry_load"],
+            "ptr_load": walker_ports["ptr_load"],
+            "bias_load": In(stream.Signature(
+                write_layout(row_bits(GATES * cells), accum_bits), always_ready=True)),
+            "peep_load": In(stream.Signature(
+                write_layout(row_bits(cells), 3 * weight_bits), always_ready=True)),
+            "ew": In(elementwise_control_signature(cells, n_channels)),
+            "cells_done": Out(range(cells + 1)),
+            "m_rd": Out(bank_read_signature(cells, lanes)),
+            "y_rd": Out(bank_read_signature(proj_rows, lanes)),
+            "readout": In(readout_command_signature(proj_rows)),
+            "out_rd": Out(bank_read_signature(proj_rows, lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.spmv = spmv = SpmvUnit(**self._spmv)
+        m.submodules.cell = cell = CellUnit(**self._cell)
+        m.submodules.ybank = ybank = YBank(**self._ybank)
+        flip = wiring.flipped
+        wiring.connect(m, flip(self.column), spmv.column)
+        for name in ("entry_load", "ptr_load", "bias_load"):
+            wiring.connect(m, flip(getattr(self, name)), getattr(spmv, name))
+        m.d.comb += [spmv.gate_clear.eq(self.gate_clear), spmv.proj_clear.eq(self.proj_clear),
+                     self.idle.eq(spmv.idle), self.cells_done.eq(cell.cells_done)]
+        wiring.connect(m, flip(self.ew), cell.control)
+        wiring.connect(m, flip(self.peep_load), cell.peep_load)
+        wiring.connect(m, cell.gate_rd, spmv.gate_rd)
+        wiring.connect(m, cell.m_rd, flip(self.m_rd))
+        wiring.connect(m, flip(self.readout), ybank.command)
+        wiring.connect(m, ybank.proj_rd, spmv.proj_rd)
+        wiring.connect(m, ybank.bc_rd, flip(self.y_rd))
+        wiring.connect(m, ybank.out_rd, flip(self.out_rd))
         return m
