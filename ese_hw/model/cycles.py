@@ -16,8 +16,8 @@ the two cannot drift apart.
   :class:`ese_hw.gateware.channel.Channel`: the scheduler's phases
   (docs/schedule.md), the broadcaster's two stages, the element-wise pass in
   rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream.
-* :func:`spmv_cycles` is the stand-alone SpMV array (``ese_hw/gateware/spmv.py``,
-  start -> done, readout ``n_rows * (n_pe + READOUT_ROW_GAP) + READOUT_LATENCY``).
+* :func:`channel_cycles` runs the golden model for the activations, then
+  :func:`frame_cycles`, and reports cycles per frame and PE utilization.
 """
 
 import numpy as np
@@ -29,35 +29,7 @@ __all__ = [
     "useful_macs",
     "frame_cycles",
     "channel_cycles",
-    "spmv_cycles",
-    "START_LATENCY",
-    "DONE_LATENCY",
-    "READOUT_ROW_GAP",
-    "READOUT_LATENCY",
 ]
-
-#: SpMV array only: ``start`` strobe -> first cycle the broadcaster may take an activation.
-START_LATENCY = 1
-#: SpMV array only: all idle -> ``done`` (registered strobe).
-DONE_LATENCY = 1
-#: SpMV array only, readout: idle cycles per local row (buffer read into the shift register).
-READOUT_ROW_GAP = 1
-#: SpMV array only, readout: first read's latency plus the return to ``IDLE``.
-READOUT_LATENCY = 2
-
-
-def _useful_per_column(image):
-    """(n_pe, n_cols) non-padding entries per PE and column (non-zero weight)."""
-    wb = image.weight_bits
-    mask = (1 << wb) - 1
-    ptr = np.asarray(image.ptr, dtype=np.int64)
-    out = np.zeros((ptr.shape[0], ptr.shape[1] - 1), dtype=np.int64)
-    for p, words in enumerate(image.words):
-        nz = (np.asarray(words, dtype=np.int64) & mask) != 0
-        cum = np.concatenate([[0], np.cumsum(nz)])
-        out[p] = cum[ptr[p, 1:]] - cum[ptr[p, :-1]]
-    return out
-
 
 class ArrayTimer:
     """Event times of the PE array's queues, pointer readers and matrix readers.
@@ -110,58 +82,6 @@ class ArrayTimer:
     def all_idle(self):
         """First cycle in which every PE is idle (queue empty, nothing in flight)."""
         return int(self.idle.max()) if self.n_pe else 0
-
-
-def spmv_cycles(image, act, *, queue_depth):
-    """Cycles of one SpMV on the PE array, from the ``start`` strobe to ``done``.
-
-    Parameters
-    ----------
-    image : SpmvImage-like
-        Needs ``ptr`` ((n_pe, n_cols + 1)), ``words`` and ``weight_bits``.
-    act : (n_cols,) integers
-        Only zero / non-zero matters (zero columns are skipped).
-    queue_depth : int >= 1
-        Activation queue depth of every PE.
-
-    Returns
-    -------
-    dict with ``cycles`` (start -> done), ``bound`` (busiest PE's entries, padding
-    included, in non-skipped columns), ``useful_macs`` (non-padding entries in
-    non-skipped columns), ``utilization`` (``useful_macs / (n_pe * cycles)``),
-    ``bound_utilization`` (``useful_macs / (n_pe * bound)``), ``columns``
-    (non-skipped columns) and ``readout_cycles``.
-    """
-    ptr = np.asarray(image.ptr, dtype=np.int64)
-    n_pe, n_cols = ptr.shape[0], ptr.shape[1] - 1
-    act = np.asarray(act).reshape(-1)
-    if act.shape[0] != n_cols:
-        raise ValueError(f"act has {act.shape[0]} values, the image has {n_cols} columns")
-    counts = np.diff(ptr, axis=1)
-    nz_cols = np.flatnonzero(act != 0)
-    n_nz = len(nz_cols)
-    timer = ArrayTimer(n_pe, queue_depth)
-    t_prev = START_LATENCY - 1          # the broadcaster's previous transfer cycle
-    j_prev = -1
-    for j in nz_cols:
-        t = timer.earliest(t_prev + (j - j_prev))   # skipped zero columns take a cycle each
-        timer.push(t, counts[:, j])
-        t_prev, j_prev = t, j
-    t_last = t_prev + (n_cols - 1 - j_prev)     # remaining zero columns
-    cycles = max(t_last + 1, timer.all_idle()) + DONE_LATENCY
-
-    bound = int(counts[:, nz_cols].sum(axis=1).max()) if n_nz and n_pe else 0
-    useful = int(_useful_per_column(image)[:, nz_cols].sum()) if n_nz else 0
-    n_rows = int(getattr(image, "local_rows", 0))
-    return {
-        "cycles": cycles,
-        "bound": bound,
-        "useful_macs": useful,
-        "utilization": useful / (n_pe * cycles) if n_pe else 0.0,
-        "bound_utilization": useful / (n_pe * bound) if bound else 0.0,
-        "columns": n_nz,
-        "readout_cycles": n_rows * (n_pe + READOUT_ROW_GAP) + READOUT_LATENCY,
-    }
 
 
 # --------------------------------------------------------------------------- channel
