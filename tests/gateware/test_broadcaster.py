@@ -1,0 +1,183 @@
+"""Broadcaster and LockstepFanout: the columns of each phase, in order, under stalls."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
+from sim_streams import stream_get, stream_put
+
+from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
+from ese_hw.gateware.scheduler import Phase
+
+
+class Bench(wiring.Component):
+    """A Broadcaster reading real banks: the x slot and every PE's y and m banks."""
+
+    def __init__(self, bc, x, y_banks, m_banks):
+        self.bc, self._images = bc, (x, y_banks, m_banks)
+        super().__init__({})
+        self.m_ready = Signal(range(bc.cells_per_pe + 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.bc = bc = self.bc
+        x, y_banks, m_banks = self._images
+        lanes = bc.x_rd.data.shape()
+
+        def bank(name, rows, port):
+            mem = Memory(shape=lanes, depth=max(1, len(rows)), init=[list(r) for r in rows])
+            m.submodules[name] = mem
+            wiring.connect(m, port, mem.read_port(transparent_for=()))
+
+        bank("x", x, bc.x_rd)
+        for p in range(len(y_banks)):
+            bank(f"y{p}", y_banks[p], bc.y_rd[p])
+            bank(f"m{p}", m_banks[p], bc.m_rd[p])
+        m.d.comb += bc.m_ready.eq(self.m_ready)
+        return m
+
+
+def interleave(vec, n_pe, rows):
+    """Element j of ``vec`` (length, C) in bank j % n_pe at row j // n_pe."""
+    banks = np.zeros((n_pe, rows, vec.shape[1]), np.int64)
+    for j, v in enumerate(vec):
+        banks[j % n_pe, j // n_pe] = v
+    return banks
+
+
+def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
+    n_in, n_cells, n_proj = dims
+    rng = np.random.default_rng(seed)
+
+    def sparse(k):
+        v = rng.integers(-100, 100, size=(k, c_n)) * (rng.random((k, c_n)) < 0.6)
+        v[rng.random(k) < 0.3] = 0                       # some columns zero in every lane
+        return v
+
+    x, y, mm = sparse(n_in), sparse(n_proj), sparse(n_cells)
+    bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=c_n,
+                     act_bits=12)
+    dut = Bench(bc, x, interleave(y, n_pe, bc.proj_rows), interleave(mm, n_pe, bc.cells_per_pe))
+    y_seen = np.where(np.array([(zero_lanes >> ch) & 1 for ch in range(c_n)], bool), 0, y)
+    expected = {Phase.X: (x, 0), Phase.Y: (y_seen, n_in), Phase.P: (mm, n_in + n_proj)}
+    got = {}
+    state = {"phase": None, "late": 0}
+
+    async def tb(ctx):
+        ctx.set(bc.zero, zero_lanes)
+        for phase in (Phase.X, Phase.Y, Phase.P):
+            state["phase"] = phase
+            ctx.set(bc.start, 1)
+            ctx.set(bc.phase, phase)
+            await ctx.tick()
+            ctx.set(bc.start, 0)
+            vec, first = expected[phase]
+            want = [j for j in range(len(vec)) if np.any(vec[j] != 0)]
+            got[phase] = []
+            for _ in want:
+                p = await stream_get(ctx, bc.column, rng=rng, stall_prob=stall)
+                got[phase].append((p.col - first, [int(a) for a in p.act.acts], p.act.proj))
+            for _ in range(10 * m_step * bc.cells_per_pe + 10):   # a zero tail is dropped
+                if ctx.get(bc.idle):
+                    break
+                assert not ctx.get(bc.column.valid), "an extra column"
+                await ctx.tick()
+            assert ctx.get(bc.idle)
+            assert [g[0] for g in got[phase]] == want
+            np.testing.assert_array_equal(np.reshape([g[1] for g in got[phase]], (-1, c_n)),
+                                          vec[want])
+            assert all(g[2] == (phase == Phase.P) for g in got[phase])
+
+    async def rounds(ctx):
+        """m_t appears one local cell every ``m_step`` cycles of the P phase; an m column
+        taken while its cell is not yet counted would have been read too early."""
+        cycles = 0
+        async for _, _, valid, ready, col, m_ready in ctx.tick().sample(
+                bc.column.valid, bc.column.ready, bc.column.payload.col, dut.m_ready):
+            if state["phase"] != Phase.P:
+                continue
+            if valid and ready:
+                assert (col - n_in - n_proj) // n_pe < m_ready, "m column before its cell"
+            cycles += 1
+            ctx.set(dut.m_ready, min(bc.cells_per_pe, cycles // m_step))
+            state["late"] += m_ready < bc.cells_per_pe
+
+    async def rules(ctx):
+        """Valid and payload hold until the transfer."""
+        held = None
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+                bc.column.valid, bc.column.ready, bc.column.payload):
+            if held is not None:
+                assert valid and payload.as_value().value == held
+            held = payload.as_value().value if valid and not ready else None
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(rounds, background=True)
+    sim.add_testbench(rules, background=True)
+    sim.add_testbench(tb)
+    sim.run()
+    return got, state["late"]
+
+
+@pytest.mark.parametrize("dims, n_pe, c_n, stall, zero_lanes", [
+    ((6, 8, 5), 2, 1, 0.0, 0),
+    ((5, 9, 7), 3, 2, 0.4, 0b10),       # lane 1 starts from zero state: its y reads 0
+    ((4, 3, 2), 4, 3, 0.6, 0b101),      # fewer cells than PEs
+    ((3, 6, 4), 1, 2, 0.3, 0b11),       # every lane reset: no y column survives
+])
+def test_columns_of_every_phase(dims, n_pe, c_n, stall, zero_lanes):
+    got, waited = run_phases(dims, n_pe, c_n, seed=sum(dims), stall=stall,
+                             zero_lanes=zero_lanes, m_step=6)
+    assert waited > 0                          # the P phase did wait for m_t rounds
+
+
+def run_fanout(n, payloads, *, seed, idle, stall):
+    dut = LockstepFanout(shape=16, n=n)
+    rng = np.random.default_rng(seed)
+    rngs = [np.random.default_rng(seed + 1 + p) for p in range(n)]
+    got = [[] for _ in range(n)]
+    together = []
+
+    async def producer(ctx):
+        for v in payloads:
+            await stream_put(ctx, dut.i, v, rng=rng, idle_prob=idle)
+
+    def consumer(p):
+        async def tb(ctx):
+            for _ in payloads:
+                got[p].append(await stream_get(ctx, dut.o[p], rng=rngs[p], stall_prob=stall))
+        return tb
+
+    async def monitor(ctx):
+        """Every output transfers in the same cycle, or none does."""
+        async for _, _, *vr in ctx.tick().sample(*(o.valid for o in dut.o),
+                                                 *(o.ready for o in dut.o), dut.i.ready):
+            transfers = [v and r for v, r in zip(vr[:n], vr[n:2 * n], strict=True)]
+            assert all(transfers) or not any(transfers)
+            assert vr[-1] == all(vr[n:2 * n])
+            together.append(all(transfers))
+
+    top = Module()                  # the fan-out is combinational: give the bench a clock
+    top.submodules.dut = dut
+    toggle = Signal()
+    top.d.sync += toggle.eq(~toggle)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(monitor, background=True)
+    sim.add_testbench(producer)
+    for p in range(n):
+        sim.add_testbench(consumer(p))
+    sim.run()
+    return got, sum(together)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_fanout_transfers_in_lockstep(n):
+    payloads = list(range(100, 140))
+    got, transfers = run_fanout(n, payloads, seed=n, idle=0.3, stall=0.4)
+    assert transfers == len(payloads)
+    for p in range(n):
+        assert got[p] == payloads
