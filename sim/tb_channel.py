@@ -1,11 +1,12 @@
 """cocotb testbench for the LSTMP ``Channel`` (``ese_hw.gateware.channel``).
 
-The host prepares everything with :func:`channel_tb_data` and passes it through
-``run_cocotb(data=...)`` (or :func:`ese_hw.rtl.run_rtl`); the testbench drives and records:
+The host prepares everything with :func:`channel_tb_data`, including every ``load``
+and ``x`` payload integer packed from the channel's own layouts, and passes it through
+:func:`ese_hw.simtools.run_test` (:func:`ese_hw.rtl.run_rtl` does); the testbench
+only streams those integers, and records:
 
 * optional run-time loading of the model through ``load`` (rows of
-  ``ese_hw.model.images.load_words``, data masked to the load data width), with seeded
-  idle cycles;
+  ``ese_hw.model.images.load_words``), with seeded idle cycles;
 * ``T`` frames of ``x`` (all channels side by side, ``reset`` bits on a frame's first
   element), seeded idle cycles when ``x_idle > 0``;
 * ``y`` collected with seeded ready stalls when ``y_stall > 0``; exactly ``T * P``
@@ -18,9 +19,8 @@ The host prepares everything with :func:`channel_tb_data` and passes it through
 
 With ``expected`` in the data the outputs must equal it bit for bit. Whatever happens,
 the outputs and cycles measured so far are written to ``tb_out.npz`` beside the data
-file (read back with :func:`read_tb_out`). When the environment variable
-:data:`PROGRESS_ENV` names a file, ``"<frames done> <frames>"`` is written to it as the
-frames complete (``run_rtl`` polls it to draw a progress bar).
+file (read back with :func:`read_tb_out`). The frames done go to the runner's progress
+line through :class:`ese_hw.simtools.ProgressReporter`.
 
 Without stalls the x driver and y collector wait on ``ready``/``valid`` edges instead of
 polling every clock, so a long run costs Python time only per transfer.
@@ -35,27 +35,46 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 
+from ese_hw.gateware.load import pack_fields, pack_load_words
 from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
-from ese_hw.simtools import DATA_ENV, load_tb_data
+from ese_hw.simtools import DATA_ENV, ProgressReporter, load_tb_data
 
-__all__ = ["CLOCK_NS", "PROGRESS_ENV", "ChannelTB", "channel_tb_data", "read_tb_out"]
+__all__ = ["CLOCK_NS", "ChannelTB", "channel_tb_data", "read_tb_out", "x_payloads"]
 
 CLOCK_NS = 5.0
-#: Environment variable naming the progress file (optional).
-PROGRESS_ENV = "ESE_TB_PROGRESS"
 
 
 # --------------------------------------------------------------------------------------
 # Host side (no simulator).
 
-def _field(layout, name):
-    f = layout[name]
-    return f.offset, f.width
+def _payload_bytes(words, width):
+    """Payload integers (any width) as a ``(k, bytes)`` little-endian uint8 array: an
+    ``.npz`` holds no Python ints wider than 64 bits without pickling."""
+    n_bytes = max(1, -(-width // 8))
+    blob = b"".join(int(w).to_bytes(n_bytes, "little") for w in words)
+    return np.frombuffer(blob, dtype=np.uint8).reshape(len(words), n_bytes)
+
+
+def _payload_ints(rows):
+    """Inverse of :func:`_payload_bytes`, inside the simulator."""
+    return [int.from_bytes(row.tobytes(), "little") for row in rows]
+
+
+def x_payloads(x_layout, x_q, reset_mask):
+    """Payload integers of the ``x`` stream: element ``j`` of frame ``t`` of every
+    channel side by side, the frame's ``reset`` bits on its first element."""
+    c_n, t_n, n_in = x_q.shape
+    lanes = x_q.transpose(1, 2, 0).reshape(t_n * n_in, c_n)
+    reset = np.zeros((t_n, n_in), dtype=np.int64)
+    reset[:, 0] = reset_mask
+    return pack_fields(x_layout, x=lanes, reset=reset.reshape(-1))
 
 
 def channel_tb_data(dut, x_q, *, resets=None, expected=None, load=None, x_idle=0.0,
                     y_stall=0.0, load_idle=0.0, stall_cycles=None):
-    """Data for :class:`ChannelTB`.
+    """Data for :class:`ChannelTB`: the ``load`` and ``x`` payloads, packed here from the
+    channel's own layouts (:func:`ese_hw.gateware.load.pack_load_words`,
+    :func:`~ese_hw.gateware.load.pack_fields`), so the testbench only streams integers.
 
     Parameters
     ----------
@@ -83,9 +102,8 @@ def channel_tb_data(dut, x_q, *, resets=None, expected=None, load=None, x_idle=0
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
     if resets.shape != (t_n, c_n):
         raise ValueError(f"resets has shape {resets.shape}, expected {(t_n, c_n)}")
-    reset_mask = (resets.astype(np.int64) << np.arange(c_n)).sum(axis=1)
-    x_layout = dut.x.payload.shape()
-    ld_layout = dut.load.payload.shape()
+    # Bit c of a frame's mask restarts channel c (a Python int: 64 channels fill int64).
+    reset_mask = [sum(1 << c for c in np.flatnonzero(row)) for row in resets]
     if expected is None:
         expected = np.zeros((0,), np.int64)
     else:
@@ -93,22 +111,18 @@ def channel_tb_data(dut, x_q, *, resets=None, expected=None, load=None, x_idle=0
         if expected.shape != (c_n, t_n, dut.n_proj):
             raise ValueError(f"expected has shape {expected.shape}, "
                              f"expected {(c_n, t_n, dut.n_proj)}")
-    load = np.zeros((0, 4), np.int64) if load is None else np.asarray(load, dtype=np.int64)
+    x_layout, load_layout = dut.x_layout, dut.load_layout
+    load_words = [] if load is None else pack_load_words(load_layout, load)
     if stall_cycles is None:
         # Far more than any phase of a step can take without a transfer or a frame_done.
         per_pe = dut.entry_depth + dut.n_cols + dut.ew_slot * dut.cells_per_pe
         stall_cycles = 20 * (per_pe + dut.n_in + dut.n_proj) + 2000
-    offs = {name: _field(ld_layout, name) for name in ("target", "pe", "addr", "data")}
     return {
-        "x": x_q,
-        "reset_mask": reset_mask,
+        "x_words": _payload_bytes(x_payloads(x_layout, x_q, reset_mask), x_layout.size),
+        "load_words": _payload_bytes(load_words, load_layout.size),
+        "shape": np.array([c_n, t_n, n_in], dtype=np.int64),
         "expected": expected,
-        "load": load,
         "act_bits": np.int64(dut.act_bits),
-        "reset_offset": np.int64(_field(x_layout, "reset")[0]),
-        "x_offset": np.int64(_field(x_layout, "x")[0]),
-        "load_offsets": np.array([offs[k][0] for k in ("target", "pe", "addr", "data")]),
-        "load_data_bits": np.int64(offs["data"][1]),
         "n_proj": np.int64(dut.n_proj),
         "x_idle": np.float64(x_idle),
         "y_stall": np.float64(y_stall),
@@ -150,7 +164,11 @@ class EdgeDriver(StreamDriver):
 
 class EdgeCollector:
     """Always-ready consumer of stream ``prefix`` that sleeps while ``valid`` is low
-    (``valid`` of ``y`` is a register). Collects unsigned payloads in ``items``."""
+    (``valid`` of ``y`` is a register). Collects unsigned payloads in ``items``.
+
+    It has no stream-rule check: with ``ready`` always high every valid cycle is a
+    transfer, so no rule can be broken. Runs with ``y`` stalls use the checking
+    :class:`~ese_hw.sim.streams.StreamSink` instead."""
 
     def __init__(self, dut, prefix):
         self.valid = getattr(dut, f"{prefix}__valid")
@@ -174,9 +192,6 @@ class EdgeCollector:
                 await RisingEdge(self.clk)
             else:
                 await RisingEdge(self.valid)
-
-    def check_ok(self):
-        pass
 
 
 class _Items(list):
@@ -231,8 +246,7 @@ class ChannelTB:
         self.d = data
         seed = cocotb.RANDOM_SEED
         start_clock(dut, CLOCK_NS)
-        self.x_q = data["x"]
-        self.c_n, self.t_n, self.n_in = self.x_q.shape
+        self.c_n, self.t_n, self.n_in = (int(v) for v in data["shape"])
         self.n_proj = int(data["n_proj"])
         self.ab = int(data["act_bits"])
         self.loader = StreamDriver(dut, "load", rng=np.random.default_rng([seed, 1]),
@@ -249,29 +263,9 @@ class ChannelTB:
         self.t0 = None
         self.all_out = Event()
         self.sink.items = _Items(self.t_n * self.n_proj, self.all_out)
-        self.progress_path = os.environ.get(PROGRESS_ENV)
-        self._last_progress = 0.0
+        self.report_progress = ProgressReporter()
 
-    # ---- packing
-    def x_words(self):
-        ab, mask = self.ab, (1 << self.ab) - 1
-        x_off, r_off = int(self.d["x_offset"]), int(self.d["reset_offset"])
-        rmask = self.d["reset_mask"]
-        for t in range(self.t_n):
-            for j in range(self.n_in):
-                w = 0
-                for ch in range(self.c_n):
-                    w |= (int(self.x_q[ch, t, j]) & mask) << (x_off + ch * ab)
-                if j == 0:
-                    w |= int(rmask[t]) << r_off
-                yield w
-
-    def load_words(self):
-        offs = [int(o) for o in self.d["load_offsets"]]
-        dmask = (1 << int(self.d["load_data_bits"])) - 1
-        return [(int(t) << offs[0]) | (int(p) << offs[1]) | (int(a) << offs[2])
-                | ((int(v) & dmask) << offs[3]) for t, p, a, v in self.d["load"]]
-
+    # ---- unpacking
     def y_array(self):
         ab, mask, half = self.ab, (1 << self.ab) - 1, 1 << (self.ab - 1)
         n = min(len(self.sink.items), self.t_n * self.n_proj)
@@ -292,11 +286,7 @@ class ChannelTB:
         k = len(self.done_cycles)
         if k and (k % max(1, self.t_n // 10) == 0 or final):
             self.dut._log.info("frames done %d/%d", k, self.t_n)
-        if self.progress_path:
-            now = time.monotonic()
-            if final or now - self._last_progress > 0.2:
-                self._last_progress = now
-                Path(self.progress_path).write_text(f"{k} {self.t_n}\n")
+        self.report_progress(k)
 
     async def _watch_frame_done(self):
         while True:
@@ -328,7 +318,7 @@ class ChannelTB:
         await RisingEdge(dut.clk)
         t_wall = time.perf_counter()
         load_cycles = 0
-        words = self.load_words()
+        words = _payload_ints(d["load_words"])
         if words:
             t_load = get_sim_time("ns")
             await self._load(words)
@@ -336,7 +326,7 @@ class ChannelTB:
         self.t0 = get_sim_time("ns")            # cycle 0: the first x element is offered
         cocotb.start_soon(self._watch_frame_done())
         self.sink.start()
-        feeder = cocotb.start_soon(self.xdrv.send(self.x_words()))
+        feeder = cocotb.start_soon(self.xdrv.send(_payload_ints(d["x_words"])))
         budget = int(d["stall_cycles"])
         last = None
         try:
@@ -360,7 +350,10 @@ class ChannelTB:
             f"{len(self.sink.items)} y elements came out, {total} expected")
         assert len(self.done_cycles) == self.t_n, (
             f"{len(self.done_cycles)} frame_done pulses for {self.t_n} frames")
-        self.sink.check_ok()
+        if isinstance(self.sink, StreamSink):
+            # Only a stalling consumer can see the stream rules broken (valid or the
+            # payload changing while ready is low); EdgeCollector never stalls.
+            self.sink.check_ok()
         if d["expected"].size:
             got, want = self.y_array(), d["expected"]
             bad = np.argwhere(got != want)

@@ -13,10 +13,14 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ese_hw.errors import EseError
 from ese_hw.simtools import (
     SIMULATORS,
+    SimulationError,
+    build_design,
     build_key,
     generate_verilog,
+    progress_line,
     run_cocotb,
     simulator_available,
     verilator_env,
@@ -64,14 +68,11 @@ def test_stream_fifo_random_stalls(sim, tmp_path_factory, request):
     _need(sim)
     width, depth = 16, 4
     build_root = tmp_path_factory.getbasetemp() / "sim_build"
-    verilog = generate_verilog(
-        StreamFIFO(width=width, depth=depth), "stream_fifo", build_root / f"fifo_w{width}_d{depth}"
-    )
     words = np.random.default_rng(2024).integers(0, 2**width, size=200, dtype=np.uint32)
     t0 = time.perf_counter()
     result = run_cocotb(
         sim,
-        [verilog],
+        lambda: StreamFIFO(width=width, depth=depth),
         "stream_fifo",
         "ese_hw.sim.tb_stream_fifo",
         build_root,
@@ -83,9 +84,21 @@ def test_stream_fifo_random_stalls(sim, tmp_path_factory, request):
     assert sorted(result.tests) == sorted(
         ["test_in_order_no_loss_no_dup", "test_full_throughput_without_stalls"]
     )
-    assert result.build_dir.name == build_key(sim, "stream_fifo", {"width": width, "depth": depth})
+    assert result.build_dir.name.startswith(f"stream_fifo-{sim}-")
+    assert (result.build_dir / "built.json").is_file()
     request.node.user_properties.append(("seconds", round(elapsed, 2)))
     print(f"{sim}: build {result.build_seconds:.1f} s, test {result.test_seconds:.1f} s")
+
+    # The same key again: the cached build, without calling the design factory.
+    def must_not_elaborate():
+        raise AssertionError("a cached build called the design factory")
+
+    again = build_design(sim, must_not_elaborate, "stream_fifo", build_root,
+                         key={"width": width, "depth": depth})
+    assert again.cached and again.directory == result.build_dir and again.seconds == 0
+    other = build_design(sim, lambda: StreamFIFO(width=8, depth=depth), "stream_fifo",
+                         build_root, key={"width": 8, "depth": depth})
+    assert not other.cached and other.directory != result.build_dir
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
@@ -93,20 +106,35 @@ def test_failures_are_reported(sim, tmp_path_factory):
     """A FIFO that loses words must make run_cocotb raise, naming the failed cocotb test."""
     _need(sim)
     build_root = tmp_path_factory.getbasetemp() / "sim_build"
-    verilog = generate_verilog(
-        BrokenFIFO(width=8, depth=4), "broken_fifo", build_root / "broken_fifo"
-    )
     words = np.arange(64, dtype=np.uint32)
-    with pytest.raises(AssertionError, match="test_in_order_no_loss_no_dup"):
+    with pytest.raises(SimulationError, match="test_in_order_no_loss_no_dup.*sim.log"):
         run_cocotb(
             sim,
-            [verilog],
+            lambda: BrokenFIFO(width=8, depth=4),
             "broken_fifo",
             "ese_hw.sim.tb_stream_fifo",
             build_root,
             data={"words": words, "idle_prob": 0.0, "stall_prob": 0.0},
             testcase="test_in_order_no_loss_no_dup",
         )
+
+
+def test_unknown_simulator_is_an_ese_error(tmp_path):
+    with pytest.raises(EseError, match="icarus or verilator, got 'modelsim'"):
+        build_design("modelsim", lambda: StreamFIFO(width=8, depth=2), "f", tmp_path)
+
+
+def test_progress_line_shows_phase_and_elapsed(capsys):
+    with progress_line("top: build with icarus", enabled=True):
+        time.sleep(0.6)                   # one redraw from the ticker
+    err = capsys.readouterr().err
+    assert "top: build with icarus: 00:00" in err
+    with progress_line("top: simulate", enabled=True, total=3, unit="frames") as bar:
+        bar.update(3)
+    assert "3/3" in capsys.readouterr().err
+    with progress_line("quiet", enabled=False):
+        pass
+    assert capsys.readouterr().err == ""
 
 
 def test_build_key_separates_parameter_sets():

@@ -1,0 +1,169 @@
+"""Run a model on one engine and report: the layer between the library and ``ese-hw``.
+
+Three engines turn float inputs into float outputs:
+
+``float``
+    The (pruned) float LSTMP, :func:`ese_hw.model.lstmp.lstmp_float`.
+``golden``
+    The bit-exact integer model, :class:`ese_hw.model.golden.GoldenModel`; its report
+    adds the error against float.
+``rtl``
+    The channel's generated Verilog in a simulator, :func:`ese_hw.rtl.run_rtl`. One
+    flow: quantize the inputs, run the golden model once (its outputs for the bit-exact
+    check, its trace for the cycle model), compute the memory images once, simulate,
+    and put the RTL's cycles next to the cycle model's (:func:`performance`).
+
+Each returns an :class:`EngineRun`: the float outputs and a JSON-ready report.
+:func:`compress_index_widths` is the demo's flow (compress at several index widths,
+golden model against float). The command line only reads files, calls these, and
+writes and prints what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EseError
+from .model.compress import CompressedModel, Config, compress
+from .model.cycles import frame_cycles
+from .model.golden import GoldenModel
+from .model.images import channel_images
+from .model.lstmp import lstmp_float
+
+__all__ = ["ENGINES", "ESE_LATENCY_US", "CompressedRun", "EngineRun", "compress_index_widths",
+           "output_errors", "run_float", "run_golden", "run_rtl_engine"]
+
+#: The engines, in the order the command line lists them.
+ENGINES = ("float", "golden", "rtl")
+
+#: ESE's per-frame latency at 200 MHz (DESIGN.md section 4), for comparisons.
+ESE_LATENCY_US = 82.7
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """Outcome of one engine run.
+
+    Members
+    -------
+    y : float outputs, (T, P); (C, T, P) for the rtl engine
+    report : dict of JSON-ready figures (``frames``, ``engine``, ``max_abs_output``,
+        errors against float, and for rtl the performance figures)
+    rtl : the :class:`~ese_hw.rtl.RtlResult` of an rtl run, else None
+    """
+
+    y: np.ndarray
+    report: dict
+    rtl: object = None
+
+
+def output_errors(y, ref):
+    """Max and mean absolute difference of two output arrays."""
+    d = np.abs(np.asarray(y) - np.asarray(ref))
+    return {"max_abs_error": float(d.max()), "mean_abs_error": float(d.mean())}
+
+
+def _report(engine, y, **figures):
+    return {"frames": int(y.shape[-2]), "engine": engine, **figures,
+            "max_abs_output": float(np.abs(y).max())}
+
+
+def run_float(weights, x):
+    """The float LSTMP over ``x`` (T, I); ``weights`` are float weights or a compressed
+    model (its pruned float weights)."""
+    if isinstance(weights, CompressedModel):
+        weights = weights.float_weights
+    y = lstmp_float(weights, x)
+    return EngineRun(y, _report("float", y))
+
+
+def run_golden(model, x, *, ref=None):
+    """The golden (bit-exact integer) model over ``x`` (T, I), with its error against
+    the pruned float LSTMP (``ref``, its outputs, if the caller has them)."""
+    y = GoldenModel(model).run(x)
+    ref = lstmp_float(model.float_weights, x) if ref is None else ref
+    return EngineRun(y, _report("golden", y, **output_errors(y, ref)))
+
+
+@dataclass(frozen=True)
+class CompressedRun:
+    """One compression of :func:`compress_index_widths`.
+
+    Members
+    -------
+    index_bits : int
+    model : CompressedModel
+    y_float : (T, P) outputs of the pruned float LSTMP (the same for every width)
+    golden : the golden model's :class:`EngineRun`, its errors against ``y_float``
+    """
+
+    index_bits: int
+    model: CompressedModel
+    y_float: np.ndarray
+    golden: EngineRun
+
+
+def compress_index_widths(weights, x, index_bits=(4, 6)):
+    """Compress ``weights`` once per index width and run the golden model over ``x``.
+
+    A generator of :class:`CompressedRun`, one per width as it is done (a paper-shape
+    compression takes seconds). The float reference is computed once: pruning does not
+    depend on the index width.
+    """
+    y_float = None
+    for bits in index_bits:
+        model = compress(weights, Config(index_bits=bits))
+        if y_float is None:
+            y_float = lstmp_float(model.float_weights, x)
+        yield CompressedRun(bits, model, y_float, run_golden(model, x, ref=y_float))
+
+
+def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="build/rtl",
+                   progress=None):
+    """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
+
+    Parameters
+    ----------
+    model : CompressedModel
+    x : (C, T, I) finite floats
+    sim, queue_depth, build_root, progress
+        As for :func:`ese_hw.rtl.run_rtl`.
+
+    Returns
+    -------
+    EngineRun
+        ``y`` is (C, T, P). The report has the figures of :func:`ese_hw.rtl.performance`
+        (against the cycle model), the error against float, ``bit_exact_vs_golden``
+        and the build and simulation times.
+
+    Raises
+    ------
+    EseError
+        Bad options (checked before anything runs), or a failed build or simulation.
+    """
+    from .rtl import check_rtl_options, performance, run_rtl
+
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")
+    check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth)
+    golden = GoldenModel(model)
+    x_q = np.stack([golden.quantize_inputs(s) for s in x])
+    y_golden, trace = golden.run_channels(x_q, trace=True)
+    model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth)
+    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, build_root=build_root,
+                  images=channel_images(model), progress=progress)
+    y = res.y / 2.0 ** model.qformats["fa"]
+    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
+    figures = performance(model, res.frame_done, n_channels=x.shape[0],
+                          model_frame_done=model_done)
+    report = _report("rtl", y, sim=sim, channels=int(x.shape[0]), queue_depth=queue_depth,
+                     **figures, **output_errors(y, ref),
+                     bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),
+                     build_cached=res.cached, build_seconds=round(res.build_seconds, 2),
+                     sim_seconds=round(res.sim_seconds, 2),
+                     build_dir=str(Path(res.build_dir)))
+    return EngineRun(y, report, res)
