@@ -7,18 +7,18 @@ cycle or none.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import Timing
-from ._params import check_int
+from ._params import CheckedComponent, check_int
 from .lanes import bank_read_signature, column_layout, lanes_layout, next_interleaved
 from .scheduler import Phase
 
 __all__ = ["Broadcaster", "LockstepFanout"]
 
 
-class Broadcaster(wiring.Component):
+class Broadcaster(CheckedComponent):
     """Walks a phase's columns and offers their activations to the PEs.
 
     Two stages (``Timing.activation_read_latency`` = 1 apart, the synchronous read
@@ -57,10 +57,13 @@ class Broadcaster(wiring.Component):
     column : Out(stream.Signature(column_layout))
     """
 
-    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits):
+    @classmethod
+    def check_parameters(cls, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits):
         for name, v in (("n_in", n_in), ("n_cells", n_cells), ("n_proj", n_proj),
-                        ("n_pe", n_pe), ("n_channels", n_channels)):
-            check_int(name, v, 1)
+                        ("n_pe", n_pe), ("n_channels", n_channels), ("act_bits", act_bits)):
+            check_int(name, v)
+
+    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits):
         self._dims = (n_in, n_cells, n_proj)
         self._n_pe, self._c, self._ab = n_pe, n_channels, act_bits
         lanes = lanes_layout(act_bits, n_channels)
@@ -165,7 +168,7 @@ class Broadcaster(wiring.Component):
         return m
 
 
-class LockstepFanout(wiring.Component):
+class LockstepFanout(CheckedComponent):
     """One stream into ``n`` streams that transfer together: a column enters every PE's
     queue in the same cycle, or none.
 
@@ -190,8 +193,11 @@ class LockstepFanout(wiring.Component):
     o : Out(stream.Signature(shape)).array(n)
     """
 
-    def __init__(self, *, shape, n):
+    @classmethod
+    def check_parameters(cls, *, shape, n):
         check_int("n", n, 1)
+
+    def __init__(self, *, shape, n):
         self._n = n
         super().__init__({
             "i": In(stream.Signature(shape)),

@@ -26,7 +26,7 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ..model.images import channel_images
 from ..model.limits import check_int
-from ..model.timing import DEFAULT_TIMING, Timing
+from ..model.timing import DEFAULT_TIMING, check_timing
 from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout
 from .lanes import lanes_layout, tag_layout, x_layout
@@ -88,8 +88,7 @@ class Channel(CheckedComponent):
                             ("entry_depth", entry_depth)):
             check_int(name, value)
         check_int("accum_bits", accum_bits, weight_bits + act_bits)
-        if not isinstance(timing, Timing):
-            raise TypeError(f"timing must be a Timing, not {timing!r}")
+        check_timing(timing)
         missing = [k for k in ("fw_g", "fw_y", "fp", "fa", "fc", "fg") if k not in qformats]
         if missing:
             raise ValueError(f"qformats lacks {missing[0]!r}")

@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.timing import DEFAULT_TIMING, Timing
+from ..model.timing import DEFAULT_TIMING, check_timing
 from ._params import check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
 
@@ -141,8 +141,7 @@ class ElementwiseUnit(wiring.Component):
         for name, v in (("fw_g", fw_g), ("fa", fa), ("fc", fc), ("fp", fp)):
             check_int(name, v, -256, 256)
         check_lut_params(lut_bits, lut_range_log2)
-        if not isinstance(timing, Timing):
-            raise TypeError(f"timing must be a Timing, not {timing!r}")
+        check_timing(timing)
         self._timing = timing
         self._ab, self._wb, self._accb = act_bits, weight_bits, accum_bits
         self._q = {"fw_g": fw_g, "fa": fa, "fc": fc, "fp": fp, "fg": act_bits - 1}

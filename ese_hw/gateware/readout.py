@@ -12,8 +12,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.timing import DEFAULT_TIMING, Timing
-from ._params import check_int
+from ..model.timing import DEFAULT_TIMING, check_timing
+from ._params import CheckedComponent, check_int
 from .elementwise import rshift_round_value, sat_value
 from .lanes import (
     accum_read_signature,
@@ -26,13 +26,7 @@ from .lanes import (
 __all__ = ["YBank", "YReadout", "YOutput"]
 
 
-def _check_timing(timing):
-    if not isinstance(timing, Timing):
-        raise TypeError(f"timing must be a Timing, not {timing!r}")
-    return timing
-
-
-class YBank(wiring.Component):
+class YBank(CheckedComponent):
     """One PE's ``y_t`` rows (every lane), converted from its projection accumulators.
 
     A ``command`` for row ``r`` reads the row from the projection accumulators
@@ -55,11 +49,19 @@ class YBank(wiring.Component):
         Two read ports: the broadcaster's and the output stream's.
     """
 
+    @classmethod
+    def check_parameters(cls, *, n_channels, act_bits, accum_bits, proj_rows, shift, timing):
+        check_int("n_channels", n_channels)
+        check_int("act_bits", act_bits)
+        check_int("accum_bits", accum_bits)
+        check_int("proj_rows", proj_rows, 1)
+        check_int("shift", shift, -256, 256)
+        check_timing(timing)
+
     def __init__(self, *, n_channels, act_bits, accum_bits, proj_rows, shift,
                  timing=DEFAULT_TIMING):
-        check_int("proj_rows", proj_rows, 1)
         self._c, self._ab, self._rows, self._shift = n_channels, act_bits, proj_rows, shift
-        self._timing = _check_timing(timing)
+        self._timing = timing
         lanes = lanes_layout(act_bits, n_channels)
         super().__init__({
             "command": In(readout_command_signature(proj_rows)),
@@ -97,7 +99,7 @@ class YBank(wiring.Component):
         return m
 
 
-class YReadout(wiring.Component):
+class YReadout(CheckedComponent):
     """Moves ``y_t`` from every PE's projection accumulators into its y bank.
 
     From ``start``, one row command per cycle (rows ``0 .. proj_rows - 1``, all
@@ -115,9 +117,13 @@ class YReadout(wiring.Component):
     frame_done : Out(1)
     """
 
-    def __init__(self, *, proj_rows, timing=DEFAULT_TIMING):
+    @classmethod
+    def check_parameters(cls, *, proj_rows, timing):
         check_int("proj_rows", proj_rows, 1)
-        self._rows, self._timing = proj_rows, _check_timing(timing)
+        check_timing(timing)
+
+    def __init__(self, *, proj_rows, timing=DEFAULT_TIMING):
+        self._rows, self._timing = proj_rows, timing
         super().__init__({
             "start": In(1),
             "busy": Out(1),
@@ -146,7 +152,7 @@ class YReadout(wiring.Component):
         return m
 
 
-class YOutput(wiring.Component):
+class YOutput(CheckedComponent):
     """Streams ``y_t`` out in row order (element ``j`` from PE ``j % n_pe``, row ``j // n_pe``).
 
     From ``start`` (the read-out's ``finish``) until every element has been taken,
@@ -167,9 +173,13 @@ class YOutput(wiring.Component):
     y : Out(stream.Signature(lanes_layout))
     """
 
+    @classmethod
+    def check_parameters(cls, *, n_proj, n_pe, n_channels, act_bits):
+        for name, v in (("n_proj", n_proj), ("n_pe", n_pe), ("n_channels", n_channels),
+                        ("act_bits", act_bits)):
+            check_int(name, v)
+
     def __init__(self, *, n_proj, n_pe, n_channels, act_bits):
-        check_int("n_proj", n_proj, 1)
-        check_int("n_pe", n_pe, 1)
         self._n_proj, self._n_pe = n_proj, n_pe
         lanes = lanes_layout(act_bits, n_channels)
         super().__init__({

@@ -1,17 +1,16 @@
 """The element-wise pass sequencer: every PE's cells through its element-wise unit, in lock-step."""
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.timing import DEFAULT_TIMING, Timing
-from ._params import check_int
+from ..model.timing import DEFAULT_TIMING, check_timing
+from ._params import CheckedComponent, check_int
 from .lanes import GATES, elementwise_control_signature
 
 __all__ = ["ElementwiseSequencer"]
 
 
-class ElementwiseSequencer(wiring.Component):
+class ElementwiseSequencer(CheckedComponent):
     """Steps every PE through its local cells, one slot of ``timing.ew_slot(C)`` cycles each.
 
     Slot of local cell ``k`` (cycle ``s`` from 0; ``R = timing.gate_reads`` = 4,
@@ -41,11 +40,13 @@ class ElementwiseSequencer(wiring.Component):
     control : Out(elementwise_control_signature(cells, n_channels))
     """
 
-    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING):
+    @classmethod
+    def check_parameters(cls, *, cells, n_channels, timing):
         check_int("cells", cells, 1)
-        check_int("n_channels", n_channels, 1)
-        if not isinstance(timing, Timing):
-            raise TypeError(f"timing must be a Timing, not {timing!r}")
+        check_int("n_channels", n_channels)
+        check_timing(timing)
+
+    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING):
         self._cells, self._c, self._timing = cells, n_channels, timing
         super().__init__({
             "start": In(1),

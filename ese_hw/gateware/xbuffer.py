@@ -1,17 +1,17 @@
 """The channel's input buffer: two ``x_t`` frame slots and the step's reset mask."""
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._params import check_int
+from ._params import CheckedComponent, check_int
 from .lanes import bank_read_signature, lanes_layout, x_layout
 
 __all__ = ["InputBuffer"]
 
 
-class InputBuffer(wiring.Component):
+class InputBuffer(CheckedComponent):
     """Double-buffered ``x_t``: one frame is written from ``x`` while the step reads the other.
 
     The *write slot* takes the ``x`` stream element by element; when it holds a
@@ -47,9 +47,13 @@ class InputBuffer(wiring.Component):
         Every lane starts this step from zero state.
     """
 
+    @classmethod
+    def check_parameters(cls, *, n_in, n_channels, act_bits):
+        check_int("n_in", n_in)
+        check_int("n_channels", n_channels)
+        check_int("act_bits", act_bits)
+
     def __init__(self, *, n_in, n_channels, act_bits):
-        check_int("n_in", n_in, 1)
-        check_int("n_channels", n_channels, 1)
         self._n_in, self._c = n_in, n_channels
         lanes = lanes_layout(act_bits, n_channels)
         super().__init__({

@@ -20,7 +20,7 @@ All counts are in clock cycles.
 from dataclasses import dataclass
 from typing import ClassVar
 
-__all__ = ["Timing", "DEFAULT_TIMING"]
+__all__ = ["Timing", "DEFAULT_TIMING", "check_timing"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,10 @@ class Timing:
 
 #: Today's channel (the values every test and figure were measured with).
 DEFAULT_TIMING = Timing()
+
+
+def check_timing(timing):
+    """Refuse anything but a :class:`Timing` (``TypeError``); returns it."""
+    if not isinstance(timing, Timing):
+        raise TypeError(f"timing must be a Timing, not {timing!r}")
+    return timing
