@@ -66,7 +66,9 @@ def accum_read_signature(rows, accum_bits, n_channels):
     """Read port of a PE's accumulators (``rows`` rows, every channel at once).
 
     Like a memory read port, the data is the row addressed in the previous cycle
-    while ``en`` was high; unlike one, it does not hold afterwards.
+    while ``en`` was high; unlike one, it does not hold afterwards. A read takes
+    the accumulators' buffer port from the entries, so ``en`` (whose initial value
+    is 1, as for any read port) must be low whenever entries may flow.
     """
     return ReadPort.Signature(addr_width=row_bits(rows),
                               shape=accum_lanes_layout(accum_bits, n_channels))
