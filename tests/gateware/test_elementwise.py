@@ -23,6 +23,7 @@ from ese_hw.gateware.elementwise import ElementwiseUnit
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
+from ese_hw.model.timing import DEFAULT_TIMING, Timing
 
 FIELDS = ("acc_i", "acc_f", "acc_c", "acc_o", "c_prev", "p_i", "p_f", "p_o")
 
@@ -71,12 +72,12 @@ def run_unit(dut, acc, c_prev, peep, *, seed, idle_prob=0.3, stall_prob=0.3):
     return np.array(out_c, dtype=np.int64), np.array(out_m, dtype=np.int64)
 
 
-def make_dut(gm):
+def make_dut(gm, timing=DEFAULT_TIMING):
     cfg, q = gm.cfg, gm.q
     return ElementwiseUnit(act_bits=cfg.act_bits, weight_bits=cfg.weight_bits,
                            accum_bits=cfg.accum_bits, fw_g=q["fw_g"], fa=q["fa"], fc=q["fc"],
                            fp=q["fp"], lut_bits=cfg.lut_bits,
-                           lut_range_log2=cfg.lut_range_log2)
+                           lut_range_log2=cfg.lut_range_log2, timing=timing)
 
 
 # Config, and Q formats for the extreme-value test (None: the model's own). Shift
@@ -104,9 +105,11 @@ def golden(name):
     return _models[name]
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_elementwise_real_frames(name):
-    """Cells of six golden frames (real accumulators and cell states) match exactly."""
+@pytest.mark.parametrize("name, timing", [(name, DEFAULT_TIMING) for name in CONFIGS]
+                         + [("a16w12", Timing(ew_output_stages=2))])
+def test_elementwise_real_frames(name, timing):
+    """Cells of six golden frames (real accumulators and cell states) match exactly, under
+    stalls (extra output stages stall with the rest)."""
     gm = golden(name)
     x_q = gm.quantize_inputs(np.random.default_rng(11).standard_normal((6, gm.model.n_in)) * 2)
     y, c_prev = gm.initial_state()
@@ -123,7 +126,7 @@ def test_elementwise_real_frames(name):
     peep = np.tile(gm.model.peep, (1, x_q.shape[0]))
     assert len(np.unique(c)) > 20 and np.any(c_prev != 0)      # the data is not trivial
 
-    got_c, got_m = run_unit(make_dut(gm), acc, c_prev, peep, seed=3)
+    got_c, got_m = run_unit(make_dut(gm, timing), acc, c_prev, peep, seed=3)
     np.testing.assert_array_equal(got_c, c)
     np.testing.assert_array_equal(got_m, m)
 
@@ -161,8 +164,10 @@ def test_elementwise_extremes(name):
     np.testing.assert_array_equal(got_m, m)
 
 
-def test_elementwise_full_rate():
-    """Without stalls: one cell per cycle, each result exactly ``latency`` cycles later."""
+@pytest.mark.parametrize("timing", [DEFAULT_TIMING, Timing(ew_output_stages=3)])
+def test_elementwise_full_rate(timing):
+    """Without stalls: one cell per cycle, each result exactly ``latency`` cycles later
+    (``Timing.ew_latency``: 15, plus the output stages asked for)."""
     gm = golden("a12w8")
     n = 40
     rng = np.random.default_rng(1)
@@ -172,7 +177,8 @@ def test_elementwise_full_rate():
     peep = rng.integers(-(1 << 7), 1 << 7, size=(3, n))
     gm = GoldenModel(dataclasses.replace(gm.model, peep=peep))
     c, m = gm.elementwise(acc, c_prev)
-    dut = make_dut(gm)
+    dut = make_dut(gm, timing)
+    assert dut.latency == timing.ew_latency == 15 + timing.ew_output_stages
     seen = []
 
     async def tb(ctx):
