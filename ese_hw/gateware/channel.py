@@ -37,7 +37,7 @@ from .scheduler import Scheduler, Step
 from .sequencer import ElementwiseSequencer
 from .xbuffer import InputBuffer
 
-__all__ = ["ChannelPE", "Channel", "x_layout", "lanes_layout", "tag_layout"]
+__all__ = ["Channel", "x_layout", "lanes_layout", "tag_layout"]
 
 
 class Channel(CheckedComponent):
