@@ -244,9 +244,11 @@ def progress_line(desc: str, *, enabled: bool | None = None, total: int | None =
     from tqdm import tqdm
 
     fmt = None if total is not None else "{desc}: {elapsed}"
+    # shutil falls back to 80 x 24 where a terminal reports 0 x 0 (tqdm then draws nothing).
+    size = shutil.get_terminal_size()
     bar = tqdm(desc=desc, total=total, unit=unit, file=sys.stderr, leave=True,
                disable=None if enabled is None else not enabled, bar_format=fmt,
-               dynamic_ncols=True)
+               ncols=size.columns, nrows=size.lines)
     stop = threading.Event()
     ticker = None
     if not bar.disable:

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,6 +55,19 @@ class BrokenFIFO(StreamFIFO):
         m = super().elaborate(platform)
         f = m.submodules.fifo
         m.d.comb += f.w_en.eq(self.i.valid & (self.i.payload[:3] != 0b101))
+        return m
+
+
+class FlickeringFIFO(StreamFIFO):
+    """Drops ``o.valid`` every other cycle whether or not the word was taken: no word is
+    lost, but valid does not hold until the transfer (a stream-rule violation)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        f = m.submodules.fifo
+        flicker = Signal()
+        m.d.sync += flicker.eq(~flicker)
+        m.d.comb += [self.o.valid.eq(f.r_rdy & ~flicker), f.r_en.eq(self.o.ready & ~flicker)]
         return m
 
 
@@ -117,6 +130,18 @@ def test_failures_are_reported(sim, tmp_path_factory):
             data={"words": words, "idle_prob": 0.0, "stall_prob": 0.0},
             testcase="test_in_order_no_loss_no_dup",
         )
+
+
+def test_stream_rule_violations_are_reported(tmp_path_factory):
+    """The stalling sink's stream-rule check (used on the channel's y) catches a valid
+    that drops before its transfer, though every word arrives."""
+    _need("icarus")
+    words = np.arange(64, dtype=np.uint32)
+    with pytest.raises(SimulationError, match="valid dropped before the transfer"):
+        run_cocotb("icarus", lambda: FlickeringFIFO(width=8, depth=4), "flicker_fifo",
+                   "ese_hw.sim.tb_stream_fifo", tmp_path_factory.getbasetemp() / "sim_build",
+                   data={"words": words, "idle_prob": 0.0, "stall_prob": 0.5},
+                   testcase="test_in_order_no_loss_no_dup")
 
 
 def test_unknown_simulator_is_an_ese_error(tmp_path):
