@@ -53,11 +53,13 @@ class EngineRun:
     report : dict of JSON-ready figures (``frames``, ``engine``, ``max_abs_output``,
         errors against float, and for rtl the performance figures)
     rtl : the :class:`~ese_hw.rtl.RtlResult` of an rtl run, else None
+    model_frame_done : the cycle model's ``frame_done`` cycles of an rtl run, else None
     """
 
     y: np.ndarray
     report: dict
     rtl: object = None
+    model_frame_done: np.ndarray | None = None
 
 
 def output_errors(y, ref):
@@ -166,4 +168,4 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="buil
                      build_cached=res.cached, build_seconds=round(res.build_seconds, 2),
                      sim_seconds=round(res.sim_seconds, 2),
                      build_dir=str(Path(res.build_dir)))
-    return EngineRun(y, report, res)
+    return EngineRun(y, report, res, np.asarray(model_done))
