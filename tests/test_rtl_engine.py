@@ -107,3 +107,31 @@ def test_channels_needs_rtl_engine(files, tmp_path, capsys):
     assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
                  str(tmp_path / "y.npy"), "--channels", "2"]) == 2
     assert "--channels needs --engine rtl" in capsys.readouterr().err
+
+
+def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
+    """One rtl run: one golden model (outputs and the cycle model's trace), one
+    computation of the memory images (build key, Verilog and load words)."""
+    from ese_hw import flows, rtl
+    from ese_hw.model import golden, images
+
+    made = {"golden": 0, "images": 0}
+    run_channels = golden.GoldenModel.run_channels
+
+    def counted_run_channels(self, *a, **k):       # every caller, the cycle model's too
+        made["golden"] += 1
+        return run_channels(self, *a, **k)
+
+    def counted_images(model):
+        made["images"] += 1
+        return images.channel_images(model)
+
+    monkeypatch.setattr(golden.GoldenModel, "run_channels", counted_run_channels)
+    monkeypatch.setattr(flows, "channel_images", counted_images)
+    monkeypatch.setattr(rtl, "channel_images", counted_images)
+    model = load_compressed(files.model)
+    run = flows.run_rtl_engine(model, np.load(files.x)[None], sim="icarus",
+                               build_root=files.build, progress=False)
+    assert run.report["bit_exact_vs_golden"] is True
+    assert run.report["cycles_per_frame"] == run.report["model_cycles_per_frame"]
+    assert made == {"golden": 1, "images": 1}
