@@ -270,31 +270,40 @@ class ProgressReporter:
     """Inside a testbench: report the units done to the runner's progress line.
 
     A no-op unless :func:`run_test` showed a line and set :data:`PROGRESS_ENV` (the
-    path of a named pipe it reads). Call it with the running count.
+    path of a named pipe it reads). Call it with the running count. Reporting never
+    blocks or fails the simulation: a line that cannot be written is dropped.
     """
 
     def __init__(self):
+        self._fd = None
         path = os.environ.get(PROGRESS_ENV)
-        # The runner's reader is already waiting on the pipe, so this open returns.
-        self._pipe = open(path, "w", buffering=1) if path else None
+        if path:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
 
     def __call__(self, done: int) -> None:
-        if self._pipe is not None:
-            self._pipe.write(f"{int(done)}\n")
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._fd, f"{int(done)}\n".encode())
 
 
 @contextlib.contextmanager
 def _pipe_to(bar, run_dir: Path):
     """Environment for the testbench's :class:`ProgressReporter`, feeding ``bar``."""
-    if bar.disable:
+    if bar.disable or not hasattr(os, "mkfifo"):
         yield {}
         return
     path = run_dir / "progress.pipe"
     path.unlink(missing_ok=True)
     os.mkfifo(path)
+    # Both ends open before the simulator starts: its writer never waits for a reader,
+    # and our own write end keeps the pipe from ending before the simulator opens it.
+    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    hold_fd = os.open(path, os.O_WRONLY)
+    os.set_blocking(read_fd, True)
 
     def read():
-        with open(path) as pipe:           # blocks until the testbench opens its end
+        with os.fdopen(read_fd) as pipe:
             for line in pipe:
                 bar.update(int(line) - bar.n)
 
@@ -303,9 +312,8 @@ def _pipe_to(bar, run_dir: Path):
     try:
         yield {PROGRESS_ENV: str(path)}
     finally:
-        with contextlib.suppress(OSError):  # the testbench never opened it: unblock
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        reader.join(timeout=5)
+        os.close(hold_fd)                      # the simulator has exited: end of pipe
+        reader.join()
         path.unlink(missing_ok=True)
 
 

@@ -135,3 +135,17 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     assert run.report["bit_exact_vs_golden"] is True
     assert run.report["cycles_per_frame"] == run.report["model_cycles_per_frame"]
     assert made == {"golden": 1, "images": 1}
+
+
+def test_rtl_progress_counts_every_frame(files, capsys):
+    """With progress on, the simulation's line reaches T of T frames (reported by the
+    testbench through the runner's pipe); off, nothing is drawn."""
+    from ese_hw import flows
+
+    model = load_compressed(files.model)
+    x = np.load(files.x)[None]
+    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=True)
+    err = capsys.readouterr().err
+    assert "channel: simulate on icarus" in err and f"{T}/{T} [" in err, err
+    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=False)
+    assert capsys.readouterr().err == ""
