@@ -99,15 +99,15 @@ class Broadcaster(CheckedComponent):
     def elaborate(self, platform):
         m = Module()
         n_in, n_cells, n_proj = self._dims
-        n, c_n, ab = self._n_pe, self._c, self._ab
-        lanes = lanes_layout(ab, c_n)
+        n_pe, n_lanes, ab = self._n_pe, self._c, self._ab
+        lanes = lanes_layout(ab, n_lanes)
 
         # Read stage: the phase's column counter and where its activations live.
         phase = Signal(Phase)
         count = Signal(range(max(self._dims) + 1))
         length = Signal.like(count)
         col = Signal(range(max(2, self.n_cols)))
-        bank = Signal(range(max(2, n)))
+        bank = Signal(range(max(2, n_pe)))
         row = Signal(range(max(self.cells_per_pe, self.proj_rows) + 1))
         # Offer stage.
         offer_valid = Signal()
@@ -122,10 +122,10 @@ class Broadcaster(CheckedComponent):
 
         m_data, y_data = Signal(lanes), Signal(lanes)
         with m.Switch(offer_bank):
-            for p in range(n):
+            for p in range(n_pe):
                 with m.Case(p):
                     m.d.comb += [m_data.eq(self.m_rd[p].data), y_data.eq(self.y_rd[p].data)]
-        kept = Cat(Mux(self.zero[ch], 0, Const(-1, ab)) for ch in range(c_n))
+        kept = Cat(Mux(self.zero[ch], 0, Const(-1, ab)) for ch in range(n_lanes))
         with m.Switch(offer_phase):
             with m.Case(Phase.X):
                 m.d.comb += acts.eq(self.x_rd.data)
@@ -147,7 +147,7 @@ class Broadcaster(CheckedComponent):
             self.x_rd.en.eq(advance),
             self.idle.eq((count == length) & ~offer_valid),
         ]
-        for p in range(n):
+        for p in range(n_pe):
             m.d.comb += [self.m_rd[p].addr.eq(row), self.m_rd[p].en.eq(advance),
                          self.y_rd[p].addr.eq(row), self.y_rd[p].en.eq(advance)]
 
@@ -161,7 +161,7 @@ class Broadcaster(CheckedComponent):
                         m.d.sync += [length.eq(k), col.eq(firsts[ph])]
         with m.Elif(read):
             m.d.sync += [count.eq(count + 1), col.eq(col + 1)]
-            next_interleaved(m, bank, row, n)
+            next_interleaved(m, bank, row, n_pe)
         with m.If(advance):
             m.d.sync += [offer_valid.eq(read), offer_phase.eq(phase), offer_col.eq(col),
                          offer_bank.eq(bank)]

@@ -71,13 +71,13 @@ class CellUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        c_n, wb, ab, accb = self._c, self._wb, self._ab, self._accb
+        n_lanes, wb, ab, accb = self._c, self._wb, self._ab, self._accb
         ctl = self.control
-        lanes = lanes_layout(ab, c_n)
+        lanes = lanes_layout(ab, n_lanes)
 
         # Gate registers: all four gate sums of one cell, every lane; a read's data
         # arrives one cycle later, so the gate it belongs to is delayed with it.
-        gate_regs = [[Signal(signed(accb), name=f"gate{g}_ch{ch}") for ch in range(c_n)]
+        gate_regs = [[Signal(signed(accb), name=f"gate{g}_ch{ch}") for ch in range(n_lanes)]
                      for g in range(GATES)]
         read_pending = Signal()
         pending_gate = Signal(range(GATES))
@@ -86,7 +86,8 @@ class CellUnit(wiring.Component):
         with m.If(read_pending):
             for g in range(GATES):
                 with m.If(pending_gate == g):
-                    m.d.sync += [gate_regs[g][ch].eq(self.gate_rd.data[ch]) for ch in range(c_n)]
+                    m.d.sync += [gate_regs[g][ch].eq(self.gate_rd.data[ch])
+                                 for ch in range(n_lanes)]
 
         depth = max(1, self._cells)
         m.submodules.cmem = cmem = Memory(shape=lanes, depth=depth, init=[])
@@ -115,14 +116,14 @@ class CellUnit(wiring.Component):
 
         # Results in feed order: lane after lane of one cell, then the next cell.
         out_cell = Signal(range(self._cells + 1))
-        out_lane = Signal(range(max(2, c_n)))
+        out_lane = Signal(range(max(2, n_lanes)))
         m.submodules.mbank = mbank = Memory(shape=lanes, depth=depth, init=[])
         m_wr = mbank.write_port(granularity=1)
-        lane_bit = Mux(ew.o.valid, Const(1, c_n) << out_lane, 0)
+        lane_bit = Mux(ew.o.valid, Const(1, n_lanes) << out_lane, 0)
         m.d.comb += [
-            c_wr.addr.eq(out_cell), c_wr.data.eq(ew.o.payload.c.replicate(c_n)),
+            c_wr.addr.eq(out_cell), c_wr.data.eq(ew.o.payload.c.replicate(n_lanes)),
             c_wr.en.eq(lane_bit),
-            m_wr.addr.eq(out_cell), m_wr.data.eq(ew.o.payload.m.replicate(c_n)),
+            m_wr.addr.eq(out_cell), m_wr.data.eq(ew.o.payload.m.replicate(n_lanes)),
             m_wr.en.eq(lane_bit),
             self.cells_done.eq(out_cell),
         ]
@@ -130,7 +131,7 @@ class CellUnit(wiring.Component):
         with m.If(ctl.restart):
             m.d.sync += [out_cell.eq(0), out_lane.eq(0)]
         with m.Elif(ew.o.valid):
-            with m.If(out_lane == c_n - 1):
+            with m.If(out_lane == n_lanes - 1):
                 m.d.sync += [out_lane.eq(0), out_cell.eq(out_cell + 1)]
             with m.Else():
                 m.d.sync += out_lane.eq(out_lane + 1)

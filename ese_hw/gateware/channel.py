@@ -225,19 +225,20 @@ class Channel(CheckedComponent):
     def elaborate(self, platform):
         m = Module()
         n_in, n_cells, n_proj = self._dims
-        n, c_n, ab = self._n_pe, self._c, self._ab
-        pes = [self._pe(p) for p in range(n)]
+        n_pe, n_lanes, ab = self._n_pe, self._c, self._ab
+        pes = [self._pe(p) for p in range(n_pe)]
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
         m.submodules.sched = sched = Scheduler()
-        m.submodules.xbuf = xbuf = InputBuffer(n_in=n_in, n_channels=c_n, act_bits=ab)
-        m.submodules.bc = bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n,
-                                           n_channels=c_n, act_bits=ab)
-        m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n)
+        m.submodules.xbuf = xbuf = InputBuffer(n_in=n_in, n_channels=n_lanes, act_bits=ab)
+        m.submodules.bc = bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe,
+                                           n_channels=n_lanes, act_bits=ab)
+        m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n_pe)
         m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=self.cells_per_pe,
-                                                            n_channels=c_n, timing=self._timing)
+                                                            n_channels=n_lanes, timing=self._timing)
         m.submodules.readout = readout = YReadout(proj_rows=self.proj_rows, timing=self._timing)
-        m.submodules.output = output = YOutput(n_proj=n_proj, n_pe=n, n_channels=c_n, act_bits=ab)
+        m.submodules.output = output = YOutput(n_proj=n_proj, n_pe=n_pe, n_channels=n_lanes,
+                                               act_bits=ab)
         all_idle = Cat(pe.idle for pe in pes).all()
 
         # Step sequencing: the scheduler's strobes start the parts; their status returns.

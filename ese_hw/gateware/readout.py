@@ -195,9 +195,9 @@ class YOutput(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        n, n_proj = self._n_pe, self._n_proj
+        n_pe, n_proj = self._n_pe, self._n_proj
         count = Signal(range(n_proj + 1))     # elements read
-        bank = Signal(range(max(2, n)))
+        bank = Signal(range(max(2, n_pe)))
         row = Signal(range(self.proj_rows + 1))
         out_bank = Signal.like(bank)          # the bank the output register's data came from
         advance = Signal()
@@ -207,7 +207,7 @@ class YOutput(CheckedComponent):
             read.eq(self.busy & (count != n_proj) & advance),
         ]
         with m.Switch(out_bank):
-            for p in range(n):
+            for p in range(n_pe):
                 with m.Case(p):
                     m.d.comb += self.y.payload.eq(self.bank_rd[p].data)
         for rd in self.bank_rd:
@@ -216,7 +216,7 @@ class YOutput(CheckedComponent):
             m.d.sync += [self.y.valid.eq(read), out_bank.eq(bank)]
         with m.If(read):
             m.d.sync += count.eq(count + 1)
-            next_interleaved(m, bank, row, n)
+            next_interleaved(m, bank, row, n_pe)
         with m.If(self.start):
             m.d.sync += self.busy.eq(1)
         with m.If(self.busy & (count == n_proj) & ~self.y.valid):

@@ -69,14 +69,14 @@ class InputBuffer(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        n_in, c_n = self._n_in, self._c
-        all_lanes = (1 << c_n) - 1
+        n_in, n_lanes = self._n_in, self._c
+        all_lanes = (1 << n_lanes) - 1
         m.submodules.mem = mem = Memory(shape=self.rd.data.shape(), depth=2 * n_in, init=[])
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=())
 
         slot_full = Signal(2)
-        slot_reset = [Signal(c_n, name=f"slot{s}_reset") for s in range(2)]
+        slot_reset = [Signal(n_lanes, name=f"slot{s}_reset") for s in range(2)]
         write_slot = Signal()
         write_index = Signal(range(n_in + 1))
         front_slot = Signal()
