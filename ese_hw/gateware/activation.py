@@ -13,12 +13,12 @@ pipeline enable (see :mod:`ese_hw.gateware.elementwise`).
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.lut import FUNCTIONS, lut_shift, make_lut
-from ._params import check_int
+from ._params import CheckedComponent, check_int
 
 __all__ = ["LookupUnit", "lut_index_value", "lut_memory"]
 
@@ -50,7 +50,7 @@ def check_lut_params(lut_bits, lut_range_log2):
     check_int("lut_range_log2", lut_range_log2)
 
 
-class LookupUnit(wiring.Component):
+class LookupUnit(CheckedComponent):
     """``o = TABLE[lut_index(i, in_frac)]`` for a sigmoid or tanh table, one value per cycle.
 
     Fixed point: the input is ``signed(in_bits)`` in Q ``in_frac`` (any integer);
@@ -89,13 +89,16 @@ class LookupUnit(wiring.Component):
     o : Out(stream.Signature(signed(act_bits)))
     """
 
-    def __init__(self, *, func, in_bits, in_frac, act_bits, lut_bits=12, lut_range_log2=3):
+    @classmethod
+    def check_parameters(cls, *, func, in_bits, in_frac, act_bits, lut_bits, lut_range_log2):
         if not isinstance(func, str) or func not in FUNCTIONS:
             raise ValueError(f"func must be one of {sorted(FUNCTIONS)}, not {func!r}")
         check_int("in_bits", in_bits, 1, 128)
         check_int("in_frac", in_frac, -1024, 1024)
         check_int("act_bits", act_bits)
         check_lut_params(lut_bits, lut_range_log2)
+
+    def __init__(self, *, func, in_bits, in_frac, act_bits, lut_bits=12, lut_range_log2=3):
         self._func, self._in_bits, self._in_frac = func, in_bits, in_frac
         self._act_bits, self._lut_bits, self._lut_range_log2 = act_bits, lut_bits, lut_range_log2
         super().__init__({

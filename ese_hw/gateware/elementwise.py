@@ -14,11 +14,11 @@ exactly as :meth:`ese_hw.model.golden.GoldenModel.elementwise` computes it.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import check_int
+from ._params import CheckedComponent, check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
 
 __all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout",
@@ -64,7 +64,7 @@ def sat_value(v, bits):
     return Mux(v > hi, hi, Mux(v < lo, lo, v)).as_signed()[:bits].as_signed()
 
 
-class ElementwiseUnit(wiring.Component):
+class ElementwiseUnit(CheckedComponent):
     """The gate maths, cell update and ``m_t`` of one LSTMP cell per cycle.
 
     Fixed point (docs/contract.md section 3): accumulators ``signed(accum_bits)``
@@ -133,8 +133,9 @@ class ElementwiseUnit(wiring.Component):
     o : Out(stream.Signature(elementwise_out_layout(...)))
     """
 
-    def __init__(self, *, act_bits=16, weight_bits=12, accum_bits=48, fw_g, fa, fc, fp,
-                 lut_bits=12, lut_range_log2=3, timing=DEFAULT_TIMING):
+    @classmethod
+    def check_parameters(cls, *, act_bits, weight_bits, accum_bits, fw_g, fa, fc, fp,
+                         lut_bits, lut_range_log2, timing):
         check_int("act_bits", act_bits)
         check_int("weight_bits", weight_bits)
         check_int("accum_bits", accum_bits)
@@ -142,6 +143,9 @@ class ElementwiseUnit(wiring.Component):
             check_int(name, v, -256, 256)
         check_lut_params(lut_bits, lut_range_log2)
         check_timing(timing)
+
+    def __init__(self, *, act_bits=16, weight_bits=12, accum_bits=48, fw_g, fa, fc, fp,
+                 lut_bits=12, lut_range_log2=3, timing=DEFAULT_TIMING):
         self._timing = timing
         self._ab, self._wb, self._accb = act_bits, weight_bits, accum_bits
         self._q = {"fw_g": fw_g, "fa": fa, "fc": fc, "fp": fp, "fg": act_bits - 1}

@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """LookupUnit against ``make_lut``/``lut_index`` exactly, under random stalls on both sides.
 
-(The first line silences Amaranth's unused-elaboratable warning for the parameter
-tests, whose components are rejected or inspected but never simulated.)
+(The first line silences Amaranth's unused-elaboratable warning for the property
+test, whose unit is inspected but never simulated; refused parameters never create one.)
 
 Each configuration sweeps every input value of a narrow input (so every table
 index the shift can reach is reached, and both saturation ends are hit),

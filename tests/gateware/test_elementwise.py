@@ -9,7 +9,8 @@ run through ``GoldenModel.elementwise`` on a copy of the model whose peepholes
 and Q formats are replaced.
 
 (The first line silences Amaranth's unused-elaboratable warning for the
-parameter tests, whose components are rejected before being simulated.)
+property test, whose unit is inspected but never simulated; refused parameters
+never create one.)
 """
 
 import dataclasses
