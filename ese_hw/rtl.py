@@ -190,7 +190,7 @@ def _channel(model, images, *, n_channels, queue_depth, preload):
 
 
 def _testbench_data(model, images, x_q, *, queue_depth, preload, **stimulus):
-    """:func:`channel_tb_data` for the channel the build holds.
+    """:func:`channel_tb_data` for the channel the build holds, and its ``y`` layout.
 
     The testbench needs the channel's payload layouts and sizes, not its hardware, so
     they come from a channel made without images and never elaborated (the build may
@@ -209,9 +209,23 @@ def _testbench_data(model, images, x_q, *, queue_depth, preload, **stimulus):
         interface = _channel(model, images, n_channels=x_q.shape[0],
                              queue_depth=queue_depth, preload=False)
         data = channel_tb_data(interface, x_q, load=load, **stimulus)
+        y_layout = interface.y.payload.shape()
         del interface
         gc.collect()
-    return data
+    return data, y_layout
+
+
+def _check_expected(y, expected, sim):
+    """The testbench's outputs against ``expected`` (the golden model's)."""
+    expected = np.asarray(expected)
+    if expected.shape != y.shape:
+        raise EseError(f"expected outputs: shape {expected.shape}, the run gives {y.shape}")
+    bad = np.argwhere(y != expected)
+    if len(bad):
+        c, t, q = (int(i) for i in bad[0])
+        raise EseError(f"RTL simulation on {sim}: {len(bad)} of {y.size} outputs differ from "
+                       f"the golden model; first at channel {c}, frame {t}, element {q}: "
+                       f"got {y[c, t, q]}, golden {expected[c, t, q]}")
 
 
 # ---------------------------------------------------------------------------- run
@@ -233,7 +247,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     resets : (T, C) booleans, optional
         Restart a channel from zero state at that frame.
     expected : (C, T, P) integers, optional
-        If given, the testbench also requires the outputs to equal it.
+        If given, the outputs must equal it (else :class:`EseError` names the first
+        difference).
     x_idle, y_stall : float
         Seeded random stalls on ``x`` / ``y`` (the cycle figures then include them).
     preload : bool
@@ -263,7 +278,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .sim.tb_channel import read_tb_out
+    from .sim.tb_channel import read_tb_out, y_values
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
@@ -272,15 +287,18 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     shape = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
     build = build_design(sim, lambda: _channel(model, images, **shape), TOPLEVEL, build_root,
                          key=channel_key(model, images, **shape), progress=progress)
-    data = _testbench_data(model, images, x_q, queue_depth=queue_depth, preload=preload,
-                           resets=resets, expected=expected, x_idle=x_idle,
-                           y_stall=y_stall, load_idle=load_idle)
+    data, y_layout = _testbench_data(model, images, x_q, queue_depth=queue_depth,
+                                     preload=preload, resets=resets, x_idle=x_idle,
+                                     y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,
                    progress_total=t_n, progress_unit="frames")
     out = read_tb_out(run.run_dir)
+    y = y_values(y_layout, out["y_words"], (c_n, t_n, model.n_proj))
+    if expected is not None:
+        _check_expected(y, expected, sim)
     if not keep_run:
         shutil.rmtree(run.run_dir, ignore_errors=True)
-    return RtlResult(y=out["y"], frame_done=out["frame_done"], sim=sim, n_channels=c_n,
+    return RtlResult(y=y, frame_done=out["frame_done"], sim=sim, n_channels=c_n,
                      queue_depth=queue_depth, build_dir=build.directory, cached=build.cached,
                      build_seconds=build.seconds, sim_seconds=run.test_seconds,
                      sim_cycles=int(out["sim_cycles"]),
