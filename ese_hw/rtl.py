@@ -284,9 +284,10 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
     images = channel_images(model) if images is None else images
-    shape = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
-    build = build_design(sim, lambda: _channel(model, images, **shape), TOPLEVEL, build_root,
-                         key=channel_key(model, images, **shape), progress=progress)
+    build_options = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
+    build = build_design(sim, lambda: _channel(model, images, **build_options),
+                         TOPLEVEL, build_root,
+                         key=channel_key(model, images, **build_options), progress=progress)
     data, y_layout = _testbench_data(model, images, x_q, queue_depth=queue_depth,
                                      preload=preload, resets=resets, x_idle=x_idle,
                                      y_stall=y_stall, load_idle=load_idle)
