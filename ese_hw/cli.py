@@ -1,4 +1,4 @@
-"""The ``ese-hw`` command: a thin argparse layer over :mod:`ese_hw.model`.
+"""The ``ese-hw`` command: a thin argparse layer over :mod:`ese_hw.flows` and :mod:`ese_hw.model`.
 
 Subcommands::
 
@@ -350,12 +350,7 @@ def cmd_demo(args, out):
 
 # ---------------------------------------------------------------------------- parser
 
-def build_parser():
-    p = argparse.ArgumentParser(
-        prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_init(sub):
     s = sub.add_parser("init", help="write seeded random float LSTMP weights")
     s.add_argument("weights", metavar="WEIGHTS.npz")
     s.add_argument("--input", type=int, default=153, help="input size I (default 153)")
@@ -364,6 +359,8 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=cmd_init)
 
+
+def _add_compress(sub):
     d = Config()
     s = sub.add_parser("compress", help="prune, quantize and encode float weights")
     s.add_argument("weights", metavar="WEIGHTS.npz")
@@ -383,12 +380,14 @@ def build_parser():
     s.add_argument("--report", metavar="R.json", help="write the statistics as JSON")
     s.set_defaults(func=cmd_compress)
 
+
+def _add_run(sub):
     s = sub.add_parser("run", help="run an LSTMP over an input sequence")
     s.add_argument("model", metavar="MODEL_OR_WEIGHTS.npz")
     s.add_argument("--inputs", metavar="X.npy", required=True, help="(T, I) float inputs")
     s.add_argument("-o", "--output", metavar="Y.npy", required=True,
                    help="(T, P) float outputs")
-    s.add_argument("--engine", choices=["float", "golden", "rtl"],
+    s.add_argument("--engine", choices=flows.ENGINES,
                    help="float: the (pruned) float LSTMP; golden: the bit-exact integer "
                         "model; rtl: the channel's generated Verilog in a simulator "
                         "(default: golden on a compressed model, float on weights)")
@@ -403,6 +402,8 @@ def build_parser():
     s.add_argument("--report", metavar="R.json", help="write a JSON run report")
     s.set_defaults(func=cmd_run)
 
+
+def _add_demo(sub):
     s = sub.add_parser("demo", help="the flow end to end on the paper-shape model: "
                                     "compress, golden model, RTL")
     s.add_argument("--frames", type=int, default=50, help="input frames (default 50)")
@@ -412,6 +413,15 @@ def build_parser():
                    help="frames to run on the generated Verilog, 0 to skip (default 10)")
     s.add_argument("--sim", default="verilator", help="rtl simulator (default verilator)")
     s.set_defaults(func=cmd_demo)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_init, _add_compress, _add_run, _add_demo):
+        add(sub)
     return p
 
 
