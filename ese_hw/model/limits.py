@@ -38,9 +38,10 @@ LIMITS = {limit.name: limit for limit in (
           "weights feed the 18-bit port of the DSP48E2's 27 x 18 multiplier; "
           "1 bit leaves only 0 and -1"),
     Limit("act_bits", "activation bits", 4, 24,
-          "the channel builds at most 24: the element-wise unit multiplies activations "
-          "by activations (f*c, i*g, o*tanh c) and 24 x 24 fills the DSP48E2's 48-bit "
-          "P register; below 4 the sigmoid/tanh outputs have no resolution"),
+          "the element-wise unit multiplies activations by activations (f*c, i*g, "
+          "o*tanh c): at 24 bits a product is 48 bits, the width of a DSP48E2's P path "
+          "(two cascaded 27 x 18 multipliers); below 4 the sigmoid/tanh outputs have "
+          "no resolution"),
     Limit("index_bits", "index bits", 2, 8,
           "relative row index of an entry word; 8 bits already pad almost nothing "
           "(0.02 % at 6 bits for the paper's density), 1 bit pads half the entries"),
@@ -48,14 +49,16 @@ LIMITS = {limit.name: limit for limit in (
           "the golden model computes in int64: 62 bits leave headroom for the "
           "element-wise sums on top of an accumulator (and >= weight_bits + act_bits)"),
     Limit("lut_bits", "LUT bits", 4, 14,
-          "sigmoid/tanh tables of 2**lut_bits words, two per PE: 14 bits is 16 Ki "
-          "words each, 4 bits is the coarsest table worth building"),
+          "sigmoid/tanh tables of 2**lut_bits words in every PE's element-wise unit "
+          "(three per PE): 14 bits is 16 Ki words each; 4 bits is the coarsest table "
+          "worth building"),
     Limit("lut_range_log2", "LUT range log2", 0, 6,
           "the tables span [-2**r, 2**r); beyond 64 sigmoid and tanh are flat"),
     Limit("n_pe", "PE count", 1, None, "PEs per channel (the paper uses 32)"),
     Limit("n_channels", "channels", 1, 64,
-          "lock-step channels sharing one weight read; 64 is the most the channel "
-          "is built for (one reset bit per channel in the x word)"),
+          "lock-step channels sharing one weight read; each adds accumulators and "
+          "c/m/y banks to every PE and act_bits + 1 bits to the x word; 64 is twice "
+          "ESE's ~32 (DESIGN.md section 7)"),
     Limit("queue_depth", "queue depth", 1, None,
           "columns in each PE's activation queue (the paper uses 8)"),
     Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
