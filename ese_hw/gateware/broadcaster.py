@@ -173,12 +173,14 @@ class LockstepFanout(CheckedComponent):
     queue in the same cycle, or none.
 
     A transfer needs every output ready. Output ``p`` is valid when the input is
-    valid and every *other* output is ready, so its valid never depends on its
-    own ready (the stream rule), and ``valid_p & ready_p`` is the same for all
-    ``p``: ``i.valid & all ready``. The input's ready is ``all ready``; it may
-    depend on the outputs' readies but never on ``i.valid``, and ``i``'s valid and
-    payload are passed through, so the producer's side obeys the rules whenever
-    the producer does.
+    valid and every *other* output is ready, so ``valid_p & ready_p`` is the same for
+    all ``p`` (``i.valid & all ready``) and no output's valid depends on its own
+    ready (no combinational loop). The outputs are therefore not independent
+    streams: ``valid_p`` falls without a transfer when another PE's queue fills.
+    Their consumers must act on ``valid & ready`` only, as a PE's queue (a
+    ``SyncFIFO`` write) does. The input side keeps the stream rules: its ready
+    (``all ready``) never depends on ``i.valid``, and ``i``'s valid and payload pass
+    through, so the broadcaster's own output holds until the column is taken.
 
     Parameters
     ----------
