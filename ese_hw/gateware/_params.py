@@ -12,8 +12,7 @@ from amaranth.lib import wiring
 
 from ..model.limits import check_int
 
-__all__ = ["CheckedComponent", "check_bool", "check_image", "check_int", "image_ints",
-           "validated"]
+__all__ = ["CheckedComponent", "check_bool", "check_image", "check_int", "image_ints"]
 
 
 def check_bool(name, value):
@@ -81,17 +80,3 @@ def _init_signature(cls):
     sig = inspect.signature(cls.__init__)
     return sig.replace(parameters=list(sig.parameters.values())[1:])
 
-
-def validated(init):
-    """Transitional, for ``channel.py`` and ``channel_pe.py`` until their components derive from
-    :class:`CheckedComponent` (then delete this): if ``__init__`` raises, keep the
-    half-built object from warning "created but never used" when it is collected.
-    It writes a private Amaranth attribute, which :class:`CheckedComponent` avoids."""
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        try:
-            init(self, *args, **kwargs)
-        except Exception:
-            self._MustUse__silence = True
-            raise
-    return wrapper

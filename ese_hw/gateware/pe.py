@@ -8,7 +8,7 @@ matrix reader -- feeding every lane's gate and projection
 :class:`~ese_hw.gateware.readout.YBank`.
 """
 
-from amaranth.hdl import Cat, Module, signed, unsigned
+from amaranth.hdl import Cat, Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -31,7 +31,7 @@ from .lanes import (
 )
 from .load import loadable_memory, write_layout
 from .matrix_reader import MatrixReader, product_layout
-from .pointer import PointerReader, act_shape, column_request_layout
+from .pointer import PointerReader, column_request_layout
 from .readout import YBank
 
 __all__ = ["ColumnWalker", "SpmvUnit", "ChannelPE"]
@@ -40,15 +40,16 @@ __all__ = ["ColumnWalker", "SpmvUnit", "ChannelPE"]
 class ColumnWalker(CheckedComponent):
     """A PE's front end: activation queue -> pointer reader -> matrix reader.
 
-    Columns pushed by the broadcaster (``push``, only when not ``full``) are
-    queued (``SyncFIFO`` of ``queue_depth``), their pointers read in one cycle
+    Columns offered on ``column`` are queued (``SyncFIFO`` of ``queue_depth``; ready
+    while it has room, whatever ``valid`` is), their pointers read in one cycle
     (:class:`PointerReader`, which drops empty columns), and their entries issued
     one per cycle, decoded, on ``entry`` (:class:`MatrixReader`). Whatever rides
     with a column (``act_bits``: an activation, or any shape) rides with its entries.
 
     Members
     -------
-    push : In(1); push_col, push_act : In; full : Out(1)
+    column : In(stream.Signature(column_request_layout))
+        A column (``col``) and what rides with it (``act``).
     entry_load, ptr_load : In(stream.Signature(write_layout, always_ready=True))
     entry : Out(stream.Signature(product_layout, always_ready=True))
     idle : Out(1)
@@ -75,28 +76,15 @@ class ColumnWalker(CheckedComponent):
                                     local_rows=local_rows, ptr_bits=bits_for(entry_depth),
                                     init=init_words)
         self._queue_depth = queue_depth
-        self._act_bits = act_bits
         super().__init__({
-            **self.front_ports(weight_bits=weight_bits, index_bits=index_bits,
-                               act_bits=act_bits, entry_depth=entry_depth,
-                               n_cols_max=n_cols_max),
+            "column": In(stream.Signature(column_request_layout(self._ptr.col_bits, act_bits))),
+            **self.load_ports(weight_bits=weight_bits, index_bits=index_bits,
+                              entry_depth=entry_depth, n_cols_max=n_cols_max),
             "entry": Out(stream.Signature(
                 product_layout(self._reader.row_bits, weight_bits, act_bits),
                 always_ready=True)),
             "idle": Out(1),
         })
-
-    @staticmethod
-    def front_ports(*, weight_bits, index_bits, act_bits, entry_depth, n_cols_max):
-        """The walker's column and load ports."""
-        return {
-            "push": In(1),
-            "push_col": In(unsigned(max(1, ceil_log2(n_cols_max)))),
-            "push_act": In(act_shape(act_bits)),
-            "full": Out(1),
-            **ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
-                                      entry_depth=entry_depth, n_cols_max=n_cols_max),
-        }
 
     @staticmethod
     def load_ports(*, weight_bits, index_bits, entry_depth, n_cols_max):
@@ -114,14 +102,12 @@ class ColumnWalker(CheckedComponent):
         m = Module()
         m.submodules.ptr = ptr = self._ptr
         m.submodules.reader = reader = self._reader
-        req_layout = column_request_layout(ptr.col_bits, self._act_bits)
-        m.submodules.queue = queue = SyncFIFO(width=req_layout.size, depth=self._queue_depth)
-        req = req_layout(queue.w_data)
+        m.submodules.queue = queue = SyncFIFO(width=self.column.payload.shape().size,
+                                              depth=self._queue_depth)
         m.d.comb += [
-            req.col.eq(self.push_col),
-            req.act.eq(self.push_act),
-            queue.w_en.eq(self.push),
-            self.full.eq(~queue.w_rdy),
+            queue.w_data.eq(self.column.payload),
+            queue.w_en.eq(self.column.valid),
+            self.column.ready.eq(queue.w_rdy),
             ptr.req.valid.eq(queue.r_rdy),
             ptr.req.payload.eq(queue.r_data),
             queue.r_en.eq(ptr.req.ready),
@@ -192,13 +178,7 @@ class SpmvUnit(wiring.Component):
             m.submodules[f"acc_g{ch}"] = acc_g[ch]
             m.submodules[f"acc_p{ch}"] = acc_p[ch]
 
-        col = self.column
-        m.d.comb += [
-            col.ready.eq(~walker.full),
-            walker.push.eq(col.valid & col.ready),
-            walker.push_col.eq(col.payload.col),
-            walker.push_act.eq(col.payload.act),
-        ]
+        wiring.connect(m, wiring.flipped(self.column), walker.column)
         wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
         wiring.connect(m, wiring.flipped(self.ptr_load), walker.ptr_load)
 

@@ -2,11 +2,11 @@
 
 :class:`PEArray` wires ``n_pe`` :class:`~ese_hw.gateware.pe.ColumnWalker` s, each
 into its :class:`~ese_hw.gateware.accumulator.Accumulator` (initial values from a
-loadable bias memory), fed in lock step: a column enters every PE's queue, only
-when no queue is full (the channel's broadcaster does this). Every memory loads
-through one :func:`~ese_hw.gateware.load.load_layout` stream. :func:`run_array`
-simulates loads and SpMVs and records the cycle of every column transfer and the
-cycle the array goes idle, for :class:`ese_hw.model.cycles.ArrayTimer`.
+loadable bias memory), fed in lock step: a column enters every PE's queue, or
+none (through the channel's own :class:`~ese_hw.gateware.broadcaster.LockstepFanout`).
+Every memory loads through one :func:`~ese_hw.gateware.load.load_layout` stream.
+:func:`run_array` simulates loads and SpMVs and records the cycle of every column
+transfer and the cycle the array goes idle, for :class:`ese_hw.model.cycles.ArrayTimer`.
 """
 
 import numpy as np
@@ -18,8 +18,10 @@ from amaranth.utils import bits_for, ceil_log2
 from sim_streams import stream_put
 
 from ese_hw.gateware.accumulator import Accumulator
+from ese_hw.gateware.broadcaster import LockstepFanout
 from ese_hw.gateware.load import LoadTarget, load_layout, loadable_memory, route_load, write_layout
 from ese_hw.gateware.pe import ColumnWalker
+from ese_hw.gateware.pointer import column_request_layout
 from ese_hw.model.cycles import ArrayTimer
 
 __all__ = ["PEArray", "array_cycles", "random_image_mats", "read_rows", "run_array"]
@@ -30,8 +32,8 @@ class PEArray(wiring.Component):
 
     Members
     -------
-    col : In(stream.Signature({col, act}))
-        A non-zero column; taken (pushed into every queue) only when no queue is full.
+    col : In(stream.Signature(column_request_layout))
+        A non-zero column; taken (into every queue at once) when every queue has room.
     clear : In(1)
         Every accumulator row returns to its bias.
     load : In(stream.Signature(load_layout)), always taken
@@ -51,8 +53,8 @@ class PEArray(wiring.Component):
         addr_bits = max(ceil_log2(entry_depth), bits_for(n_cols_max), self.row_bits, 1)
         data_bits = max(weight_bits + index_bits, bits_for(entry_depth), accum_bits)
         super().__init__({
-            "col": In(stream.Signature(data.StructLayout({
-                "col": unsigned(max(1, ceil_log2(n_cols_max))), "act": signed(act_bits)}))),
+            "col": In(stream.Signature(column_request_layout(max(1, ceil_log2(n_cols_max)),
+                                                             act_bits))),
             "clear": In(1),
             "load": In(stream.Signature(load_layout(max(1, ceil_log2(n_pe)), addr_bits,
                                                     data_bits))),
@@ -65,6 +67,9 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         kw = self._kw
+        m.submodules.fanout = fanout = LockstepFanout(shape=self.col.payload.shape(),
+                                                      n=self._n_pe)
+        wiring.connect(m, wiring.flipped(self.col), fanout.i)
         walkers, accs = [], []
         for p in range(self._n_pe):
             m.submodules[f"walker{p}"] = walker = ColumnWalker(
@@ -73,6 +78,7 @@ class PEArray(wiring.Component):
             m.submodules[f"acc{p}"] = acc = Accumulator(
                 weight_bits=kw["weight_bits"], act_bits=kw["act_bits"],
                 accum_bits=self._accb, local_rows=self._rows)
+            wiring.connect(m, fanout.o[p], walker.column)
             wiring.connect(m, walker.entry, acc.entry)
             bias_load = stream.Signature(write_layout(self.row_bits, self._accb),
                                          always_ready=True).create()
@@ -87,21 +93,16 @@ class PEArray(wiring.Component):
                 acc.ro_en.eq(self.ro_en),
                 acc.ro_addr.eq(self.ro_addr),
                 self.ro_data[p].eq(acc.ro_data),
-                walker.push_col.eq(self.col.payload.col),
-                walker.push_act.eq(self.col.payload.act),
             ]
             route_load(m, self.load.payload, self.load.valid & (self.load.payload.pe == p),
                        {LoadTarget.ENTRY: walker.entry_load, LoadTarget.PTR: walker.ptr_load,
                         LoadTarget.BIAS: bias_load})
             walkers.append(walker)
             accs.append(acc)
-        any_full = Cat(w.full for w in walkers).any()
         m.d.comb += [
-            self.col.ready.eq(~any_full),
             self.load.ready.eq(1),
             self.idle.eq(Cat(u.idle for u in walkers + accs).all()),
         ]
-        m.d.comb += [w.push.eq(self.col.valid & ~any_full) for w in walkers]
         return m
 
 

@@ -3,7 +3,7 @@ bit-exact against the golden SpMV, cycle-exact against ``ArrayTimer``."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Fragment, signed
 from pe_bench import PEArray, array_cycles, random_image_mats, run_array
 
 from ese_hw.gateware.load import pack_load_words
@@ -188,7 +188,8 @@ def test_walker_refuses_bad_parameters(kwargs, exc, word):
 
 def test_walker_ports_follow_parameters():
     walker = ColumnWalker(**WALKER)
-    assert walker.push_col.shape().width == 3          # columns 0 .. 5
+    assert walker.column.payload.shape()["col"].width == 3     # columns 0 .. 5
+    assert walker.column.payload.shape()["act"].shape == signed(8)
     assert walker.entry_load.payload.shape()["addr"].width == 4
     assert walker.entry_load.payload.shape()["data"].width == 12
     assert walker.ptr_load.payload.shape()["addr"].width == 3    # pointers 0 .. 6
