@@ -154,20 +154,30 @@ class SpmvUnit(wiring.Component):
                             init_words=init_words, init_ptr=init_ptr)
         self._acc = dict(weight_bits=weight_bits, act_bits=act_bits, accum_bits=accum_bits)
         self._init_bias = init_bias
+        super().__init__({
+            **self.step_ports(n_channels=n_channels, weight_bits=weight_bits,
+                              index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
+                              entry_depth=entry_depth, n_cols=n_cols, cells=cells),
+            "gate_rd": Out(accum_read_signature(self._gate_rows, accum_bits, n_channels)),
+            "proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels)),
+        })
+
+    @staticmethod
+    def step_ports(*, n_channels, weight_bits, index_bits, act_bits, accum_bits, entry_depth,
+                   n_cols, cells):
+        """The ports a :class:`ChannelPE` passes straight through to its SpMV unit: the
+        column stream, the clears, ``idle`` and the entry, pointer and bias loads."""
         walker_ports = ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
                                                entry_depth=entry_depth, n_cols_max=n_cols)
-        super().__init__({
+        return {
             "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels))),
             "gate_clear": In(1),
             "proj_clear": In(1),
             "idle": Out(1),
-            "entry_load": walker_ports["entry_load"],
-            "ptr_load": walker_ports["ptr_load"],
+            **walker_ports,
             "bias_load": In(stream.Signature(
-                write_layout(row_bits(self._gate_rows), accum_bits), always_ready=True)),
-            "gate_rd": Out(accum_read_signature(self._gate_rows, accum_bits, n_channels)),
-            "proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels)),
-        })
+                write_layout(row_bits(GATES * cells), accum_bits), always_ready=True)),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -263,17 +273,11 @@ class ChannelPE(wiring.Component):
                            proj_rows=proj_rows, timing=timing,
                            shift=qformats["fw_y"] + qformats["fg"] - qformats["fa"])
         lanes = lanes_layout(act_bits, n_channels)
-        walker_ports = ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
-                                               entry_depth=entry_depth, n_cols_max=n_cols)
         super().__init__({
-            "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels))),
-            "gate_clear": In(1),
-            "proj_clear": In(1),
-            "idle": Out(1),
-            "entry_load": walker_ports["entry_load"],
-            "ptr_load": walker_ports["ptr_load"],
-            "bias_load": In(stream.Signature(
-                write_layout(row_bits(GATES * cells), accum_bits), always_ready=True)),
+            **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
+                                  index_bits=index_bits, act_bits=act_bits,
+                                  accum_bits=accum_bits, entry_depth=entry_depth,
+                                  n_cols=n_cols, cells=cells),
             "peep_load": In(stream.Signature(
                 write_layout(row_bits(cells), 3 * weight_bits), always_ready=True)),
             "ew": In(elementwise_control_signature(cells, n_channels)),
