@@ -20,10 +20,8 @@ the gateware sources. A cached run elaborates nothing.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,37 +180,21 @@ def channel_key(model, images, *, n_channels, queue_depth, preload):
     }
 
 
-def _channel(model, images, *, n_channels, queue_depth, preload):
+def _channel_params(model, images, *, n_channels, queue_depth):
+    """The :class:`~ese_hw.gateware.channel.ChannelParams` of the channel run for
+    ``model``: its sizes and payload layouts serve the testbench data too, so nothing
+    needs elaborating on the host side (and a cached run elaborates nothing at all)."""
+    from .gateware.channel import ChannelParams
+
+    return ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
+                                   entry_depth=_entry_depth(images))
+
+
+def _build_channel(params, model, *, preload):
+    """The channel to generate Verilog from (the build factory; not called when cached)."""
     from .gateware.channel import Channel
 
-    return Channel.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                             entry_depth=_entry_depth(images), preload=preload)
-
-
-def _testbench_data(model, images, x_q, *, queue_depth, preload, **stimulus):
-    """:func:`channel_tb_data` for the channel the build holds, and its ``y`` layout.
-
-    The testbench needs the channel's payload layouts and sizes, not its hardware, so
-    they come from a channel made without images and never elaborated (the build may
-    be cached). Amaranth warns about an elaboratable created and never used, which
-    this one is on purpose, so it is collected here with that warning filtered.
-    (Every elaboratable refers to itself through Amaranth's "created here" record,
-    so only the cycle collector frees it.)
-    """
-    from amaranth.hdl import UnusedElaboratable
-
-    from .sim.tb_channel import channel_tb_data
-
-    load = None if preload else load_words(images)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        interface = _channel(model, images, n_channels=x_q.shape[0],
-                             queue_depth=queue_depth, preload=False)
-        data = channel_tb_data(interface, x_q, load=load, **stimulus)
-        y_layout = interface.y.payload.shape()
-        del interface
-        gc.collect()
-    return data, y_layout
+    return Channel.from_params(params, model=model if preload else None)
 
 
 def _check_expected(y, expected, sim):
@@ -278,23 +260,23 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .sim.tb_channel import read_tb_out, y_values
+    from .sim.tb_channel import channel_tb_data, read_tb_out, y_values
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
     images = channel_images(model) if images is None else images
     build_options = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
-    build = build_design(sim, lambda: _channel(model, images, **build_options),
+    params = _channel_params(model, images, n_channels=c_n, queue_depth=queue_depth)
+    build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
                          key=channel_key(model, images, **build_options), progress=progress)
-    data, y_layout = _testbench_data(model, images, x_q, queue_depth=queue_depth,
-                                     preload=preload, resets=resets, x_idle=x_idle,
-                                     y_stall=y_stall, load_idle=load_idle)
+    data = channel_tb_data(params, x_q, load=None if preload else load_words(images),
+                           resets=resets, x_idle=x_idle, y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,
                    progress_total=t_n, progress_unit="frames")
     out = read_tb_out(run.run_dir)
-    y = y_values(y_layout, out["y_words"], (c_n, t_n, model.n_proj))
+    y = y_values(params.y_layout, out["y_words"], (c_n, t_n, model.n_proj))
     if expected is not None:
         _check_expected(y, expected, sim)
     if not keep_run:

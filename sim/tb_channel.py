@@ -72,7 +72,7 @@ def x_payloads(x_layout, x_q, reset_mask):
     return pack_fields(x_layout, x=lanes, reset=reset.reshape(-1))
 
 
-def channel_tb_data(dut, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0,
+def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0,
                     load_idle=0.0, stall_cycles=None):
     """Data for :class:`ChannelTB`: the ``load`` and ``x`` payloads, packed here from the
     channel's own layouts (:func:`ese_hw.gateware.load.pack_load_words`,
@@ -80,10 +80,11 @@ def channel_tb_data(dut, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0
 
     Parameters
     ----------
-    dut : Channel
-        The design (for its payload layouts and sizes); not elaborated here.
+    params : ChannelParams
+        The channel's parameters (:class:`ese_hw.gateware.channel.ChannelParams`), for
+        its payload layouts and sizes.
     x_q : (C, T, I) integers
-        Every channel's quantized inputs (``C == dut.n_channels``).
+        Every channel's quantized inputs (``C == params.n_channels``).
     resets : (T, C) booleans, optional
         Channels that restart from zero state at that frame.
     load : (k, 4) integers, optional
@@ -96,25 +97,25 @@ def channel_tb_data(dut, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0
     """
     x_q = np.asarray(x_q, dtype=np.int64)
     c_n, t_n, n_in = x_q.shape
-    if c_n != dut.n_channels or n_in != dut.n_in:
+    if c_n != params.n_channels or n_in != params.n_in:
         raise ValueError(f"x_q has shape {x_q.shape}; the channel takes "
-                         f"({dut.n_channels}, T, {dut.n_in})")
+                         f"({params.n_channels}, T, {params.n_in})")
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
     if resets.shape != (t_n, c_n):
         raise ValueError(f"resets has shape {resets.shape}, expected {(t_n, c_n)}")
     # Bit c of a frame's mask restarts channel c (a Python int: 64 channels fill int64).
     reset_mask = [sum(1 << c for c in np.flatnonzero(row)) for row in resets]
-    x_layout, load_layout = dut.x_layout, dut.load_layout
+    x_layout, load_layout = params.x_layout, params.load_layout
     load_words = [] if load is None else pack_load_words(load_layout, load)
     if stall_cycles is None:
         # Far more than any phase of a step can take without a transfer or a frame_done.
-        per_pe = dut.entry_depth + dut.n_cols + dut.ew_slot * dut.cells_per_pe
-        stall_cycles = 20 * (per_pe + dut.n_in + dut.n_proj) + 2000
+        per_pe = params.entry_depth + params.n_cols + params.ew_slot * params.cells_per_pe
+        stall_cycles = 20 * (per_pe + params.n_in + params.n_proj) + 2000
     return {
         "x_words": _payload_bytes(x_payloads(x_layout, x_q, reset_mask), x_layout.size),
         "load_words": _payload_bytes(load_words, load_layout.size),
         "shape": np.array([c_n, t_n, n_in], dtype=np.int64),
-        "n_proj": np.int64(dut.n_proj),
+        "n_proj": np.int64(params.n_proj),
         "x_idle": np.float64(x_idle),
         "y_stall": np.float64(y_stall),
         "load_idle": np.float64(load_idle),

@@ -149,3 +149,30 @@ def test_rtl_progress_counts_every_frame(files, capsys):
     assert "channel: simulate on icarus" in err and f"{T}/{T} [" in err, err
     flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_cached_run_makes_no_channel(files, monkeypatch, preload):
+    """The testbench data come from the channel's parameters (ChannelParams), so a run
+    whose build is cached constructs no Channel at all, with or without baked-in images
+    (the load words are packed from the params' layout)."""
+    from ese_hw.gateware.channel import Channel
+    from ese_hw.rtl import run_rtl
+
+    model = load_compressed(files.model)
+    g = GoldenModel(model)
+    x_q = g.quantize_inputs(np.load(files.x))[None]
+    want = g.run_quantized(x_q[0])[None]
+    run_rtl(model, x_q, sim="icarus", build_root=files.build, preload=preload,
+            expected=want, progress=False)                  # builds, or finds, the Verilog
+    made = []
+
+    def counting_new(cls, *args, **kwargs):
+        made.append(cls)
+        return super(Channel, cls).__new__(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Channel, "__new__", staticmethod(counting_new))
+    res = run_rtl(model, x_q, sim="icarus", build_root=files.build, preload=preload,
+                  expected=want, progress=False)
+    assert res.cached and made == []
+    np.testing.assert_array_equal(res.y, want)

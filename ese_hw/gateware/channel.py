@@ -7,7 +7,9 @@ activations, accumulators and state. Everything it computes is bit-exact with
 :class:`ese_hw.model.golden.GoldenModel` (docs/contract.md); the schedule is in
 :mod:`ese_hw.gateware.scheduler` and docs/schedule.md, and
 :func:`ese_hw.model.cycles.frame_cycles` counts its cycles from the same
-:class:`~ese_hw.model.timing.Timing` the channel is built with.
+:class:`~ese_hw.model.timing.Timing` the channel is built with. Its parameters, sizes
+and payload layouts are a plain value, :class:`ChannelParams`, which the host side
+(testbench data, configuration files) uses without making hardware.
 
 Parts (each a component, wired with ``wiring.connect``)::
 
@@ -19,14 +21,17 @@ Parts (each a component, wired with ``wiring.connect``)::
     y <-- YOutput <--out_rd-- every PE's YBank
 """
 
-from amaranth.hdl import Cat, Module
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+
+from amaranth.hdl import Cat, Module, Shape
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ..model.images import channel_images
 from ..model.limits import check_int
-from ..model.timing import DEFAULT_TIMING, check_timing
+from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout
 from .lanes import lanes_layout, tag_layout, x_layout
@@ -37,7 +42,260 @@ from .scheduler import Scheduler, Step
 from .sequencer import ElementwiseSequencer
 from .xbuffer import InputBuffer
 
-__all__ = ["Channel", "x_layout", "lanes_layout", "tag_layout"]
+__all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth", "x_layout",
+           "lanes_layout", "tag_layout"]
+
+#: The Q formats a channel is built with (fractional bits; see docs/contract.md).
+QFORMAT_KEYS = ("fw_g", "fw_y", "fp", "fa", "fc", "fg")
+
+#: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
+_DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "pe_bits", "ptr_bits", "load_addr_bits",
+            "load_data_bits", "ew_slot")
+
+
+def model_entry_depth(model):
+    """Entry words the longest PE of ``model`` needs (gate and projection entries)."""
+    return int((model.gate.entries_per_pe + model.ym.entries_per_pe).max())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelParams:
+    """Everything a :class:`Channel` is built from except its memory images, and every
+    size and payload layout that follows from it.
+
+    A plain value, not an elaboratable: the host side (the testbench data of
+    :mod:`ese_hw.rtl`, a generated configuration file) reads a channel's layouts and
+    sizes from it without making hardware. Checked on construction (``TypeError`` /
+    ``ValueError`` naming the bad value).
+
+    Parameters (keyword-only)
+    ----------
+    n_in, n_cells, n_proj : int
+        The model's shape (I, H, P).
+    n_pe, n_channels : int
+    weight_bits, index_bits, act_bits, accum_bits : int
+    qformats : mapping
+        Fractional bits ``fw_g fw_y fp fa fc fg`` of the compressed model; kept as a
+        read-only mapping of ints in that order (``fg`` must be ``act_bits - 1``).
+    lut_bits, lut_range_log2 : int
+    queue_depth : int
+        Activation queue depth of every PE.
+    entry_depth : int
+        Entry words per PE (gate and projection entries together).
+    timing : Timing
+        The latencies to build (:mod:`ese_hw.model.timing`).
+
+    Members
+    -------
+    cells_per_pe, proj_rows : int
+        Cells and projection rows of one PE (``ceil(H / N)``, ``ceil(P / N)``).
+    n_cols : int
+        Pointer-memory columns: x, y and m (``I + P + H``).
+    pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
+        Widths of the load stream's fields and of an entry pointer.
+    ew_slot : int
+        Cycles per local cell of the element-wise pass.
+    x_layout, y_layout, load_layout : data layouts
+        Payloads of the ``x``, ``y`` and ``load`` streams.
+    signature : wiring.Signature
+        The channel's ports.
+    """
+
+    n_in: int
+    n_cells: int
+    n_proj: int
+    n_pe: int
+    n_channels: int = 1
+    weight_bits: int = 12
+    index_bits: int = 4
+    act_bits: int = 16
+    accum_bits: int = 48
+    # A mapping is not hashable; equal parameters still hash alike without it.
+    qformats: MappingProxyType = field(hash=False)
+    lut_bits: int = 12
+    lut_range_log2: int = 3
+    queue_depth: int = 8
+    entry_depth: int
+    timing: Timing = DEFAULT_TIMING
+
+    def __post_init__(self):
+        for name in ("n_in", "n_cells", "n_proj", "n_pe", "n_channels", "weight_bits",
+                     "index_bits", "act_bits", "lut_bits", "lut_range_log2", "queue_depth",
+                     "entry_depth"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        object.__setattr__(self, "accum_bits", check_int(
+            "accum_bits", self.accum_bits, self.weight_bits + self.act_bits))
+        check_timing(self.timing)
+        q = self.qformats
+        missing = [k for k in QFORMAT_KEYS if k not in q]
+        if missing:
+            raise ValueError(f"qformats lacks {missing[0]!r}")
+        unknown = sorted(set(q) - set(QFORMAT_KEYS))
+        if unknown:
+            raise ValueError(f"qformats has an unknown format {unknown[0]!r}")
+        q = {k: check_int(f"qformats[{k!r}]", q[k]) for k in QFORMAT_KEYS}
+        if q["fg"] != self.act_bits - 1:
+            raise ValueError(f"qformats fg = {q['fg']}, must be act_bits - 1")
+        object.__setattr__(self, "qformats", MappingProxyType(q))
+
+    @classmethod
+    def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
+                  timing=DEFAULT_TIMING):
+        """Parameters sized for ``model``: its shape, configuration and Q formats, and
+        (``entry_depth=None``) entry memories that fit its longest PE exactly."""
+        cfg = model.config
+        if entry_depth is None:
+            entry_depth = max(1, model_entry_depth(model))
+        return cls(n_in=model.n_in, n_cells=model.n_cells, n_proj=model.n_proj,
+                   n_pe=cfg.n_pe, n_channels=n_channels, weight_bits=cfg.weight_bits,
+                   index_bits=cfg.index_bits, act_bits=cfg.act_bits,
+                   accum_bits=cfg.accum_bits, qformats=model.qformats,
+                   lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
+                   queue_depth=queue_depth, entry_depth=entry_depth, timing=timing)
+
+    def kwargs(self):
+        """The parameters as keyword arguments (``Channel(**params.kwargs())``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __reduce__(self):
+        # The read-only qformats mapping neither pickles nor deep-copies; rebuild instead.
+        return _params_from_kwargs, ({**self.kwargs(), "qformats": dict(self.qformats)},)
+
+    # ---- Derived sizes.
+    @property
+    def cells_per_pe(self):
+        return -(-self.n_cells // self.n_pe)
+
+    @property
+    def proj_rows(self):
+        return -(-self.n_proj // self.n_pe)
+
+    @property
+    def n_cols(self):
+        """Pointer-memory columns: x, y and m."""
+        return self.n_in + self.n_cells + self.n_proj
+
+    @property
+    def pe_bits(self):
+        return max(1, ceil_log2(self.n_pe))
+
+    @property
+    def ptr_bits(self):
+        return bits_for(self.entry_depth)
+
+    @property
+    def load_addr_bits(self):
+        return max(1, ceil_log2(self.entry_depth), bits_for(self.n_cols),
+                   ceil_log2(4 * self.cells_per_pe))
+
+    @property
+    def load_data_bits(self):
+        return max(self.weight_bits + self.index_bits, self.ptr_bits, self.accum_bits,
+                   3 * self.weight_bits)
+
+    @property
+    def ew_slot(self):
+        """Cycles per local cell of the element-wise pass (4 reads, 1 latch, one per channel)."""
+        return self.timing.ew_slot(self.n_channels)
+
+    # ---- Payload layouts and ports.
+    @property
+    def x_layout(self):
+        """Payload layout of the ``x`` stream (:func:`ese_hw.gateware.lanes.x_layout`)."""
+        return x_layout(self.act_bits, self.n_channels)
+
+    @property
+    def y_layout(self):
+        """Payload layout of the ``y`` stream (:func:`ese_hw.gateware.lanes.lanes_layout`)."""
+        return lanes_layout(self.act_bits, self.n_channels)
+
+    @property
+    def load_layout(self):
+        """Payload layout of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
+        return load_layout(self.pe_bits, self.load_addr_bits, self.load_data_bits)
+
+    @property
+    def signature(self):
+        """The channel's ports (a new, unfrozen ``wiring.Signature`` on every access)."""
+        return wiring.Signature({
+            "x": In(stream.Signature(self.x_layout)),
+            "y": Out(stream.Signature(self.y_layout)),
+            "load": In(stream.Signature(self.load_layout)),
+            "frame_done": Out(1),
+            "busy": Out(1),
+        })
+
+    # ---- Serialisation.
+    def to_dict(self):
+        """JSON-ready: the parameters (``qformats`` and ``timing`` as nested dicts of
+        ints), then ``derived`` sizes and ``ports`` (flow, and width or the stream's
+        payload width and fields) for a reader; :meth:`from_dict` recomputes those."""
+        out = self.kwargs()
+        out["qformats"] = dict(self.qformats)
+        out["timing"] = {f.name: getattr(self.timing, f.name) for f in fields(self.timing)}
+        out["derived"] = {name: getattr(self, name) for name in _DERIVED}
+        out["ports"] = {name: _port_dict(member)
+                        for name, member in self.signature.members.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict` (``derived`` and ``ports``, if present, are ignored:
+        the parameters give them). Unknown keys are refused (``ValueError``)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names - {"derived", "ports"})
+        if unknown:
+            raise ValueError(f"unknown channel parameter {unknown[0]!r}")
+        kw = {k: v for k, v in d.items() if k in names}
+        if "timing" in kw:
+            kw["timing"] = Timing(**kw["timing"])
+        return cls(**kw)
+
+
+def _params_from_kwargs(kwargs):
+    return ChannelParams(**kwargs)
+
+
+def _port_dict(member):
+    """A port of :attr:`ChannelParams.signature` as JSON: flow, and its width or, for a
+    stream, its payload's width and fields (offset and width, lanes by index)."""
+    flow = member.flow.value.lower()
+    if not member.is_signature:
+        return {"flow": flow, "width": Shape.cast(member.shape).width}
+    layout = member.signature.members["payload"].shape
+    return {"flow": flow, "stream": {
+        "payload_width": layout.size,
+        "fields": {str(key): {"offset": f.offset, "width": f.width} for key, f in layout},
+    }}
+
+
+def _check_model_fits(params, model):
+    """Refuse (``ValueError``) a ``model`` whose images a channel of ``params`` cannot
+    hold: another configuration, shape or Q formats, or more entry words in a PE than
+    ``entry_depth``. ``None`` (no images) always fits."""
+    if model is None:
+        return
+    for k in ("n_pe", "weight_bits", "index_bits", "act_bits", "accum_bits", "lut_bits",
+              "lut_range_log2"):
+        got, mine = getattr(model.config, k), getattr(params, k)
+        if got != mine:
+            raise ValueError(f"model has {k} = {got}, the channel has {mine}")
+    shape = (model.n_in, model.n_cells, model.n_proj)
+    mine = (params.n_in, params.n_cells, params.n_proj)
+    if shape != mine:
+        raise ValueError(f"model shape {shape} != channel shape {mine}")
+    if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
+        raise ValueError("model Q formats differ from the channel's")
+    longest = model_entry_depth(model)
+    if longest > params.entry_depth:
+        raise ValueError(f"model needs {longest} entry words in a PE, more than "
+                         f"entry_depth = {params.entry_depth}")
+
+
+def _from_params(name):
+    """A read-only :class:`Channel` property that is its ``params``' ``name``."""
+    return property(lambda self: getattr(self._params, name),
+                    doc=f"``params.{name}`` (:class:`ChannelParams`).")
 
 
 class Channel(CheckedComponent):
@@ -45,22 +303,15 @@ class Channel(CheckedComponent):
 
     Parameters (keyword-only)
     ----------
-    n_in, n_cells, n_proj : int
-        The model's shape (I, H, P); fixed at elaboration.
-    n_pe, n_channels : int
-    weight_bits, index_bits, act_bits, accum_bits : int
-    qformats : dict
-        ``fw_g fw_y fp fa fc fg`` of the compressed model (the shifts are constants).
-    lut_bits, lut_range_log2 : int
-    queue_depth : int
-        Activation queue depth of every PE.
-    entry_depth : int
-        Entry words per PE (gate and projection entries together).
-    model : CompressedModel, optional
-        Elaboration-time memory images (else load them through ``load``).
-    timing : Timing
-        The latencies to build (:mod:`ese_hw.model.timing`); give the same object to
+    n_in, n_cells, n_proj, n_pe, n_channels, weight_bits, index_bits, act_bits,
+    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, entry_depth, timing
+        As for :class:`ChannelParams`, which the channel keeps (:attr:`params`) and
+        takes every size and layout from. Give the same ``timing`` to
         :func:`ese_hw.model.cycles.frame_cycles`.
+    model : CompressedModel, optional
+        Elaboration-time memory images (else load them through ``load``); it must fit
+        the parameters (its shape, configuration, Q formats, entries within
+        ``entry_depth``).
 
     Members
     -------
@@ -77,137 +328,73 @@ class Channel(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, n_in, n_cells, n_proj, n_pe, n_channels, weight_bits,
-                         index_bits, act_bits, accum_bits, qformats, lut_bits, lut_range_log2,
-                         queue_depth, entry_depth, model, timing):
-        for name, value in (("n_in", n_in), ("n_cells", n_cells), ("n_proj", n_proj),
-                            ("n_pe", n_pe), ("n_channels", n_channels),
-                            ("weight_bits", weight_bits), ("index_bits", index_bits),
-                            ("act_bits", act_bits), ("lut_bits", lut_bits),
-                            ("lut_range_log2", lut_range_log2), ("queue_depth", queue_depth),
-                            ("entry_depth", entry_depth)):
-            check_int(name, value)
-        check_int("accum_bits", accum_bits, weight_bits + act_bits)
-        check_timing(timing)
-        missing = [k for k in ("fw_g", "fw_y", "fp", "fa", "fc", "fg") if k not in qformats]
-        if missing:
-            raise ValueError(f"qformats lacks {missing[0]!r}")
-        if qformats["fg"] != act_bits - 1:
-            raise ValueError(f"qformats fg = {qformats['fg']}, must be act_bits - 1")
-        if model is None:
-            return
-        mine = dict(n_pe=n_pe, weight_bits=weight_bits, index_bits=index_bits,
-                    act_bits=act_bits, accum_bits=accum_bits, lut_bits=lut_bits,
-                    lut_range_log2=lut_range_log2)
-        for k, v in mine.items():
-            got = getattr(model.config, k)
-            if got != v:
-                raise ValueError(f"model has {k} = {got}, the channel has {v}")
-        shape = (model.n_in, model.n_cells, model.n_proj)
-        if shape != (n_in, n_cells, n_proj):
-            raise ValueError(f"model shape {shape} != channel shape {(n_in, n_cells, n_proj)}")
-        if {k: int(v) for k, v in model.qformats.items()} != {k: int(v) for k, v in
-                                                                qformats.items()}:
-            raise ValueError("model Q formats differ from the channel's")
-        longest = int((model.gate.entries_per_pe + model.ym.entries_per_pe).max())
-        if longest > entry_depth:
-            raise ValueError(f"model needs {longest} entry words in a PE, more than "
-                             f"entry_depth = {entry_depth}")
+    def check_parameters(cls, *, model, **params):
+        _check_model_fits(ChannelParams(**params), model)
 
     def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
                  index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
                  lut_range_log2=3, queue_depth=8, entry_depth, model=None,
                  timing=DEFAULT_TIMING):
-        self._dims = (n_in, n_cells, n_proj)
-        self._n_pe, self._c = n_pe, n_channels
-        self._wb, self._ib, self._ab, self._accb = weight_bits, index_bits, act_bits, accum_bits
-        self._q = {k: int(v) for k, v in qformats.items()}
-        self._lut = dict(lut_bits=lut_bits, lut_range_log2=lut_range_log2)
-        self._queue_depth, self._entry_depth = queue_depth, entry_depth
-        self._timing = timing
+        self._params = ChannelParams(
+            n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=n_channels,
+            weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
+            accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
+            lut_range_log2=lut_range_log2, queue_depth=queue_depth, entry_depth=entry_depth,
+            timing=timing)
         self._images = None if model is None else channel_images(model)
-        super().__init__({
-            "x": In(stream.Signature(x_layout(act_bits, n_channels))),
-            "y": Out(stream.Signature(lanes_layout(act_bits, n_channels))),
-            "load": In(stream.Signature(load_layout(
-                self.pe_bits, self.load_addr_bits, self.load_data_bits))),
-            "frame_done": Out(1),
-            "busy": Out(1),
-        })
+        super().__init__(self._params.signature)
+
+    @classmethod
+    def from_params(cls, params, *, model=None):
+        """The channel of ``params`` (with ``model``'s memory images baked in, if given)."""
+        if not isinstance(params, ChannelParams):
+            raise TypeError(f"params must be a ChannelParams, not {params!r}")
+        return cls(**params.kwargs(), model=model)
 
     @classmethod
     def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
                   preload=False, timing=DEFAULT_TIMING):
-        """A channel sized for ``model`` (memory depths to fit, its Q formats)."""
-        cfg = model.config
-        need = int((model.gate.entries_per_pe + model.ym.entries_per_pe).max())
-        return cls(n_in=model.n_in, n_cells=model.n_cells, n_proj=model.n_proj,
-                   n_pe=cfg.n_pe, n_channels=n_channels, weight_bits=cfg.weight_bits,
-                   index_bits=cfg.index_bits, act_bits=cfg.act_bits,
-                   accum_bits=cfg.accum_bits, qformats=model.qformats,
-                   lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
-                   queue_depth=queue_depth, entry_depth=entry_depth or max(1, need),
-                   model=model if preload else None, timing=timing)
-
-    # Read-only parameters and derived sizes.
-    n_in = property(lambda self: self._dims[0])
-    n_cells = property(lambda self: self._dims[1])
-    n_proj = property(lambda self: self._dims[2])
-    n_pe = property(lambda self: self._n_pe)
-    n_channels = property(lambda self: self._c)
-    weight_bits = property(lambda self: self._wb)
-    index_bits = property(lambda self: self._ib)
-    act_bits = property(lambda self: self._ab)
-    accum_bits = property(lambda self: self._accb)
-    queue_depth = property(lambda self: self._queue_depth)
-    entry_depth = property(lambda self: self._entry_depth)
-    qformats = property(lambda self: dict(self._q))
-    timing = property(lambda self: self._timing)
+        """A channel sized for ``model`` (:meth:`ChannelParams.for_model`), its images
+        baked in if ``preload``."""
+        params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
+                                         entry_depth=entry_depth, timing=timing)
+        return cls.from_params(params, model=model if preload else None)
 
     @property
-    def cells_per_pe(self):
-        return -(-self._dims[1] // self._n_pe)
+    def params(self):
+        """The channel's :class:`ChannelParams`."""
+        return self._params
+
+    # Read-only parameters, derived sizes and layouts: the params'.
+    n_in = _from_params("n_in")
+    n_cells = _from_params("n_cells")
+    n_proj = _from_params("n_proj")
+    n_pe = _from_params("n_pe")
+    n_channels = _from_params("n_channels")
+    weight_bits = _from_params("weight_bits")
+    index_bits = _from_params("index_bits")
+    act_bits = _from_params("act_bits")
+    accum_bits = _from_params("accum_bits")
+    lut_bits = _from_params("lut_bits")
+    lut_range_log2 = _from_params("lut_range_log2")
+    queue_depth = _from_params("queue_depth")
+    entry_depth = _from_params("entry_depth")
+    timing = _from_params("timing")
+    cells_per_pe = _from_params("cells_per_pe")
+    proj_rows = _from_params("proj_rows")
+    n_cols = _from_params("n_cols")
+    pe_bits = _from_params("pe_bits")
+    ptr_bits = _from_params("ptr_bits")
+    load_addr_bits = _from_params("load_addr_bits")
+    load_data_bits = _from_params("load_data_bits")
+    ew_slot = _from_params("ew_slot")
+    x_layout = _from_params("x_layout")
+    y_layout = _from_params("y_layout")
+    load_layout = _from_params("load_layout")
 
     @property
-    def proj_rows(self):
-        return -(-self._dims[2] // self._n_pe)
-
-    @property
-    def n_cols(self):
-        """Pointer-memory columns: x, y and m."""
-        return sum(self._dims)
-
-    @property
-    def pe_bits(self):
-        return max(1, ceil_log2(self._n_pe))
-
-    @property
-    def ptr_bits(self):
-        return bits_for(self._entry_depth)
-
-    @property
-    def load_addr_bits(self):
-        return max(1, ceil_log2(self._entry_depth), bits_for(self.n_cols),
-                   ceil_log2(4 * self.cells_per_pe))
-
-    @property
-    def load_data_bits(self):
-        return max(self._wb + self._ib, self.ptr_bits, self._accb, 3 * self._wb)
-
-    @property
-    def ew_slot(self):
-        """Cycles per local cell of the element-wise pass (4 reads, 1 latch, one per channel)."""
-        return self._timing.ew_slot(self._c)
-
-    @property
-    def load_layout(self):
-        """Payload layout of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
-        return self.load.payload.shape()
-
-    @property
-    def x_layout(self):
-        """Payload layout of the ``x`` stream (:func:`ese_hw.gateware.lanes.x_layout`)."""
-        return self.x.payload.shape()
+    def qformats(self):
+        return dict(self._params.qformats)
 
     def _pe(self, p):
         """PE ``p``, with its memory images when the channel was given a model."""
@@ -216,16 +403,19 @@ class Channel(CheckedComponent):
             im = self._images
             init = dict(words=im.words[p], ptr=im.ptr[p], bias=[int(v) for v in im.bias[p]],
                         peep=[int(v) for v in im.peep[p]])
-        return ChannelPE(n_channels=self._c, weight_bits=self._wb, index_bits=self._ib,
-                         act_bits=self._ab, accum_bits=self._accb, queue_depth=self._queue_depth,
-                         entry_depth=self._entry_depth, n_cols=self.n_cols,
-                         cells=self.cells_per_pe, proj_rows=self.proj_rows, qformats=self._q,
-                         timing=self._timing, init=init, **self._lut)
+        c = self._params
+        return ChannelPE(n_channels=c.n_channels, weight_bits=c.weight_bits,
+                         index_bits=c.index_bits, act_bits=c.act_bits, accum_bits=c.accum_bits,
+                         queue_depth=c.queue_depth, entry_depth=c.entry_depth, n_cols=c.n_cols,
+                         cells=c.cells_per_pe, proj_rows=c.proj_rows, qformats=dict(c.qformats),
+                         timing=c.timing, init=init, lut_bits=c.lut_bits,
+                         lut_range_log2=c.lut_range_log2)
 
     def elaborate(self, platform):
         m = Module()
-        n_in, n_cells, n_proj = self._dims
-        n_pe, n_lanes, ab = self._n_pe, self._c, self._ab
+        c = self._params
+        n_in, n_cells, n_proj, n_pe = c.n_in, c.n_cells, c.n_proj, c.n_pe
+        n_lanes, ab, timing = c.n_channels, c.act_bits, c.timing
         pes = [self._pe(p) for p in range(n_pe)]
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
@@ -234,9 +424,9 @@ class Channel(CheckedComponent):
         m.submodules.bc = bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe,
                                            n_channels=n_lanes, act_bits=ab)
         m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n_pe)
-        m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=self.cells_per_pe,
-                                                            n_channels=n_lanes, timing=self._timing)
-        m.submodules.readout = readout = YReadout(proj_rows=self.proj_rows, timing=self._timing)
+        m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=c.cells_per_pe,
+                                                            n_channels=n_lanes, timing=timing)
+        m.submodules.readout = readout = YReadout(proj_rows=c.proj_rows, timing=timing)
         m.submodules.output = output = YOutput(n_proj=n_proj, n_pe=n_pe, n_channels=n_lanes,
                                                act_bits=ab)
         all_idle = Cat(pe.idle for pe in pes).all()

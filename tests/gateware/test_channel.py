@@ -1,11 +1,19 @@
 # amaranth: UnusedElaboratable=no
 """The channel in Amaranth's simulator: bit-exact frame after frame, cycle-exact with the model."""
 
+import copy
+import gc
+import json
+import pickle
+import re
+import warnings
+
 import numpy as np
 import pytest
+from amaranth.hdl import Elaboratable, Fragment, UnusedElaboratable
 from channel_bench import channel_load_payloads, run_channel
 
-from ese_hw.gateware.channel import Channel
+from ese_hw.gateware.channel import Channel, ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles, frame_cycles
 from ese_hw.model.golden import GoldenModel
@@ -15,6 +23,13 @@ from ese_hw.model.timing import Timing
 
 def _model(n_in, cells, proj, cfg, seed=0):
     return compress(random_weights(n_in, cells, proj, seed=seed), cfg)
+
+
+def _elaborated(dut):
+    """``dut`` after elaboration (a channel only inspected must still be used, or
+    Amaranth warns when it is collected)."""
+    Fragment.get(dut, None)
+    return dut
 
 
 @pytest.mark.parametrize("shape, cfg, c_n, depth", [
@@ -100,19 +115,113 @@ def test_frame_cycles_counts_skipped_columns():
     assert np.all(none < full)                           # skipped x columns save cycles
 
 
+BASE = dict(n_in=4, n_cells=8, n_proj=4, n_pe=2,
+            qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1, fc=1, fg=15), entry_depth=64)
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(n_channels=0), "n_channels"),
     (dict(qformats={"fw_g": 1}), "qformats"),
     (dict(act_bits=16, qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1, fc=1, fg=14)), "fg"),
     (dict(accum_bits=20), "accum_bits"),
     (dict(entry_depth=0), "entry_depth"),
+    (dict(n_pe=2.0), "n_pe"),
+    (dict(timing=(2, 0)), "timing"),
+    (dict(qformats={**BASE["qformats"], "fx": 3}), "unknown format 'fx'"),
+    (dict(qformats={**BASE["qformats"], "fa": 1.5}), r"qformats\['fa'\]"),
 ])
 def test_bad_parameters(kw, message):
-    base = dict(n_in=4, n_cells=8, n_proj=4, n_pe=2, qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1,
-                                                                     fc=1, fg=15),
-                entry_depth=64)
-    with pytest.raises((ValueError, TypeError), match=message):
-        Channel(**{**base, **kw})
+    """A Channel and its ChannelParams refuse bad parameters alike (same type, same
+    message)."""
+    with pytest.raises((ValueError, TypeError), match=message) as refused:
+        Channel(**{**BASE, **kw})
+    with pytest.raises(type(refused.value), match=f"^{re.escape(str(refused.value))}$"):
+        ChannelParams(**{**BASE, **kw})
+
+
+@pytest.mark.parametrize("shape, cfg, c_n, depth, timing, sizes", [
+    # sizes: cells_per_pe, proj_rows, n_cols, pe_bits, ptr_bits, load_addr_bits,
+    # load_data_bits, ew_slot; stated here, not computed by the code under test.
+    ((8, 16, 8), Config(n_pe=2, density=0.5), 2, 300, Timing(), (8, 4, 32, 1, 9, 9, 48, 7)),
+    ((16, 26, 10), Config(n_pe=4, density=0.25, index_bits=2, weight_bits=8, act_bits=12,
+                          accum_bits=32), 3, 100, Timing(y_write_stages=3),
+     (7, 3, 52, 2, 7, 7, 32, 8)),
+])
+def test_params_sizes_are_the_channels(shape, cfg, c_n, depth, timing, sizes):
+    model = _model(*shape, cfg)
+    params = ChannelParams.for_model(model, n_channels=c_n, queue_depth=4, entry_depth=depth,
+                                     timing=timing)
+    dut = _elaborated(Channel.for_model(model, n_channels=c_n, queue_depth=4,
+                                        entry_depth=depth, timing=timing))
+    assert dut.params == params
+    names = ("cells_per_pe", "proj_rows", "n_cols", "pe_bits", "ptr_bits", "load_addr_bits",
+             "load_data_bits", "ew_slot")
+    assert {k: getattr(params, k) for k in names} == dict(zip(names, sizes, strict=True))
+    assert {k: getattr(dut, k) for k in names} == dict(zip(names, sizes, strict=True))
+    # Without an entry depth, the memories fit the model's longest PE exactly.
+    fitted = ChannelParams.for_model(model, n_channels=c_n)
+    assert fitted.entry_depth == int((model.gate.entries_per_pe
+                                      + model.ym.entries_per_pe).max())
+    assert _elaborated(Channel.for_model(model, n_channels=c_n, preload=True)).params == fitted
+    # The ports the channel really has are the params' layouts.
+    assert dut.x.payload.shape() == params.x_layout
+    assert dut.y.payload.shape() == params.y_layout
+    assert dut.load.payload.shape() == params.load_layout
+    assert dut.signature == params.signature
+    assert params.y_layout.size == c_n * cfg.act_bits
+
+
+def _unused_warnings(make):
+    """The "created but never used" warnings raised when ``make()``'s object is collected
+    (Amaranth reports them once anything was elaborated, so something is first)."""
+    Fragment.get(Channel(**BASE), None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make()
+        gc.collect()
+    return [w for w in caught if issubclass(w.category, UnusedElaboratable)]
+
+
+def test_params_are_not_hardware():
+    """Making, using and dropping a ChannelParams warns about nothing: no elaboratable
+    is created behind it."""
+    def use_params():
+        params = ChannelParams(**BASE)
+        params.to_dict()
+        assert params.signature.members["x"].signature.members["payload"].shape == \
+            params.x_layout
+
+    assert _unused_warnings(use_params) == []
+    assert not isinstance(ChannelParams(**BASE), Elaboratable)
+    # Control: a channel made (in channel.py) and dropped is reported, so the check
+    # above can fail.
+    assert len(_unused_warnings(lambda: Channel.from_params(ChannelParams(**BASE)))) == 1
+
+
+def test_params_to_dict_round_trips():
+    model = _model(8, 16, 8, Config(n_pe=2, density=0.5))
+    params = ChannelParams.for_model(model, n_channels=3, queue_depth=5, entry_depth=300,
+                                     timing=Timing(y_write_stages=4, ew_output_stages=1))
+    d = json.loads(json.dumps(params.to_dict()))
+    assert ChannelParams.from_dict(d) == params
+    assert pickle.loads(pickle.dumps(params)) == params == copy.deepcopy(params)
+    assert (d["n_channels"], d["queue_depth"], d["entry_depth"]) == (3, 5, 300)
+    assert d["qformats"] == {k: int(v) for k, v in model.qformats.items()}
+    assert d["timing"] == {"y_write_stages": 4, "ew_output_stages": 1}
+    assert d["derived"]["ptr_bits"] == params.ptr_bits == 9
+    assert d["derived"]["ew_slot"] == 5 + 3
+    dut = _elaborated(Channel.from_params(params))
+    assert d["ports"]["load"] == {"flow": "in", "stream": {
+        "payload_width": dut.load.payload.shape().size,
+        "fields": {"target": {"offset": 0, "width": 2},
+                   "pe": {"offset": 2, "width": 1},
+                   "addr": {"offset": 3, "width": params.load_addr_bits},
+                   "data": {"offset": 3 + params.load_addr_bits,
+                            "width": params.load_data_bits}}}}
+    assert d["ports"]["y"]["stream"]["payload_width"] == len(dut.y.payload.as_value())
+    assert d["ports"]["frame_done"] == {"flow": "out", "width": 1}
+    with pytest.raises(ValueError, match="unknown channel parameter 'entry_dept'"):
+        ChannelParams.from_dict({**d, "entry_dept": 1})
 
 
 def test_model_that_does_not_fit_is_refused():
