@@ -12,9 +12,9 @@ cycle models for the command line.
 Build cache
 -----------
 Generating the Verilog (a minute for the paper-shape model) and building it with
-Verilator (minutes) happen once per :func:`channel_key`: the channel's parameters, the
-model's shape, configuration and Q formats, the entry depth and, when the images are
-baked in, a digest of them; the runner adds the simulator, the Amaranth version and
+Verilator (minutes) happen once per :func:`channel_key`: every parameter of the channel
+(``ChannelParams.to_dict()``: shape, widths, Q formats, depths, timing) and, when the
+images are baked in, a digest of them; the runner adds the simulator, the Amaranth version and
 the gateware sources. A cached run elaborates nothing.
 """
 
@@ -162,19 +162,15 @@ def _entry_depth(images):
     return max(1, max(len(w) for w in images.words))
 
 
-def channel_key(model, images, *, n_channels, queue_depth, preload):
+def channel_key(params, images, *, preload):
     """What selects a channel build: everything the Verilog depends on.
 
-    Without ``preload`` the images are not in the Verilog, so one build serves every
-    model of the same shape, configuration, Q formats and entry depth.
+    ``params`` (:class:`~ese_hw.gateware.channel.ChannelParams`) holds every
+    parameter, the timing included; without ``preload`` the images are not in the
+    Verilog, so one build serves every model of the same parameters.
     """
     return {
-        "shape": [model.n_in, model.n_cells, model.n_proj],
-        "config": model.config.to_dict(),
-        "qformats": {k: int(v) for k, v in model.qformats.items()},
-        "n_channels": n_channels,
-        "queue_depth": queue_depth,
-        "entry_depth": _entry_depth(images),
+        "channel": params.to_dict(),
         "preload": preload,
         "images": _images_digest(images) if preload else None,
     }
@@ -266,11 +262,10 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
     images = channel_images(model) if images is None else images
-    build_options = dict(n_channels=c_n, queue_depth=queue_depth, preload=preload)
     params = _channel_params(model, images, n_channels=c_n, queue_depth=queue_depth)
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
-                         key=channel_key(model, images, **build_options), progress=progress)
+                         key=channel_key(params, images, preload=preload), progress=progress)
     data = channel_tb_data(params, x_q, load=None if preload else load_words(images),
                            resets=resets, x_idle=x_idle, y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,

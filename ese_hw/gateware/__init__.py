@@ -9,11 +9,11 @@ memory loads at run time through :mod:`.load`.
 """
 
 from .accumulator import Accumulator
-from .channel import Channel
+from .channel import Channel, ChannelParams
 from .load import LoadTarget
 from .matrix_reader import MatrixReader
 from .pe import ColumnWalker
 from .pointer import PointerReader
 
-__all__ = ["Accumulator", "Channel", "ColumnWalker", "LoadTarget", "MatrixReader",
+__all__ = ["Accumulator", "Channel", "ChannelParams", "ColumnWalker", "LoadTarget", "MatrixReader",
            "PointerReader"]
