@@ -1,0 +1,366 @@
+"""One accelerator design from the command line: the options ``generate``, ``estimate``
+and ``sweep`` share, and the :class:`Design` they describe.
+
+A design is a channel's parameters (:class:`~ese_hw.gateware.channel.ChannelParams`),
+the compressed model that sized its memories, and a clock. Its memory depths always
+come from a real encoding: given a compressed ``MODEL.npz``, from that model; given
+float weights (``ese-hw init``), from their compression with the options; given only
+``--shape`` and ``--density``, from seeded random weights of that shape
+(:func:`ese_hw.model.lstmp.random_weights`) compressed at that density. Compressions are
+cached on disk (:func:`cached_compress`) by everything they depend on, so a sweep or a
+second command does not compress the same model twice.
+
+Every integer option is checked against :data:`ese_hw.model.limits.LIMITS` and a bad
+one is an :class:`~ese_hw.errors.EseError` naming the option (``--pes must be an
+integer >= 1, got 0``), which the command line prints as one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from . import __version__
+from .errors import EseError
+from .gateware.channel import ChannelParams
+from .model.compress import (
+    FORMAT_VERSION,
+    CompressedModel,
+    Config,
+    compress,
+    from_arrays,
+    is_compressed,
+    load_compressed,
+)
+from .model.limits import LIMITS, check_int
+from .model.lstmp import LSTMPWeights, random_weights
+from .model.npzio import read_npz
+from .rtl import CLOCK_MHZ
+
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
+           "add_design_options", "cached_compress", "design_from_args", "grid_from_args",
+           "make_design", "parse_int_list", "parse_shape"]
+
+#: The paper's LSTMP shape (I, H, P), DESIGN.md section 1.
+DEFAULT_SHAPE = (153, 1024, 512)
+#: 6-bit indices: 0.02 % padding at the paper's density, and 12 + 6 bits is one BRAM18
+#: word (DESIGN.md section 2); the compressor's own default stays 4, the paper's.
+DEFAULT_INDEX_BITS = 6
+#: Seed of the random weights behind a design given by shape and density.
+RANDOM_SEED = 0
+#: Where compressed random models are cached.
+DEFAULT_CACHE_DIR = Path("build") / "models"
+
+_CONFIG_DEFAULTS = Config()
+_QUEUE_DEPTH_DEFAULT = next(f.default for f in fields(ChannelParams) if f.name == "queue_depth")
+
+#: Option -> (LIMITS name) of the integer options.
+_INT_OPTIONS = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
+                "--queue-depth": "queue_depth"}
+
+
+@dataclass(frozen=True)
+class Design:
+    """One accelerator configuration.
+
+    Members
+    -------
+    params : ChannelParams
+        Every parameter of the channel, memory depths from :attr:`model`.
+    model : CompressedModel or None
+        The model that sized the memories (``None`` only for a caller that built
+        ``params`` by hand and needs no images).
+    clock_mhz : float
+    source : str
+        Where the model came from: the ``MODEL.npz`` path, or
+        ``random(I,H,P, density=D, seed=S)``.
+    model_path : Path or None
+        The model file (the given ``MODEL.npz``, or the cached random model).
+    """
+
+    params: ChannelParams
+    model: CompressedModel | None
+    clock_mhz: float
+    source: str
+    model_path: Path | None = None
+
+    @property
+    def clock_period_ns(self):
+        return 1e3 / self.clock_mhz
+
+    @property
+    def shape(self):
+        """(I, H, P)."""
+        return (self.params.n_in, self.params.n_cells, self.params.n_proj)
+
+
+# ---------------------------------------------------------------------------- options
+
+def add_design_options(parser, *, multi=False):
+    """Add the design options to an ``argparse`` parser.
+
+    ``multi=True`` (a sweep): ``--pes``, ``--channels`` and ``--index-bits`` take comma
+    lists. Values are parsed and checked by :func:`design_from_args` /
+    :func:`grid_from_args`, not by argparse, so a bad one is one line naming it.
+    Options a model fixes (``--shape``, ``--density``, ``--pes``, ``--index-bits``)
+    default to the model's values when a ``MODEL.npz`` is given.
+    """
+    d = _CONFIG_DEFAULTS
+    lists = " (comma list)" if multi else ""
+    shape = ",".join(map(str, DEFAULT_SHAPE))
+    parser.add_argument("model", metavar="MODEL.npz", nargs="?",
+                        help="a compressed model (ese-hw compress) or float weights "
+                             "(ese-hw init, compressed with these options); without one, "
+                             "seeded random weights of --shape compressed at --density")
+    parser.add_argument("--shape", metavar="I,H,P",
+                        help=f"LSTMP input, cells, projection (default {shape}, or the model's)")
+    parser.add_argument("--density", metavar="D",
+                        help=f"fraction of weights kept, in (0, 1] (default {d.density})")
+    parser.add_argument("--pes", metavar="N", help=f"PEs per channel{lists} (default {d.n_pe})")
+    parser.add_argument("--channels", metavar="C", default="1",
+                        help=f"lock-step channels{lists} (default 1)")
+    parser.add_argument("--index-bits", metavar="B",
+                        help=f"relative-index bits{lists} (default {DEFAULT_INDEX_BITS})")
+    parser.add_argument("--queue-depth", metavar="Q", default=str(_QUEUE_DEPTH_DEFAULT),
+                        help=f"activation queue depth per PE (default {_QUEUE_DEPTH_DEFAULT})")
+    parser.add_argument("--clock-mhz", metavar="F", default=str(CLOCK_MHZ),
+                        help=f"clock frequency in MHz (default {CLOCK_MHZ:g})")
+    parser.set_defaults(design_multi=multi)
+    return parser
+
+
+def _int_option(option, text):
+    """``text`` as an integer checked against the bounds of ``option``."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise EseError(f"{option} must be an integer, got {text!r}") from None
+    try:
+        return check_int(_INT_OPTIONS[option], value, label=option)
+    except TypeError as e:
+        raise EseError(str(e)) from None
+
+
+def parse_int_list(option, text):
+    """A comma list of integers for ``option`` (``"16,32"``), each checked, no repeats."""
+    items = str(text).split(",")
+    if not all(t.strip() for t in items):
+        raise EseError(f"{option} must be a comma list of integers, got {text!r}")
+    values = [_int_option(option, t) for t in items]
+    if len(set(values)) != len(values):
+        raise EseError(f"{option} lists a value twice: {text!r}")
+    return values
+
+
+def parse_shape(text):
+    """``"I,H,P"`` as three positive integers."""
+    parts = str(text).split(",")
+    if len(parts) != 3:
+        raise EseError(f"--shape must be I,H,P (three integers), got {text!r}")
+    out = []
+    for name, part in zip(("n_in", "n_cells", "n_proj"), parts, strict=True):
+        try:
+            value = int(part.strip())
+        except ValueError:
+            raise EseError(f"--shape must be I,H,P (three integers), got {text!r}") from None
+        out.append(check_int(name, value, label=f"--shape {LIMITS[name].label}"))
+    return tuple(out)
+
+
+def _density(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise EseError(f"--density must be a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:                  # also refuses NaN
+        raise EseError(f"--density must be a number in (0, 1], got {text}")
+    return value
+
+
+def _clock(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise EseError(f"--clock-mhz must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise EseError(f"--clock-mhz must be a finite positive number, got {text}")
+    return value
+
+
+def _common_kwargs(args):
+    """The options that are single values in both modes, parsed and checked."""
+    return {
+        "model_path": args.model,
+        "shape": None if args.shape is None else parse_shape(args.shape),
+        "density": None if args.density is None else _density(args.density),
+        "queue_depth": _int_option("--queue-depth", args.queue_depth),
+        "clock_mhz": _clock(args.clock_mhz),
+    }
+
+
+def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
+    """The :class:`Design` of options added by ``add_design_options(parser)``."""
+    kw = _common_kwargs(args)
+    return make_design(**kw, n_pe=None if args.pes is None else _int_option("--pes", args.pes),
+                       n_channels=_int_option("--channels", args.channels),
+                       index_bits=(None if args.index_bits is None
+                                   else _int_option("--index-bits", args.index_bits)),
+                       cache_dir=cache_dir)
+
+
+def grid_from_args(args):
+    """The points of ``add_design_options(parser, multi=True)``: a list of
+    :func:`make_design` keyword dicts, every option checked before any is built
+    (PEs outermost, then channels, then index bits)."""
+    kw = _common_kwargs(args)
+    pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
+    channels = parse_int_list("--channels", args.channels)
+    bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
+    return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b}
+            for n, c, b in itertools.product(pes, channels, bits)]
+
+
+# ---------------------------------------------------------------------------- designs
+
+def _check_agrees(option, given, model_value, path):
+    if given is not None and given != model_value:
+        raise EseError(f"{option} {given} disagrees with {path}, which has {model_value}")
+
+
+def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
+    """A compressed model file's ``arrays``, checked against the options given."""
+    try:
+        model = from_arrays(arrays, source=str(path))
+    except EseError:
+        raise
+    except (TypeError, ValueError) as e:        # malformed content the checks did not foresee
+        raise EseError(f"{path}: malformed compressed model ({type(e).__name__})") from None
+    _check_shape(shape, (model.n_in, model.n_cells, model.n_proj), path)
+    _check_agrees("--pes", n_pe, model.config.n_pe, path)
+    _check_agrees("--index-bits", index_bits, model.config.index_bits, path)
+    _check_agrees("--density", density, model.config.density, path)
+    return model
+
+
+def _check_shape(shape, file_shape, path):
+    if shape is not None and tuple(shape) != file_shape:
+        raise EseError(f"--shape {','.join(map(str, shape))} disagrees with {path}, which "
+                       f"is {','.join(map(str, file_shape))}")
+
+
+def _cache_key(weights_id, shape, config):
+    """Everything a compression depends on, as a file name."""
+    key = {"weights": weights_id, "shape": list(shape), "config": config.to_dict(),
+           "format_version": FORMAT_VERSION, "ese_hw": __version__}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    i, h, p = shape
+    return f"{i}x{h}x{p}_pe{config.n_pe}_i{config.index_bits}_{digest}.npz"
+
+
+def cached_compress(weights_id, make_weights, shape, config, *, cache_dir=DEFAULT_CACHE_DIR):
+    """(path, model): ``make_weights()`` compressed with ``config``, from the cache under
+    ``cache_dir`` (keyed by ``weights_id``, ``shape`` and every ``config`` field) or
+    compressed now and cached. A ``filelock`` lock makes concurrent callers (a sweep's
+    workers) compress once."""
+    from filelock import FileLock
+
+    cache_dir = Path(cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EseError(f"cannot create {cache_dir}: {e.strerror}") from None
+    path = cache_dir / _cache_key(weights_id, shape, config)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                return path, load_compressed(path)
+            except EseError:
+                pass                            # a damaged cache entry: compress again
+        model = compress(make_weights(), config)
+        model.save(path)                        # atomic: no half-written cache entry
+    return path, model
+
+
+def _file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir):
+    """(model, source, model file) of the options: the compressed model given, the
+    float weights given compressed with the options, or seeded random weights."""
+    config = Config(n_pe=_CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe,
+                    density=_CONFIG_DEFAULTS.density if density is None else density,
+                    index_bits=DEFAULT_INDEX_BITS if index_bits is None else index_bits)
+    if model_path is None:
+        shape = DEFAULT_SHAPE if shape is None else tuple(shape)
+        path, model = cached_compress(
+            f"random seed {RANDOM_SEED}", lambda: random_weights(*shape, seed=RANDOM_SEED),
+            shape, config, cache_dir=cache_dir)
+        source = (f"random({','.join(map(str, shape))}, density={config.density:g}, "
+                  f"seed={RANDOM_SEED})")
+        return model, source, path
+    arrays = read_npz(model_path)
+    if is_compressed(arrays):
+        model = _load_model(arrays, model_path, shape=shape, density=density, n_pe=n_pe,
+                            index_bits=index_bits)
+        return model, str(model_path), Path(model_path)
+    try:
+        weights = LSTMPWeights.from_arrays(arrays, source=str(model_path))
+    except EseError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
+    file_shape = (weights.n_in, weights.n_cells, weights.n_proj)
+    _check_shape(shape, file_shape, model_path)
+    path, model = cached_compress(_file_digest(model_path), lambda: weights, file_shape, config,
+                                  cache_dir=cache_dir)
+    return model, f"{model_path} (compressed at density {config.density:g})", path
+
+
+def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_channels=1,
+                index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT, clock_mhz=CLOCK_MHZ,
+                cache_dir=DEFAULT_CACHE_DIR):
+    """A checked :class:`Design`.
+
+    Parameters
+    ----------
+    model_path : path-like, optional
+        A compressed model (``ese-hw compress``): ``shape``, ``density``, ``n_pe`` and
+        ``index_bits`` then default to its own and must agree with it when given. Or
+        float weights (``ese-hw init``): compressed with the options (cached), and
+        ``shape`` must agree with them.
+    shape : (I, H, P), optional
+        Without a file: the random model's shape (default :data:`DEFAULT_SHAPE`).
+    density, n_pe, index_bits : optional
+        The compression's, unless a compressed model fixes them (defaults
+        :class:`Config`'s density and PE count, :data:`DEFAULT_INDEX_BITS`).
+    n_channels, queue_depth : int
+    clock_mhz : float
+    cache_dir : path-like
+        Cache of compressed random models.
+
+    Raises
+    ------
+    EseError
+        A bad value (one line naming its option), an unreadable model, or a model
+        that disagrees with the options.
+    """
+    for option, value in (("--pes", n_pe), ("--channels", n_channels),
+                          ("--index-bits", index_bits), ("--queue-depth", queue_depth)):
+        if value is not None:
+            _int_option(option, value)
+    if density is not None:
+        _density(density)
+    clock_mhz = _clock(clock_mhz)
+    model, source, path = _model_and_source(model_path, shape=shape, density=density,
+                                            n_pe=n_pe, index_bits=index_bits,
+                                            cache_dir=cache_dir)
+    params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth)
+    return Design(params=params, model=model, clock_mhz=clock_mhz, source=source,
+                  model_path=path)
+
