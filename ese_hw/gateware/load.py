@@ -7,7 +7,9 @@ always-ready :func:`write_layout` ports, one per memory; a memory that loads at
 run time is made with :func:`loadable_memory`. On the host,
 :func:`pack_load_words` turns the ``(target, pe, addr, data)`` rows of
 :func:`ese_hw.model.images.load_words` into the exact payload integers, and
-:func:`pack_fields` packs any :mod:`amaranth.lib.data` layout the same way.
+:func:`pack_fields` packs any :mod:`amaranth.lib.data` layout the same way, and
+:func:`load_stream_bytes` writes those words as the byte stream of ``load.bin`` and of
+the AXI4-Stream top's ``s_axis_load`` (docs/contract.md, "The load byte stream").
 """
 
 from collections.abc import Mapping
@@ -17,10 +19,10 @@ from amaranth.hdl import Shape, unsigned
 from amaranth.lib import data, enum
 from amaranth.lib.memory import Memory
 
-from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR
+from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR, load_words
 
-__all__ = ["LoadTarget", "load_layout", "loadable_memory", "pack_fields", "pack_load_words",
-           "route_load", "write_layout"]
+__all__ = ["LoadTarget", "byte_width", "load_layout", "load_stream_bytes", "loadable_memory",
+           "pack_fields", "pack_load_words", "route_load", "write_layout"]
 
 
 class LoadTarget(enum.Enum, shape=2):
@@ -207,3 +209,58 @@ def pack_load_words(layout, rows):
         if len(col) and (col.min() < 0 or col.max() >= 1 << width):
             raise ValueError(f"load {name} values must fit unsigned({width})")
     return pack_fields(layout, **columns)
+
+
+def byte_width(bits):
+    """Whole bytes that hold ``bits`` bits (an AXI4-Stream ``tdata`` is whole bytes)."""
+    return max(1, -(-int(bits) // 8))
+
+
+def _check_images_fit(params, images):
+    """Refuse (``ValueError``) images another channel's memories would hold: another PE
+    count, more entry words than ``entry_depth``, or pointers for other columns."""
+    if len(images.words) != params.n_pe:
+        raise ValueError(f"images are for {len(images.words)} PEs, the channel has "
+                         f"{params.n_pe}")
+    longest = max(len(w) for w in images.words)
+    if longest > params.entry_depth:
+        raise ValueError(f"images need {longest} entry words in a PE, more than "
+                         f"entry_depth = {params.entry_depth}")
+    for p, ptr in enumerate(images.ptr):
+        if len(ptr) != params.n_cols + 1:
+            raise ValueError(f"PE {p} has {len(ptr)} pointers, the channel has "
+                             f"n_cols + 1 = {params.n_cols + 1}")
+
+
+def load_stream_bytes(params, images):
+    """The exact bytes of ``load.bin``: a model's memory images as the ``s_axis_load``
+    stream of the AXI4-Stream top.
+
+    One beat per load word (the rows of :func:`ese_hw.model.images.load_words`, PE by
+    PE: entries, pointers, biases, peepholes), each the :func:`load_layout` payload of
+    ``params`` (``params.load_layout``) padded with zero bits to
+    :func:`byte_width` ``(params.load_layout.size)`` bytes, little-endian (bit 0 of
+    the payload is bit 0 of the beat's first byte). TLAST goes on the last beat.
+
+    Parameters
+    ----------
+    params : ChannelParams
+        The channel the stream is for (its load layout and memory sizes).
+    images : ChannelImages
+        ``ese_hw.model.images.channel_images(model)``.
+
+    Returns
+    -------
+    bytes
+        ``len(words) * byte_width(params.load_layout.size)`` bytes.
+
+    Raises
+    ------
+    ValueError
+        The images do not fit the channel (PE count, entry depth, column count).
+    """
+    _check_images_fit(params, images)
+    layout = params.load_layout
+    n_bytes = byte_width(layout.size)
+    words = pack_load_words(layout, load_words(images))
+    return b"".join(w.to_bytes(n_bytes, "little") for w in words)
