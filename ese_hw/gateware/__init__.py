@@ -5,7 +5,8 @@ channels; :mod:`ese_hw.model.cycles` counts its cycles. Its PE datapath is built
 from :mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk
 and decode), :mod:`.pe` (activation queue + the two, as :class:`ColumnWalker`) and
 :mod:`.accumulator` (multiply, wrap-around accumulate with forwarding); every
-memory loads at run time through :mod:`.load`.
+memory loads at run time through :mod:`.load`. :class:`AxisTop` (:mod:`.top`) puts
+a channel behind AXI4-Stream ports for a Vivado block design.
 """
 
 from .accumulator import Accumulator
@@ -14,6 +15,7 @@ from .load import LoadTarget
 from .matrix_reader import MatrixReader
 from .pe import ColumnWalker
 from .pointer import PointerReader
+from .top import AxisTop
 
-__all__ = ["Accumulator", "Channel", "ChannelParams", "ColumnWalker", "LoadTarget", "MatrixReader",
-           "PointerReader"]
+__all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ColumnWalker", "LoadTarget",
+           "MatrixReader", "PointerReader"]
