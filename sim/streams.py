@@ -115,14 +115,19 @@ class StreamDriver:
                 await RisingEdge(self.clk)
             self.valid.value = 1
             self.payload.value = int(word) & self._mask
-            while True:
-                await ReadOnly()
-                taken = bool(self.ready.value)
-                await RisingEdge(self.clk)
-                if taken:
-                    break
+            await self._until_taken()
             self.sent += 1
         self.valid.value = 0
+
+    async def _until_taken(self) -> None:
+        """Hold the offered payload until the edge that transfers it (checks ``ready``
+        every clock)."""
+        while True:
+            await ReadOnly()
+            taken = bool(self.ready.value)
+            await RisingEdge(self.clk)
+            if taken:
+                return
 
     async def put(self, word: int) -> None:
         """Send one payload."""

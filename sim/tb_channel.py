@@ -152,21 +152,13 @@ class EdgeDriver(StreamDriver):
     """A :class:`StreamDriver` that, while ``ready`` is low, sleeps until it rises
     instead of polling each clock (``ready`` of the channel only changes after an edge)."""
 
-    async def send(self, payloads):
-        for word in payloads:
-            while self.idle_prob and self.rng.random() < self.idle_prob:
-                self.valid.value = 0
-                await RisingEdge(self.clk)
-            self.valid.value = 1
-            self.payload.value = int(word) & self._mask
-            while True:
-                await ReadOnly()
-                if self.ready.value:
-                    break
-                await RisingEdge(self.ready)
-            await RisingEdge(self.clk)
-            self.sent += 1
-        self.valid.value = 0
+    async def _until_taken(self):
+        while True:
+            await ReadOnly()
+            if self.ready.value:
+                break
+            await RisingEdge(self.ready)
+        await RisingEdge(self.clk)
 
 
 class EdgeCollector:
