@@ -306,5 +306,9 @@ def y_from_stream_bytes(params, blob, n_frames):
 
 
 def model_load_bytes(params, model):
-    """:func:`load_stream_bytes` of ``model``'s images (``load.bin``)."""
+    """:func:`load_stream_bytes` of ``model``'s images (``load.bin``), after checking
+    that ``model`` fits the channel of ``params`` (``ValueError`` otherwise: another
+    shape, configuration or Q formats, which the images alone do not show, or more
+    entries than ``entry_depth``)."""
+    Channel.check(**params.kwargs(), model=model)
     return load_stream_bytes(params, channel_images(model))

@@ -197,6 +197,13 @@ def test_load_stream_bytes_refuses_images_that_do_not_fit(model):
     other = ChannelParams.for_model(_model(n_pe=3))
     with pytest.raises(ValueError, match="images are for 2 PEs"):
         load_stream_bytes(other, images)
+    # Q formats are not in the images: a model with other formats would load and run
+    # wrong, so the model-level helper refuses it.
+    params = ChannelParams.for_model(model)
+    other_formats = _model(seed=2)
+    assert dict(other_formats.qformats) != dict(model.qformats)
+    with pytest.raises(ValueError, match="Q formats"):
+        model_load_bytes(params, other_formats)
 
 
 def test_bad_fifo_depth(model):
@@ -295,7 +302,7 @@ def test_second_model_loaded_at_run_time(model):
     """Model A, its frames; then model B through s_axis_load while x is already
     offered: no frame runs until B's TLAST, and B's frames (TUSER resets the lanes on
     the first) equal B's golden outputs."""
-    model_b = _model(seed=2)
+    model_b = _model(seed=3)                              # same Q formats as seed 1
     depth = max(model_entry_depth(model), model_entry_depth(model_b))
     params = ChannelParams.for_model(model, n_channels=2, entry_depth=depth)
     top = AxisTop(params=params)

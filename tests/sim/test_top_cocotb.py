@@ -1,0 +1,103 @@
+"""The AXI4-Stream top's Verilog on Icarus and Verilator through cocotbext-axi.
+
+Testbench ``ese_hw.sim.tb_top``: ``AxiStreamSource`` on ``s_axis_load`` and
+``s_axis_x``, ``AxiStreamSink`` on ``m_axis_y``, seeded pause generators on all three.
+One build per simulator of a small two-lane top without baked images, then one run of
+two phases: model A loaded from its ``load.bin`` bytes and 6 frames (lane 1 restarted
+on frame 3 through TUSER), then model B loaded at run time (no reset between; B's x
+frames are queued as soon as its first load word is taken) and 6 frames with both
+lanes restarted on the first. Every output equals the golden model of the model that
+was loaded, bit for bit, and the Verilog passes ``verilator --lint-only``.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ese_hw.gateware.channel import ChannelParams, model_entry_depth
+from ese_hw.gateware.top import AxisTop, model_load_bytes, x_stream_bytes, y_from_stream_bytes
+from ese_hw.model.compress import Config, compress
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import random_weights
+from ese_hw.sim.tb_top import read_top_out, top_tb_data
+from ese_hw.simtools import (
+    SIMULATORS,
+    build_design,
+    generate_verilog,
+    run_test,
+    simulator_available,
+    verilator_env,
+)
+
+BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
+SHAPE = (8, 12, 6)
+T = 6
+
+
+@pytest.fixture(scope="module")
+def models():
+    return [compress(random_weights(*SHAPE, seed=s), Config(n_pe=2, density=0.4))
+            for s in (32, 35)]                  # seeds with equal Q formats
+
+
+@pytest.fixture(scope="module")
+def params(models):
+    # Entry memories that hold either model: one build serves both.
+    depth = max(model_entry_depth(m) for m in models)
+    return ChannelParams.for_model(models[0], n_channels=2, entry_depth=depth)
+
+
+def _top(params):
+    return AxisTop(params=params)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_two_models_through_axi_streams_with_pauses(sim, models, params, request):
+    if not simulator_available(sim):
+        pytest.skip(f"{sim} is not installed")
+    goldens = [GoldenModel(m) for m in models]
+    rng = np.random.default_rng(33)
+    xs = [np.stack([g.quantize_inputs(rng.standard_normal((T, SHAPE[0])) * (1 + c))
+                    for c in range(2)]) for g in goldens]
+    resets = [np.zeros((T, 2), bool) for _ in models]
+    resets[0][3, 1] = True                 # lane 1 restarts mid-sequence
+    resets[1][0] = True                    # model B starts both lanes afresh
+    masks = [[int(r[0]) | int(r[1]) << 1 for r in rs] for rs in resets]
+    phases = [(model_load_bytes(params, m), x_stream_bytes(params, x), mask)
+              for m, x, mask in zip(models, xs, masks, strict=True)]
+
+    t0 = time.perf_counter()
+    build = build_design(sim, lambda: _top(params), "axis_top", BUILD_ROOT,
+                         key={"params": params.to_dict(), "y_fifo_depth": 16, "baked": False},
+                         progress=False)
+    run = run_test(build, "ese_hw.sim.tb_top", data=top_tb_data(params, phases, pause=0.3),
+                   seed=34, progress=False)
+    out = read_top_out(run.run_dir)
+    request.node.user_properties.append(("wall_s", round(time.perf_counter() - t0, 2)))
+    print(f"{sim}: build {build.seconds:.1f} s (cached {build.cached}), "
+          f"simulation {run.test_seconds:.1f} s")
+
+    for k, (g, x, rs) in enumerate(zip(goldens, xs, resets, strict=True)):
+        y = y_from_stream_bytes(params, out["y_bytes"][k], T)
+        np.testing.assert_array_equal(y, g.run_channels(x, rs), err_msg=f"model {k}")
+    # The two models really differ on these frames (B is not A's outputs again).
+    assert not np.array_equal(goldens[0].run_channels(xs[1]), goldens[1].run_channels(xs[1]))
+    assert out["frame_done"] == 2 * T
+    assert out["x_tlast_error"] == 0
+
+
+@pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
+def test_top_verilator_lint(params, tmp_path):
+    path = generate_verilog(_top(params), "axis_top_lint", tmp_path)
+    run = subprocess.run(
+        ["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "--top-module",
+         "axis_top_lint", str(path)],
+        capture_output=True, text=True, env={**os.environ, **verilator_env(apply=False)},
+        timeout=600)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("%Error")]
+    assert not errors, "\n".join(errors[:20])
+    assert run.returncode == 0, run.stderr[-2000:]
