@@ -19,7 +19,7 @@ from pathlib import Path
 from amaranth.build import Attrs, Clock, DiffPairs, Resource
 from amaranth.vendor import XilinxPlatform
 
-__all__ = ["CLOCK_PERIOD_NS", "XCKU060Platform", "extract_vivado_project"]
+__all__ = ["CLOCK_PERIOD_NS", "PART", "XCKU060Platform", "extract_vivado_project"]
 
 #: ESE's clock: 200 MHz.
 CLOCK_PERIOD_NS = 5.0
@@ -45,6 +45,10 @@ class XCKU060Platform(XilinxPlatform):
     connectors = []
 
 
+#: The full part name Vivado takes (``-part``).
+PART = f"{XCKU060Platform.device}-{XCKU060Platform.package}-{XCKU060Platform.speed}"
+
+
 def _has_ports(top) -> bool:
     from amaranth.lib import wiring
 
@@ -58,6 +62,8 @@ def extract_vivado_project(
     name: str = "top",
     out_of_context: bool | None = None,
     clock_period_ns: float = CLOCK_PERIOD_NS,
+    clock_port: str = "clk",
+    verilog_text: str | None = None,
 ) -> Path:
     """Write a Vivado project tree (``.v``, ``.xdc``, ``.tcl``, ``build_<name>.sh``) for ``top``.
 
@@ -70,10 +76,18 @@ def extract_vivado_project(
     out_of_context : bool, optional
         Default: ``True`` for a ``Component`` with ports. Then the Verilog is the
         component itself (ports ``clk``, ``rst``, ``<member>__<field>``), the XDC only
-        constrains ``clk`` to ``clock_period_ns``, synthesis runs with
-        ``-mode out_of_context`` and the script stops after the post-route reports
-        (an OOC design has no bitstream). ``False``: an ordinary platform build where
-        ``top`` requests pins itself and the ``sync`` domain comes from ``clk200``.
+        constrains ``clock_port`` to ``clock_period_ns``, synthesis runs with
+        ``-mode out_of_context -part`` :data:`PART` and the script stops after the
+        post-route reports (an OOC design has no bitstream): utilization after
+        synthesis, placement and routing, and the timing summary (``<name>_timing.rpt``).
+        ``False``: an ordinary platform build where ``top`` requests pins itself and the
+        ``sync`` domain comes from ``clk200``.
+    clock_port : str
+        Out of context: the Verilog port the clock arrives on (``clk`` for a component
+        in Amaranth's ``sync`` domain; ``aclk`` for a top that drives its own domain).
+    verilog_text : str, optional
+        Out of context: the Verilog already generated for ``top`` (a large design
+        converts once, not once per caller).
     """
     from amaranth.back import verilog
 
@@ -95,13 +109,19 @@ def extract_vivado_project(
         stub,
         name=name,
         do_build=False,
-        synth_design_opts="-mode out_of_context",
+        synth_design_opts=f"-mode out_of_context -part {PART}",
+        # Placement's report is Amaranth's; the routed design's utilization is the one
+        # to quote.
+        script_after_route=f"report_utilization -file {name}_utilization_route.rpt",
         script_before_bitstream="quit",
     )
-    plan.files[f"{name}.v"] = f"/* ese_hw out-of-context core */\n{verilog.convert(top, name=name)}"
+    if verilog_text is None:
+        verilog_text = verilog.convert(top, name=name)
+    plan.files[f"{name}.v"] = f"/* ese_hw out-of-context core */\n{verilog_text}"
     plan.files[f"{name}.xdc"] = (
         f"# ese_hw out-of-context: only the core clock is constrained\n"
-        f"create_clock -name clk -period {clock_period_ns:.3f} [get_ports clk]\n"
+        f"create_clock -name {clock_port} -period {clock_period_ns:.3f} "
+        f"[get_ports {clock_port}]\n"
     )
     plan.files.pop(f"{name}.debug.v", None)
     plan.extract(str(out_dir))

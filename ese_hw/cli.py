@@ -348,6 +348,22 @@ def cmd_demo(args, out):
     print(f"elapsed {time.perf_counter() - t0:.1f} s")
 
 
+def cmd_generate(args, out):
+    from .design import design_from_args
+    from .generate import check_out_dir, check_y_fifo_depth, generate
+
+    check_y_fifo_depth(args.y_fifo_depth)     # the cheap checks before any compression
+    check_out_dir(args.output)
+    design = design_from_args(args)
+    result = generate(design, args.output, bake=args.bake, y_fifo_depth=args.y_fifo_depth,
+                      progress=lambda step: print(f"generate: {step} ...", flush=True))
+    perf = result.config["performance"]
+    print(f"wrote {args.output}: {', '.join(result.files)}")
+    print(f"model {design.source}; {design.params.n_pe} PEs x {design.params.n_channels} "
+          f"channel(s); cycle model {perf['frame_interval_cycles']:.0f} cycles/frame, "
+          f"{perf['latency_us']:.2f} us at {design.clock_mhz:g} MHz, U {perf['utilization']:.3f}")
+
+
 # ---------------------------------------------------------------------------- parser
 
 def _add_init(sub):
@@ -415,12 +431,28 @@ def _add_demo(sub):
     s.set_defaults(func=cmd_demo)
 
 
+def _add_generate(sub):
+    from .design import add_design_options
+    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
+
+    s = sub.add_parser("generate", help="write the AXI4-Stream top's Verilog, a Vivado "
+                                        "flow for the XCKU060, load.bin and config.json")
+    add_design_options(s)
+    s.add_argument("--bake", action="store_true",
+                   help="put the model's memory images into the Verilog")
+    s.add_argument("--y-fifo-depth", type=int,
+                   help=f"entries of the y FIFO (default {DEFAULT_Y_FIFO_DEPTH})")
+    s.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="output directory: new, empty or a previous generate output")
+    s.set_defaults(func=cmd_generate)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_compress, _add_run, _add_demo):
+    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate):
         add(sub)
     return p
 

@@ -1,0 +1,274 @@
+"""``ese-hw generate``: the Vivado-ready tree of a small design, through the command line.
+
+One generation per configuration (a module fixture); the checks read its files and
+compare them with the library's own values: ChannelParams, the cycle model, the load
+stream.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ese_hw.cli import main
+from ese_hw.design import make_design
+from ese_hw.gateware.channel import ChannelParams
+from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, model_load_bytes
+from ese_hw.generate import TOP_NAME, check_out_dir
+from ese_hw.model.compress import Config, compress
+from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import random_weights
+from ese_hw.simtools import simulator_available, verilator_env
+
+SHAPE = (16, 64, 32)
+OPTIONS = ["--shape", "16,64,32", "--density", "0.25", "--pes", "4"]
+AXI_PORTS = {"aclk", "aresetn",
+             *(f"s_axis_x_t{s}" for s in ("data", "valid", "ready", "last", "user")),
+             *(f"m_axis_y_t{s}" for s in ("data", "valid", "ready", "last")),
+             *(f"s_axis_load_t{s}" for s in ("data", "valid", "ready", "last"))}
+FILES = {f"{TOP_NAME}.v", f"{TOP_NAME}.xdc", f"{TOP_NAME}.tcl", f"build_{TOP_NAME}.sh",
+         "load.bin", "config.json", "README.md"}
+
+
+def _one_error_line(capsys):
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ese-hw: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def _leftovers(directory):
+    """Temporary directories generate left beside its output."""
+    return [p.name for p in directory.iterdir() if p.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A working directory (the model cache build/models is relative to it)."""
+    d = tmp_path_factory.mktemp("generate")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(d)
+        yield d
+
+
+@pytest.fixture(scope="module")
+def out(work):
+    """2 lock-step channels at 250 MHz, images loaded at run time."""
+    d = work / "gen250"
+    assert main(["generate", *OPTIONS, "--channels", "2", "--clock-mhz", "250",
+                 "-o", str(d)]) == 0
+    design = make_design(shape=SHAPE, density=0.25, n_pe=4, n_channels=2, clock_mhz=250,
+                         cache_dir=work / "build" / "models")
+    return SimpleNamespace(dir=d, design=design,
+                           config=json.loads((d / "config.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def baked(work):
+    """One channel at the default clock, images baked in."""
+    d = work / "baked"
+    assert main(["generate", *OPTIONS, "--bake", "-o", str(d)]) == 0
+    return d
+
+
+def _verilog_ports(path):
+    text = path.read_text()
+    header = re.search(rf"^module {TOP_NAME}\((.*?)\);", text, re.M | re.S)
+    assert header, "no top module"
+    return {p.strip() for p in header.group(1).split(",")}
+
+
+# ---------------------------------------------------------------------------- the tree
+
+def test_files_present(out):
+    names = {p.name for p in out.dir.iterdir()}
+    assert FILES <= names
+    assert set(out.config["files"]) == names                # config.json lists them all
+    assert os.access(out.dir / f"build_{TOP_NAME}.sh", os.X_OK)
+    assert not _leftovers(out.dir.parent)
+
+
+def test_vivado_flow_out_of_context_on_the_xcku060(out):
+    tcl = (out.dir / f"{TOP_NAME}.tcl").read_text()
+    assert f"synth_design -top {TOP_NAME} -mode out_of_context -part xcku060-ffva1156-2-e" in tcl
+    for step in ("opt_design", "place_design", "route_design",
+                 f"report_utilization -file {TOP_NAME}_utilization_route.rpt",
+                 f"report_timing_summary -datasheet -max_paths 10 -file {TOP_NAME}_timing.rpt"):
+        assert step in tcl
+    assert tcl.index("quit") < tcl.index("write_bitstream")      # no bitstream out of context
+    script = (out.dir / f"build_{TOP_NAME}.sh").read_text()
+    assert f"-mode batch -log {TOP_NAME}.log -source {TOP_NAME}.tcl" in script
+    assert out.config["part"] == "xcku060-ffva1156-2-e"
+
+
+@pytest.mark.parametrize("fixture, period", [("out", "4.000"), ("baked", "5.000")])
+def test_clock_period_on_aclk(fixture, period, request):
+    d = request.getfixturevalue(fixture)
+    d = getattr(d, "dir", d)
+    xdc = (d / f"{TOP_NAME}.xdc").read_text()
+    assert f"create_clock -name aclk -period {period} [get_ports aclk]" in xdc
+
+
+def test_axi_port_names_in_verilog_and_config(out):
+    ports = _verilog_ports(out.dir / f"{TOP_NAME}.v")
+    assert AXI_PORTS <= ports
+    assert not {"clk", "rst"} & ports                    # the top's clock is aclk
+    table = {p["name"]: p for p in out.config["ports"]}
+    assert set(table) == ports
+    assert table["s_axis_x_tuser"]["width"] == 2          # one reset bit per channel
+    assert table["s_axis_load_tdata"]["width"] % 8 == 0
+    assert table["m_axis_y_tready"]["direction"] == "in"
+
+
+@pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
+@pytest.mark.parametrize("fixture", ["out", "baked"])
+def test_verilog_passes_verilator_lint(fixture, request):
+    d = request.getfixturevalue(fixture)
+    d = getattr(d, "dir", d)
+    run = subprocess.run(
+        ["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "--top-module", TOP_NAME,
+         str(d / f"{TOP_NAME}.v")],
+        capture_output=True, text=True, env={**os.environ, **verilator_env(apply=False)},
+        timeout=600)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("%Error")]
+    assert not errors, "\n".join(errors[:20])
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------- contents
+
+def test_config_holds_the_channel_parameters(out):
+    c, params = out.config, out.design.params
+    assert ChannelParams.from_dict(c["channel"]) == params
+    assert c["channel"] == json.loads(json.dumps(params.to_dict()))
+    assert c["qformats"] == dict(params.qformats)
+    depths = c["memory_depths"]["per_pe"]
+    assert depths["entry"]["words"] == params.entry_depth
+    assert depths["entry"]["bits"] == params.weight_bits + params.index_bits
+    assert depths["pointer"]["words"] == params.n_cols + 1
+    assert c["clock"] == {"port": "aclk", "mhz": 250.0, "period_ns": 4.0}
+    assert c["y_fifo_depth"] == DEFAULT_Y_FIFO_DEPTH
+    assert c["model"]["baked"] is False and c["model"]["source"].startswith("random(16,64,32")
+
+
+def test_config_performance_is_the_cycle_model(out):
+    perf, design = out.config["performance"], out.design
+    golden = GoldenModel(design.model)
+    rng = np.random.default_rng(perf["seed"])
+    x_q = np.stack([golden.quantize_inputs(rng.standard_normal((perf["frames"], SHAPE[0])))
+                    for _ in range(2)])
+    ref = channel_cycles(design.model, x_q, queue_depth=design.params.queue_depth,
+                         timing=design.params.timing)
+    assert perf["frame_done_cycles"] == [int(d) for d in ref["frame_done"]]
+    assert perf["frame_interval_cycles"] == pytest.approx(ref["cycles_per_frame"])
+    assert perf["latency_us"] == pytest.approx(ref["cycles_per_frame"] / 250)
+    assert perf["utilization"] == pytest.approx(ref["utilization"])
+    # A frame on an idle channel ends after its frame_done (y still streams out).
+    assert perf["first_frame_cycles"] > perf["frame_done_cycles"][0]
+
+
+def test_load_bin_is_the_load_stream(out):
+    blob = (out.dir / "load.bin").read_bytes()
+    assert blob == model_load_bytes(out.design.params, out.design.model)
+    ls = out.config["load_stream"]
+    assert len(blob) == ls["bytes"] == ls["beats"] * ls["beat_bytes"]
+    assert ls["beat_bytes"] * 8 == out.config["tdata_bits"]["s_axis_load"]
+
+
+def test_bake_puts_the_images_in_the_verilog(out, baked):
+    config = json.loads((baked / "config.json").read_text())
+    assert config["model"]["baked"] is True
+    # The same model (channels do not change compression): PE 0's first entry words are
+    # an entry memory's initial values in the baked Verilog only.
+    words = out.design.model.gate.words[0][:4]
+    bits = out.design.params.weight_bits + out.design.params.index_bits
+    init = "\n".join(f"    mem[{k}] = {bits}'h{int(w):0{-(-bits // 4)}x};"
+                     for k, w in enumerate(words))
+    assert init in (baked / f"{TOP_NAME}.v").read_text()
+    assert init not in (out.dir / f"{TOP_NAME}.v").read_text()
+
+
+def test_readme_names_ports_load_and_vivado(out):
+    readme = (out.dir / "README.md").read_text()
+    for text in ("s_axis_load_tdata", "m_axis_y_tlast", "load.bin", "docs/contract.md",
+                 f"sh build_{TOP_NAME}.sh", "vivado -mode batch"):
+        assert text in readme
+
+
+# ---------------------------------------------------------------------------- the DIR
+
+def test_previous_output_is_replaced(out, work):
+    d = work / "again"
+    shutil.copytree(out.dir, d)
+    assert main(["generate", *OPTIONS, "--clock-mhz", "100", "-o", str(d)]) == 0
+    assert "-period 10.000" in (d / f"{TOP_NAME}.xdc").read_text()
+    assert not _leftovers(work)
+
+
+def test_failure_leaves_no_dir(work, monkeypatch):
+    import ese_hw.generate as gen
+
+    def broken(design, frames=8, **_):
+        raise RuntimeError("cycle model failed")
+
+    monkeypatch.setattr(gen, "cycle_figures", broken)
+    d = work / "broken"
+    with pytest.raises(RuntimeError):
+        main(["generate", *OPTIONS, "-o", str(d)])
+    assert not d.exists() and not _leftovers(work)
+
+
+@pytest.fixture(scope="module")
+def model_file(work):
+    path = work / "model_16x64x32.npz"
+    compress(random_weights(*SHAPE, seed=1), Config(n_pe=4, density=0.25, index_bits=6)).save(path)
+    return path
+
+
+SMALL = ["--shape", "16,64,32"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*SMALL, "--pes", "0"], "--pes must be an integer >= 1, got 0"),
+    ([*SMALL, "--channels", "65"], "--channels must be an integer in 1..64, got 65"),
+    ([*SMALL, "--index-bits", "9"], "--index-bits must be an integer in 2..8, got 9"),
+    ([*SMALL, "--clock-mhz", "-5"], "--clock-mhz must be a finite positive number"),
+    ([*SMALL, "--y-fifo-depth", "0"], "--y-fifo-depth must be an integer >= 1, got 0"),
+    (["{model}", "--shape", "16,64,16"], "--shape 16,64,16 disagrees with"),
+    (["{work}/absent.npz"], "absent.npz: no such file"),
+    (["{work}/corrupt.npz"], "corrupt.npz: not a readable .npz"),
+])
+def test_bad_option_is_one_line_and_no_dir(argv, message, work, model_file, capsys):
+    (work / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    argv = [a.format(model=model_file, work=work) for a in argv]
+    d = work / "bad"
+    assert main(["generate", *OPTIONS[2:], *argv, "-o", str(d)]) == 2
+    assert message in _one_error_line(capsys)
+    assert not d.exists() and not _leftovers(work)
+
+
+def test_existing_dir_that_is_not_an_output(out, work, capsys):
+    d = work / "mine"
+    d.mkdir()
+    (d / "notes.txt").write_text("keep me")
+    assert main(["generate", *OPTIONS, "-o", str(d)]) == 2
+    assert "is not an ese-hw generate output" in _one_error_line(capsys)
+    assert [p.name for p in d.iterdir()] == ["notes.txt"]
+    # A previous output with someone's file in it (Vivado's reports) is not replaced.
+    prev = work / "prev"
+    shutil.copytree(out.dir, prev)
+    (prev / f"{TOP_NAME}_timing.rpt").write_text("a Vivado report")
+    assert main(["generate", *OPTIONS, "-o", str(prev)]) == 2
+    assert "ese_top_timing.rpt" in _one_error_line(capsys)
+    assert (prev / f"{TOP_NAME}_timing.rpt").exists()
+    # An empty directory is fine.
+    empty = work / "empty"
+    empty.mkdir()
+    assert check_out_dir(empty) is True
