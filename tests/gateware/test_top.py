@@ -12,6 +12,7 @@ from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.gateware.load import byte_width, load_stream_bytes, pack_load_words
 from ese_hw.gateware.top import AxisTop, model_load_bytes, x_stream_bytes, y_from_stream_bytes
 from ese_hw.model.compress import Config, compress
+from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
@@ -43,10 +44,11 @@ class _Clocked(Elaboratable):
 
     def __init__(self, top):
         self.top = top
+        self.axi = ClockDomain("axi")
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.axi = ClockDomain("axi")
+        m.domains.axi = self.axi
         m.submodules.top = self.top
         m.d.comb += [self.top.aclk.eq(ClockSignal("axi")),
                      self.top.aresetn.eq(~ResetSignal("axi"))]
@@ -137,8 +139,8 @@ class Bench:
         assert got == want
 
 
-def _simulate(top, *testbenches, bench):
-    sim = Simulator(_Clocked(top))
+def _simulate(top, *testbenches, bench, clocked=None):
+    sim = Simulator(_Clocked(top) if clocked is None else clocked)
     sim.add_clock(1e-8, domain="axi")
     sim.add_process(bench.recorder)
     *background, main = testbenches
@@ -243,6 +245,26 @@ def test_loaded_frames_bit_exact_under_stalls_on_every_stream(model):
     assert bench.tlast_error_at is None
 
 
+def test_the_top_adds_no_cycles_to_the_channel(model):
+    """Without stalls every frame completes on the cycle model's cycle: the AXI ports
+    and the y FIFO add no latency to a step (``frame_cycles`` holds for the top)."""
+    g = GoldenModel(model)
+    x_q = _frames(g, 2, 6, seed=5)
+    top = AxisTop.for_model(model, n_channels=2, bake=True)
+    bench = Bench(top, seed=5)
+
+    async def host(ctx):
+        await bench.send_x(ctx, x_q)
+
+    async def consumer(ctx):
+        await bench.take_y(ctx, 6 * SHAPE[2])
+
+    _simulate(top, host, consumer, bench=bench)
+    np.testing.assert_array_equal(bench.y_values(6), g.run_channels(x_q))
+    want = channel_cycles(model, x_q, queue_depth=top.params.queue_depth)["frame_done"]
+    np.testing.assert_array_equal(np.diff(bench.done), np.diff(want))
+
+
 @pytest.mark.parametrize("depth", [4, 6, 12, 13])
 def test_y_fifo_lets_the_datapath_run_while_the_consumer_pauses(model, depth):
     """With the consumer paused, frame ``k`` completes only once the outputs of frames
@@ -281,6 +303,7 @@ def test_x_tlast_is_checked_not_obeyed(model):
     tlast[2, -1] = 0                                      # frame 2: TLAST missing
     tlast[3, 3] = 1                                       # frame 3: an early TLAST as well
     top = AxisTop.for_model(model, bake=True)
+    clocked = _Clocked(top)
     bench = Bench(top, seed=9)
     taken = {}
 
@@ -291,11 +314,19 @@ def test_x_tlast_is_checked_not_obeyed(model):
 
     async def consumer(ctx):
         await bench.take_y(ctx, 4 * SHAPE[2])
+        await ctx.tick("axi").repeat(20)
+        taken["held"] = ctx.get(top.x_tlast_error)
+        ctx.set(clocked.axi.rst, 1)                       # aresetn low for two edges
+        await ctx.delay(2e-8)
+        ctx.set(clocked.axi.rst, 0)
+        await ctx.tick("axi")
+        taken["after_reset"] = ctx.get(top.x_tlast_error)
 
-    _simulate(top, host, consumer, bench=bench)
+    _simulate(top, host, consumer, bench=bench, clocked=clocked)
     np.testing.assert_array_equal(bench.y_values(4), g.run_channels(x_q))
     assert taken["good"][1] is None                       # correct frames: no error
     assert bench.tlast_error_at is not None and bench.tlast_error_at > taken["good"][0]
+    assert taken["held"] == 1 and taken["after_reset"] == 0
 
 
 def test_second_model_loaded_at_run_time(model):
