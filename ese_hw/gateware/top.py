@@ -51,10 +51,13 @@ from .load import byte_width, load_stream_bytes, pack_fields
 __all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "load_stream_bytes", "model_load_bytes",
            "x_stream_bytes", "y_from_stream_bytes"]
 
-#: Default depth of the y FIFO. 16 entries map to LUT RAM (no block RAM whatever the
-#: lane count) and absorb a 16-beat pause, the burst length of an AXI DMA's stream to
-#: memory; a consumer that pauses for a whole frame needs ``y_fifo_depth >= P``.
-DEFAULT_Y_FIFO_DEPTH = 16
+#: Default depth of the y FIFO: the deepest that costs no more than a 16-deep one.
+#: UltraScale LUT RAM is 32 words deep, so Yosys ``synth_xilinx`` maps a 16- and a
+#: 32-deep SyncFIFOBuffered alike (17 bits wide: 2 LUTRAM cells, 16 LUTs as memory; 513
+#: bits, 32 lanes: 37 and 296) and 64 deep doubles it, all without block RAM. 32 beats
+#: ride out an AXI DMA's burst-boundary pauses (bursts of 16 beats and less); a
+#: consumer that pauses for a whole frame needs ``y_fifo_depth >= P``.
+DEFAULT_Y_FIFO_DEPTH = 32
 
 #: What each port is for (:meth:`AxisTop.port_table`).
 _ROLES = {

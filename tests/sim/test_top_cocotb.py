@@ -19,7 +19,13 @@ import numpy as np
 import pytest
 
 from ese_hw.gateware.channel import ChannelParams, model_entry_depth
-from ese_hw.gateware.top import AxisTop, model_load_bytes, x_stream_bytes, y_from_stream_bytes
+from ese_hw.gateware.top import (
+    DEFAULT_Y_FIFO_DEPTH,
+    AxisTop,
+    model_load_bytes,
+    x_stream_bytes,
+    y_from_stream_bytes,
+)
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
@@ -72,7 +78,8 @@ def test_two_models_through_axi_streams_with_pauses(sim, models, params, request
 
     t0 = time.perf_counter()
     build = build_design(sim, lambda: _top(params), "axis_top", BUILD_ROOT,
-                         key={"params": params.to_dict(), "y_fifo_depth": 16, "baked": False},
+                         key={"params": params.to_dict(), "y_fifo_depth": DEFAULT_Y_FIFO_DEPTH,
+                              "baked": False},
                          progress=False)
     run = run_test(build, "ese_hw.sim.tb_top", data=top_tb_data(params, phases, pause=0.3),
                    seed=34, progress=False)
