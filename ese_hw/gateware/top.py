@@ -48,8 +48,8 @@ from ._params import CheckedComponent, check_int
 from .channel import Channel, ChannelParams
 from .load import byte_width, load_stream_bytes, pack_fields
 
-__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "load_stream_bytes", "model_load_bytes",
-           "x_stream_bytes", "y_from_stream_bytes"]
+__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
+           "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
 
 #: Default depth of the y FIFO: the deepest that costs no more than a 16-deep one.
 #: UltraScale LUT RAM is 32 words deep, so Yosys ``synth_xilinx`` maps a 16- and a
@@ -86,6 +86,14 @@ _ROLES = {
     "x_tlast_error": "sticky until aresetn: an x beat's tlast disagreed with the counted "
                      "frame position",
 }
+
+
+def axis_tdata_bits(params):
+    """``tdata`` widths of the three streams for a channel of ``params`` (no hardware
+    made): ``{"s_axis_x": .., "m_axis_y": .., "s_axis_load": ..}``, each whole bytes."""
+    lanes = 8 * byte_width(params.n_channels * params.act_bits)
+    return {"s_axis_x": lanes, "m_axis_y": lanes,
+            "s_axis_load": 8 * byte_width(params.load_layout.size)}
 
 
 class AxisTop(CheckedComponent):
@@ -175,16 +183,25 @@ class AxisTop(CheckedComponent):
 
     @property
     def x_tdata_bits(self):
-        return 8 * byte_width(self.lanes_bits)
+        """Every lane's element (``lanes_bits``) padded to whole bytes."""
+        return axis_tdata_bits(self._params)["s_axis_x"]
 
     @property
     def y_tdata_bits(self):
-        return 8 * byte_width(self.lanes_bits)
+        return axis_tdata_bits(self._params)["m_axis_y"]
 
     @property
     def load_tdata_bits(self):
         """One load word (``params.load_layout``) padded to whole bytes."""
-        return 8 * byte_width(self._params.load_layout.size)
+        return axis_tdata_bits(self._params)["s_axis_load"]
+
+    def to_dict(self):
+        """JSON-ready description for a configuration file: ``channel``
+        (``ChannelParams.to_dict()``), ``y_fifo_depth``, ``baked``, ``tdata_bits`` (per
+        stream) and ``ports`` (:meth:`port_table`)."""
+        return {"channel": self._params.to_dict(), "y_fifo_depth": self._y_fifo_depth,
+                "baked": self.baked, "tdata_bits": axis_tdata_bits(self._params),
+                "ports": self.port_table()}
 
     def port_table(self):
         """Every Verilog port as JSON-ready dicts, in port order: ``name``,

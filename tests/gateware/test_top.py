@@ -1,6 +1,7 @@
 """The AXI4-Stream top in Amaranth's simulator: ports, load.bin, frames bit-exact under
 stalls, the y FIFO absorbing a paused consumer, TLAST handling, a second model at run time."""
 
+import json
 import re
 
 import numpy as np
@@ -10,7 +11,13 @@ from amaranth.sim import Simulator
 
 from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.gateware.load import byte_width, load_stream_bytes, pack_load_words
-from ese_hw.gateware.top import AxisTop, model_load_bytes, x_stream_bytes, y_from_stream_bytes
+from ese_hw.gateware.top import (
+    AxisTop,
+    axis_tdata_bits,
+    model_load_bytes,
+    x_stream_bytes,
+    y_from_stream_bytes,
+)
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
@@ -171,6 +178,10 @@ def test_verilog_ports_are_axi_names(model, tmp_path):
     assert widths["s_axis_x_tuser"] == 2
     assert widths["s_axis_load_tdata"] == 8 * byte_width(top.params.load_layout.size)
     assert 0 <= widths["s_axis_load_tdata"] - top.params.load_layout.size < 8
+    described = json.loads(json.dumps(top.to_dict()))
+    assert described["ports"] == table and described["baked"] is False
+    assert described["tdata_bits"] == axis_tdata_bits(top.params) == {
+        "s_axis_x": 32, "m_axis_y": 32, "s_axis_load": widths["s_axis_load_tdata"]}
     for row in table:
         assert row["direction"] in ("in", "out") and row["role"]
         assert (row["interface"] is None) == (row["name"] in
