@@ -10,7 +10,7 @@ design. Its Verilog ports follow the ``<prefix>_t<signal>`` pattern, so Vivado's
     s_axis_load_tdata/tvalid/tready/tlast    the model's memory images (load.bin)
     frame_done, busy, x_tlast_error          status (plain wires)
 
-Framing, exactly (docs/contract.md, "The AXI4-Stream top"):
+Framing, exactly (docs/contract.md section 5):
 
 * ``s_axis_x``: a frame is ``I`` beats; beat ``j`` carries element ``j`` of every
   lane, lane ``c`` in ``tdata[c*act_bits +: act_bits]`` (two's complement, Q ``fa``;
@@ -54,9 +54,9 @@ __all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_by
 #: Default depth of the y FIFO: the deepest that costs no more than a 16-deep one.
 #: UltraScale LUT RAM is 32 words deep, so Yosys ``synth_xilinx`` maps a 16- and a
 #: 32-deep SyncFIFOBuffered alike (17 bits wide: 2 LUTRAM cells, 16 LUTs as memory; 513
-#: bits, 32 lanes: 37 and 296) and 64 deep doubles it, all without block RAM. 32 beats
-#: ride out an AXI DMA's burst-boundary pauses (bursts of 16 beats and less); a
-#: consumer that pauses for a whole frame needs ``y_fifo_depth >= P``.
+#: bits, 32 lanes: 37 and 296) and 64 deep doubles it, all without block RAM. So a
+#: consumer gets 32 beats of pause for free; one that pauses for a whole frame needs
+#: ``y_fifo_depth >= P`` (block RAM at the paper's P = 512).
 DEFAULT_Y_FIFO_DEPTH = 32
 
 #: What each port is for (:meth:`AxisTop.port_table`).
