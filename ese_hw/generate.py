@@ -125,7 +125,7 @@ def check_y_fifo_depth(y_fifo_depth):
     if y_fifo_depth is None:
         return DEFAULT_Y_FIFO_DEPTH
     try:
-        return check_int("y_fifo_depth", y_fifo_depth, 1, label="--y-fifo-depth")
+        return check_int("y_fifo_depth", y_fifo_depth, label="--y-fifo-depth")
     except TypeError as e:
         raise EseError(str(e)) from None
 

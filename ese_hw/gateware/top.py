@@ -124,7 +124,7 @@ class AxisTop(CheckedComponent):
     def check_parameters(cls, *, params, y_fifo_depth, model):
         if not isinstance(params, ChannelParams):
             raise TypeError(f"params must be a ChannelParams, not {params!r}")
-        check_int("y_fifo_depth", y_fifo_depth, 1)
+        check_int("y_fifo_depth", y_fifo_depth)
         Channel.check(**params.kwargs(), model=model)
 
     def __init__(self, *, params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, model=None):

@@ -62,6 +62,8 @@ LIMITS = {limit.name: limit for limit in (
     Limit("queue_depth", "queue depth", 1, None,
           "columns in each PE's activation queue (the paper uses 8)"),
     Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
+    Limit("y_fifo_depth", "y FIFO depth", 1, None,
+          "y_t elements the AXI top's output FIFO holds while the consumer pauses"),
     Limit("n_cols_max", "column count", 1, None, "columns a pointer memory describes"),
     Limit("local_rows", "local rows", 1, None, "accumulator rows per PE"),
     Limit("ptr_bits", "pointer bits", 1, 32, "entry addresses of a 32-bit word"),
