@@ -124,7 +124,7 @@ def compress_index_widths(weights, x, index_bits=(4, 6)):
 
 
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="build/rtl",
-                   progress=None):
+                   bake=False, progress=None):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
@@ -133,13 +133,17 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="buil
     x : (C, T, I) finite floats
     sim, queue_depth, build_root, progress
         As for :func:`ese_hw.rtl.run_rtl`.
+    bake : bool
+        Bake the memory images into the Verilog (a build per model). By default the
+        model goes in through the ``load`` stream before the first frame, and the build
+        serves every model of the configuration (:func:`ese_hw.rtl.entry_capacity`).
 
     Returns
     -------
     EngineRun
         ``y`` is (C, T, P). The report has the figures of :func:`ese_hw.rtl.performance`
-        (against the cycle model), the error against float, ``bit_exact_vs_golden``
-        and the build and simulation times.
+        (against the cycle model), the error against float, ``bit_exact_vs_golden``,
+        ``baked``, the build and simulation times and the load's cycles and time.
 
     Raises
     ------
@@ -157,7 +161,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="buil
     y_golden, trace = golden.run_channels(x_q, trace=True)
     model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth)
     res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, build_root=build_root,
-                  images=channel_images(model), progress=progress)
+                  preload=bake, images=channel_images(model), progress=progress)
     y = res.y / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     figures = performance(model, res.frame_done, n_channels=x.shape[0],
@@ -165,7 +169,10 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="buil
     report = _report("rtl", y, sim=sim, channels=int(x.shape[0]), queue_depth=queue_depth,
                      **figures, **output_errors(y, ref),
                      bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),
+                     baked=bool(bake), entry_depth=res.extra["entry_depth"],
                      build_cached=res.cached, build_seconds=round(res.build_seconds, 2),
                      sim_seconds=round(res.sim_seconds, 2),
+                     load_cycles=res.extra["load_cycles"],
+                     load_seconds=round(res.extra["load_seconds"], 2),
                      build_dir=str(Path(res.build_dir)))
     return EngineRun(y, report, res, np.asarray(model_done))

@@ -16,6 +16,14 @@ Verilator (minutes) happen once per :func:`channel_key`: every parameter of the 
 (``ChannelParams.to_dict()``: shape, widths, Q formats, depths, timing) and, when the
 images are baked in, a digest of them; the runner adds the simulator, the Amaranth version and
 the gateware sources. A cached run elaborates nothing.
+
+Loaded at run time (``preload=False``, what ``ese-hw run --engine rtl`` does) the images
+are not in the key, and the entry memories are sized by :func:`entry_capacity`, the
+model's need rounded up to whole BRAM36s, not by the model's exact need: two models of
+one configuration (shape, PEs, density, widths) differ by a few entries on their
+longest PE (11,374 and 11,375 words for seeds 0 and 1 at the paper's shape), and both
+fit 12,288. So a second model of the same configuration and Q formats reuses the first
+one's build; only one with other Q formats (fixed in the Verilog) builds again.
 """
 
 from __future__ import annotations
@@ -32,13 +40,18 @@ from .model.cycles import useful_macs
 from .model.images import channel_images, load_words
 from .simtools import build_design, check_simulator, run_test
 
-__all__ = ["CLOCK_MHZ", "RtlResult", "channel_key", "check_rtl_options", "dense_macs",
-           "performance", "run_rtl", "useful_macs"]
+__all__ = ["CLOCK_MHZ", "RtlResult", "bram36_words", "channel_key", "check_rtl_options",
+           "dense_macs", "entry_capacity", "performance", "run_rtl", "useful_macs"]
 
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
 TB_MODULE = "ese_hw.sim.tb_channel"
+
+#: A BRAM36's shapes (word width, words) from 32K x 1 to 512 x 72: a memory of a given
+#: word width occupies whole BRAM36s of the narrowest shape that holds its words.
+BRAM36_SHAPES = ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024),
+                 (72, 512))
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,9 @@ class RtlResult:
     cached : the build was reused (no Verilog generation, no simulator build)
     build_seconds, sim_seconds : wall time of the build (0 when cached) and simulation
     sim_cycles : simulated cycles from cycle 0 to the end of the run
+    extra : ``load_cycles`` and ``load_seconds`` (cycles and wall time of the run-time
+        load, 0 when baked), ``entry_depth`` (entry words per PE built),
+        ``tb_wall_seconds``, ``run_dir`` (with ``keep_run``)
     """
 
     y: np.ndarray
@@ -162,6 +178,23 @@ def _entry_depth(images):
     return max(1, max(len(w) for w in images.words))
 
 
+def bram36_words(width):
+    """Words of ``width`` bits one BRAM36 holds (wider words: 512 per BRAM36 used)."""
+    return next((words for bits, words in BRAM36_SHAPES if width <= bits),
+                BRAM36_SHAPES[-1][1])
+
+
+def entry_capacity(model, images=None):
+    """Entry words per PE of a channel that loads ``model`` at run time: the longest
+    PE's need rounded up to whole BRAM36s of the entry word (``weight_bits +
+    index_bits``). The memory occupies those BRAMs anyway, and the headroom lets other
+    models of the same configuration, whose longest PE needs a few words more or
+    less, run on the same build."""
+    need = _entry_depth(channel_images(model) if images is None else images)
+    step = bram36_words(model.config.weight_bits + model.config.index_bits)
+    return -(-need // step) * step
+
+
 def channel_key(params, images, *, preload):
     """What selects a channel build: everything the Verilog depends on.
 
@@ -176,14 +209,22 @@ def channel_key(params, images, *, preload):
     }
 
 
-def _channel_params(model, images, *, n_channels, queue_depth):
+def _channel_params(model, images, *, n_channels, queue_depth, preload, entry_depth):
     """The :class:`~ese_hw.gateware.channel.ChannelParams` of the channel run for
     ``model``: its sizes and payload layouts serve the testbench data too, so nothing
-    needs elaborating on the host side (and a cached run elaborates nothing at all)."""
+    needs elaborating on the host side (and a cached run elaborates nothing at all).
+    Entry memories: ``entry_depth`` if given, else exactly the model's need when the
+    images are baked in, :func:`entry_capacity` when they are loaded."""
     from .gateware.channel import ChannelParams
 
+    need = _entry_depth(images)
+    if entry_depth is None:
+        entry_depth = need if preload else entry_capacity(model, images)
+    elif need > entry_depth:
+        raise EseError(f"the model needs {need} entry words on its longest PE, more than "
+                       f"entry_depth {entry_depth}")
     return ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                   entry_depth=_entry_depth(images))
+                                   entry_depth=entry_depth)
 
 
 def _build_channel(params, model, *, preload):
@@ -209,8 +250,8 @@ def _check_expected(y, expected, sim):
 # ---------------------------------------------------------------------------- run
 
 def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected=None,
-            x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, build_root="build/rtl",
-            images=None, progress=None, seed=0, keep_run=False):
+            x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, entry_depth=None,
+            build_root="build/rtl", images=None, progress=None, seed=0, keep_run=False):
     """Run ``x_q`` through the channel's RTL for ``model``.
 
     Parameters
@@ -232,8 +273,12 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     preload : bool
         Bake the memory images into the Verilog (default). ``False`` builds a channel
         without them (see :func:`channel_key`) and writes the model through the
-        ``load`` stream before the first frame, with ``load_idle`` seeded idle cycles;
-        slow for big models (one word per cycle).
+        ``load`` stream before the first frame, with ``load_idle`` seeded idle cycles
+        (one word per cycle: 423,000 words at the paper's shape), in memories of
+        :func:`entry_capacity`, so one build serves every model of the configuration.
+    entry_depth : int, optional
+        Entry words per PE of the channel built (at least the model's need); default
+        above.
     build_root : path-like
         Root of the build cache.
     images : ChannelImages, optional
@@ -262,7 +307,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
     images = channel_images(model) if images is None else images
-    params = _channel_params(model, images, n_channels=c_n, queue_depth=queue_depth)
+    params = _channel_params(model, images, n_channels=c_n, queue_depth=queue_depth,
+                             preload=preload, entry_depth=entry_depth)
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
                          key=channel_key(params, images, preload=preload), progress=progress)
@@ -281,5 +327,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
                      build_seconds=build.seconds, sim_seconds=run.test_seconds,
                      sim_cycles=int(out["sim_cycles"]),
                      extra={"load_cycles": int(out["load_cycles"]),
+                            "load_seconds": float(out["load_seconds"]),
+                            "entry_depth": params.entry_depth,
                             "tb_wall_seconds": float(out["wall_seconds"]),
                             "run_dir": str(run.run_dir) if keep_run else None})

@@ -126,7 +126,7 @@ def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=
 def read_tb_out(run_dir):
     """``tb_out.npz`` of a :class:`ChannelTB` run in ``run_dir``: ``y_words`` (the ``y``
     payload integers, in order), ``frame_done`` (cycles), ``sim_cycles``,
-    ``load_cycles``, ``wall_seconds``."""
+    ``load_cycles``, ``load_seconds`` (wall time of the load), ``wall_seconds``."""
     with np.load(Path(run_dir) / "tb_out.npz") as npz:
         out = {k: npz[k] for k in npz.files}
     out["y_words"] = _payload_ints(out["y_words"])
@@ -279,12 +279,13 @@ class ChannelTB:
             self.done_cycles.append(self.cycle_now())
             self._progress()
 
-    def write_out(self, wall, load_cycles):
+    def write_out(self, wall, load_cycles, load_wall):
         path = Path(os.environ[DATA_ENV]).with_name("tb_out.npz")
         y_words = _payload_bytes(self.sink.items, len(self.dut.y__payload))
         np.savez(path, y_words=y_words, frame_done=np.array(self.done_cycles, np.int64),
                  sim_cycles=np.int64(self.cycle_now() if self.t0 is not None else 0),
-                 load_cycles=np.int64(load_cycles), wall_seconds=np.float64(wall))
+                 load_cycles=np.int64(load_cycles), load_seconds=np.float64(load_wall),
+                 wall_seconds=np.float64(wall))
 
     async def _load(self, words):
         budget = int(self.d["stall_cycles"]) + 50 * len(words)
@@ -308,6 +309,7 @@ class ChannelTB:
             t_load = get_sim_time("ns")
             await self._load(words)
             load_cycles = round((get_sim_time("ns") - t_load) / CLOCK_NS)
+        load_wall = time.perf_counter() - t_wall
         self.t0 = get_sim_time("ns")            # cycle 0: the first x element is offered
         cocotb.start_soon(self._watch_frame_done())
         self.sink.start()
@@ -329,7 +331,7 @@ class ChannelTB:
             await Timer(max(200, 4 * self.n_proj) * CLOCK_NS, "ns")
         finally:
             self._progress(final=True)
-            self.write_out(time.perf_counter() - t_wall, load_cycles)
+            self.write_out(time.perf_counter() - t_wall, load_cycles, load_wall)
         assert feeder.done(), "outputs complete before every x element was taken"
         assert len(self.sink.items) == total, (
             f"{len(self.sink.items)} y elements came out, {total} expected")
