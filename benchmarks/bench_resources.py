@@ -1,12 +1,13 @@
-"""Yosys resource estimates of the channel at the paper's per-PE sizes, extrapolated to 32 PEs.
+"""FPGA resources of one 32-PE channel at the paper shape, from ``ese_hw.estimate``.
 
-Synthesizing a 32-PE channel with Yosys (WebAssembly) takes too long, and every PE
-is the same: so the channel is synthesized with 1 and 2 PEs at the paper shape's
-per-PE sizes (32 cells and 16 projection rows per PE, 153 inputs, 12,288 entry words,
-6-bit indices, 12/16/48-bit weights/activations/accumulators, one lock-step channel),
-and the difference gives the cost of one PE; ``N=32`` is the 1-PE figure plus 31 PEs.
-Writes ``build/bench/resources.json``. These are Yosys ``synth_xilinx`` mappings for
-UltraScale, not Vivado results (see ``ese_hw.synth``).
+The design is what ``ese-hw generate`` ships for the default paper-shape model
+(``ese-hw estimate --pes 32 --channels 1 --index-bits 6 --queue-depth 8``): seeded
+random LSTMP weights 153/1024/512 compressed at the default density, 12-bit weights,
+16-bit activations, 48-bit accumulators, 4096-entry lookup tables, and the AXI4-Stream
+top around the channel. :func:`ese_hw.estimate.estimate` synthesizes one PE and the
+shell around the PEs with Yosys ``synth_xilinx -family xcu`` and composes
+``shell + 32 x PE`` (its docstring says how, and how close that is to a flat run).
+Writes ``build/bench/resources.json``. Yosys mappings for UltraScale, not Vivado results.
 """
 
 import json
@@ -14,47 +15,28 @@ import sys
 import time
 from pathlib import Path
 
-from ese_hw.gateware.channel import Channel
-from ese_hw.simtools import generate_verilog
-from ese_hw.synth import RESOURCE_KEYS, XCKU060_CAPACITY, yosys_resource_estimate
+from ese_hw.design import make_design
+from ese_hw.estimate import RESOURCES, estimate, format_estimate
 
-QFORMATS = dict(fw_g=12, fw_y=12, fp=12, fa=12, fc=12, fg=15)
-ESE = {"LUT": 293_920, "FF": 453_068, "RAMB36E2": 947, "DSP48E2": 1_504}
-
-
-def channel(n_pe, n_channels=1):
-    return Channel(n_in=153, n_cells=32 * n_pe, n_proj=16 * n_pe, n_pe=n_pe,
-                   n_channels=n_channels, qformats=QFORMATS, index_bits=6, entry_depth=12288)
+#: ESE's own utilisation of the XCKU060 (DESIGN.md section 4, [recalled]).
+ESE = {"LUT": 293_920, "FF": 453_068, "DSP48E2": 1_504, "BRAM36": 947}
+CONFIG = dict(n_pe=32, n_channels=1, index_bits=6, queue_depth=8)
 
 
 def main(out="build/bench/resources.json"):
-    build = Path("build/bench/resources")
-    result = {"note": __doc__.strip().splitlines()[0], "runs": {}}
-    for n in (1, 2):
-        t = time.perf_counter()
-        v = generate_verilog(channel(n), "channel", build / f"n{n}")
-        r = yosys_resource_estimate(v, "channel")
-        r.pop("by_type")
-        r["seconds"] = time.perf_counter() - t
-        result["runs"][n] = r
-        print(f"{n} PE(s): {r}")
-    one, two = result["runs"][1], result["runs"][2]
-    per_pe = {k: two[k] - one[k] for k in RESOURCE_KEYS}
-    n32 = {k: one[k] + 31 * per_pe[k] for k in RESOURCE_KEYS}
-    n32["BRAM36_equiv"] = n32["RAMB36E2"] + n32["RAMB18E2"] / 2
-    result["per_pe"] = per_pe
-    result["n_pe_32"] = n32
-    result["xcku060_fraction_32"] = {
-        "LUT": n32["LUT"] / XCKU060_CAPACITY["LUT"], "FF": n32["FF"] / XCKU060_CAPACITY["FF"],
-        "BRAM36": n32["BRAM36_equiv"] / XCKU060_CAPACITY["RAMB36E2"],
-        "DSP48E2": n32["DSP48E2"] / XCKU060_CAPACITY["DSP48E2"]}
-    result["ese_reported"] = ESE
-    print(f"per PE: {per_pe}")
-    print(f"32 PEs: {n32}")
-    print("fraction of the XCKU060: " + ", ".join(
-        f"{k} {v:.1%}" for k, v in result["xcku060_fraction_32"].items()))
+    t0 = time.perf_counter()
+    design = make_design(**CONFIG)
+    result = estimate(design.params, progress=True)
+    print(format_estimate(result))
+    pe, shell = result["components"]["pe"], result["components"]["shell"]
+    print("per PE: " + ", ".join(f"{k} {pe[k]:,}" for k in RESOURCES)
+          + "; shell: " + ", ".join(f"{k} {shell[k]:,}" for k in RESOURCES))
+    report = {"note": __doc__.strip().splitlines()[0], "config": CONFIG,
+              "model": design.source, "estimate": result, "ese_reported": ESE,
+              "ese_share": {k: ESE[k] / result["capacity"][k] for k in RESOURCES},
+              "seconds": time.perf_counter() - t0}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(result, indent=2))
+    Path(out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
 
 
