@@ -364,6 +364,18 @@ def cmd_generate(args, out):
           f"{perf['latency_us']:.2f} us at {design.clock_mhz:g} MHz, U {perf['utilization']:.3f}")
 
 
+def cmd_sweep(args, out):
+    from . import sweep
+    from .estimate import parse_margin
+
+    margin = parse_margin(args.margin)              # every option checked first
+    designs = sweep.grid_from_sweep_args(args)
+    result = sweep.run_sweep(designs, args.output, frames=args.frames, margin=margin,
+                             scheduler=args.scheduler, n_workers=args.workers,
+                             rtl_check=args.rtl_check)
+    print(sweep.format_summary(result, args.output))
+
+
 # ---------------------------------------------------------------------------- parser
 
 def _add_init(sub):
@@ -447,12 +459,41 @@ def _add_generate(sub):
     s.set_defaults(func=cmd_generate)
 
 
+def _add_sweep(sub):
+    from .design import add_design_options
+    from .estimate import DEFAULT_MARGIN
+    from .sweep import DEFAULT_FRAMES, DEFAULT_GRID
+
+    grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEFAULT_GRID.items())
+    s = sub.add_parser("sweep", help="sweep PEs x channels x index bits on Dask: cycle "
+                                     "model, GOPS and resource estimate per point",
+                       description=f"Axes not given default to {grid} (a compressed model "
+                                   "fixes its PEs and index bits). Writes DIR/sweep.csv, "
+                                   "DIR/sweep.json and PNG plots; a previous sweep's DIR "
+                                   "is resumed.")
+    add_design_options(s, multi=True)
+    s.set_defaults(pes=None, channels=None, index_bits=None)
+    s.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+                   help=f"seeded input frames per channel (default {DEFAULT_FRAMES})")
+    s.add_argument("--margin", default=str(DEFAULT_MARGIN), metavar="M",
+                   help=f"largest share of any XCKU060 resource that still fits "
+                        f"(default {DEFAULT_MARGIN})")
+    s.add_argument("--rtl-check", type=int, default=0, metavar="K",
+                   help="re-run the K smallest points on Verilator (default 0)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="an existing Dask scheduler (default: a LocalCluster)")
+    s.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    s.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="a new directory, or a previous sweep's to resume")
+    s.set_defaults(func=cmd_sweep)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate):
+    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate, _add_sweep):
         add(sub)
     return p
 
