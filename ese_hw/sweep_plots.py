@@ -15,6 +15,7 @@ other point is both cheaper and better) is a dashed black line through its point
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -31,7 +32,7 @@ _UNFIT_COLOR = "tab:red"
 def _figure():
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 5.5), dpi=120, layout="constrained")
+    fig = Figure(figsize=(10, 5.5), dpi=120, layout="constrained")
     return fig, fig.add_subplot()
 
 
@@ -56,29 +57,34 @@ def _series(rows):
 
 
 def _scatter(ax, rows, x, y, *, lines):
-    """Every point; lines join a series' points when ``lines`` (x is then PEs). The
-    legend gets one entry per series and one for the points that do not fit."""
+    """Every point; lines join a series' points when ``lines`` (x is then PEs, and each
+    series is nudged sideways by a few percent so series that coincide stay visible).
+    The legend gets one entry per series and one for the points that do not fit."""
     from matplotlib.lines import Line2D
 
     colors, markers = _styles(rows)
-    for (c, b), group in _series(rows).items():
+    series = _series(rows)
+    for i, ((c, b), group) in enumerate(series.items()):
         color, marker = colors[c], markers[b]
+        nudge = 2 ** (0.05 * (i - (len(series) - 1) / 2)) if lines else 1.0
+        xs = [r[x] * nudge for r in group]
         if lines:
-            ax.plot([r[x] for r in group], [r[y] for r in group], color=color, lw=1.2,
-                    alpha=0.7)
-        fit = [r for r in group if r["fits"]]
-        unfit = [r for r in group if not r["fits"]]
-        ax.scatter([r[x] for r in fit], [r[y] for r in fit], color=color, marker=marker,
+            ax.plot(xs, [r[y] for r in group], color=color, lw=1.2, alpha=0.7)
+        fit = [(xv, r[y]) for xv, r in zip(xs, group, strict=True) if r["fits"]]
+        unfit = [(xv, r[y]) for xv, r in zip(xs, group, strict=True) if not r["fits"]]
+        ax.scatter(*_columns(fit), color=color, marker=marker, s=46, zorder=3)
+        ax.scatter(*_columns(unfit), facecolors="none", edgecolors=color, marker=marker,
                    s=46, zorder=3)
-        ax.scatter([r[x] for r in unfit], [r[y] for r in unfit], facecolors="none",
-                   edgecolors=color, marker=marker, s=46, zorder=3)
-        ax.scatter([r[x] for r in unfit], [r[y] for r in unfit], color=_UNFIT_COLOR,
-                   marker="x", s=22, lw=1.2, zorder=4)
+        ax.scatter(*_columns(unfit), color=_UNFIT_COLOR, marker="x", s=22, lw=1.2, zorder=4)
         ax.add_line(Line2D([], [], color=color, marker=marker, ls="-" if lines else "none",
-                             label=f"{c} ch, {b}-bit idx"))
+                           label=f"{c} ch, {b}-bit idx"))
     if any(not r["fits"] for r in rows):
         ax.add_line(Line2D([], [], color=_UNFIT_COLOR, marker="x", ls="none",
-                             label="does not fit (hollow, x)"))
+                           label="does not fit (hollow, x)"))
+
+
+def _columns(points):
+    return [p[0] for p in points], [p[1] for p in points]
 
 
 def _front(ax, rows, cost, value, *, maximize):
@@ -89,6 +95,29 @@ def _front(ax, rows, cost, value, *, maximize):
             zorder=2, label="Pareto frontier")
 
 
+def _plain(value, _pos=None):
+    return f"{value:,.6g}"
+
+
+def _plain_minor(value, _pos=None):
+    """Label the minor ticks at 2 and 5 of each decade, leave the rest bare."""
+    mantissa = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+    return _plain(value) if round(mantissa, 6) in (2.0, 5.0) else ""
+
+
+def _log(ax, *, x=False, y=False):
+    """Log axes labelled with plain numbers (``200``, not ``2 x 10^2``)."""
+    from matplotlib.ticker import FuncFormatter
+
+    if x:
+        ax.set_xscale("log")
+    if y:
+        ax.set_yscale("log")
+    for axis in [ax.xaxis] * x + [ax.yaxis] * y:
+        axis.set_major_formatter(FuncFormatter(_plain))
+        axis.set_minor_formatter(FuncFormatter(_plain_minor))
+
+
 def _pe_axis(ax, rows):
     pes = sorted({r["n_pe"] for r in rows})
     ax.set_xscale("log", base=2)
@@ -97,10 +126,12 @@ def _pe_axis(ax, rows):
     ax.set_xlabel("PEs per channel")
 
 
-def _finish(fig, ax, path, title, *, legend_loc="best"):
+def _finish(fig, ax, path, title):
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc=legend_loc, ncols=2, framealpha=0.9)
+    ax.margins(0.06)
+    # Beside the axes, so the legend never hides a point.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     # Through a temporary file: an interrupted run leaves the old plot, not half a PNG.
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, format="png")
@@ -123,7 +154,7 @@ def _latency(rows, out_dir, ese_latency_us):
     ax.axhline(ese_latency_us, color="tab:orange", lw=1.5, ls="-.",
                label=f"ESE: {ese_latency_us} us")
     _pe_axis(ax, rows)
-    ax.set_yscale("log")
+    _log(ax, y=True)
     ax.set_ylabel("latency per frame (us, log)")
     clock = rows[0]["clock_mhz"]
     return _finish(fig, ax, out_dir / PLOTS[0],
@@ -135,12 +166,10 @@ def _gops_vs(rows, out_dir, resource, name, margin):
     _scatter(ax, rows, resource, "gops", lines=False)
     _front(ax, rows, resource, "gops", maximize=True)
     _capacity_lines(ax, resource, margin)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log(ax, x=True, y=True)
     ax.set_xlabel(f"{resource} (Yosys estimate, log)")
     ax.set_ylabel("sparse GOPS, all channels (log)")
-    return _finish(fig, ax, out_dir / name, f"Throughput against {resource}",
-                   legend_loc="upper left")
+    return _finish(fig, ax, out_dir / name, f"Throughput against {resource}")
 
 
 def _utilization(rows, out_dir):
@@ -149,7 +178,7 @@ def _utilization(rows, out_dir):
     _pe_axis(ax, rows)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("PE utilization (useful MACs / PE-cycles)")
-    return _finish(fig, ax, out_dir / PLOTS[3], "PE utilization", legend_loc="lower left")
+    return _finish(fig, ax, out_dir / PLOTS[3], "PE utilization")
 
 
 def _latency_area(rows, out_dir, margin):
@@ -158,12 +187,10 @@ def _latency_area(rows, out_dir, margin):
     _front(ax, rows, "max_share", "latency_us", maximize=False)
     ax.axvline(1.0, color="0.25", lw=1.5, label="XCKU060 full")
     ax.axvline(margin, color="0.25", lw=1, ls=":", label=f"{margin:.0%} margin")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log(ax, x=True, y=True)
     ax.set_xlabel("largest share of any XCKU060 resource (log)")
     ax.set_ylabel("latency per frame (us, log)")
-    return _finish(fig, ax, out_dir / PLOTS[4], "Latency against area",
-                   legend_loc="upper right")
+    return _finish(fig, ax, out_dir / PLOTS[4], "Latency against area")
 
 
 def plot_all(rows, out_dir, *, margin, ese_latency_us):
