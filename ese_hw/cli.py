@@ -7,8 +7,8 @@ Subcommands::
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
     ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
-               [--sim icarus|verilator --channels C --queue-depth D] [--report R.json]
-    ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]
+               [--sim icarus|verilator --channels C --queue-depth D --bake] [--report R.json]
+    ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.demo)
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
 unreadable or malformed file, an unwritable output) is reported as one line
@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -32,7 +31,6 @@ from .model.compress import Config, check_config, compress, from_arrays, is_comp
 from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
 from .rtl import check_rtl_options
-from .simtools import check_simulator
 
 __all__ = ["main", "build_parser"]
 
@@ -243,7 +241,7 @@ def _run_engine(args, obj):
     if args.engine == "rtl":
         x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
-                                   build_root=args.build_dir)
+                                   build_root=args.build_dir, bake=args.bake)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
@@ -257,7 +255,7 @@ def _run_message(args, run):
                 f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
                 f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
                 f"{r['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
-                f"{r['bit_exact_vs_golden']}")
+                f"{r['bit_exact_vs_golden']}; {_build_note(r)}")
     msg = f"{r['engine']}: {r['frames']} frames -> {args.output} {run.y.shape}"
     if "max_abs_error" in r:
         msg += (f"; vs float: max abs error {r['max_abs_error']:.3g}, "
@@ -265,7 +263,18 @@ def _run_message(args, run):
     return msg
 
 
+def _build_note(r):
+    """How the rtl engine's build and model got there, for the summary line."""
+    build = "cached build" if r["build_cached"] else f"built in {r['build_seconds']:.0f} s"
+    if r["baked"]:
+        return f"{build}, images baked in"
+    return (f"{build}, model loaded in {r['load_cycles']} cycles "
+            f"({r['load_seconds']:.1f} s)")
+
+
 def cmd_run(args, out):
+    if args.engine != "rtl" and args.bake:
+        raise EseError(f"--bake needs --engine rtl (engine {args.engine or 'default'})")
     if args.engine == "rtl":
         _rtl_options(args)                # parameters first: fail before reading files
     kind, obj = _load_any(args.model)
@@ -283,69 +292,13 @@ def cmd_run(args, out):
     print(_run_message(args, run))
 
 
-def _demo_rtl(args, model, x, out, d):
-    """The 6-bit model's RTL (32-PE channel) on the first frames: bit-exact and timed."""
-    print(f"== RTL: the 32-PE channel's Verilog on {args.sim}, {x.shape[0]} frames ==")
-    print("(generating and building takes minutes the first time; the build is cached "
-          "in build/rtl)")
-    run = flows.run_rtl_engine(model, x[None], sim=args.sim, queue_depth=8)
-    r = run.report
-    out.npy(os.path.join(d, "y_rtl_i6.npy"), run.y[0])
-    print(f"bit-exact vs golden model: {r['bit_exact_vs_golden']}")
-    print(f"cycles/frame {r['cycles_per_frame']:.1f} (cycle model "
-          f"{r['model_cycles_per_frame']:.1f}), PE utilization {r['utilization']:.3f}")
-    speedup = flows.ESE_LATENCY_US / r["latency_us_at_200mhz"]
-    print(f"latency at 200 MHz {r['latency_us_at_200mhz']:.2f} us per frame "
-          f"(ESE: {flows.ESE_LATENCY_US} us, {speedup:.2f}x); "
-          f"{r['gops_at_200mhz']:.1f} GOPS sparse, "
-          f"{r['dense_equiv_gops_at_200mhz']:.1f} dense-equivalent per channel")
-    print(f"build {r['build_seconds']:.0f} s{' (cached)' if r['build_cached'] else ''}, "
-          f"simulation {r['sim_seconds']:.0f} s\n")
-    if not r["bit_exact_vs_golden"]:
-        raise EseError("RTL outputs differ from the golden model")
-    return r
-
-
 def cmd_demo(args, out):
-    t0 = time.perf_counter()
-    if args.frames < 1:
-        raise EseError(f"frames must be at least 1, got {args.frames}")
-    if not 0 <= args.rtl_frames <= args.frames:
-        raise EseError(f"--rtl-frames must be in 0..{args.frames}, got {args.rtl_frames}")
-    if args.rtl_frames:
-        check_simulator(args.sim)
-    d = args.out
-    try:
-        os.makedirs(d, exist_ok=True)
-    except OSError as e:
-        raise EseError(f"cannot create {d}: {e.strerror}") from None
-    weights = random_weights(seed=0)
-    x = np.random.default_rng(0).standard_normal((args.frames, weights.n_in))
-    out.saved(os.path.join(d, "weights.npz"), weights.save)
-    out.npy(os.path.join(d, "inputs.npy"), x)
-    report = {"frames": args.frames, "models": {}}
-    for run in flows.compress_index_widths(weights, x, (4, 6)):
-        ib, model, y_float, err = run.index_bits, run.model, run.y_float, run.golden.report
-        print(f"== compressed, {ib}-bit indices ==")
-        print(format_compress_report(model))
-        print(f"golden vs float over {args.frames} frames: max abs error "
-              f"{err['max_abs_error']:.3g}, mean {err['mean_abs_error']:.3g} "
-              f"(max |y| {np.abs(y_float).max():.3g})\n")
-        out.saved(os.path.join(d, f"model_i{ib}.npz"), model.save)
-        out.npy(os.path.join(d, f"y_golden_i{ib}.npy"), run.golden.y)
-        report["models"][f"index_bits_{ib}"] = {
-            "compression": compress_report(model),
-            "golden_vs_float": {k: err[k] for k in ("max_abs_error", "mean_abs_error")}}
-    out.npy(os.path.join(d, "y_float.npy"), y_float)
-    report["pruning"] = flows.output_errors(y_float, flows.run_float(weights, x).y)
-    report["max_abs_output"] = float(np.abs(y_float).max())
-    if args.rtl_frames:
-        report["rtl"] = _demo_rtl(args, model, x[:args.rtl_frames], out, d)
-    out.json(os.path.join(d, "report.json"), report)
+    from .demo import run_demo
+
+    report = run_demo(args.out, frames=args.frames, rtl_frames=args.rtl_frames, sim=args.sim,
+                      log=lambda line: print(line, flush=True))
+    out.json(os.path.join(args.out, "report.json"), report)
     out.commit()
-    print(f"pruned vs dense float: max abs difference {report['pruning']['max_abs_error']:.3g}")
-    print(f"wrote weights, models, inputs, outputs and report.json to {d}")
-    print(f"elapsed {time.perf_counter() - t0:.1f} s")
 
 
 def cmd_generate(args, out):
@@ -374,6 +327,22 @@ def cmd_sweep(args, out):
                              scheduler=args.scheduler, n_workers=args.workers,
                              rtl_check=args.rtl_check)
     print(sweep.format_summary(result, args.output))
+
+
+def cmd_estimate(args, out):
+    from .design import design_from_args
+    from .estimate import estimate, format_estimate, parse_margin
+    from .generate import check_y_fifo_depth
+
+    margin = parse_margin(args.margin)          # the cheap checks before any compression
+    y_fifo_depth = check_y_fifo_depth(args.y_fifo_depth)
+    design = design_from_args(args)
+    result = estimate(design.params, margin=margin, cache_dir=args.cache_dir,
+                      y_fifo_depth=y_fifo_depth)
+    if args.report is not None:
+        out.json(args.report, {**result, "model": design.source, "clock_mhz": design.clock_mhz})
+    out.commit()
+    print(format_estimate(result))
 
 
 # ---------------------------------------------------------------------------- parser
@@ -427,18 +396,27 @@ def _add_run(sub):
                    help="rtl engine: activation queue depth per PE (default 8)")
     s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
                    help="rtl engine: build cache (default build/rtl)")
+    s.add_argument("--bake", action="store_true",
+                   help="rtl engine: bake the model into the Verilog (a build per model) "
+                        "instead of sending it through the load stream (one build per "
+                        "configuration)")
     s.add_argument("--report", metavar="R.json", help="write a JSON run report")
     s.set_defaults(func=cmd_run)
 
 
 def _add_demo(sub):
-    s = sub.add_parser("demo", help="the flow end to end on the paper-shape model: "
-                                    "compress, golden model, RTL")
-    s.add_argument("--frames", type=int, default=50, help="input frames (default 50)")
+    from .demo import DEFAULT_FRAMES, DEFAULT_RTL_FRAMES
+
+    s = sub.add_parser("demo", help="the main job end to end on the paper-shape model: "
+                                    "compress, generate the XCKU060 tree, RTL through the "
+                                    "AXI top, estimate, sweep, summary next to ESE")
+    s.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+                   help=f"frames of the golden model against float (default {DEFAULT_FRAMES})")
     s.add_argument("--out", default=os.path.join("build", "demo"), metavar="DIR",
                    help="output directory (default build/demo)")
-    s.add_argument("--rtl-frames", type=int, default=10,
-                   help="frames to run on the generated Verilog, 0 to skip (default 10)")
+    s.add_argument("--rtl-frames", type=int, default=DEFAULT_RTL_FRAMES,
+                   help=f"frames through the AXI top in RTL, 0 to skip "
+                        f"(default {DEFAULT_RTL_FRAMES})")
     s.add_argument("--sim", default="verilator", help="rtl simulator (default verilator)")
     s.set_defaults(func=cmd_demo)
 
@@ -488,12 +466,32 @@ def _add_sweep(sub):
     s.set_defaults(func=cmd_sweep)
 
 
+def _add_estimate(sub):
+    from .design import add_design_options
+    from .estimate import DEFAULT_CACHE_DIR, DEFAULT_MARGIN
+    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
+
+    s = sub.add_parser("estimate", help="FPGA resources of the AXI4-Stream top on the "
+                                        "XCKU060 (Yosys synth_xilinx, no Vivado)")
+    add_design_options(s)
+    s.add_argument("--y-fifo-depth", type=int,
+                   help=f"entries of the y FIFO (default {DEFAULT_Y_FIFO_DEPTH})")
+    s.add_argument("--margin", default=str(DEFAULT_MARGIN), metavar="M",
+                   help=f"largest share of any resource that still fits, in (0, 1] "
+                        f"(default {DEFAULT_MARGIN})")
+    s.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), metavar="DIR",
+                   help=f"estimates cached by configuration (default {DEFAULT_CACHE_DIR})")
+    s.add_argument("--report", metavar="R.json", help="write the estimate as JSON")
+    s.set_defaults(func=cmd_estimate)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate, _add_sweep):
+    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate, _add_estimate,
+                _add_sweep):
         add(sub)
     return p
 

@@ -13,34 +13,39 @@ Three engines turn float inputs into float outputs:
     check, its trace for the cycle model), compute the memory images once, simulate,
     and put the RTL's cycles next to the cycle model's (:func:`performance`).
 
-Each returns an :class:`EngineRun`: the float outputs and a JSON-ready report.
-:func:`compress_index_widths` is the demo's flow (compress at several index widths,
-golden model against float). The command line only reads files, calls these, and
-writes and prints what they return.
+Each returns an :class:`EngineRun`: the float outputs and a JSON-ready report. The
+command line only reads files, calls these, and writes and prints what they return.
+:data:`ESE_FIGURES` holds ESE's own figures for every comparison.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from .errors import EseError
-from .model.compress import CompressedModel, Config, compress
+from .model.compress import CompressedModel
 from .model.cycles import frame_cycles
 from .model.golden import GoldenModel
 from .model.images import channel_images
 from .model.lstmp import lstmp_float
 
-__all__ = ["ENGINES", "ESE_LATENCY_US", "CompressedRun", "EngineRun", "compress_index_widths",
-           "output_errors", "run_float", "run_golden", "run_rtl_engine"]
+__all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
+           "run_float", "run_golden", "run_rtl_engine"]
 
 #: The engines, in the order the command line lists them.
 ENGINES = ("float", "golden", "rtl")
 
-#: ESE's per-frame latency at 200 MHz (DESIGN.md section 4), for comparisons.
-ESE_LATENCY_US = 82.7
+#: ESE's own figures (Han et al., FPGA'17; DESIGN.md section 4), the one place they
+#: are stated: latency per frame and GOPS (sparse, all its channels together) at
+#: 200 MHz, and the XCKU060 resources it used.
+ESE_FIGURES = MappingProxyType({"latency_us": 82.7, "gops": 282.0, "LUT": 293_920,
+                                "FF": 453_068, "DSP48E2": 1_504, "BRAM36": 947})
+#: ESE's per-frame latency at 200 MHz, for comparisons.
+ESE_LATENCY_US = ESE_FIGURES["latency_us"]
 
 
 @dataclass(frozen=True)
@@ -88,39 +93,6 @@ def run_golden(model, x, *, ref=None):
     y = GoldenModel(model).run(x)
     ref = lstmp_float(model.float_weights, x) if ref is None else ref
     return EngineRun(y, _report("golden", y, **output_errors(y, ref)))
-
-
-@dataclass(frozen=True)
-class CompressedRun:
-    """One compression of :func:`compress_index_widths`.
-
-    Members
-    -------
-    index_bits : int
-    model : CompressedModel
-    y_float : (T, P) outputs of the pruned float LSTMP (the same for every width)
-    golden : the golden model's :class:`EngineRun`, its errors against ``y_float``
-    """
-
-    index_bits: int
-    model: CompressedModel
-    y_float: np.ndarray
-    golden: EngineRun
-
-
-def compress_index_widths(weights, x, index_bits=(4, 6)):
-    """Compress ``weights`` once per index width and run the golden model over ``x``.
-
-    A generator of :class:`CompressedRun`, one per width as it is done (a paper-shape
-    compression takes seconds). The float reference is computed once: pruning does not
-    depend on the index width.
-    """
-    y_float = None
-    for bits in index_bits:
-        model = compress(weights, Config(index_bits=bits))
-        if y_float is None:
-            y_float = lstmp_float(model.float_weights, x)
-        yield CompressedRun(bits, model, y_float, run_golden(model, x, ref=y_float))
 
 
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="build/rtl",

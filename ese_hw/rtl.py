@@ -7,7 +7,9 @@ progress lines) and runs the testbench :mod:`ese_hw.sim.tb_channel` on it: the f
 go in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
 ``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
 figures of DESIGN.md section 4. :mod:`ese_hw.flows` puts this next to the golden and
-cycle models for the command line.
+cycle models for the command line. :func:`run_top` does the same for the AXI4-Stream top
+(:class:`~ese_hw.gateware.top.AxisTop`) with its cocotbext-axi testbench
+:mod:`ese_hw.sim.tb_top`, the model sent as ``load.bin``.
 
 Build cache
 -----------
@@ -40,8 +42,9 @@ from .model.cycles import useful_macs
 from .model.images import channel_images, load_words
 from .simtools import build_design, check_simulator, run_test
 
-__all__ = ["CLOCK_MHZ", "RtlResult", "bram36_words", "channel_key", "check_rtl_options",
-           "dense_macs", "entry_capacity", "performance", "run_rtl", "useful_macs"]
+__all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
+           "check_rtl_options", "dense_macs", "entry_capacity", "performance", "run_rtl",
+           "run_top", "top_key", "useful_macs"]
 
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
@@ -331,3 +334,126 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
                             "entry_depth": params.entry_depth,
                             "tb_wall_seconds": float(out["wall_seconds"]),
                             "run_dir": str(run.run_dir) if keep_run else None})
+
+
+# ---------------------------------------------------------------------------- AXI top
+
+TOP_TOPLEVEL = "axis_top"
+TOP_TB_MODULE = "ese_hw.sim.tb_top"
+
+
+@dataclass(frozen=True)
+class TopResult:
+    """Outcome of :func:`run_top`.
+
+    Members
+    -------
+    y : (C, T, P) int64, the outputs read from ``m_axis_y`` (Q ``fa``)
+    sim : the simulator
+    build_dir, cached, build_seconds : the cached build, whether it was reused, and
+        its Verilog generation plus simulator build time (0 when cached)
+    sim_seconds : wall time of the simulation (load and frames)
+    load_beats : ``s_axis_load`` beats sent (the words of ``load.bin``)
+    frames_done : ``frame_done`` pulses counted
+    """
+
+    y: np.ndarray
+    sim: str
+    build_dir: Path
+    cached: bool
+    build_seconds: float
+    sim_seconds: float
+    load_beats: int
+    frames_done: int
+
+
+def top_key(params, *, y_fifo_depth):
+    """What selects a build of the AXI4-Stream top without baked images: its channel's
+    parameters and its y FIFO (every model of the configuration loads at run time)."""
+    return {"params": params.to_dict(), "y_fifo_depth": y_fifo_depth, "baked": False}
+
+
+def _top_phases(params, model, x_q, resets, load):
+    """The one phase of :func:`ese_hw.sim.tb_top.top_tb_data`: the model's load
+    bytes, the frames' x bytes and each frame's TUSER lane-reset mask."""
+    from .gateware.top import model_load_bytes, x_stream_bytes
+
+    if load is None:
+        try:
+            load = model_load_bytes(params, model)
+        except ValueError as e:
+            raise EseError(f"the model does not fit the top: {e}") from None
+    masks = [sum(1 << c for c in np.flatnonzero(row)) for row in resets]
+    return [(bytes(load), x_stream_bytes(params, x_q), masks)]
+
+
+def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth=None,
+            resets=None, expected=None, pause=0.0, build_root="build/rtl", progress=None,
+            seed=0, keep_run=False):
+    """Load ``model`` into the AXI4-Stream top's RTL and run ``x_q`` through it.
+
+    The top (:class:`ese_hw.gateware.top.AxisTop`, no baked images) is built once per
+    :func:`top_key` with the one runner (cached, locked); the testbench
+    :mod:`ese_hw.sim.tb_top` drives it through cocotbext-axi: ``load`` (``load.bin``)
+    on ``s_axis_load``, then the frames on ``s_axis_x``, the outputs from
+    ``m_axis_y``, seeded pauses of probability ``pause`` on all three.
+
+    Parameters
+    ----------
+    model : CompressedModel
+    x_q : (C, T, I) integers
+        Quantized inputs, one sequence per lane (``C == params.n_channels``).
+    params : ChannelParams, optional
+        The top's channel (e.g. a :class:`~ese_hw.design.Design`'s, as ``ese-hw
+        generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`.
+    load : bytes, optional
+        The ``s_axis_load`` stream (a ``load.bin``); default ``model``'s.
+    sim, build_root, progress, seed, keep_run
+        As for :func:`run_rtl`.
+    y_fifo_depth : int, optional
+        The top's y FIFO (default the top's).
+    resets : (T, C) booleans, optional
+        Lanes restarted at a frame (TUSER of its first beat).
+    expected : (C, T, P) integers, optional
+        The outputs must equal it (else :class:`EseError` names the first difference).
+    pause : float in [0, 1)
+        Pause probability of every interface.
+
+    Returns
+    -------
+    TopResult
+    """
+    from .gateware.channel import ChannelParams
+    from .gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, axis_tdata_bits, y_from_stream_bytes
+    from .sim.tb_top import read_top_out, top_tb_data
+
+    x_q = _check_inputs(model, x_q)
+    c_n, t_n, _ = x_q.shape
+    check_simulator(sim)
+    if not 0.0 <= pause < 1.0:
+        raise EseError(f"pause must be in [0, 1), got {pause}")
+    if params is None:
+        params = ChannelParams.for_model(model, n_channels=c_n,
+                                         entry_depth=entry_capacity(model))
+    if params.n_channels != c_n:
+        raise EseError(f"inputs for {c_n} lanes, the top has {params.n_channels}")
+    y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    phases = _top_phases(params, model, x_q, resets, load)
+    load_beats = len(phases[0][0]) * 8 // axis_tdata_bits(params)["s_axis_load"]
+    build = build_design(sim, lambda: AxisTop(params=params, y_fifo_depth=y_fifo_depth),
+                         TOP_TOPLEVEL, build_root, key=top_key(params, y_fifo_depth=y_fifo_depth),
+                         progress=progress)
+    data = top_tb_data(params, phases, pause=pause)
+    # The first y frame waits for the whole model: add the load's beats (and pauses).
+    data["stall_cycles"] = np.int64(int(data["stall_cycles"]) + int(load_beats / (1 - pause)))
+    run = run_test(build, TOP_TB_MODULE, data=data, seed=seed, progress=progress)
+    out = read_top_out(run.run_dir)
+    y = y_from_stream_bytes(params, out["y_bytes"][0], t_n)
+    if expected is not None:
+        _check_expected(y, expected, sim)
+    if not keep_run:
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+    return TopResult(y=y, sim=sim, build_dir=build.directory, cached=build.cached,
+                     build_seconds=build.seconds, sim_seconds=run.test_seconds,
+                     load_beats=load_beats, frames_done=out["frame_done"])

@@ -150,27 +150,54 @@ def test_run_float(files, tmp_path, which):
     assert r["engine"] == "float" and r["frames"] == T and "max_abs_error" not in r
 
 
-def test_demo(tmp_path, capsys):
+#: A tiny design for the demo's test: the paper's demo builds the 32-PE top in Verilator
+#: (minutes) and runs Yosys on it; here every step runs for real, on Icarus and small.
+#: The sweep's one point is the design itself, whose estimate step 4 has cached: a
+#: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
+#: tests/test_sweep.py sweeps more points.
+TINY_DEMO = dict(shape=(8, 16, 8), density=0.5, n_pe=2,
+                 sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
+
+
+def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
+    """`ese-hw demo`: compress, the generated tree with load.bin, that load.bin through
+    the AXI top in RTL (bit-exact), the estimate, a sweep on a Dask LocalCluster, and
+    the summary table next to ESE's figures, with the plots' paths."""
+    import functools
+
+    from ese_hw import demo
+    from ese_hw.flows import ESE_FIGURES
+    from ese_hw.simtools import simulator_available
+
+    if not simulator_available("icarus"):
+        pytest.skip("icarus is not installed")
+    monkeypatch.setattr(demo, "run_demo", functools.partial(
+        demo.run_demo, **TINY_DEMO, build_root=tmp_path / "rtl",
+        cache_dir=tmp_path / "models"))
     d = tmp_path / "demo"
-    # The RTL part of the demo builds the 32-PE channel (minutes): tested in
-    # tests/test_rtl_engine.py on small models instead.
-    assert main(["demo", "--frames", "4", "--rtl-frames", "0", "--out", str(d)]) == 0
+    assert main(["demo", "--frames", "6", "--rtl-frames", "3", "--sim", "icarus",
+                 "--out", str(d)]) == 0
     out = capsys.readouterr().out
-    assert sorted(os.listdir(d)) == sorted([
-        "weights.npz", "inputs.npy", "y_float.npy", "model_i4.npz", "model_i6.npz",
-        "y_golden_i4.npy", "y_golden_i6.npy", "report.json"])
     r = _read_json(d / "report.json")
-    assert r["frames"] == 4
-    for ib in (4, 6):
-        m = r["models"][f"index_bits_{ib}"]
-        assert m["compression"]["config"]["index_bits"] == ib
-        assert m["compression"]["config"]["n_pe"] == 32
-        assert m["golden_vs_float"]["max_abs_error"] < GOLDEN_TOL
-        assert np.load(d / f"y_golden_i{ib}.npy").shape == (4, 512)
-    # Wider indices need fewer padding entries for the same non-zeros.
-    pad = [r["models"][f"index_bits_{ib}"]["compression"]["padding_total"] for ib in (4, 6)]
-    assert pad[1] < pad[0]
-    assert "elapsed" in out and "max abs error" in out
+    assert {"ese_top.v", "load.bin", "config.json"} <= set(os.listdir(d / "xcku060"))
+    assert r["rtl"]["bit_exact_vs_golden"] is True and r["rtl"]["frames"] == 3
+    golden = GoldenModel(load_compressed(r["model"]))
+    x = np.random.default_rng(0).standard_normal((6, 8))      # the demo's seeded frames
+    np.testing.assert_array_equal(np.load(d / "y_rtl.npy"),
+                                  golden.run_quantized(golden.quantize_inputs(x[:3])))
+    assert r["golden_vs_float"]["max_abs_error"] < GOLDEN_TOL
+    points = _read_json(d / "sweep" / "sweep.json")["points"]
+    assert [(row["n_pe"], row["LUT"]) for row in points] == [(2, r["estimate"]["LUT"])]
+    assert r["files"]["plots"] and all(os.path.isfile(p) for p in r["files"]["plots"])
+    names = [row[0] for row in r["summary"]]
+    assert names == ["latency per frame (us)", "GOPS, sparse", "LUT", "FF", "DSP48E2",
+                     "BRAM36"]
+    assert [row[3] for row in r["summary"]] == [ESE_FIGURES[k] for k in (
+        "latency_us", "gops", "LUT", "FF", "DSP48E2", "BRAM36")]
+    assert r["summary"][2][1] == r["estimate"]["LUT"] > 0
+    tail = out[out.index("== summary"):]
+    assert "ESE (FPGA17)" in tail and "82.70" in tail and "293,920" in tail
+    assert all(p in tail for p in r["files"]["plots"])
 
 
 def test_usage_errors_exit_2(capsys):
@@ -431,7 +458,10 @@ def test_run_errors(files, tmp_path, capsys, case):
     (["init", "{d}/w.npz", "--cells", "0"], "cells must be a positive integer"),
     (["init", "{d}/w.npz", "--seed", "-1"], "seed must be a non-negative integer"),
     (["init", "{d}/nodir/w.npz"], "cannot write"),
-    (["demo", "--frames", "0", "--out", "{d}/demo"], "frames must be at least 1"),
+    (["demo", "--frames", "0", "--out", "{d}/demo"], "--frames must be an integer >= 1"),
+    (["demo", "--frames", "4", "--rtl-frames", "5", "--out", "{d}/demo"],
+     "--rtl-frames must be in 0..4"),
+    (["demo", "--sim", "modelsim", "--out", "{d}/demo"], "icarus or verilator"),
 ])
 def test_other_errors(tmp_path, capsys, argv, words):
     assert main([a.format(d=tmp_path) for a in argv]) == 2

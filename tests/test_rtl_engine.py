@@ -176,3 +176,127 @@ def test_cached_run_makes_no_channel(files, monkeypatch, preload):
                   expected=want, progress=False)
     assert res.cached and made == []
     np.testing.assert_array_equal(res.y, want)
+
+
+# ---------------------------------------------------------------------------- run-time load
+
+#: Seeds of two models of one configuration (8/16/8, 2 PEs, density 0.2) with the same
+#: Q formats whose longest PEs need different entry words (118 and 120): sized exactly,
+#: each would need its own build.
+LOAD_SEEDS = (5, 8)
+
+
+@pytest.fixture(scope="module")
+def two_models():
+    from ese_hw.model.compress import Config, compress
+    from ese_hw.model.lstmp import random_weights
+
+    return [compress(random_weights(8, 16, 8, seed=s), Config(n_pe=2, density=0.2))
+            for s in LOAD_SEEDS]
+
+
+def test_entry_capacity_rounds_to_whole_bram36():
+    """The load build's entry memories hold the model's need rounded up to whole BRAM36s
+    of the entry word; the paper-shape models of seeds 0 and 1 need 11,374 and 11,375
+    words on their longest PE and share 12,288 (six BRAM36 of 2K x 18)."""
+    from ese_hw.gateware.channel import model_entry_depth
+    from ese_hw.model.compress import Config, compress
+    from ese_hw.model.lstmp import random_weights
+    from ese_hw.rtl import bram36_words, entry_capacity
+
+    assert [bram36_words(w) for w in (1, 9, 10, 16, 18, 19, 36, 48, 72, 100)] == \
+        [32768, 4096, 2048, 2048, 2048, 1024, 1024, 512, 512, 512]
+    models = [compress(random_weights(seed=s), Config(index_bits=6)) for s in (0, 1)]
+    assert [model_entry_depth(m) for m in models] == [11374, 11375]
+    assert [entry_capacity(m) for m in models] == [12288, 12288]
+
+
+def test_second_model_of_a_configuration_reuses_the_build(two_models, tmp_path, monkeypatch):
+    """The rtl engine loads the model through the load stream: the build is keyed by the
+    configuration, so a second model of it runs on the first one's build (the channel
+    factory runs once), and each model's outputs equal its own golden model."""
+    from ese_hw import flows, rtl
+
+    factory_calls = []
+    build_channel = rtl._build_channel
+
+    def counted(*args, **kwargs):
+        factory_calls.append(1)
+        return build_channel(*args, **kwargs)
+
+    monkeypatch.setattr(rtl, "_build_channel", counted)
+    x = np.random.default_rng(10).standard_normal((1, T, 8))
+    runs = [flows.run_rtl_engine(m, x, sim="icarus", build_root=tmp_path, progress=False)
+            for m in two_models]
+    assert factory_calls == [1]
+    assert [r.report["build_cached"] for r in runs] == [False, True]
+    assert runs[0].rtl.build_dir == runs[1].rtl.build_dir
+    for model, run in zip(two_models, runs, strict=True):
+        assert run.report["baked"] is False and run.report["entry_depth"] == 2048
+        assert run.report["load_cycles"] >= len(rtl.load_words(rtl.channel_images(model)))
+        assert run.report["cycles_per_frame"] == run.report["model_cycles_per_frame"]
+        np.testing.assert_array_equal(run.y[0], GoldenModel(model).run(x[0]))
+    assert not np.array_equal(runs[0].y, runs[1].y)
+
+
+def test_load_refuses_a_model_bigger_than_the_entry_depth(two_models, tmp_path):
+    from ese_hw.errors import EseError
+    from ese_hw.rtl import run_rtl
+
+    g = GoldenModel(two_models[1])
+    x_q = g.quantize_inputs(np.zeros((1, 8)))[None]
+    with pytest.raises(EseError, match="needs 120 entry words .* entry_depth 119"):
+        run_rtl(two_models[1], x_q, sim="icarus", preload=False, entry_depth=119,
+                build_root=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())                 # refused before building
+
+
+def test_bake_keeps_the_images_in_the_verilog(files, tmp_path, capsys):
+    """``--bake``: the images are in the Verilog (no load; its own build), the outputs
+    still equal the golden model's."""
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path), "--bake",
+                       "--report", str(rep))]) == 0
+    model = load_compressed(files.model)
+    np.testing.assert_array_equal(np.load(y_path), GoldenModel(model).run(np.load(files.x)))
+    r = json.loads(rep.read_text())
+    assert r["baked"] is True and r["load_cycles"] == 0 and r["bit_exact_vs_golden"] is True
+    assert "images baked in" in capsys.readouterr().out
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
+                       "--report", str(rep))]) == 0
+    loaded = json.loads(rep.read_text())
+    assert loaded["baked"] is False and loaded["load_cycles"] > 0
+    assert loaded["build_dir"] != r["build_dir"]
+    assert "model loaded in" in capsys.readouterr().out
+
+
+def test_bake_needs_the_rtl_engine(files, tmp_path, capsys):
+    y_path = tmp_path / "y.npy"
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y_path),
+                 "--bake"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ese-hw: error: --bake needs --engine rtl (engine default)"]
+    assert not y_path.exists()
+
+
+def test_run_top_loads_the_model_and_equals_golden(two_models, tmp_path):
+    """rtl.run_top: each model's load.bin through the AXI4-Stream top's s_axis_load,
+    two lanes of frames with pauses on every interface and a lane restarted by TUSER;
+    the outputs equal each model's golden model, and the second model runs on the first
+    one's build."""
+    from ese_hw.rtl import run_top
+
+    rng = np.random.default_rng(12)
+    resets = np.zeros((T, 2), bool)
+    resets[2, 1] = True
+    results = []
+    for model in two_models:
+        g = GoldenModel(model)
+        x_q = np.stack([g.quantize_inputs(rng.standard_normal((T, 8))) for _ in range(2)])
+        want = g.run_channels(x_q, resets)
+        res = run_top(model, x_q, sim="icarus", resets=resets, expected=want, pause=0.3,
+                      build_root=tmp_path, progress=False)
+        np.testing.assert_array_equal(res.y, want)
+        assert res.frames_done == T and res.load_beats > 0
+        results.append(res)
+    assert [r.cached for r in results] == [False, True]
