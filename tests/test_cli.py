@@ -469,6 +469,20 @@ def test_other_errors(tmp_path, capsys, argv, words):
     assert os.listdir(tmp_path) == []
 
 
+def test_demo_refuses_an_out_dir_it_may_not_write(tmp_path, capsys):
+    """A file as DIR, or a DIR whose xcku060 tree is not a generate output: one line,
+    exit 2, nothing written (checked before the compression starts)."""
+    (tmp_path / "file").write_text("x")
+    foreign = tmp_path / "d" / "xcku060"
+    foreign.mkdir(parents=True)
+    (foreign / "mine.txt").write_text("x")
+    for out, words in ((tmp_path / "file", "exists and is not a directory"),
+                       (tmp_path / "d", "is not an ese-hw generate output")):
+        assert main(["demo", "--out", str(out)]) == 2
+        assert words in _one_error_line(capsys)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["d", "file", "mine.txt", "xcku060"]
+
+
 def test_failed_run_keeps_existing_output(files, tmp_path, capsys):
     # The report directory does not exist: the run fails and the old output survives.
     y = tmp_path / "y.npy"
