@@ -7,9 +7,13 @@ Dask ``LocalCluster`` (one worker per core) through :func:`ese_hw.sweep.run_swee
 The sweep directory is ``build/bench/sweep`` (resumed if it is there); the summary
 (every point, the largest configuration that fits two ways, wall time) goes to
 ``build/bench/sweep.json``. ``--docs`` copies the plots to ``docs/``. Not a test:
-nothing is asserted on time.
+nothing is asserted on time. The estimates dominate: each point's Yosys runs take
+minutes at this shape (4-8 min on 2 busy cores for 16-64 PEs; cached by
+configuration), so ``--pes/--channels/--index-bits`` can run a smaller grid first; a
+larger one later reuses its points.
 
     python -m benchmarks.bench_sweep [--frames 8] [--rtl-check 0] [--docs]
+                                     [--pes 16,32 --channels 1,8 --index-bits 6]
 """
 
 import argparse
@@ -25,9 +29,10 @@ SWEEP_DIR = Path("build/bench/sweep")
 DOCS = Path("docs")
 
 
-def _default_grid():
-    """The grid ``ese-hw sweep -o DIR`` runs (its own option defaults)."""
-    return grid_from_sweep_args(build_parser().parse_args(["sweep", "-o", str(SWEEP_DIR)]))
+def _grid(options):
+    """The grid ``ese-hw sweep OPTIONS -o DIR`` runs (the command's own defaults)."""
+    return grid_from_sweep_args(build_parser().parse_args(["sweep", *options,
+                                                           "-o", str(SWEEP_DIR)]))
 
 
 def main(argv=None):
@@ -35,8 +40,12 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
     p.add_argument("--rtl-check", type=int, default=0)
     p.add_argument("--docs", action="store_true", help="copy the plots to docs/")
+    for axis in ("--pes", "--channels", "--index-bits"):
+        p.add_argument(axis, help="a smaller grid than ese-hw sweep's default")
     args = p.parse_args(argv)
-    res = run_sweep(_default_grid(), SWEEP_DIR, frames=args.frames, rtl_check=args.rtl_check,
+    options = [a for axis in ("pes", "channels", "index_bits") if getattr(args, axis)
+               for a in (f"--{axis.replace('_', '-')}", getattr(args, axis))]
+    res = run_sweep(_grid(options), SWEEP_DIR, frames=args.frames, rtl_check=args.rtl_check,
                     progress=True)
     summary = {"frames": args.frames, "points": len(res["rows"]),
                "computed": len(res["computed"]), "seconds": res["seconds"],
