@@ -61,7 +61,7 @@ import time
 from pathlib import Path
 
 from .errors import EseError
-from .simtools import _gateware_digest, build_key, generate_verilog, progress_line
+from .simtools import build_key, gateware_digest, generate_verilog, progress_line
 from .synth import XCKU060_CAPACITY, split_verilog_modules, yosys_resource_estimate, yosys_version
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "RESOURCES", "check_margin", "estimate",
@@ -91,7 +91,7 @@ def check_margin(margin) -> float:
 @functools.cache
 def _source_digest() -> str:
     """The gateware, and the code that synthesizes and composes it."""
-    h = hashlib.sha256(_gateware_digest().encode())
+    h = hashlib.sha256(gateware_digest().encode())
     here = Path(__file__).resolve().parent
     for name in ("estimate.py", "synth.py"):
         h.update((here / name).read_bytes())

@@ -78,6 +78,7 @@ __all__ = [
     "build_design",
     "build_key",
     "check_simulator",
+    "gateware_digest",
     "generate_verilog",
     "load_tb_data",
     "parse_results",
@@ -320,7 +321,7 @@ def _pipe_to(bar, run_dir: Path):
 # ---------------------------------------------------------------------------- build
 
 @functools.cache
-def _gateware_digest() -> str:
+def gateware_digest() -> str:
     """Digest of every ``ese_hw/gateware`` source: a changed RTL never reuses a build.
 
     Once per process: the Verilog comes from the modules this process imported, so
@@ -395,7 +396,7 @@ def build_design(
 
     check_simulator(sim)
     full_key = {"key": dict(key or {}), "waves": waves, "build_args": list(build_args),
-                "amaranth": amaranth.__version__, "gateware": _gateware_digest()}
+                "amaranth": amaranth.__version__, "gateware": gateware_digest()}
     directory = Path(build_root).resolve() / build_key(sim, toplevel, full_key)
     stamp = directory / "built.json"
     directory.parent.mkdir(parents=True, exist_ok=True)
