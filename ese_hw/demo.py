@@ -11,7 +11,8 @@ queue depth 8, 200 MHz):
 3. **RTL**: the top's Verilog in a simulator (:func:`ese_hw.rtl.run_top`), the model
    sent from that tree's ``load.bin`` through ``s_axis_load`` and ``rtl_frames``
    frames through ``s_axis_x``; the outputs must equal the golden model bit for bit;
-4. **estimate** its FPGA resources (:func:`ese_hw.estimate.estimate`, Yosys);
+4. **estimate** its FPGA resources (:func:`ese_hw.estimate.estimate`, Yosys), run
+   beside step 3 (Yosys is a process of its own; the simulation uses one core);
 5. a small **sweep** (:data:`DEMO_SWEEP`, :func:`ese_hw.sweep.run_sweep` on a Dask
    ``LocalCluster``) into ``DIR/sweep``, with its plots;
 6. one **summary table**: the design, the sweep's point with the most GOPS that fits,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import time
 from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +123,19 @@ def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
             "build_dir": str(res.build_dir)}, res.y[0]
 
 
-def _estimate(log, design, progress):
-    from .estimate import estimate, format_estimate
+def _log_estimate(log, result, seconds):
+    from .estimate import format_estimate
 
-    log("== 4. estimate: Yosys synth_xilinx, shell + N x PE")
-    result = estimate(design.params, progress=progress)
+    log(f"== 4. estimate: Yosys synth_xilinx, shell + N x PE (beside the RTL step; "
+        f"{seconds:.0f} s)")
     log("   " + format_estimate(result).replace("\n", "\n   "))
-    return result
+
+
+def _timed_estimate(params):
+    from .estimate import estimate
+
+    t0 = time.perf_counter()
+    return estimate(params, progress=False), time.perf_counter() - t0
 
 
 def _sweep(log, out_dir, sweep_grid, design_options, cache_dir, progress):
@@ -210,11 +218,17 @@ def run_demo(out_dir, *, frames=DEFAULT_FRAMES, rtl_frames=DEFAULT_RTL_FRAMES,
               "golden_vs_float": {k: golden.report[k]
                                   for k in ("max_abs_error", "mean_abs_error")},
               "performance": generated.config["performance"]}
-    if rtl_frames:
-        report["rtl"], y_rtl = _rtl(log, design, x, tree, rtl_frames=rtl_frames,
-                                    sim=sim, build_root=build_root, progress=progress)
-        np.save(out_dir / "y_rtl.npy", y_rtl)
-    est = _estimate(log, design, progress)
+    # Yosys runs in its own process: started now, it works beside the RTL step (whose
+    # simulation keeps one core busy) instead of after it. Its line would garble the
+    # RTL step's, so it draws none.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="estimate") as pool:
+        estimating = pool.submit(_timed_estimate, design.params)
+        if rtl_frames:
+            report["rtl"], y_rtl = _rtl(log, design, x, tree, rtl_frames=rtl_frames,
+                                        sim=sim, build_root=build_root, progress=progress)
+            np.save(out_dir / "y_rtl.npy", y_rtl)
+        est, est_seconds = estimating.result()
+    _log_estimate(log, est, est_seconds)
     swept = _sweep(log, sweep_dir, sweep_grid, design_options, cache_dir, progress)
     best = swept["best"]["most_gops"]
     report["estimate"] = {k: est[k] for k in ("LUT", "FF", "DSP48E2", "BRAM36", "share", "fits",
