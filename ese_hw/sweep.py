@@ -428,8 +428,9 @@ def _run_tasks(client, fn, items, args, on_done, *, desc, progress):
                 key = futures[fut]
                 try:
                     result = fut.result()
-                except EseError as e:
-                    raise EseError(f"point {key}: {e}") from None
+                except Exception as e:      # a worker's failure, e.g. Yosys running out
+                    # of memory: one line naming the point; the finished points stay.
+                    raise EseError(f"point {key}: {type(e).__name__}: {e}") from None
                 on_done(key, result)
                 bar.update(1)
         finally:
