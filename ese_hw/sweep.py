@@ -428,8 +428,8 @@ def _run_tasks(client, fn, items, args, on_done, *, desc, progress):
                 key = futures[fut]
                 try:
                     result = fut.result()
-                except Exception as e:      # a worker's failure, e.g. Yosys running out
-                    # of memory: one line naming the point; the finished points stay.
+                except Exception as e:      # a worker's failure, e.g. a Yosys run that
+                    # aborts: one line naming the point; the finished points stay.
                     raise EseError(f"point {key}: {type(e).__name__}: {e}") from None
                 on_done(key, result)
                 bar.update(1)
