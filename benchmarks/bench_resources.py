@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ese_hw.design import make_design
 from ese_hw.estimate import RESOURCES, estimate, format_estimate
+from ese_hw.flows import ESE_FIGURES
 
 #: ESE's own utilisation of the XCKU060 (DESIGN.md section 4, [recalled]).
-ESE = {"LUT": 293_920, "FF": 453_068, "DSP48E2": 1_504, "BRAM36": 947}
+ESE = {k: ESE_FIGURES[k] for k in RESOURCES}
 CONFIG = dict(n_pe=32, n_channels=1, index_bits=6, queue_depth=8)
 
 
