@@ -322,6 +322,10 @@ def cmd_sweep(args, out):
     from .estimate import parse_margin
 
     margin = parse_margin(args.margin)              # every option checked first
+    if args.model_option is not None:
+        if args.model is not None:
+            raise EseError("give the model once: MODEL.npz or --model, not both")
+        args.model = args.model_option
     designs = sweep.grid_from_sweep_args(args)
     result = sweep.run_sweep(designs, args.output, frames=args.frames, margin=margin,
                              scheduler=args.scheduler, n_workers=args.workers,
@@ -451,6 +455,8 @@ def _add_sweep(sub):
                                    "is resumed.")
     add_design_options(s, multi=True)
     s.set_defaults(pes=None, channels=None, index_bits=None)
+    s.add_argument("--model", dest="model_option", metavar="M.npz",
+                   help="the model, as an option (the same as MODEL.npz)")
     s.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                    help=f"seeded input frames per channel (default {DEFAULT_FRAMES})")
     s.add_argument("--margin", default=str(DEFAULT_MARGIN), metavar="M",

@@ -193,6 +193,15 @@ def test_bad_options(tmp_path, capsys, extra, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_model_given_as_option(tmp_path, capsys):
+    missing = tmp_path / "missing.npz"
+    assert main(_small_argv(tmp_path / "out", ["--model", str(missing)])) == 2
+    assert "missing.npz" in _one_error_line(capsys)
+    assert main([*_small_argv(tmp_path / "out", ["--model", str(missing)]), str(missing)]) == 2
+    assert "give the model once" in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
 def test_existing_directory_that_is_not_a_sweep(tmp_path, capsys):
     d = tmp_path / "mine"
     d.mkdir()
