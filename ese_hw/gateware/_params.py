@@ -12,13 +12,7 @@ from amaranth.lib import wiring
 
 from ..model.limits import check_int
 
-__all__ = ["CheckedComponent", "check_bool", "check_image", "check_int", "image_ints"]
-
-
-def check_bool(name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
+__all__ = ["CheckedComponent", "check_image", "check_int", "image_ints"]
 
 
 def image_ints(values):

@@ -10,7 +10,6 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from ..model.timing import Timing
 from ._params import CheckedComponent, check_int
 from .lanes import bank_read_signature, column_layout, lanes_layout, next_interleaved
 from .scheduler import Phase
@@ -90,11 +89,6 @@ class Broadcaster(CheckedComponent):
     @property
     def n_cols(self):
         return sum(self._dims)
-
-    @property
-    def latency(self):
-        """Read stage -> offer stage (cycles)."""
-        return Timing.activation_read_latency
 
     def elaborate(self, platform):
         m = Module()

@@ -29,12 +29,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from ..model.compress import QFORMAT_KEYS
 from ..model.images import channel_images
 from ..model.limits import check_int
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout
-from .lanes import lanes_layout, tag_layout, x_layout
+from .lanes import lanes_layout, x_layout
 from .load import LoadTarget, load_layout, route_load
 from .pe import ChannelPE
 from .readout import YOutput, YReadout
@@ -42,11 +43,7 @@ from .scheduler import Scheduler, Step
 from .sequencer import ElementwiseSequencer
 from .xbuffer import InputBuffer
 
-__all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth", "x_layout",
-           "lanes_layout", "tag_layout"]
-
-#: The Q formats a channel is built with (fractional bits; see docs/contract.md).
-QFORMAT_KEYS = ("fw_g", "fw_y", "fp", "fa", "fc", "fg")
+__all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth"]
 
 #: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
 _DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "pe_bits", "ptr_bits", "load_addr_bits",

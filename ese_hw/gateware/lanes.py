@@ -12,6 +12,7 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
+from ..model.timing import Timing
 from .pointer import column_request_layout
 
 __all__ = ["lanes_layout", "tag_layout", "x_layout", "column_layout", "accum_lanes_layout",
@@ -19,7 +20,9 @@ __all__ = ["lanes_layout", "tag_layout", "x_layout", "column_layout", "accum_lan
            "elementwise_control_signature", "readout_command_signature", "GATES"]
 
 #: Gate rows per cell (i, f, c, o): a cell's gate ``g`` is local row ``4 * cell + g``.
-GATES = 4
+#: The element-wise pass reads one gate row per cycle, so this is the one number that
+#: :class:`~ese_hw.model.timing.Timing` counts as ``gate_reads``.
+GATES = Timing.gate_reads
 
 
 def lanes_layout(act_bits, n_channels):

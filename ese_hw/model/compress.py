@@ -28,10 +28,13 @@ from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
 
-__all__ = ["FORMAT_VERSION", "Config", "CompressedModel", "compress", "load_compressed",
-           "check_config", "calibration_inputs"]
+__all__ = ["FORMAT_VERSION", "QFORMAT_KEYS", "Config", "CompressedModel", "compress",
+           "load_compressed", "check_config", "calibration_inputs"]
 
 FORMAT_VERSION = 1
+
+#: The Q formats of a compressed model (fractional bits; see docs/contract.md).
+QFORMAT_KEYS = ("fw_g", "fw_y", "fp", "fa", "fc", "fg")
 
 #: Config fields bounded by ese_hw.model.limits.LIMITS (n_pe is checked with pruning).
 _BOUNDED_FIELDS = ("weight_bits", "act_bits", "index_bits", "accum_bits", "lut_bits",
@@ -162,7 +165,7 @@ def from_arrays(arrays, *, source):
     try:
         meta = json.loads(str(arrays["meta"]))
         cfg = Config(**meta["config"])
-        qformats = {k: int(meta["qformats"][k]) for k in ("fw_g", "fw_y", "fp", "fa", "fc", "fg")}
+        qformats = {k: int(meta["qformats"][k]) for k in QFORMAT_KEYS}
         stats = meta["stats"]
     except (ValueError, KeyError, TypeError) as e:
         _fail(source, f"corrupted metadata ({type(e).__name__}: {e})")
