@@ -42,8 +42,8 @@ from .model.npzio import read_npz
 from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
-           "add_design_options", "cached_compress", "design_from_args", "grid_from_args",
-           "make_design", "parse_int_list", "parse_shape"]
+           "add_design_options", "cached_compress", "design_from_args", "file_digest",
+           "grid_from_args", "make_design", "parse_int_list", "parse_shape"]
 
 #: The paper's LSTMP shape (I, H, P), DESIGN.md section 1.
 DEFAULT_SHAPE = (153, 1024, 512)
@@ -285,9 +285,17 @@ def cached_compress(weights_id, make_weights, shape, config, *, cache_dir=DEFAUL
     return path, model
 
 
-def _file_digest(path):
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def file_digest(path):
+    """SHA-256 of a file's contents (hex); an unreadable file is an :class:`EseError`.
+    Read in blocks: ``hashlib.file_digest`` needs Python 3.11, and the project supports 3.10."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise EseError(f"{path}: {e.strerror}") from None
+    return h.hexdigest()
 
 
 def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir):
@@ -317,7 +325,7 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
         raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
     file_shape = (weights.n_in, weights.n_cells, weights.n_proj)
     _check_shape(shape, file_shape, model_path)
-    path, model = cached_compress(_file_digest(model_path), lambda: weights, file_shape, config,
+    path, model = cached_compress(file_digest(model_path), lambda: weights, file_shape, config,
                                   cache_dir=cache_dir)
     return model, f"{model_path} (compressed at density {config.density:g})", path
 

@@ -78,13 +78,13 @@ import functools
 import hashlib
 import json
 import numbers
-import os
 import re
 import tempfile
 import time
 from pathlib import Path
 
 from .errors import EseError
+from .model.lstmp import atomic_write
 from .simtools import build_key, gateware_digest, generate_verilog, progress_line
 from .synth import XCKU060_CAPACITY, split_verilog_modules, yosys_resource_estimate, yosys_version
 
@@ -308,10 +308,7 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
                              cache_dir=cache_dir)
         counts.update(method=method, params=key["params"], y_fifo_depth=y_fifo_depth,
                       yosys=key["yosys"], seconds=time.perf_counter() - t0)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=cache_dir)
-        with os.fdopen(fd, "w") as f:
-            json.dump(counts, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(counts, indent=1))
     return _with_shares({**counts, "cached": False}, margin)
 
 

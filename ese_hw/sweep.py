@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from argparse import Namespace
 from dataclasses import asdict, dataclass
@@ -40,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .design import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
-from .design import DEFAULT_INDEX_BITS, grid_from_args, make_design
+from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
 from .errors import EseError
 from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
@@ -49,7 +47,7 @@ from .model.compress import Config, is_compressed
 from .model.cycles import channel_cycles
 from .model.golden import GoldenModel
 from .model.limits import check_int
-from .model.lstmp import lstmp_float
+from .model.lstmp import atomic_write, lstmp_float
 from .model.npzio import read_npz
 from .rtl import CLOCK_MHZ, performance
 from .simtools import progress_line
@@ -266,21 +264,6 @@ def dask_client(scheduler=None, *, n_workers=None, timeout_s=SCHEDULER_TIMEOUT_S
 
 # ---------------------------------------------------------------------------- files
 
-def _atomic_write(path, text):
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: a reader
-    (or a run killed mid-write) sees the old file or the new one, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".ese-hw-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _dumps(obj):
     return json.dumps(obj, indent=1) + "\n"
 
@@ -324,7 +307,7 @@ def _finished(out_dir, keys):
 def _save_point(out_dir, row):
     points = Path(out_dir) / POINTS
     points.mkdir(exist_ok=True)             # a resumed DIR whose points/ was removed
-    _atomic_write(points / f"{row['key']}.json", _dumps(row))
+    atomic_write(points / f"{row['key']}.json", _dumps(row))
 
 
 def _csv_value(v):
@@ -341,7 +324,7 @@ def write_tables(out_dir, rows):
     """``sweep.json`` (the rows as they are) and ``sweep.csv`` (one line per row; the
     RTL check as ``rtl_bit_exact`` / ``rtl_cycles_equal``, empty when not run)."""
     out_dir = Path(out_dir)
-    _atomic_write(out_dir / "sweep.json", _dumps({"points": rows}))
+    atomic_write(out_dir / "sweep.json", _dumps({"points": rows}))
     flat = []
     for row in rows:
         r = {k: v for k, v in row.items() if k not in _JSON_ONLY}
@@ -355,7 +338,7 @@ def write_tables(out_dir, rows):
     writer.writeheader()
     for r in flat:
         writer.writerow({k: _csv_value(r.get(k)) for k in columns})
-    _atomic_write(out_dir / "sweep.csv", buf.getvalue())
+    atomic_write(out_dir / "sweep.csv", buf.getvalue())
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -521,17 +504,6 @@ def _check_count(option, value, lo, hi):
         raise EseError(str(e)) from None
 
 
-def _file_digest(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError as e:
-        raise EseError(f"{path}: {e.strerror}") from None
-    return h.hexdigest()
-
-
 def _settings(designs, *, frames, seed, margin, cache_dir):
     if not designs:
         raise EseError("the sweep's grid is empty")
@@ -545,7 +517,7 @@ def _settings(designs, *, frames, seed, margin, cache_dir):
     if path is not None:
         common["model_path"] = str(Path(path).resolve())
     return SweepSettings(design=common, frames=frames, seed=seed, margin=margin,
-                         model_digest=None if path is None else _file_digest(path),
+                         model_digest=None if path is None else file_digest(path),
                          estimate_cache_dir=str(Path(ESTIMATE_CACHE_DIR).resolve()))
 
 
@@ -554,7 +526,7 @@ def _create_sweep_dir(out_dir, manifest):
         (out_dir / POINTS).mkdir(parents=True)
     except OSError as e:
         raise EseError(f"cannot create {out_dir}: {e.strerror}") from None
-    _atomic_write(out_dir / MANIFEST, _dumps(manifest))
+    atomic_write(out_dir / MANIFEST, _dumps(manifest))
 
 
 # ---------------------------------------------------------------------------- plots

@@ -16,8 +16,9 @@ other point is both cheaper and better) is a dashed black line through its point
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
+
+from .model.lstmp import atomic_write
 
 __all__ = ["PLOTS", "plot_all"]
 
@@ -133,9 +134,7 @@ def _finish(fig, ax, path, title):
     # Beside the axes, so the legend never hides a point.
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     # Through a temporary file: an interrupted run leaves the old plot, not half a PNG.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     return path
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
     "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
     "atomic_savez",
+    "atomic_write",
 ]
 
 #: Gate order used everywhere (weights, accumulators, encoders): input, forget, cell, output.
@@ -110,22 +111,34 @@ class LSTMPWeights:
         atomic_savez(path, {k: self.arrays[k].astype(np.float32) for k in WEIGHT_KEYS})
 
 
-def atomic_savez(path, arrays, *, compressed=True):
-    """``np.savez`` to ``path`` through a temporary file, so a failure leaves no file."""
+def atomic_write(path, data):
+    """Write ``data`` (``str`` or ``bytes``, or a callable that writes to a binary file)
+    to ``path`` through a temporary file in the same directory and ``os.replace``: a
+    reader, or a run killed mid-write, sees the old file or the new one, never half of
+    one, and a failure leaves no temporary file behind."""
     import os
     import tempfile
 
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    name = os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_savez(path, arrays, *, compressed=True):
+    """``np.savez`` to ``path`` through :func:`atomic_write`, so a failure leaves no file."""
+    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
 
 
 def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
