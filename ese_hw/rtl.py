@@ -176,9 +176,11 @@ def _images_digest(images):
     return h.hexdigest()
 
 
-def _entry_depth(images):
-    """Entry words per PE: the longest PE's (the channel's memories fit it exactly)."""
-    return max(1, max(len(w) for w in images.words))
+def _entry_need(model):
+    """Entry words per PE the model needs: its longest PE's (at least 1)."""
+    from .gateware.channel import model_entry_depth
+
+    return max(1, model_entry_depth(model))
 
 
 def bram36_words(width):
@@ -187,13 +189,13 @@ def bram36_words(width):
                 BRAM36_SHAPES[-1][1])
 
 
-def entry_capacity(model, images=None):
+def entry_capacity(model):
     """Entry words per PE of a channel that loads ``model`` at run time: the longest
     PE's need rounded up to whole BRAM36s of the entry word (``weight_bits +
     index_bits``). The memory occupies those BRAMs anyway, and the headroom lets other
     models of the same configuration, whose longest PE needs a few words more or
     less, run on the same build."""
-    need = _entry_depth(channel_images(model) if images is None else images)
+    need = _entry_need(model)
     step = bram36_words(model.config.weight_bits + model.config.index_bits)
     return -(-need // step) * step
 
@@ -212,7 +214,7 @@ def channel_key(params, images, *, preload):
     }
 
 
-def _channel_params(model, images, *, n_channels, queue_depth, preload, entry_depth):
+def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth):
     """The :class:`~ese_hw.gateware.channel.ChannelParams` of the channel run for
     ``model``: its sizes and payload layouts serve the testbench data too, so nothing
     needs elaborating on the host side (and a cached run elaborates nothing at all).
@@ -220,9 +222,9 @@ def _channel_params(model, images, *, n_channels, queue_depth, preload, entry_de
     images are baked in, :func:`entry_capacity` when they are loaded."""
     from .gateware.channel import ChannelParams
 
-    need = _entry_depth(images)
+    need = _entry_need(model)
     if entry_depth is None:
-        entry_depth = need if preload else entry_capacity(model, images)
+        entry_depth = need if preload else entry_capacity(model)
     elif need > entry_depth:
         raise EseError(f"the model needs {need} entry words on its longest PE, more than "
                        f"entry_depth {entry_depth}")
@@ -310,7 +312,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
     images = channel_images(model) if images is None else images
-    params = _channel_params(model, images, n_channels=c_n, queue_depth=queue_depth,
+    params = _channel_params(model, n_channels=c_n, queue_depth=queue_depth,
                              preload=preload, entry_depth=entry_depth)
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
