@@ -27,6 +27,7 @@ from ese_hw.gateware.top import (
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
+from ese_hw.rtl import top_key
 from ese_hw.sim.tb_top import read_top_out, top_tb_data
 from ese_hw.simtools import (
     SIMULATORS,
@@ -76,8 +77,7 @@ def test_two_models_through_axi_streams_with_pauses(sim, models, params, request
 
     t0 = time.perf_counter()
     build = build_design(sim, lambda: _top(params), "axis_top", BUILD_ROOT,
-                         key={"params": params.to_dict(), "y_fifo_depth": DEFAULT_Y_FIFO_DEPTH,
-                              "baked": False},
+                         key=top_key(params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH),
                          progress=False)
     run = run_test(build, "ese_hw.sim.tb_top", data=top_tb_data(params, phases, pause=0.3),
                    seed=34, progress=False)
