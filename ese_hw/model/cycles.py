@@ -22,10 +22,12 @@ the two cannot drift apart.
 
 import numpy as np
 
+from .limits import check_int
 from .timing import DEFAULT_TIMING
 
 __all__ = [
     "ArrayTimer",
+    "group_columns",
     "useful_macs",
     "frame_cycles",
     "channel_cycles",
@@ -86,6 +88,19 @@ class ArrayTimer:
 
 # --------------------------------------------------------------------------- channel
 
+def group_columns(values, broadcast, *, reduce=np.sum):
+    """Columns (last axis) in groups of ``broadcast`` consecutive ones, the last group
+    padded with zeros: what the broadcaster hands the PEs in one transfer. ``reduce``
+    folds each group (``np.sum`` for entry counts, ``np.any`` for non-zero flags,
+    ``np.max`` for availability)."""
+    values = np.asarray(values)
+    n = values.shape[-1]
+    groups = -(-n // broadcast)
+    pad = np.zeros(values.shape[:-1] + (groups * broadcast - n,), values.dtype)
+    grouped = np.concatenate([values, pad], axis=-1)
+    return reduce(grouped.reshape(values.shape[:-1] + (groups, broadcast)), axis=-1)
+
+
 def _phase(timer, start, counts, nonzero, timing, avail=None):
     """Broadcast one phase from ``bc_start`` at cycle ``start``; return the cycle the
     scheduler sees the broadcaster idle.
@@ -106,8 +121,8 @@ def _phase(timer, start, counts, nonzero, timing, avail=None):
     return done + timing.bc_idle_latency
 
 
-def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None,
-                 timing=DEFAULT_TIMING):
+def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
+                 events=None, timing=DEFAULT_TIMING):
     """Cycle of every ``frame_done`` of :class:`ese_hw.gateware.channel.Channel`.
 
     Parameters
@@ -116,6 +131,12 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None,
     x_q, y_q, m_q : (C, T, I), (C, T, P), (C, T, H) integers
         Every channel's inputs, outputs and ``m_t`` (from the golden model); only
         zero / non-zero matters (a column is skipped when it is zero in every channel).
+    broadcast : int
+        Columns the broadcaster hands the PEs per transfer (K): each phase's columns go
+        in groups of K (:func:`group_columns`); a group is skipped only when all its
+        activations are zero, and a PE walks all its entries of the group as one column.
+    ew_share : int
+        PEs per element-wise unit (G): each local cell's slot feeds ``G * C`` lanes.
     resets : (T, C) booleans, optional
         Channels that start from zero state at that frame (frame 0 always does).
     timing : Timing
@@ -134,16 +155,20 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None,
     n_cells, n_proj = model.n_cells, model.n_proj
     cells = -(-n_cells // n)
     prow = -(-n_proj // n)
+    k = check_int("broadcast", broadcast)
+    ew_share = check_int("ew_share", ew_share)
     gate_counts = np.diff(model.gate.ptr, axis=1)
-    x_counts, y_counts = gate_counts[:, :n_in], gate_counts[:, n_in:]
-    m_counts = np.diff(model.ym.ptr, axis=1)
+    x_counts = group_columns(gate_counts[:, :n_in], k)
+    y_counts = group_columns(gate_counts[:, n_in:], k)
+    m_counts = group_columns(np.diff(model.ym.ptr, axis=1), k)
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
-    slot = timing.ew_slot(c_n)
+    lanes = ew_share * c_n                  # what one element-wise unit feeds per cell
+    slot = timing.ew_slot(lanes)
     step = timing.strobe_latency
 
     timer = ArrayTimer(n, queue_depth, timing=timing)
-    x_nz = np.any(np.asarray(x_q) != 0, axis=0)           # (T, I)
-    m_nz = np.any(np.asarray(m_q) != 0, axis=0)           # (T, H)
+    x_nz = group_columns(np.any(np.asarray(x_q) != 0, axis=0), k, reduce=np.any)   # (T, I/K)
+    m_nz = group_columns(np.any(np.asarray(m_q) != 0, axis=0), k, reduce=np.any)   # (T, H/K)
     y_q = np.asarray(y_q)
     done = np.zeros(t_n, dtype=np.int64)
     release = [-(1 << 40)] * 2     # cycle each slot was last released
@@ -166,11 +191,12 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, resets=None, events=None,
         else:
             s_y = max(y_wait, ro_free)
             y_prev = np.where(zero[:, None], 0, y_q[:, t - 1])
-            e_y = _phase(timer, s_y, y_counts, np.any(y_prev != 0, axis=0), timing)
+            y_nz = group_columns(np.any(y_prev != 0, axis=0), k, reduce=np.any)
+            e_y = _phase(timer, s_y, y_counts, y_nz, timing)
             g0 = e_y + step
         s_p = max(g0, timer.all_idle(), ro_free)
-        rounds = s_p + np.arange(cells) * slot + timing.m_round_ready(c_n)
-        avail = rounds[np.arange(n_cells) // n]
+        rounds = s_p + np.arange(cells) * slot + timing.m_round_ready(lanes)
+        avail = group_columns(rounds[np.arange(n_cells) // n], k, reduce=np.max)
         e_p = _phase(timer, s_p, m_counts, m_nz[t], timing, avail)
         d0 = e_p + step
         s_r = max(d0, timer.all_idle(), out_free)
@@ -193,7 +219,8 @@ def useful_macs(model):
     return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
 
 
-def channel_cycles(model, x_q, *, queue_depth, resets=None, timing=DEFAULT_TIMING):
+def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
+                   timing=DEFAULT_TIMING):
     """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I).
 
     Runs the golden model for the activations, then :func:`frame_cycles`. The
@@ -205,8 +232,9 @@ def channel_cycles(model, x_q, *, queue_depth, resets=None, timing=DEFAULT_TIMIN
     y_q, tr = GoldenModel(model).run_channels(x_q, resets, trace=True)
     m_q = tr["m"]
     t_n = x_q.shape[1]
-    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, resets=resets,
-                        timing=timing)
+    events = []
+    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, broadcast=broadcast,
+                        ew_share=ew_share, resets=resets, events=events, timing=timing)
     per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
     n = model.config.n_pe
     useful = useful_macs(model)
@@ -215,5 +243,10 @@ def channel_cycles(model, x_q, *, queue_depth, resets=None, timing=DEFAULT_TIMIN
         "cycles_per_frame": per_frame,
         "useful_macs_per_frame": useful,
         "utilization": useful / (n * per_frame),
+        # Last x element in -> last y element out, steady state (frames 1 .. T-1), for
+        # a frame whose last element arrives just as the channel can start it (inputs
+        # sent ahead wait in the x slots, and that wait is queueing, not latency).
+        "latency_cycles": float(np.mean([e["output_end"] - e["x_start"] + timing.strobe_latency
+                                         for e in events[1:] or events])),
         "y": y_q,
     }

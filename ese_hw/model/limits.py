@@ -59,6 +59,13 @@ LIMITS = {limit.name: limit for limit in (
           "lock-step channels sharing one weight read; each adds accumulators and "
           "c/m/y banks to every PE and act_bits + 1 bits to the x word; 64 is twice "
           "ESE's ~32 (DESIGN.md section 7)"),
+    Limit("broadcast", "broadcast width", 1, 16,
+          "activations the broadcaster hands every PE per cycle (K): each PE's queue "
+          "word carries K activations per lane and each entry word log2 K more bits; "
+          "past 16 the x/y/m read muxes grow and the queue word passes 256 bits a lane"),
+    Limit("ew_share", "PEs per element-wise unit", 1, None,
+          "PEs that share one element-wise unit and its tables (G); must divide the "
+          "PE count"),
     Limit("queue_depth", "queue depth", 1, None,
           "columns in each PE's activation queue (the paper uses 8)"),
     Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
