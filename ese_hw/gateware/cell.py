@@ -1,9 +1,11 @@
-"""A PE's cells: gate registers, ``c`` and peephole memories, element-wise unit, ``m_t`` bank."""
+"""The cells of G PEs: gate registers, ``c`` and peephole memories, one element-wise unit,
+an ``m_t`` bank per PE."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..model.timing import DEFAULT_TIMING
 from .elementwise import ElementwiseUnit
@@ -17,19 +19,34 @@ from .lanes import (
 )
 from .load import loadable_memory, write_layout
 
-__all__ = ["CellUnit"]
+__all__ = ["CellUnit", "pack_peepholes"]
+
+
+def pack_peepholes(images, weight_bits):
+    """The peephole image of a cell unit from its PEs' images (one list of packed
+    ``3 * weight_bits``-bit words per PE, in the unit's PE order): word ``k`` holds
+    PE ``g``'s word ``k`` at bit ``3 * weight_bits * g``."""
+    width = 3 * weight_bits
+    depth = max(len(im) for im in images)
+    return [sum((int(im[k]) if k < len(im) else 0) << (width * g) for g, im in enumerate(images))
+            for k in range(depth)]
 
 
 class CellUnit(wiring.Component):
-    """The element-wise half of a PE: ``c_t`` and ``m_t`` of its local cells, every lane.
+    """The element-wise half of ``ew_share`` PEs: ``c_t`` and ``m_t`` of their local cells,
+    every lane.
 
-    Driven by the :class:`~ese_hw.gateware.sequencer.ElementwiseSequencer`
-    (``control``): the four gate sums of a cell are read from the gate
-    accumulators (``gate_rd``, every lane at once) into gate registers; ``c_{t-1}``
-    and the packed peepholes (``p_i | p_f << wb | p_o << 2 wb``) are read from their
-    memories; then each lane is fed to the :class:`ElementwiseUnit`. Its results go
-    back in feed order: ``c_t`` into the ``c`` memory, ``m_t`` into the m bank (read
-    by the broadcaster), and ``cells_done`` counts the cells written for every lane.
+    The unit serves G PEs (``ew_share``) of C lock-step channels each and treats them
+    as ``G * C`` lanes, PE-major (lane ``l`` is channel ``l % C`` of the unit's PE
+    ``l // C``). Driven by the
+    :class:`~ese_hw.gateware.sequencer.ElementwiseSequencer` (``control``): the four
+    gate sums of a cell are read from the gate accumulators (``gate_rd``, every lane
+    of every PE at once) into gate registers; ``c_{t-1}`` and the packed peepholes
+    (``p_i | p_f << wb | p_o << 2 wb`` per PE, PE ``g`` at bit ``3 wb g``) are read
+    from their memories; then each lane is fed to the :class:`ElementwiseUnit`. Its
+    results go back in feed order: ``c_t`` into the ``c`` memory, ``m_t`` into its
+    PE's m bank (read by the broadcaster), and ``cells_done`` counts the cells
+    written for every lane. With G = 1 this is one PE's cells.
 
     Parameters
     ----------
@@ -39,39 +56,54 @@ class CellUnit(wiring.Component):
     lut_bits, lut_range_log2 : int
     timing : Timing
         ``ew_output_stages`` extra registers after the element-wise unit.
+    ew_share : int
+        PEs served (G, default 1).
     init_peep : sequence of int, optional
-        Elaboration-time peephole image.
+        Elaboration-time peephole image (:func:`pack_peepholes` of the PEs' images).
 
     Members
     -------
     control : In(elementwise_control_signature)
-    gate_rd : In(accum_read_signature(4 * cells))
+    gate_rd : In(accum_read_signature(4 * cells, G * C lanes))
+        The G PEs' gate accumulators side by side (PE-major), one address for all.
     peep_load : In(stream.Signature(write_layout, always_ready=True))
-    m_rd : Out(bank_read_signature(cells, lanes_layout))
+        Peepholes of local cell ``addr % 2**row_bits(cells)`` of the unit's PE
+        ``addr >> row_bits(cells)`` (:attr:`peep_addr_bits`).
+    m_rd : Out(bank_read_signature(cells, lanes_layout)).array(G)
+        Each PE's m bank (C lanes), read at its own address.
     cells_done : Out(range(cells + 1))
     """
 
+    @staticmethod
+    def peep_addr_bits(cells, ew_share):
+        """Address bits of ``peep_load``: the local cell, then the PE within the unit."""
+        return row_bits(cells) + ceil_log2(ew_share)
+
     def __init__(self, *, n_channels, weight_bits, act_bits, accum_bits, cells, qformats,
-                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, init_peep=None):
+                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, ew_share=1, init_peep=None):
         self._c, self._wb, self._ab, self._accb = n_channels, weight_bits, act_bits, accum_bits
-        self._cells = cells
+        self._cells, self._g = cells, ew_share
         self._ew = dict(act_bits=act_bits, weight_bits=weight_bits, accum_bits=accum_bits,
                         fw_g=qformats["fw_g"], fa=qformats["fa"], fc=qformats["fc"],
                         fp=qformats["fp"], lut_bits=lut_bits, lut_range_log2=lut_range_log2,
                         timing=timing)
         self._init_peep = init_peep
+        lanes = ew_share * n_channels
         super().__init__({
-            "control": In(elementwise_control_signature(cells, n_channels)),
-            "gate_rd": In(accum_read_signature(GATES * cells, accum_bits, n_channels)),
-            "peep_load": In(stream.Signature(write_layout(row_bits(cells), 3 * weight_bits),
-                                             always_ready=True)),
-            "m_rd": Out(bank_read_signature(cells, lanes_layout(act_bits, n_channels))),
+            "control": In(elementwise_control_signature(cells, n_channels, ew_share)),
+            "gate_rd": In(accum_read_signature(GATES * cells, accum_bits, lanes)),
+            "peep_load": In(stream.Signature(
+                write_layout(self.peep_addr_bits(cells, ew_share), 3 * weight_bits),
+                always_ready=True)),
+            "m_rd": Out(bank_read_signature(cells, lanes_layout(act_bits, n_channels)))
+            .array(ew_share),
             "cells_done": Out(range(cells + 1)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        n_lanes, wb, ab, accb = self._c, self._wb, self._ab, self._accb
+        n_ch, n_pe = self._c, self._g
+        n_lanes, wb, ab, accb = n_pe * n_ch, self._wb, self._ab, self._accb
         ctl = self.control
         lanes = lanes_layout(ab, n_lanes)
 
@@ -91,8 +123,7 @@ class CellUnit(wiring.Component):
 
         depth = max(1, self._cells)
         m.submodules.cmem = cmem = Memory(shape=lanes, depth=depth, init=[])
-        peep = loadable_memory(m, "peep", shape=unsigned(3 * wb), depth=depth,
-                               init=self._init_peep, load=self.peep_load)
+        peep = self._peep_memory(m, depth)
         c_rd, c_wr = cmem.read_port(transparent_for=()), cmem.write_port(granularity=1)
         peep_rd = peep.read_port()
         m.d.comb += [c_rd.addr.eq(ctl.cell), c_rd.en.eq(ctl.cell_read),
@@ -102,32 +133,45 @@ class CellUnit(wiring.Component):
         lane = ctl.lane
         feed = ew.i.payload
         gate = [Cat(gate_regs[g]).word_select(lane, accb) for g in range(GATES)]
+        # The fed lane's PE picks its peephole word (lane // C; PE 0 when G = 1).
+        pe_peep = peep_rd.data
+        if n_pe > 1:
+            lane_pe = Signal(range(n_pe))
+            with m.Switch(lane):
+                for ln in range(n_lanes):
+                    with m.Case(ln):
+                        m.d.comb += lane_pe.eq(ln // n_ch)
+            pe_peep = peep_rd.data.word_select(lane_pe, 3 * wb)
         m.d.comb += [
             ew.i.valid.eq(ctl.feed),
             ew.o.ready.eq(1),
             feed.acc_i.eq(gate[0]), feed.acc_f.eq(gate[1]),
             feed.acc_c.eq(gate[2]), feed.acc_o.eq(gate[3]),
-            feed.c_prev.eq(Mux(ctl.zero.bit_select(lane, 1), 0,
+            # Zero-state is per channel: lane l is channel l % C.
+            feed.c_prev.eq(Mux(ctl.zero.replicate(n_pe).bit_select(lane, 1), 0,
                                c_rd.data.as_value().word_select(lane, ab))),
-            feed.p_i.eq(peep_rd.data[0:wb]),
-            feed.p_f.eq(peep_rd.data[wb:2 * wb]),
-            feed.p_o.eq(peep_rd.data[2 * wb:3 * wb]),
+            feed.p_i.eq(pe_peep[0:wb]),
+            feed.p_f.eq(pe_peep[wb:2 * wb]),
+            feed.p_o.eq(pe_peep[2 * wb:3 * wb]),
         ]
 
         # Results in feed order: lane after lane of one cell, then the next cell.
         out_cell = Signal(range(self._cells + 1))
         out_lane = Signal(range(max(2, n_lanes)))
-        m.submodules.mbank = mbank = Memory(shape=lanes, depth=depth, init=[])
-        m_wr = mbank.write_port(granularity=1)
         lane_bit = Mux(ew.o.valid, Const(1, n_lanes) << out_lane, 0)
         m.d.comb += [
             c_wr.addr.eq(out_cell), c_wr.data.eq(ew.o.payload.c.replicate(n_lanes)),
             c_wr.en.eq(lane_bit),
-            m_wr.addr.eq(out_cell), m_wr.data.eq(ew.o.payload.m.replicate(n_lanes)),
-            m_wr.en.eq(lane_bit),
             self.cells_done.eq(out_cell),
         ]
-        wiring.connect(m, wiring.flipped(self.m_rd), mbank.read_port(transparent_for=()))
+        # One m bank per PE (C lanes), so the broadcaster reads each at its own address.
+        for g in range(n_pe):
+            mbank = Memory(shape=lanes_layout(ab, n_ch), depth=depth, init=[])
+            m.submodules["mbank" if n_pe == 1 else f"mbank{g}"] = mbank
+            m_wr = mbank.write_port(granularity=1)
+            m.d.comb += [m_wr.addr.eq(out_cell), m_wr.data.eq(ew.o.payload.m.replicate(n_ch)),
+                         m_wr.en.eq(lane_bit[g * n_ch:(g + 1) * n_ch])]
+            wiring.connect(m, wiring.flipped(self.m_rd[g]), mbank.read_port(transparent_for=()))
         with m.If(ctl.restart):
             m.d.sync += [out_cell.eq(0), out_lane.eq(0)]
         with m.Elif(ew.o.valid):
@@ -136,3 +180,22 @@ class CellUnit(wiring.Component):
             with m.Else():
                 m.d.sync += out_lane.eq(out_lane + 1)
         return m
+
+    def _peep_memory(self, m, depth):
+        """The peephole memory: one packed word per PE per local cell, a row per cell;
+        a load writes its PE's word of the row (the high address bits pick the PE)."""
+        width = 3 * self._wb
+        if self._g == 1:
+            return loadable_memory(m, "peep", shape=unsigned(width), depth=depth,
+                                   init=self._init_peep, load=self.peep_load)
+        init = [] if self._init_peep is None else [int(v) for v in self._init_peep]
+        m.submodules.peep = peep = Memory(shape=unsigned(self._g * width), depth=depth,
+                                          init=init)
+        wr = peep.write_port(granularity=width)
+        load, rb = self.peep_load, row_bits(self._cells)
+        m.d.comb += [
+            wr.addr.eq(load.payload.addr[:rb]),
+            wr.data.eq(load.payload.data.replicate(self._g)),
+            wr.en.eq(Mux(load.valid, Const(1, self._g) << load.payload.addr[rb:], 0)),
+        ]
+        return peep

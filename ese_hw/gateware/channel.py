@@ -19,6 +19,12 @@ Parts (each a component, wired with ``wiring.connect``)::
                Scheduler (phases)  +-- m_ready            ElementwiseSequencer --+
                                         YReadout --readout--> every PE's YBank
     y <-- YOutput <--out_rd-- every PE's YBank
+
+With ``ew_share`` = G > 1 the PEs have no cells of their own: N / G
+:class:`~ese_hw.gateware.cell.CellUnit` s each serve G PEs (unit ``u`` PEs
+``u G .. u G + G - 1``), reading their gate accumulators (``gate_rd``) and holding
+their m banks (``m_rd``, one per PE, read by the broadcaster as before); the
+sequencer drives the units.
 """
 
 from dataclasses import dataclass, field, fields
@@ -35,7 +41,8 @@ from ..model.limits import check_int
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout
-from .lanes import lanes_layout, x_layout
+from .cell import CellUnit, pack_peepholes
+from .lanes import lanes_layout, row_bits, x_layout
 from .load import LoadTarget, load_layout, route_load
 from .pe import ChannelPE
 from .readout import YOutput, YReadout
@@ -77,6 +84,9 @@ class ChannelParams:
     lut_bits, lut_range_log2 : int
     queue_depth : int
         Activation queue depth of every PE.
+    ew_share : int
+        PEs per cell unit (G; divides ``n_pe``): each local cell's element-wise slot
+        feeds ``G * n_channels`` lanes. 1 (default): every PE has its own.
     entry_depth : int
         Entry words per PE (gate and projection entries together).
     timing : Timing
@@ -91,7 +101,7 @@ class ChannelParams:
     pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
         Widths of the load stream's fields and of an entry pointer.
     ew_slot : int
-        Cycles per local cell of the element-wise pass.
+        Cycles per local cell of the element-wise pass (``timing.ew_slot(G * C)``).
     x_layout, y_layout, load_layout : data layouts
         Payloads of the ``x``, ``y`` and ``load`` streams.
     signature : wiring.Signature
@@ -112,14 +122,17 @@ class ChannelParams:
     lut_bits: int = 12
     lut_range_log2: int = 3
     queue_depth: int = 8
+    ew_share: int = 1
     entry_depth: int
     timing: Timing = DEFAULT_TIMING
 
     def __post_init__(self):
         for name in ("n_in", "n_cells", "n_proj", "n_pe", "n_channels", "weight_bits",
                      "index_bits", "act_bits", "lut_bits", "lut_range_log2", "queue_depth",
-                     "entry_depth"):
+                     "ew_share", "entry_depth"):
             object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        if self.n_pe % self.ew_share:
+            raise ValueError(f"ew_share = {self.ew_share} must divide n_pe = {self.n_pe}")
         object.__setattr__(self, "accum_bits", check_int(
             "accum_bits", self.accum_bits, self.weight_bits + self.act_bits))
         check_timing(self.timing)
@@ -136,7 +149,7 @@ class ChannelParams:
         object.__setattr__(self, "qformats", MappingProxyType(q))
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
+    def for_model(cls, model, *, n_channels=1, queue_depth=8, ew_share=1, entry_depth=None,
                   timing=DEFAULT_TIMING):
         """Parameters sized for ``model``: its shape, configuration and Q formats, and
         (``entry_depth=None``) entry memories that fit its longest PE exactly."""
@@ -148,7 +161,8 @@ class ChannelParams:
                    index_bits=cfg.index_bits, act_bits=cfg.act_bits,
                    accum_bits=cfg.accum_bits, qformats=model.qformats,
                    lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
-                   queue_depth=queue_depth, entry_depth=entry_depth, timing=timing)
+                   queue_depth=queue_depth, ew_share=ew_share, entry_depth=entry_depth,
+                   timing=timing)
 
     def kwargs(self):
         """The parameters as keyword arguments (``Channel(**params.kwargs())``)."""
@@ -192,8 +206,9 @@ class ChannelParams:
 
     @property
     def ew_slot(self):
-        """Cycles per local cell of the element-wise pass (4 reads, 1 latch, one per channel)."""
-        return self.timing.ew_slot(self.n_channels)
+        """Cycles per local cell of the element-wise pass (4 reads, 1 latch, one per lane
+        of a cell unit's G PEs)."""
+        return self.timing.ew_slot(self.ew_share * self.n_channels)
 
     # ---- Payload layouts and ports.
     @property
@@ -289,6 +304,14 @@ def _check_model_fits(params, model):
                          f"entry_depth = {params.entry_depth}")
 
 
+class _SharedCells:
+    """A shared :class:`CellUnit` seen as a PE is by the channel: its sequencer port is
+    ``ew`` and it counts ``cells_done``."""
+
+    def __init__(self, unit):
+        self.ew, self.cells_done, self.peep_load = unit.control, unit.cells_done, unit.peep_load
+
+
 def _from_params(name):
     """A read-only :class:`Channel` property that is its ``params``' ``name``."""
     return property(lambda self: getattr(self._params, name),
@@ -301,7 +324,8 @@ class Channel(CheckedComponent):
     Parameters (keyword-only)
     ----------
     n_in, n_cells, n_proj, n_pe, n_channels, weight_bits, index_bits, act_bits,
-    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, entry_depth, timing
+    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, ew_share, entry_depth,
+    timing
         As for :class:`ChannelParams`, which the channel keeps (:attr:`params`) and
         takes every size and layout from. Give the same ``timing`` to
         :func:`ese_hw.model.cycles.frame_cycles`.
@@ -330,14 +354,14 @@ class Channel(CheckedComponent):
 
     def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
                  index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
-                 lut_range_log2=3, queue_depth=8, entry_depth, model=None,
+                 lut_range_log2=3, queue_depth=8, ew_share=1, entry_depth, model=None,
                  timing=DEFAULT_TIMING):
         self._params = ChannelParams(
             n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=n_channels,
             weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
             accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
-            lut_range_log2=lut_range_log2, queue_depth=queue_depth, entry_depth=entry_depth,
-            timing=timing)
+            lut_range_log2=lut_range_log2, queue_depth=queue_depth, ew_share=ew_share,
+            entry_depth=entry_depth, timing=timing)
         self._images = None if model is None else channel_images(model)
         super().__init__(self._params.signature)
 
@@ -349,12 +373,13 @@ class Channel(CheckedComponent):
         return cls(**params.kwargs(), model=model)
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
+    def for_model(cls, model, *, n_channels=1, queue_depth=8, ew_share=1, entry_depth=None,
                   preload=False, timing=DEFAULT_TIMING):
         """A channel sized for ``model`` (:meth:`ChannelParams.for_model`), its images
         baked in if ``preload``."""
         params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                         entry_depth=entry_depth, timing=timing)
+                                         ew_share=ew_share, entry_depth=entry_depth,
+                                         timing=timing)
         return cls.from_params(params, model=model if preload else None)
 
     @property
@@ -375,6 +400,7 @@ class Channel(CheckedComponent):
     lut_bits = _from_params("lut_bits")
     lut_range_log2 = _from_params("lut_range_log2")
     queue_depth = _from_params("queue_depth")
+    ew_share = _from_params("ew_share")
     entry_depth = _from_params("entry_depth")
     timing = _from_params("timing")
     cells_per_pe = _from_params("cells_per_pe")
@@ -394,7 +420,8 @@ class Channel(CheckedComponent):
         return dict(self._params.qformats)
 
     def _pe(self, p):
-        """PE ``p``, with its memory images when the channel was given a model."""
+        """PE ``p``, with its memory images when the channel was given a model (its own
+        cells only when it shares them with no other PE)."""
         init = None
         if self._images is not None:
             im = self._images
@@ -406,7 +433,21 @@ class Channel(CheckedComponent):
                          queue_depth=c.queue_depth, entry_depth=c.entry_depth, n_cols=c.n_cols,
                          cells=c.cells_per_pe, proj_rows=c.proj_rows, qformats=dict(c.qformats),
                          timing=c.timing, init=init, lut_bits=c.lut_bits,
-                         lut_range_log2=c.lut_range_log2)
+                         lut_range_log2=c.lut_range_log2, own_cells=c.ew_share == 1)
+
+    def _cell_unit(self, u):
+        """Cell unit ``u`` (of PEs ``u G .. u G + G - 1``), with their peephole images when
+        the channel was given a model."""
+        c = self._params
+        g = c.ew_share
+        init = None
+        if self._images is not None:
+            init = pack_peepholes(self._images.peep[u * g:(u + 1) * g], c.weight_bits)
+        return CellUnit(n_channels=c.n_channels, weight_bits=c.weight_bits,
+                        act_bits=c.act_bits, accum_bits=c.accum_bits, cells=c.cells_per_pe,
+                        qformats=dict(c.qformats), lut_bits=c.lut_bits,
+                        lut_range_log2=c.lut_range_log2, timing=c.timing, ew_share=g,
+                        init_peep=init)
 
     def elaborate(self, platform):
         m = Module()
@@ -422,7 +463,8 @@ class Channel(CheckedComponent):
                                            n_channels=n_lanes, act_bits=ab)
         m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n_pe)
         m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=c.cells_per_pe,
-                                                            n_channels=n_lanes, timing=timing)
+                                                            n_channels=n_lanes, timing=timing,
+                                                            ew_share=c.ew_share)
         m.submodules.readout = readout = YReadout(proj_rows=c.proj_rows, timing=timing)
         m.submodules.output = output = YOutput(n_proj=n_proj, n_pe=n_pe, n_channels=n_lanes,
                                                act_bits=ab)
@@ -447,14 +489,16 @@ class Channel(CheckedComponent):
         for p, pe in enumerate(pes):
             wiring.connect(m, fanout.o[p], pe.column)
             wiring.connect(m, bc.y_rd[p], pe.y_rd)
-            wiring.connect(m, bc.m_rd[p], pe.m_rd)
             wiring.connect(m, output.bank_rd[p], pe.out_rd)
-        # The PEs run the element-wise pass in lock-step, so PE 0's count of written
-        # cells stands for all of them.
-        m.d.comb += [bc.zero.eq(xbuf.zero), bc.m_ready.eq(pes[0].cells_done),
+        # The cell units (each PE's own, or the shared ones) run the element-wise pass
+        # in lock-step, so the first's count of written cells stands for all of them.
+        units, m_rd = self._cell_units(m, pes)
+        for p in range(n_pe):
+            wiring.connect(m, bc.m_rd[p], m_rd[p])
+        m.d.comb += [bc.zero.eq(xbuf.zero), bc.m_ready.eq(units[0].cells_done),
                      ew_seq.zero.eq(xbuf.zero), output.start.eq(readout.finish),
                      self.frame_done.eq(readout.frame_done)]
-        wiring.connect(m, ew_seq.control, *(pe.ew for pe in pes))
+        wiring.connect(m, ew_seq.control, *(unit.ew for unit in units))
         wiring.connect(m, readout.command, *(pe.readout for pe in pes))
         wiring.connect(m, output.y, wiring.flipped(self.y))
 
@@ -463,8 +507,48 @@ class Channel(CheckedComponent):
                          & ~readout.busy & ~output.busy)
         load = self.load.payload
         m.d.comb += [self.load.ready.eq(loads_allowed), self.busy.eq(~loads_allowed)]
+        g = c.ew_share
         for p, pe in enumerate(pes):
-            route_load(m, load, self.load.valid & loads_allowed & (load.pe == p),
-                       {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load,
-                        LoadTarget.BIAS: pe.bias_load, LoadTarget.PEEP: pe.peep_load})
+            ports = {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load,
+                     LoadTarget.BIAS: pe.bias_load}
+            if g == 1:
+                ports[LoadTarget.PEEP] = pe.peep_load
+            route_load(m, load, self.load.valid & loads_allowed & (load.pe == p), ports)
+        if g > 1:
+            # A PE's peepholes go to its unit, the PE's index within the unit on top of
+            # the cell address (CellUnit.peep_load).
+            rb = row_bits(c.cells_per_pe)
+            for u, unit in enumerate(units):
+                mine = (load.pe >= u * g) & (load.pe < (u + 1) * g)
+                port = unit.peep_load
+                m.d.comb += [
+                    port.valid.eq(self.load.valid & loads_allowed & mine
+                                  & (load.target == LoadTarget.PEEP)),
+                    port.payload.addr.eq(Cat(load.addr[:rb],
+                                             (load.pe - u * g)[:ceil_log2(g)])),
+                    port.payload.data.eq(load.data),
+                ]
         return m
+
+    def _cell_units(self, m, pes):
+        """The cell units and every PE's m-bank read port: the PEs themselves (G = 1), or
+        N / G shared :class:`CellUnit` s wired to their PEs' gate accumulators (returned
+        as objects with ``ew`` for the sequencer and ``cells_done``)."""
+        g = self._params.ew_share
+        if g == 1:
+            return pes, [pe.m_rd for pe in pes]
+        units, m_rd = [], []
+        for u in range(len(pes) // g):
+            unit = self._cell_unit(u)
+            m.submodules[f"cells{u}"] = unit
+            group = pes[u * g:(u + 1) * g]
+            n_ch = self._params.n_channels
+            for k, pe in enumerate(group):
+                # One gate address for the group; the G PEs' lanes side by side, PE-major.
+                m.d.comb += [pe.gate_rd.addr.eq(unit.gate_rd.addr),
+                             pe.gate_rd.en.eq(unit.gate_rd.en)]
+                m.d.comb += [unit.gate_rd.data[k * n_ch + ch].eq(pe.gate_rd.data[ch])
+                             for ch in range(n_ch)]
+                m_rd.append(unit.m_rd[k])
+            units.append(_SharedCells(unit))
+        return units, m_rd

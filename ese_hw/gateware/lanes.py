@@ -77,8 +77,11 @@ def accum_read_signature(rows, accum_bits, n_channels):
                               shape=accum_lanes_layout(accum_bits, n_channels))
 
 
-def elementwise_control_signature(cells, n_channels):
-    """What the element-wise sequencer drives into every PE (all in lock-step).
+def elementwise_control_signature(cells, n_channels, ew_share=1):
+    """What the element-wise sequencer drives into every cell unit (all in lock-step).
+
+    A cell unit serves ``ew_share`` PEs (G) and feeds their ``G * n_channels`` lanes,
+    PE-major (lane ``l`` is channel ``l % C`` of the unit's PE ``l // C``).
 
     Members (from the sequencer's side)
     -------
@@ -88,7 +91,7 @@ def elementwise_control_signature(cells, n_channels):
     cell_read, cell : Out
         Read ``c_{t-1}`` and the peepholes of local cell ``cell``.
     feed, lane : Out
-        Feed lane ``lane``'s cell to the element-wise unit.
+        Feed lane ``lane``'s cell (of ``G * n_channels``) to the element-wise unit.
     zero : Out(n_channels)
         Lanes whose ``c_{t-1}`` reads as 0 (they start from zero state).
     restart : Out(1)
@@ -100,7 +103,7 @@ def elementwise_control_signature(cells, n_channels):
         "cell_read": Out(1),
         "cell": Out(unsigned(row_bits(cells))),
         "feed": Out(1),
-        "lane": Out(unsigned(row_bits(n_channels))),
+        "lane": Out(unsigned(row_bits(ew_share * n_channels))),
         "zero": Out(n_channels),
         "restart": Out(1),
     })

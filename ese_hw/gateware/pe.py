@@ -227,6 +227,11 @@ class ChannelPE(wiring.Component):
     """One PE of a channel: :class:`SpmvUnit`, :class:`~ese_hw.gateware.cell.CellUnit` and
     :class:`~ese_hw.gateware.readout.YBank`, driven in lock-step with the other PEs.
 
+    With ``own_cells=False`` the PE has no cell unit: a channel whose PEs share cell
+    units (``ew_share`` > 1) reads the gate accumulators through ``gate_rd`` instead,
+    and the ``peep_load``, ``ew``, ``cells_done`` and ``m_rd`` ports are the shared
+    unit's.
+
     Parameters (keyword-only)
     ----------
     n_channels, weight_bits, index_bits, act_bits, accum_bits : int
@@ -236,6 +241,8 @@ class ChannelPE(wiring.Component):
     qformats : dict
     lut_bits, lut_range_log2 : int
     timing : Timing
+    own_cells : bool
+        The PE has its own cell unit (default); else it exposes ``gate_rd``.
     init : dict, optional
         Elaboration-time images ``words``, ``ptr``, ``bias``, ``peep``.
 
@@ -254,12 +261,15 @@ class ChannelPE(wiring.Component):
     readout : In(readout_command_signature)
     out_rd : Out(bank_read_signature)
         The output stream's read of ``y_t``.
+    gate_rd : Out(accum_read_signature(4 * cells))
+        Only without its own cells: the shared cell unit's read of the gate sums.
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
-                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, init=None):
+                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, own_cells=True, init=None):
         init = init or {}
+        self._own_cells = bool(own_cells)
         self._spmv = dict(n_channels=n_channels, weight_bits=weight_bits,
                           index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
                           queue_depth=queue_depth, entry_depth=entry_depth, n_cols=n_cols,
@@ -273,16 +283,21 @@ class ChannelPE(wiring.Component):
                            proj_rows=proj_rows, timing=timing,
                            shift=qformats["fw_y"] + qformats["fg"] - qformats["fa"])
         lanes = lanes_layout(act_bits, n_channels)
-        super().__init__({
-            **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
-                                  index_bits=index_bits, act_bits=act_bits,
-                                  accum_bits=accum_bits, entry_depth=entry_depth,
-                                  n_cols=n_cols, cells=cells),
+        cell_ports = {
             "peep_load": In(stream.Signature(
                 write_layout(row_bits(cells), 3 * weight_bits), always_ready=True)),
             "ew": In(elementwise_control_signature(cells, n_channels)),
             "cells_done": Out(range(cells + 1)),
             "m_rd": Out(bank_read_signature(cells, lanes)),
+        } if own_cells else {
+            "gate_rd": Out(accum_read_signature(GATES * cells, accum_bits, n_channels)),
+        }
+        super().__init__({
+            **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
+                                  index_bits=index_bits, act_bits=act_bits,
+                                  accum_bits=accum_bits, entry_depth=entry_depth,
+                                  n_cols=n_cols, cells=cells),
+            **cell_ports,
             "y_rd": Out(bank_read_signature(proj_rows, lanes)),
             "readout": In(readout_command_signature(proj_rows)),
             "out_rd": Out(bank_read_signature(proj_rows, lanes)),
@@ -291,18 +306,22 @@ class ChannelPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.spmv = spmv = SpmvUnit(**self._spmv)
-        m.submodules.cell = cell = CellUnit(**self._cell)
         m.submodules.ybank = ybank = YBank(**self._ybank)
         flip = wiring.flipped
         wiring.connect(m, flip(self.column), spmv.column)
         for name in ("entry_load", "ptr_load", "bias_load"):
             wiring.connect(m, flip(getattr(self, name)), getattr(spmv, name))
         m.d.comb += [spmv.gate_clear.eq(self.gate_clear), spmv.proj_clear.eq(self.proj_clear),
-                     self.idle.eq(spmv.idle), self.cells_done.eq(cell.cells_done)]
-        wiring.connect(m, flip(self.ew), cell.control)
-        wiring.connect(m, flip(self.peep_load), cell.peep_load)
-        wiring.connect(m, cell.gate_rd, spmv.gate_rd)
-        wiring.connect(m, cell.m_rd, flip(self.m_rd))
+                     self.idle.eq(spmv.idle)]
+        if self._own_cells:
+            m.submodules.cell = cell = CellUnit(**self._cell)
+            m.d.comb += self.cells_done.eq(cell.cells_done)
+            wiring.connect(m, flip(self.ew), cell.control)
+            wiring.connect(m, flip(self.peep_load), cell.peep_load)
+            wiring.connect(m, cell.gate_rd, spmv.gate_rd)
+            wiring.connect(m, cell.m_rd[0], flip(self.m_rd))
+        else:
+            wiring.connect(m, spmv.gate_rd, flip(self.gate_rd))
         wiring.connect(m, flip(self.readout), ybank.command)
         wiring.connect(m, ybank.proj_rd, spmv.proj_rd)
         wiring.connect(m, ybank.bc_rd, flip(self.y_rd))

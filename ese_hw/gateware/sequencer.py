@@ -11,17 +11,20 @@ __all__ = ["ElementwiseSequencer"]
 
 
 class ElementwiseSequencer(CheckedComponent):
-    """Steps every PE through its local cells, one slot of ``timing.ew_slot(C)`` cycles each.
+    """Steps every cell unit through its local cells, one slot of ``timing.ew_slot(G * C)``
+    cycles each.
 
     Slot of local cell ``k`` (cycle ``s`` from 0; ``R = timing.gate_reads`` = 4,
     ``F = timing.ew_feed_offset`` = 5)::
 
-        s = 0 .. R-1    read gate row 4k + s (every lane); at s = 0 also c_{t-1}, peepholes
-        s = R           the last gate read's data is latched (accumulator read latency)
-        s = F .. F+C-1  feed lane s - F to the element-wise unit
+        s = 0 .. R-1      read gate row 4k + s (every lane); at s = 0 also c_{t-1}, peepholes
+        s = R             the last gate read's data is latched (accumulator read latency)
+        s = F .. F+GC-1   feed lane s - F to the element-wise unit
 
-    All PEs get the same control (their cells are local, so they work in
-    lock-step); a cell's results come out ``timing.ew_latency`` after its feed.
+    A cell unit serves ``G`` PEs (``ew_share``) of ``C`` lock-step channels each, so it
+    feeds ``G * C`` lanes per cell (PE-major). All units and PEs get the same control
+    (their cells are local, so they work in lock-step); a cell's results come out
+    ``timing.ew_latency`` after its feed.
 
     Parameters
     ----------
@@ -29,6 +32,8 @@ class ElementwiseSequencer(CheckedComponent):
         Local cells per PE.
     n_channels : int
     timing : Timing
+    ew_share : int
+        PEs per cell unit (G, default 1).
 
     Members
     -------
@@ -37,28 +42,30 @@ class ElementwiseSequencer(CheckedComponent):
     zero : In(n_channels)
         The step's zero-state lanes (passed to the PEs).
     busy : Out(1)
-    control : Out(elementwise_control_signature(cells, n_channels))
+    control : Out(elementwise_control_signature(cells, n_channels, ew_share))
     """
 
     @classmethod
-    def check_parameters(cls, *, cells, n_channels, timing):
+    def check_parameters(cls, *, cells, n_channels, timing, ew_share):
         check_int("cells", cells, 1)
         check_int("n_channels", n_channels)
+        check_int("ew_share", ew_share)
         check_timing(timing)
 
-    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING):
+    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING, ew_share=1):
         self._cells, self._c, self._timing = cells, n_channels, timing
+        self._lanes = ew_share * n_channels
         super().__init__({
             "start": In(1),
             "zero": In(n_channels),
             "busy": Out(1),
-            "control": Out(elementwise_control_signature(cells, n_channels)),
+            "control": Out(elementwise_control_signature(cells, n_channels, ew_share)),
         })
 
     @property
     def slot(self):
         """Cycles per local cell."""
-        return self._timing.ew_slot(self._c)
+        return self._timing.ew_slot(self._lanes)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,5 +1,6 @@
-"""CellUnit under the ElementwiseSequencer: c_t and m_t of every local cell and lane,
-bit-exact with ``GoldenModel.elementwise``, over two passes (c_{t-1} carried, a lane reset)."""
+"""CellUnit under the ElementwiseSequencer: c_t and m_t of every local cell and lane of
+its G PEs, bit-exact with ``GoldenModel.elementwise``, over two passes (c_{t-1} carried, a
+lane reset)."""
 
 import numpy as np
 import pytest
@@ -19,27 +20,32 @@ from ese_hw.model.timing import Timing
 
 
 class Bench(wiring.Component):
-    """Sequencer -> CellUnit, the gate accumulators stood in for by a memory."""
+    """Sequencer -> CellUnit of G PEs (the model's, G = n_pe), the gate accumulators stood
+    in for by a memory of G * C lanes (PE-major); PE p's local cell k is cell k G + p."""
 
     def __init__(self, model, acc, c_n, timing):
         cfg = model.config
-        cells = model.n_cells
-        self._acc = acc                                     # (C, 4, H)
-        self.seq = ElementwiseSequencer(cells=cells, n_channels=c_n, timing=timing)
+        g_n = cfg.n_pe
+        cells = model.n_cells // g_n
+        self._acc, self._g = acc, g_n                       # (C, 4, H)
+        self.seq = ElementwiseSequencer(cells=cells, n_channels=c_n, timing=timing,
+                                        ew_share=g_n)
         self.cell = CellUnit(n_channels=c_n, weight_bits=cfg.weight_bits,
                              act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, cells=cells,
                              qformats=model.qformats, lut_bits=cfg.lut_bits,
-                             lut_range_log2=cfg.lut_range_log2, timing=timing)
+                             lut_range_log2=cfg.lut_range_log2, timing=timing, ew_share=g_n)
         super().__init__({})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.seq = seq = self.seq
         m.submodules.cell = cell = self.cell
-        c_n, _, cells = self._acc.shape
-        rows = [[int(self._acc[ch, r % 4, r // 4]) for ch in range(c_n)]
+        c_n, g_n = self._acc.shape[0], self._g
+        cells = self._acc.shape[2] // g_n
+        rows = [[int(self._acc[ch, r % 4, (r // 4) * g_n + p])
+                 for p in range(g_n) for ch in range(c_n)]
                 for r in range(4 * cells)]                  # local row 4k + gate
-        gates = Memory(shape=accum_lanes_layout(len(cell.gate_rd.data[0]), c_n),
+        gates = Memory(shape=accum_lanes_layout(len(cell.gate_rd.data[0]), g_n * c_n),
                        depth=4 * cells, init=rows)
         m.submodules.gates = gates
         wiring.connect(m, cell.gate_rd, gates.read_port(transparent_for=()))
@@ -49,18 +55,21 @@ class Bench(wiring.Component):
 
 def run_passes(model, acc, zero_masks, timing):
     """Load the peepholes, then one element-wise pass per zero mask; return per pass the
-    m bank (C, H) and the cycle (from the start strobe) at which cell 0 was counted."""
-    c_n, _, cells = acc.shape
+    m banks as (C, H) and the cycle (from the start strobe) at which cell 0 was counted."""
+    c_n, g_n = acc.shape[0], model.config.n_pe
+    cells = acc.shape[2] // g_n
     dut = Bench(model, acc, c_n, timing)
-    peep = channel_images(model).peep[0]
+    peep = channel_images(model).peep
     out = []
 
     async def tb(ctx):
         load = dut.cell.peep_load
-        for a, v in enumerate(peep):                        # the run-time load path
-            ctx.set(load.valid, 1)
-            ctx.set(load.payload, {"addr": a, "data": int(v)})
-            await ctx.tick()
+        row = 1 << max(1, (cells - 1).bit_length())         # PE index above the cell
+        for p in reversed(range(g_n)):                      # the run-time load path
+            for a, v in enumerate(peep[p]):
+                ctx.set(load.valid, 1)
+                ctx.set(load.payload, {"addr": p * row + a, "data": int(v)})
+                await ctx.tick()
         ctx.set(load.valid, 0)
         for zero in zero_masks:
             ctx.set(dut.seq.zero, zero)
@@ -77,13 +86,14 @@ def run_passes(model, acc, zero_masks, timing):
             for _ in range(timing.ew_latency + 2):          # nothing more is written
                 await ctx.tick()
             assert ctx.get(dut.cell.cells_done) == cells
-            bank = np.zeros((c_n, cells), np.int64)
-            for k in range(cells):
-                ctx.set(dut.cell.m_rd.en, 1)
-                ctx.set(dut.cell.m_rd.addr, k)
-                await ctx.tick()
-                ctx.set(dut.cell.m_rd.en, 0)
-                bank[:, k] = [int(v) for v in ctx.get(dut.cell.m_rd.data)]
+            bank = np.zeros((c_n, g_n * cells), np.int64)
+            for p, port in enumerate(dut.cell.m_rd):
+                for k in range(cells):
+                    ctx.set(port.en, 1)
+                    ctx.set(port.addr, k)
+                    await ctx.tick()
+                    ctx.set(port.en, 0)
+                    bank[:, k * g_n + p] = [int(v) for v in ctx.get(port.data)]
             out.append((bank, first))
 
     sim = Simulator(dut)
@@ -98,6 +108,9 @@ def run_passes(model, acc, zero_masks, timing):
     (4, 3, Config(n_pe=1, density=0.5, act_bits=12, weight_bits=8, accum_bits=32,
                   lut_bits=8), Timing(ew_output_stages=2)),
     (1, 2, Config(n_pe=1, density=0.5), Timing()),
+    # Shared by G = n_pe PEs (cells are the unit's total): G * C lanes per cell.
+    (6, 1, Config(n_pe=2, density=0.5), Timing()),
+    (6, 2, Config(n_pe=3, density=0.5), Timing(ew_output_stages=1)),
 ])
 def test_cells_equal_golden(cells, c_n, cfg, timing):
     model = compress(random_weights(4, cells, 2, seed=cells), cfg)
@@ -116,4 +129,4 @@ def test_cells_equal_golden(cells, c_n, cfg, timing):
             np.testing.assert_array_equal(bank[ch], m)
             c_prev[ch] = c
         # The cycle model's first m_t round: the same Timing, the same cycle.
-        assert first == timing.m_round_ready(c_n)
+        assert first == timing.m_round_ready(cfg.n_pe * c_n)

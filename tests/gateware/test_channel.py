@@ -84,6 +84,30 @@ def test_zero_columns_are_skipped_only_when_zero_in_every_channel():
                                   np.diff(channel_cycles(model, x_q, queue_depth=8)["frame_done"]))
 
 
+@pytest.mark.parametrize("ew_share, c_n, preload", [(1, 1, True), (2, 1, True), (4, 1, True),
+                                                     (2, 2, False)])
+def test_shared_cell_units(ew_share, c_n, preload):
+    """G PEs per cell unit: bit-exact and frame_done equal to the cycle model (which
+    counts G * C lanes per element-wise slot) on every frame, with stalls on x and y;
+    the run-time load (no preload) routes each PE's peepholes to its unit."""
+    model = _model(12, 24, 8, Config(n_pe=4, density=0.3))
+    g = GoldenModel(model)
+    rng = np.random.default_rng(ew_share + c_n)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((6, 12))) for _ in range(c_n)])
+    dut = Channel.for_model(model, n_channels=c_n, ew_share=ew_share, queue_depth=4,
+                            preload=preload)
+    loads = () if preload else channel_load_payloads(model, dut.load_data_bits)
+    y, done = run_channel(dut, x_q, loads=loads, seed=ew_share, x_idle=0.3, y_stall=0.3,
+                          load_idle=0.2)
+    np.testing.assert_array_equal(y, g.run_channels(x_q))
+    model_done = channel_cycles(model, x_q, queue_depth=4, ew_share=ew_share)["frame_done"]
+    np.testing.assert_array_equal(np.diff(done), np.diff(model_done))
+    if ew_share > 1:
+        # Sharing costs cycles the model counts, so the comparison above could fail.
+        alone = channel_cycles(model, x_q, queue_depth=4)["frame_done"]
+        assert np.all(np.diff(model_done) > np.diff(alone))
+
+
 @pytest.mark.parametrize("timing", [Timing(y_write_stages=3), Timing(y_write_stages=1),
                                     Timing(ew_output_stages=2)])
 def test_timing_has_one_source(timing):
@@ -129,6 +153,9 @@ BASE = dict(n_in=4, n_cells=8, n_proj=4, n_pe=2,
     (dict(timing=(2, 0)), "timing"),
     (dict(qformats={**BASE["qformats"], "fx": 3}), "unknown format 'fx'"),
     (dict(qformats={**BASE["qformats"], "fa": 1.5}), r"qformats\['fa'\]"),
+    (dict(ew_share=0), "ew_share"),
+    (dict(ew_share=3), "ew_share = 3 must divide n_pe = 2"),
+    (dict(ew_share="2"), "ew_share"),
 ])
 def test_bad_parameters(kw, message):
     """A Channel and its ChannelParams refuse bad parameters alike (same type, same
@@ -210,6 +237,9 @@ def test_params_to_dict_round_trips():
     assert d["timing"] == {"y_write_stages": 4, "ew_output_stages": 1}
     assert d["derived"]["ptr_bits"] == params.ptr_bits == 9
     assert d["derived"]["ew_slot"] == 5 + 3
+    shared = ChannelParams.from_dict({**d, "ew_share": 2})
+    assert shared.ew_share == 2 and shared.ew_slot == 5 + 2 * 3
+    assert ChannelParams.from_dict(shared.to_dict()) == shared
     dut = _elaborated(Channel.from_params(params))
     assert d["ports"]["load"] == {"flow": "in", "stream": {
         "payload_width": dut.load.payload.shape().size,

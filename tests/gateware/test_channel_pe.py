@@ -23,18 +23,22 @@ from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
 
 
+def _pe(model, n_lanes, timing, **kw):
+    cfg = model.config
+    im = channel_images(model)
+    return ChannelPE(
+        n_channels=n_lanes, weight_bits=cfg.weight_bits, index_bits=cfg.index_bits,
+        act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, queue_depth=2,
+        entry_depth=len(im.words[0]), n_cols=model.n_in + model.n_proj + model.n_cells,
+        cells=model.n_cells, proj_rows=model.n_proj, qformats=model.qformats,
+        lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2, timing=timing,
+        init=dict(words=im.words[0], ptr=im.ptr[0], bias=[int(v) for v in im.bias[0]],
+                  peep=[int(v) for v in im.peep[0]]), **kw)
+
+
 class Bench(wiring.Component):
     def __init__(self, model, n_lanes, timing):
-        cfg = model.config
-        im = channel_images(model)
-        self.pe = ChannelPE(
-            n_channels=n_lanes, weight_bits=cfg.weight_bits, index_bits=cfg.index_bits,
-            act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, queue_depth=2,
-            entry_depth=len(im.words[0]), n_cols=model.n_in + model.n_proj + model.n_cells,
-            cells=model.n_cells, proj_rows=model.n_proj, qformats=model.qformats,
-            lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2, timing=timing,
-            init=dict(words=im.words[0], ptr=im.ptr[0], bias=[int(v) for v in im.bias[0]],
-                      peep=[int(v) for v in im.peep[0]]))
+        self.pe = _pe(model, n_lanes, timing)
         self.seq = ElementwiseSequencer(cells=model.n_cells, n_channels=n_lanes, timing=timing)
         self.readout = YReadout(proj_rows=model.n_proj, timing=timing)
         super().__init__({})
@@ -107,3 +111,36 @@ def test_one_frame_equals_golden(n_lanes, timing):
         np.testing.assert_array_equal(got["m"][ch], m)
         np.testing.assert_array_equal(got["y"][ch], g.project(m))
         np.testing.assert_array_equal(got["y_out"][ch], g.project(m))
+
+
+def test_pe_without_cells_exposes_its_gate_sums():
+    """A PE whose cells live in a shared unit (own_cells=False) has no element-wise ports;
+    its gate_rd reads the gate sums (bias included) of every lane, as golden's."""
+    model = compress(random_weights(5, 6, 4, seed=3), Config(n_pe=1, density=0.5))
+    g = GoldenModel(model)
+    rng = np.random.default_rng(5)
+    x = g.quantize_inputs(rng.standard_normal((2, model.n_in)))
+    pe = _pe(model, 2, Timing(), own_cells=False)
+    assert not {"ew", "m_rd", "cells_done", "peep_load"} & set(pe.signature.members)
+    got = []
+
+    async def tb(ctx):
+        ctx.set(pe.gate_rd.en, 0)            # a read port's en starts high; entries flow
+        for sig in (pe.gate_clear, pe.proj_clear):
+            ctx.set(sig, 1)
+        await ctx.tick()
+        for sig in (pe.gate_clear, pe.proj_clear):
+            ctx.set(sig, 0)
+        for j in range(model.n_in):
+            await stream_put(ctx, pe.column, {"col": j, "act": {
+                "acts": [int(v) for v in x[:, j]], "proj": 0}}, rng=rng, idle_prob=0.3)
+        await ctx.tick().until(pe.idle)
+        got.append(await read_bank(ctx, pe.gate_rd, 4 * model.n_cells))
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for ch in range(2):
+        acc = g.gate_accumulators(x[ch], np.zeros(model.n_proj, np.int64))   # (4, H)
+        np.testing.assert_array_equal(got[0][ch], acc.T.reshape(-1))          # row 4k + g

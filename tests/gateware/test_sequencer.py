@@ -7,9 +7,9 @@ from ese_hw.gateware.sequencer import ElementwiseSequencer
 from ese_hw.model.timing import DEFAULT_TIMING, Timing
 
 
-def record(cells, c_n, timing, *, idle_before=3):
+def record(cells, c_n, timing, *, idle_before=3, ew_share=1):
     """Start a pass after ``idle_before`` cycles; return the control of every cycle."""
-    dut = ElementwiseSequencer(cells=cells, n_channels=c_n, timing=timing)
+    dut = ElementwiseSequencer(cells=cells, n_channels=c_n, timing=timing, ew_share=ew_share)
     rows = []
 
     async def tb(ctx):
@@ -65,10 +65,26 @@ def test_every_lane_is_fed_once_per_cell():
     assert feeds == [(cell, lane) for cell in range(4) for lane in range(3)]
 
 
+@pytest.mark.parametrize("cells, c_n, ew_share", [(2, 1, 2), (3, 2, 4), (1, 3, 3)])
+def test_shared_unit_feeds_every_pe_lane(cells, c_n, ew_share):
+    """A unit of G PEs: G * C lanes per cell (PE-major), slot ew_slot(G * C), gate reads
+    and the zero mask (per channel) as with one PE."""
+    t = DEFAULT_TIMING
+    slot, rows = record(cells, c_n, t, ew_share=ew_share)
+    lanes = ew_share * c_n
+    assert slot == t.ew_slot(lanes) == 5 + lanes
+    feeds = [(k // slot, row["lane"]) for k, row in enumerate(rows) if row["lane"] is not None]
+    assert feeds == [(cell, lane) for cell in range(cells) for lane in range(lanes)]
+    gates = [(k // slot, row["gate"]) for k, row in enumerate(rows) if row["gate"] is not None]
+    assert gates == [(cell, 4 * cell + s) for cell in range(cells) for s in range(4)]
+    assert all(row["zero"] == (1 << c_n) - 2 for row in rows)
+
+
 @pytest.mark.parametrize("kw, error", [
     (dict(cells=0), ValueError),
     (dict(n_channels=0), ValueError),
     (dict(timing=5), TypeError),
+    (dict(ew_share=0), ValueError),
 ])
 def test_bad_parameters(kw, error):
     with pytest.raises(error):
