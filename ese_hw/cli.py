@@ -7,7 +7,8 @@ Subcommands::
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
     ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
-               [--sim icarus|verilator --channels C --queue-depth D --bake] [--report R.json]
+               [--sim icarus|verilator --channels C --queue-depth D --ew-share G --bake]
+               [--report R.json]
     ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.demo)
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
@@ -30,7 +31,7 @@ from .errors import EseError
 from .model.compress import Config, check_config, compress, from_arrays, is_compressed
 from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
-from .rtl import check_rtl_options
+from .rtl import check_ew_share, check_rtl_options
 
 __all__ = ["main", "build_parser"]
 
@@ -216,8 +217,14 @@ def cmd_compress(args, out):
 
 
 def _rtl_options(args):
-    """The rtl options, checked before any file is read."""
-    check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth)
+    """The rtl options, checked before any file is read (``--ew-share`` against the
+    model's PE count once it is read)."""
+    from .design import parse_int_option
+
+    args.ew_share = 1 if args.ew_share is None else parse_int_option("--ew-share",
+                                                                      args.ew_share)
+    check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
+                      ew_share=args.ew_share)
 
 
 def _read_rtl_inputs(path, n_in, channels):
@@ -241,7 +248,8 @@ def _run_engine(args, obj):
     if args.engine == "rtl":
         x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
-                                   build_root=args.build_dir, bake=args.bake)
+                                   ew_share=args.ew_share, build_root=args.build_dir,
+                                   bake=args.bake)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
@@ -284,6 +292,10 @@ def cmd_run(args, out):
                        f"{args.engine} needs one (run `{PROG} compress` first)")
     if args.engine != "rtl" and args.channels != 1:
         raise EseError(f"--channels needs --engine rtl (engine {args.engine})")
+    if args.engine != "rtl" and args.ew_share is not None:
+        raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
+    if args.engine == "rtl":
+        check_ew_share(args.ew_share, obj.config.n_pe, label="--ew-share")
     run, y = _run_engine(args, obj)
     out.npy(args.output, y)
     if args.report is not None:
@@ -312,8 +324,10 @@ def cmd_generate(args, out):
                       progress=lambda step: print(f"generate: {step} ...", flush=True))
     perf = result.config["performance"]
     print(f"wrote {args.output}: {', '.join(result.files)}")
+    share = design.params.ew_share
+    share = f", {share} PEs per element-wise unit" if share > 1 else ""
     print(f"model {design.source}; {design.params.n_pe} PEs x {design.params.n_channels} "
-          f"channel(s); cycle model {perf['frame_interval_cycles']:.0f} cycles/frame, "
+          f"channel(s){share}; cycle model {perf['frame_interval_cycles']:.0f} cycles/frame, "
           f"{perf['latency_us']:.2f} us at {design.clock_mhz:g} MHz, U {perf['utilization']:.3f}")
 
 
@@ -398,6 +412,9 @@ def _add_run(sub):
                    help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
     s.add_argument("--queue-depth", type=int, default=8,
                    help="rtl engine: activation queue depth per PE (default 8)")
+    s.add_argument("--ew-share", metavar="G",
+                   help="rtl engine: PEs sharing one element-wise unit; must divide the "
+                        "model's PE count (default 1)")
     s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
                    help="rtl engine: build cache (default build/rtl)")
     s.add_argument("--bake", action="store_true",
@@ -447,8 +464,9 @@ def _add_sweep(sub):
     from .sweep import DEFAULT_FRAMES, DEFAULT_GRID
 
     grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEFAULT_GRID.items())
-    s = sub.add_parser("sweep", help="sweep PEs x channels x index bits on Dask: cycle "
-                                     "model, GOPS and resource estimate per point",
+    s = sub.add_parser("sweep", help="sweep PEs x channels x PEs per element-wise unit x "
+                                     "index bits on Dask: cycle model, GOPS and resource "
+                                     "estimate per point",
                        description=f"Axes not given default to {grid} (a compressed model "
                                    "fixes its PEs and index bits). Writes DIR/sweep.csv, "
                                    "DIR/sweep.json and PNG plots; a previous sweep's DIR "

@@ -39,11 +39,12 @@ from .model.compress import (
 from .model.limits import LIMITS, check_int
 from .model.lstmp import LSTMPWeights, random_weights
 from .model.npzio import read_npz
-from .rtl import CLOCK_MHZ
+from .rtl import CLOCK_MHZ, check_ew_share
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
            "add_design_options", "cached_compress", "design_from_args", "file_digest",
-           "grid_from_args", "make_design", "parse_int_list", "parse_shape"]
+           "grid_from_args", "make_design", "parse_int_list", "parse_int_option",
+           "parse_shape"]
 
 #: The paper's LSTMP shape (I, H, P), DESIGN.md section 1.
 DEFAULT_SHAPE = (153, 1024, 512)
@@ -60,7 +61,7 @@ _QUEUE_DEPTH_DEFAULT = next(f.default for f in fields(ChannelParams) if f.name =
 
 #: Option -> (LIMITS name) of the integer options.
 _INT_OPTIONS = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
-                "--queue-depth": "queue_depth"}
+                "--queue-depth": "queue_depth", "--ew-share": "ew_share"}
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ class Design:
 def add_design_options(parser, *, multi=False):
     """Add the design options to an ``argparse`` parser.
 
-    ``multi=True`` (a sweep): ``--pes``, ``--channels`` and ``--index-bits`` take comma
-    lists. Values are parsed and checked by :func:`design_from_args` /
+    ``multi=True`` (a sweep): ``--pes``, ``--channels``, ``--ew-share`` and
+    ``--index-bits`` take comma lists. Values are parsed and checked by :func:`design_from_args` /
     :func:`grid_from_args`, not by argparse, so a bad one is one line naming it.
     Options a model fixes (``--shape``, ``--density``, ``--pes``, ``--index-bits``)
     default to the model's values when a ``MODEL.npz`` is given.
@@ -123,6 +124,9 @@ def add_design_options(parser, *, multi=False):
     parser.add_argument("--pes", metavar="N", help=f"PEs per channel{lists} (default {d.n_pe})")
     parser.add_argument("--channels", metavar="C", default="1",
                         help=f"lock-step channels{lists} (default 1)")
+    parser.add_argument("--ew-share", metavar="G", default="1",
+                        help=f"PEs sharing one element-wise unit and its tables{lists}; "
+                             "must divide the PE count (default 1)")
     parser.add_argument("--index-bits", metavar="B",
                         help=f"relative-index bits{lists} (default {DEFAULT_INDEX_BITS})")
     parser.add_argument("--queue-depth", metavar="Q", default=str(_QUEUE_DEPTH_DEFAULT),
@@ -131,6 +135,11 @@ def add_design_options(parser, *, multi=False):
                         help=f"clock frequency in MHz (default {CLOCK_MHZ:g})")
     parser.set_defaults(design_multi=multi)
     return parser
+
+
+def parse_int_option(option, text):
+    """``text`` as an integer checked against the bounds of ``option`` (``"--pes"``, ...)."""
+    return _int_option(option, text)
 
 
 def _int_option(option, text):
@@ -207,6 +216,7 @@ def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
     kw = _common_kwargs(args)
     return make_design(**kw, n_pe=None if args.pes is None else _int_option("--pes", args.pes),
                        n_channels=_int_option("--channels", args.channels),
+                       ew_share=_int_option("--ew-share", getattr(args, "ew_share", "1")),
                        index_bits=(None if args.index_bits is None
                                    else _int_option("--index-bits", args.index_bits)),
                        cache_dir=cache_dir)
@@ -215,13 +225,22 @@ def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
 def grid_from_args(args):
     """The points of ``add_design_options(parser, multi=True)``: a list of
     :func:`make_design` keyword dicts, every option checked before any is built
-    (PEs outermost, then channels, then index bits)."""
+    (PEs outermost, then channels, then PEs per element-wise unit, then index bits).
+    A PE count that a ``--ew-share`` value does not divide is refused."""
     kw = _common_kwargs(args)
     pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
     channels = parse_int_list("--channels", args.channels)
+    shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
     bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
-    return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b}
-            for n, c, b in itertools.product(pes, channels, bits)]
+    for n, g in itertools.product(pes, shares):
+        _check_ew_share(g, n)
+    return [{**kw, "n_pe": n, "n_channels": c, "ew_share": g, "index_bits": b}
+            for n, c, g, b in itertools.product(pes, channels, shares, bits)]
+
+
+def _check_ew_share(ew_share, n_pe):
+    """``--ew-share`` must divide the PE count (``None``: not known yet)."""
+    check_ew_share(ew_share, n_pe, label="--ew-share")
 
 
 # ---------------------------------------------------------------------------- designs
@@ -331,8 +350,8 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
 
 
 def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_channels=1,
-                index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT, clock_mhz=CLOCK_MHZ,
-                cache_dir=DEFAULT_CACHE_DIR):
+                ew_share=1, index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT,
+                clock_mhz=CLOCK_MHZ, cache_dir=DEFAULT_CACHE_DIR):
     """A checked :class:`Design`.
 
     Parameters
@@ -348,6 +367,8 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
         The compression's, unless a compressed model fixes them (defaults
         :class:`Config`'s density and PE count, :data:`DEFAULT_INDEX_BITS`).
     n_channels, queue_depth : int
+    ew_share : int
+        PEs per element-wise unit (must divide the PE count).
     clock_mhz : float
     cache_dir : path-like
         Cache of compressed random models.
@@ -359,16 +380,20 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
         that disagrees with the options.
     """
     for option, value in (("--pes", n_pe), ("--channels", n_channels),
-                          ("--index-bits", index_bits), ("--queue-depth", queue_depth)):
+                          ("--ew-share", ew_share), ("--index-bits", index_bits),
+                          ("--queue-depth", queue_depth)):
         if value is not None:
             _int_option(option, value)
+    _check_ew_share(ew_share, n_pe)             # before any compression, when known
     if density is not None:
         _density(density)
     clock_mhz = _clock(clock_mhz)
     model, source, path = _model_and_source(model_path, shape=shape, density=density,
                                             n_pe=n_pe, index_bits=index_bits,
                                             cache_dir=cache_dir)
-    params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth)
+    _check_ew_share(ew_share, model.config.n_pe)
+    params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
+                                     ew_share=ew_share)
     return Design(params=params, model=model, clock_mhz=clock_mhz, source=source,
                   model_path=path)
 

@@ -164,7 +164,7 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
     y_q, trace = golden.run_channels(x_q, trace=True)
     events = []
     done = frame_cycles(model, x_q, y_q, trace["m"], queue_depth=params.queue_depth,
-                        events=events, timing=params.timing)
+                        ew_share=params.ew_share, events=events, timing=params.timing)
     interval = float(np.diff(done).mean())
     step = float(np.mean([e["output_end"] - e["x_start"] for e in events[1:]]))
     useful, dense = useful_macs(model), dense_macs(model)
@@ -185,7 +185,8 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
 
 
 def memory_depths(params):
-    """Words and widths of every PE's memories (the loadable ones first)."""
+    """Words and widths of every PE's memories (the loadable ones first); the lookup
+    tables are a cell unit's, one per ``ew_share`` PEs (``n_cell_units``)."""
     p = params
     return {
         "per_pe": {
@@ -196,10 +197,13 @@ def memory_depths(params):
             "peephole": {"words": p.cells_per_pe, "bits": 3 * p.weight_bits,
                          "loaded": True},
             "activation_queue": {"words": p.queue_depth, "loaded": False},
+        },
+        "per_cell_unit": {
             "lookup_tables": {"tables": 3, "words": 1 << p.lut_bits, "bits": p.act_bits,
                               "loaded": False},
         },
         "n_pe": p.n_pe,
+        "n_cell_units": p.n_pe // p.ew_share,
     }
 
 
@@ -253,8 +257,9 @@ def _readme(config):
 Written by `{GENERATOR}` (ese_hw {c['ese_hw_version']}) for `{c['part']}` at \
 {c['clock']['mhz']:g} MHz. Model: {c['model']['source']}, shape \
 {ch['n_in']}/{ch['n_cells']}/{ch['n_proj']} (input/cells/projection); {ch['n_pe']} PEs, \
-{ch['n_channels']} lock-step channel(s), {ch['index_bits']}-bit indices, queue depth \
-{ch['queue_depth']}. Every parameter, memory depth and Q format is in `config.json`.
+{ch['n_channels']} lock-step channel(s), {ch['ew_share']} PE(s) per element-wise unit, \
+{ch['index_bits']}-bit indices, queue depth {ch['queue_depth']}. Every parameter, memory \
+depth and Q format is in `config.json`.
 
 Cycle model at {perf['clock_mhz']:g} MHz: {perf['frame_interval_cycles']:.0f} cycles per \
 frame ({perf['latency_us']:.2f} us), PE utilization {perf['utilization']:.3f}, \

@@ -43,8 +43,8 @@ from .model.images import channel_images, load_words
 from .simtools import build_design, check_simulator, run_test
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
-           "check_rtl_options", "dense_macs", "entry_capacity", "performance", "run_rtl",
-           "run_top", "top_key", "useful_macs"]
+           "check_ew_share", "check_rtl_options", "dense_macs", "entry_capacity", "performance",
+           "run_rtl", "run_top", "top_key", "useful_macs"]
 
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
@@ -71,6 +71,7 @@ class RtlResult:
     cached : the build was reused (no Verilog generation, no simulator build)
     build_seconds, sim_seconds : wall time of the build (0 when cached) and simulation
     sim_cycles : simulated cycles from cycle 0 to the end of the run
+    ew_share : PEs per cell unit of the channel run
     extra : ``load_cycles`` and ``load_seconds`` (cycles and wall time of the run-time
         load, 0 when baked), ``entry_depth`` (entry words per PE built),
         ``tb_wall_seconds``, ``run_dir`` (with ``keep_run``)
@@ -86,6 +87,7 @@ class RtlResult:
     build_seconds: float
     sim_seconds: float
     sim_cycles: int
+    ew_share: int = 1
     extra: dict = field(default_factory=dict)
 
     @property
@@ -133,8 +135,9 @@ def performance(model, frame_done, *, n_channels, model_frame_done=None):
 
 # ---------------------------------------------------------------------------- checks
 
-def check_rtl_options(*, sim, n_channels, queue_depth):
-    """The rtl engine's own parameters, against the one bounds table.
+def check_rtl_options(*, sim, n_channels, queue_depth, ew_share=1, n_pe=None):
+    """The rtl engine's own parameters, against the one bounds table (and, given the
+    model's ``n_pe``, that ``ew_share`` divides it).
 
     Raises
     ------
@@ -143,12 +146,23 @@ def check_rtl_options(*, sim, n_channels, queue_depth):
     """
     from .model.limits import LIMITS, check_int
 
-    for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth)):
+    for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth),
+                        ("ew_share", ew_share)):
         try:
             check_int(name, value, label=LIMITS[name].label)
         except TypeError as e:
             raise EseError(str(e)) from None
+    check_ew_share(ew_share, n_pe)
     check_simulator(sim)
+
+
+def check_ew_share(ew_share, n_pe, *, label=None):
+    """``ew_share`` must divide the PE count (``None``: not known yet, nothing to check)."""
+    from .model.limits import LIMITS
+
+    if n_pe is not None and n_pe % ew_share:
+        label = LIMITS["ew_share"].label if label is None else label
+        raise EseError(f"{label} {ew_share} must divide the PE count {n_pe}")
 
 
 def _check_inputs(model, x_q):
@@ -214,7 +228,7 @@ def channel_key(params, images, *, preload):
     }
 
 
-def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth):
+def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth, ew_share=1):
     """The :class:`~ese_hw.gateware.channel.ChannelParams` of the channel run for
     ``model``: its sizes and payload layouts serve the testbench data too, so nothing
     needs elaborating on the host side (and a cached run elaborates nothing at all).
@@ -229,7 +243,7 @@ def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth):
         raise EseError(f"the model needs {need} entry words on its longest PE, more than "
                        f"entry_depth {entry_depth}")
     return ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                   entry_depth=entry_depth)
+                                   ew_share=ew_share, entry_depth=entry_depth)
 
 
 def _build_channel(params, model, *, preload):
@@ -254,9 +268,10 @@ def _check_expected(y, expected, sim):
 
 # ---------------------------------------------------------------------------- run
 
-def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected=None,
-            x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0, entry_depth=None,
-            build_root="build/rtl", images=None, progress=None, seed=0, keep_run=False):
+def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=None,
+            expected=None, x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0,
+            entry_depth=None, build_root="build/rtl", images=None, progress=None, seed=0,
+            keep_run=False):
     """Run ``x_q`` through the channel's RTL for ``model``.
 
     Parameters
@@ -268,6 +283,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     sim : {"verilator", "icarus"}
     queue_depth : int
         Activation queue depth of every PE.
+    ew_share : int
+        PEs per cell unit (G, dividing the model's PE count).
     resets : (T, C) booleans, optional
         Restart a channel from zero state at that frame.
     expected : (C, T, P) integers, optional
@@ -310,10 +327,11 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
-    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth)
+    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, ew_share=ew_share,
+                      n_pe=model.config.n_pe)
     images = channel_images(model) if images is None else images
     params = _channel_params(model, n_channels=c_n, queue_depth=queue_depth,
-                             preload=preload, entry_depth=entry_depth)
+                             preload=preload, entry_depth=entry_depth, ew_share=ew_share)
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
                          key=channel_key(params, images, preload=preload), progress=progress)
@@ -330,7 +348,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, resets=None, expected
     return RtlResult(y=y, frame_done=out["frame_done"], sim=sim, n_channels=c_n,
                      queue_depth=queue_depth, build_dir=build.directory, cached=build.cached,
                      build_seconds=build.seconds, sim_seconds=run.test_seconds,
-                     sim_cycles=int(out["sim_cycles"]),
+                     sim_cycles=int(out["sim_cycles"]), ew_share=ew_share,
                      extra={"load_cycles": int(out["load_cycles"]),
                             "load_seconds": float(out["load_seconds"]),
                             "entry_depth": params.entry_depth,

@@ -416,6 +416,13 @@ RUN_ERRORS = {
     "inputs missing": (_model, _missing, [], "nonexistent.npz: no such file"),
     "inputs on float weights": (_weights, _npy(_inf), ["--engine", "float"], "NaN or Inf"),
     "golden on weights": (_weights, _x, ["--engine", "golden"], "compress` first"),
+    "ew-share without rtl": (_model, _x, ["--ew-share", "2"], "--ew-share needs --engine rtl"),
+    "ew-share 0": (_model, _x, ["--engine", "rtl", "--ew-share", "0"],
+                   "--ew-share must be an integer >= 1, got 0"),
+    "ew-share x": (_model, _x, ["--engine", "rtl", "--ew-share", "x"],
+                   "--ew-share must be an integer, got 'x'"),
+    "ew-share not dividing": (_model, _x, ["--engine", "rtl", "--ew-share", "3"],
+                              "--ew-share 3 must divide the PE count"),
     "model missing": (_missing, _x, [], "nonexistent.npz: no such file"),
     "model random bytes": (_random_bytes, _x, [], "not a readable .npz"),
     "model is a npy": (_x, _x, [], "not a .npz archive"),
@@ -462,6 +469,13 @@ def test_run_errors(files, tmp_path, capsys, case):
     (["demo", "--frames", "4", "--rtl-frames", "5", "--out", "{d}/demo"],
      "--rtl-frames must be in 0..4"),
     (["demo", "--sim", "modelsim", "--out", "{d}/demo"], "icarus or verilator"),
+    # PEs per element-wise unit: checked before anything is compressed or built.
+    *[([cmd, *out, "--shape", "8,16,8", "--pes", "4", "--ew-share", g], words)
+      for cmd, out in (("generate", ["-o", "{d}/g"]), ("estimate", []),
+                       ("sweep", ["-o", "{d}/s"]))
+      for g, words in (("0", "--ew-share must be an integer >= 1, got 0"),
+                       ("3", "--ew-share 3 must divide the PE count 4"),
+                       ("x", "--ew-share must be an integer, got 'x'"))],
 ])
 def test_other_errors(tmp_path, capsys, argv, words):
     assert main([a.format(d=tmp_path) for a in argv]) == 2

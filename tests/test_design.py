@@ -97,6 +97,9 @@ def test_float_weights_are_compressed_with_the_options(tmp_path, cache):
     (["--index-bits", "9"], "--index-bits must be an integer in 2..8, got 9"),
     (["--queue-depth", "0"], "--queue-depth must be an integer >= 1, got 0"),
     (["--pes", "four"], "--pes must be an integer, got 'four'"),
+    (["--ew-share", "0"], "--ew-share must be an integer >= 1, got 0"),
+    (["--ew-share", "x"], "--ew-share must be an integer, got 'x'"),
+    (["--pes", "4", "--ew-share", "3"], "--ew-share 3 must divide the PE count 4"),
     (["--clock-mhz", "0"], "--clock-mhz must be a finite positive number"),
     (["--clock-mhz", "inf"], "--clock-mhz must be a finite positive number"),
     (["--clock-mhz", "fast"], "--clock-mhz must be a number"),
@@ -137,7 +140,11 @@ def test_grid_takes_lists_and_checks_every_value():
     assert len(grid) == 8
     assert [(g["n_pe"], g["n_channels"], g["index_bits"]) for g in grid[:3]] == [
         (4, 1, 4), (4, 1, 6), (4, 2, 4)]
+    shared = grid_from_args(_args(["--pes", "4,8", "--ew-share", "1,4"], multi=True))
+    assert [(g["n_pe"], g["ew_share"]) for g in shared] == [(4, 1), (4, 4), (8, 1), (8, 4)]
     for argv, message in ((["--pes", "4,0"], "--pes must be an integer >= 1, got 0"),
+                          (["--pes", "4,6", "--ew-share", "2,4"],
+                           "--ew-share 4 must divide the PE count 6"),
                           (["--channels", "1,65"], "--channels must be an integer in 1..64"),
                           (["--index-bits", "4,,6"], "--index-bits must be a comma list"),
                           (["--pes", "4,4"], "--pes lists a value twice")):
