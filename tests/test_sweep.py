@@ -234,3 +234,30 @@ def test_best_fits_ignores_points_that_do_not_fit():
     assert best["most_gops"]["key"] == "b"
     assert best["lowest_latency"]["key"] == "c"
     assert sweep.best_fits([rows[3]]) == {"most_gops": None, "lowest_latency": None}
+
+
+def test_point_with_shared_cell_units(tmp_path, monkeypatch):
+    """A point of G PEs per element-wise unit: its key and ``ew_share`` column, and the
+    cycle model run with that G (slower than G = 1, so the check could fail). The
+    estimate is stubbed (tests/test_estimate.py checks the composition with cell units)."""
+    monkeypatch.setattr(sweep, "_estimate_columns", lambda params, settings: {
+        "LUT": params.ew_share})
+    designs = [{"model_path": None, "shape": (8, 16, 8), "density": 0.5, "queue_depth": 8,
+                "clock_mhz": 200.0, "n_pe": 2, "n_channels": 2, "ew_share": g,
+                "index_bits": 4, "cache_dir": tmp_path} for g in (1, 2)]
+    settings = sweep._settings(designs, frames=FRAMES, seed=0, margin=0.8,
+                               cache_dir=tmp_path)
+    points = [p for _, p in sweep._grid_points(designs)]
+    alone, shared = (sweep.run_point(p, settings) for p in points)
+    assert (alone["key"], shared["key"]) == ("pe2-ch2-ib4", "pe2-ch2-ib4-g2")
+    assert (alone["ew_share"], shared["ew_share"], shared["LUT"]) == (1, 2, 2)
+    model = make_design(shape=(8, 16, 8), density=0.5, n_pe=2, index_bits=4,
+                        cache_dir=tmp_path).model
+    golden = GoldenModel(model)
+    x_q = np.stack([golden.quantize_inputs(s) for s in sweep.sweep_inputs(8, 2, FRAMES, 0)])
+    want = channel_cycles(model, x_q, queue_depth=8, ew_share=2)["frame_done"]
+    assert shared["frame_done"] == [int(v) for v in want]
+    assert shared["cycles_per_frame"] > alone["cycles_per_frame"]
+    sweep.write_tables(tmp_path, [alone, shared])
+    with open(tmp_path / "sweep.csv", newline="") as f:
+        assert [r["ew_share"] for r in csv.DictReader(f)] == ["1", "2"]

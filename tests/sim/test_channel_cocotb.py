@@ -12,6 +12,11 @@ cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
   in the middle and of both later; bit-exact with random stalls on ``load``, ``x`` and
   ``y``, and cycle-checked without stalls.
 
+* four PEs sharing two cell units (``ew_share`` 2), two lanes, built without images:
+  loaded at run time, bit-exact with random stalls on ``load``, ``x`` and ``y``, and
+  cycle-checked (the cycle model counting ``G * C`` lanes per element-wise slot)
+  without stalls.
+
 A grid of small models (PE counts {1, 2, 4} x index widths {4, 6}, the configurations
 the stand-alone SpMV's cocotb test used to cover) runs on Icarus without stalls: outputs
 equal to the golden model, and every ``frame_done`` on the cycle the cycle model gives.
@@ -51,7 +56,8 @@ def _need(sim):
 
 def _check_cycles(model, x_q, result, resets=None):
     """Every ``frame_done`` on the cycle the cycle model gives (it claims exactness)."""
-    want = channel_cycles(model, x_q, queue_depth=result.queue_depth, resets=resets)
+    want = channel_cycles(model, x_q, queue_depth=result.queue_depth, resets=resets,
+                          ew_share=result.ew_share)
     np.testing.assert_array_equal(result.frame_done, want["frame_done"])
     return performance(model, result.frame_done, n_channels=x_q.shape[0],
                        model_frame_done=want["frame_done"])
@@ -121,6 +127,34 @@ def test_two_channels_loaded_at_run_time_with_resets(sim, model, request):
     assert plain.cached
     np.testing.assert_array_equal(plain.y, want)
     _check_cycles(model, x_q, plain, resets=resets)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_shared_cell_units_two_lanes(sim, request):
+    """Two PEs per cell unit, two lanes, the model loaded at run time: bit-exact with
+    stalls, cycle-exact without (each PE's peepholes reach its unit's right word)."""
+    _need(sim)
+    model = compress(random_weights(12, 24, 8, seed=9), Config(n_pe=4, density=0.3))
+    g = GoldenModel(model)
+    rng = np.random.default_rng(14)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((6, 12)) * s) for s in (1.0, 1.5)])
+    resets = np.zeros((6, 2), bool)
+    resets[3, 0] = True                                   # lane 0 restarts mid-sequence
+    want = g.run_channels(x_q, resets)
+
+    t0 = time.perf_counter()
+    stalled = run_rtl(model, x_q, sim=sim, build_root=BUILD_ROOT, ew_share=2, resets=resets,
+                      expected=want, preload=False, load_idle=0.3, x_idle=0.3, y_stall=0.4,
+                      seed=7, progress=False)
+    _timing(request, sim, "shared_stalled", stalled, t0)
+    np.testing.assert_array_equal(stalled.y, want)
+    plain = run_rtl(model, x_q, sim=sim, build_root=BUILD_ROOT, ew_share=2, resets=resets,
+                    expected=want, preload=False, progress=False)
+    assert plain.cached and plain.ew_share == 2
+    fig = _check_cycles(model, x_q, plain, resets=resets)
+    # Sharing costs cycles the model counts, so the check above could fail.
+    alone = channel_cycles(model, x_q, queue_depth=plain.queue_depth, resets=resets)
+    assert fig["cycles_per_frame"] > float(np.diff(alone["frame_done"]).mean())
 
 
 def test_testbench_catches_a_wrong_output(model):
