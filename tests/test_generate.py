@@ -59,12 +59,13 @@ def work(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def out(work):
-    """2 lock-step channels at 250 MHz, images loaded at run time."""
+    """2 lock-step channels at 250 MHz, 2 PEs per element-wise unit, images loaded at
+    run time."""
     d = work / "gen250"
     assert main(["generate", *OPTIONS, "--channels", "2", "--clock-mhz", "250",
-                 "-o", str(d)]) == 0
+                 "--ew-share", "2", "-o", str(d)]) == 0
     design = make_design(shape=SHAPE, density=0.25, n_pe=4, n_channels=2, clock_mhz=250,
-                         cache_dir=work / "build" / "models")
+                         ew_share=2, cache_dir=work / "build" / "models")
     return SimpleNamespace(dir=d, design=design,
                            config=json.loads((d / "config.json").read_text()))
 
@@ -146,6 +147,7 @@ def test_config_holds_the_channel_parameters(out):
     assert depths["entry"]["words"] == params.entry_depth
     assert depths["entry"]["bits"] == params.weight_bits + params.index_bits
     assert depths["pointer"]["words"] == params.n_cols + 1
+    assert c["channel"]["ew_share"] == 2 and c["memory_depths"]["n_cell_units"] == 2
     assert c["clock"] == {"port": "aclk", "mhz": 250.0, "period_ns": 4.0}
     assert c["y_fifo_depth"] == DEFAULT_Y_FIFO_DEPTH
     assert c["model"]["baked"] is False and c["model"]["source"].startswith("random(16,64,32")
@@ -158,7 +160,7 @@ def test_config_performance_is_the_cycle_model(out):
     x_q = np.stack([golden.quantize_inputs(rng.standard_normal((perf["frames"], SHAPE[0])))
                     for _ in range(2)])
     ref = channel_cycles(design.model, x_q, queue_depth=design.params.queue_depth,
-                         timing=design.params.timing)
+                         ew_share=design.params.ew_share, timing=design.params.timing)
     assert perf["frame_done_cycles"] == [int(d) for d in ref["frame_done"]]
     assert perf["frame_interval_cycles"] == pytest.approx(ref["cycles_per_frame"])
     assert perf["latency_us"] == pytest.approx(ref["cycles_per_frame"] / 250)

@@ -65,10 +65,16 @@ def test_rtl_engine_equals_golden_with_report(files, tmp_path, capsys):
     assert "bit-exact vs golden: True" in capsys.readouterr().out
 
 
-def test_rtl_engine_two_channels(files, tmp_path):
-    y_path = tmp_path / "y.npy"
+@pytest.mark.parametrize("ew_share", [1, 2])
+def test_rtl_engine_two_channels(files, tmp_path, ew_share):
+    """Two lanes, each PE with its own element-wise unit or both PEs sharing one."""
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
     assert main([*_rtl(files, "--inputs", str(files.x2), "-o", str(y_path),
-                       "--channels", "2")]) == 0
+                       "--channels", "2", "--ew-share", str(ew_share),
+                       "--report", str(rep))]) == 0
+    r = json.loads(rep.read_text())
+    assert r["ew_share"] == ew_share and r["bit_exact_vs_golden"] is True
+    assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
     y = np.load(y_path)
     assert y.shape == (2, T, 8)
     g = GoldenModel(load_compressed(files.model))
