@@ -505,30 +505,32 @@ class Channel(CheckedComponent):
         # Loads only while nothing is in flight: between steps, every part idle.
         loads_allowed = ((sched.state == Step.WAIT_X) & all_idle & xbuf.empty & ~ew_seq.busy
                          & ~readout.busy & ~output.busy)
-        load = self.load.payload
         m.d.comb += [self.load.ready.eq(loads_allowed), self.busy.eq(~loads_allowed)]
-        g = c.ew_share
+        self._route_loads(m, pes, units, self.load.valid & loads_allowed)
+        return m
+
+    def _route_loads(self, m, pes, units, strobe):
+        """Each load word (while ``strobe``) to its PE's memory; with shared cell units a
+        PE's peepholes go to its unit, the PE's index within the unit on top of the cell
+        address (:attr:`CellUnit.peep_load`)."""
+        load, g = self.load.payload, self._params.ew_share
         for p, pe in enumerate(pes):
             ports = {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load,
                      LoadTarget.BIAS: pe.bias_load}
             if g == 1:
                 ports[LoadTarget.PEEP] = pe.peep_load
-            route_load(m, load, self.load.valid & loads_allowed & (load.pe == p), ports)
-        if g > 1:
-            # A PE's peepholes go to its unit, the PE's index within the unit on top of
-            # the cell address (CellUnit.peep_load).
-            rb = row_bits(c.cells_per_pe)
-            for u, unit in enumerate(units):
-                mine = (load.pe >= u * g) & (load.pe < (u + 1) * g)
-                port = unit.peep_load
-                m.d.comb += [
-                    port.valid.eq(self.load.valid & loads_allowed & mine
-                                  & (load.target == LoadTarget.PEEP)),
-                    port.payload.addr.eq(Cat(load.addr[:rb],
-                                             (load.pe - u * g)[:ceil_log2(g)])),
-                    port.payload.data.eq(load.data),
-                ]
-        return m
+            route_load(m, load, strobe & (load.pe == p), ports)
+        if g == 1:
+            return
+        rb = row_bits(self._params.cells_per_pe)
+        for u, unit in enumerate(units):
+            mine = (load.pe >= u * g) & (load.pe < (u + 1) * g)
+            port = unit.peep_load
+            m.d.comb += [
+                port.valid.eq(strobe & mine & (load.target == LoadTarget.PEEP)),
+                port.payload.addr.eq(Cat(load.addr[:rb], (load.pe - u * g)[:ceil_log2(g)])),
+                port.payload.data.eq(load.data),
+            ]
 
     def _cell_units(self, m, pes):
         """The cell units and every PE's m-bank read port: the PEs themselves (G = 1), or
