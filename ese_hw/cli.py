@@ -7,7 +7,8 @@ Subcommands::
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
     ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
-               [--sim icarus|verilator --channels C --queue-depth D --bake] [--report R.json]
+               [--sim icarus|verilator --channels C --queue-depth D --broadcast K --bake]
+               [--report R.json]
     ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.demo)
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
@@ -216,8 +217,14 @@ def cmd_compress(args, out):
 
 
 def _rtl_options(args):
-    """The rtl options, checked before any file is read."""
-    check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth)
+    """The rtl options, checked before any file is read (the broadcast width against the
+    model's PE count once the model is read)."""
+    try:
+        args.broadcast = int(args.broadcast)
+    except ValueError:
+        raise EseError(f"--broadcast must be an integer, got {args.broadcast!r}") from None
+    check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
+                      broadcast=args.broadcast)
 
 
 def _read_rtl_inputs(path, n_in, channels):
@@ -241,6 +248,7 @@ def _run_engine(args, obj):
     if args.engine == "rtl":
         x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
+                                   broadcast=args.broadcast,
                                    build_root=args.build_dir, bake=args.bake)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj.n_in)
@@ -284,6 +292,8 @@ def cmd_run(args, out):
                        f"{args.engine} needs one (run `{PROG} compress` first)")
     if args.engine != "rtl" and args.channels != 1:
         raise EseError(f"--channels needs --engine rtl (engine {args.engine})")
+    if args.engine != "rtl" and args.broadcast != "1":
+        raise EseError(f"--broadcast needs --engine rtl (engine {args.engine})")
     run, y = _run_engine(args, obj)
     out.npy(args.output, y)
     if args.report is not None:
@@ -398,6 +408,9 @@ def _add_run(sub):
                    help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
     s.add_argument("--queue-depth", type=int, default=8,
                    help="rtl engine: activation queue depth per PE (default 8)")
+    s.add_argument("--broadcast", default="1", metavar="K",
+                   help="rtl engine: activations handed to every PE per transfer; must "
+                        "divide the PE count (default 1)")
     s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
                    help="rtl engine: build cache (default build/rtl)")
     s.add_argument("--bake", action="store_true",

@@ -95,15 +95,15 @@ def run_golden(model, x, *, ref=None):
     return EngineRun(y, _report("golden", y, **output_errors(y, ref)))
 
 
-def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="build/rtl",
-                   bake=False, progress=None):
+def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1,
+                   build_root="build/rtl", bake=False, progress=None):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
     ----------
     model : CompressedModel
     x : (C, T, I) finite floats
-    sim, queue_depth, build_root, progress
+    sim, queue_depth, broadcast, build_root, progress
         As for :func:`ese_hw.rtl.run_rtl`.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
@@ -127,18 +127,22 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, build_root="buil
     x = np.asarray(x)
     if x.ndim != 3:
         raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")
-    check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth)
+    check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth,
+                      broadcast=broadcast, n_pe=model.config.n_pe)
     golden = GoldenModel(model)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
     y_golden, trace = golden.run_channels(x_q, trace=True)
-    model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth)
-    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, build_root=build_root,
-                  preload=bake, images=channel_images(model), progress=progress)
+    model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth,
+                              broadcast=broadcast)
+    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, broadcast=broadcast,
+                  build_root=build_root, preload=bake,
+                  images=channel_images(model, broadcast), progress=progress)
     y = res.y / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     figures = performance(model, res.frame_done, n_channels=x.shape[0],
                           model_frame_done=model_done)
     report = _report("rtl", y, sim=sim, channels=int(x.shape[0]), queue_depth=queue_depth,
+                     broadcast=broadcast,
                      **figures, **output_errors(y, ref),
                      bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),
                      baked=bool(bake), entry_depth=res.extra["entry_depth"],

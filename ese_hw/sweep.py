@@ -80,7 +80,7 @@ class SweepSettings:
     -------
     design : dict
         :func:`ese_hw.design.make_design` keywords other than ``n_pe``,
-        ``n_channels`` and ``index_bits`` (model path, shape, density, queue depth,
+        ``n_channels``, ``index_bits`` and ``broadcast`` (model path, shape, density, queue depth,
         clock, cache directory).
     frames : int
         Input frames per channel (T).
@@ -113,9 +113,11 @@ class SweepSettings:
         return {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION, "settings": d}
 
 
-def point_key(n_pe, n_channels, index_bits):
-    """File-name key of a grid point, e.g. ``pe32-ch8-ib6``."""
-    return f"pe{n_pe}-ch{n_channels}-ib{index_bits}"
+def point_key(n_pe, n_channels, index_bits, broadcast=1):
+    """File-name key of a grid point, e.g. ``pe32-ch8-ib6``, ``pe32-ch8-ib6-bc4`` (a
+    broadcast of 1, the default, is left out: a sweep from before it resumes)."""
+    return f"pe{n_pe}-ch{n_channels}-ib{index_bits}" + (f"-bc{broadcast}" if broadcast > 1
+                                                        else "")
 
 
 def sweep_inputs(n_in, n_channels, frames, seed):
@@ -129,7 +131,8 @@ def sweep_inputs(n_in, n_channels, frames, seed):
 
 def _design(point, settings):
     return make_design(**settings.design, n_pe=point["n_pe"],
-                       n_channels=point["n_channels"], index_bits=point["index_bits"])
+                       n_channels=point["n_channels"], index_bits=point["index_bits"],
+                       broadcast=point.get("broadcast", 1))
 
 
 def _quantized_inputs(model, n_channels, settings):
@@ -164,7 +167,7 @@ def run_point(point, settings):
     Parameters
     ----------
     point : dict
-        ``n_pe``, ``n_channels``, ``index_bits``.
+        ``n_pe``, ``n_channels``, ``index_bits``, ``broadcast``.
     settings : SweepSettings
 
     Returns
@@ -180,7 +183,8 @@ def run_point(point, settings):
     design = _design(point, settings)
     model, c_n = design.model, point["n_channels"]
     x, x_q = _quantized_inputs(model, c_n, settings)
-    cyc = channel_cycles(model, x_q, queue_depth=design.params.queue_depth)
+    cyc = channel_cycles(model, x_q, queue_depth=design.params.queue_depth,
+                         broadcast=design.params.broadcast)
     perf = performance(model, cyc["frame_done"], n_channels=c_n)
     y = cyc["y"] / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
@@ -214,6 +218,7 @@ def run_rtl_check(point, settings, build_root):
     x, _ = _quantized_inputs(design.model, point["n_channels"], settings)
     run = run_rtl_engine(design.model, x, sim="verilator",
                          queue_depth=design.params.queue_depth,
+                         broadcast=design.params.broadcast,
                          build_root=str(build_root), progress=False)
     rep = run.report
     return {"sim": "verilator", "frames": rep["frames"],
@@ -386,14 +391,16 @@ def _grid_points(designs):
             n_pe, bits = params.n_pe, params.index_bits
         point = {"n_pe": Config().n_pe if n_pe is None else n_pe,
                  "n_channels": kw["n_channels"],
-                 "index_bits": DEFAULT_INDEX_BITS if bits is None else bits}
+                 "index_bits": DEFAULT_INDEX_BITS if bits is None else bits,
+                 "broadcast": kw["broadcast"]}
         out.append((point_key(**point), point))
     return out
 
 
 def _smallest_first(points):
     return sorted(points, key=lambda kp: (kp[1]["n_pe"] * kp[1]["n_channels"],
-                                          kp[1]["n_pe"], kp[1]["index_bits"]))
+                                          kp[1]["n_pe"], kp[1]["index_bits"],
+                                          kp[1].get("broadcast", 1)))
 
 
 def _run_tasks(client, fn, items, args, on_done, *, desc, progress):
@@ -429,7 +436,8 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     ----------
     designs : list of dict
         :func:`ese_hw.design.grid_from_args` output: one :func:`make_design` keyword
-        dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``).
+        dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``,
+        ``broadcast``).
     out_dir : path-like
         A new directory, or a previous sweep's (its finished points are kept).
     frames, seed, margin
@@ -511,7 +519,7 @@ def _settings(designs, *, frames, seed, margin, cache_dir):
     _check_count("--seed", seed, 0, None)
     margin = check_margin(margin)
     common = {k: v for k, v in designs[0].items()
-              if k not in ("n_pe", "n_channels", "index_bits")}
+              if k not in ("n_pe", "n_channels", "index_bits", "broadcast")}
     common["cache_dir"] = str(Path(cache_dir or MODEL_CACHE_DIR).resolve())
     path = common.get("model_path")
     if path is not None:
@@ -570,7 +578,8 @@ def _fmt_best(label, r):
     if r is None:
         return f"{label}: no point fits"
     return (f"{label}: {r['n_pe']} PEs x {r['n_channels']} channels, {r['index_bits']}-bit "
-            f"indices: {r['latency_us']:.2f} us/frame, {r['gops']:.1f} GOPS sparse "
+            f"indices, broadcast {r.get('broadcast', 1)}: {r['latency_us']:.2f} us/frame, "
+            f"{r['gops']:.1f} GOPS sparse "
             f"({r['dense_equiv_gops']:.0f} dense-equiv.), LUT {r['LUT']:,}, FF {r['FF']:,}, "
             f"DSP {r['DSP48E2']:,}, BRAM36 {r['BRAM36']:,} (largest share {r['max_share']:.1%})")
 

@@ -431,7 +431,8 @@ class Channel(CheckedComponent):
         return ChannelPE(n_channels=c.n_channels, weight_bits=c.weight_bits,
                          index_bits=c.index_bits, act_bits=c.act_bits, accum_bits=c.accum_bits,
                          queue_depth=c.queue_depth, entry_depth=c.entry_depth,
-                         n_cols=c.n_groups, broadcast=c.broadcast, cells=c.cells_per_pe, proj_rows=c.proj_rows, qformats=dict(c.qformats),
+                         n_cols=c.n_groups, broadcast=c.broadcast, cells=c.cells_per_pe,
+                         proj_rows=c.proj_rows, qformats=dict(c.qformats),
                          timing=c.timing, init=init, lut_bits=c.lut_bits,
                          lut_range_log2=c.lut_range_log2)
 

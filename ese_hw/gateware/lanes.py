@@ -15,9 +15,10 @@ from amaranth.utils import ceil_log2
 from ..model.timing import Timing
 from .pointer import column_request_layout
 
-__all__ = ["lanes_layout", "group_lanes_layout", "tag_layout", "x_layout", "column_layout", "accum_lanes_layout",
-           "row_bits", "bank_read_signature", "accum_read_signature", "next_interleaved",
-           "elementwise_control_signature", "readout_command_signature", "GATES"]
+__all__ = ["lanes_layout", "group_lanes_layout", "tag_layout", "x_layout", "column_layout",
+           "accum_lanes_layout", "row_bits", "bank_read_signature", "accum_read_signature",
+           "next_interleaved", "elementwise_control_signature", "readout_command_signature",
+           "GATES"]
 
 #: Gate rows per cell (i, f, c, o): a cell's gate ``g`` is local row ``4 * cell + g``.
 #: The element-wise pass reads one gate row per cycle, so this is the one number that

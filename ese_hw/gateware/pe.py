@@ -14,6 +14,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from ..model.images import sub_bits
 from ..model.timing import DEFAULT_TIMING
 from ._params import CheckedComponent, check_int
 from .accumulator import Accumulator
@@ -29,7 +30,6 @@ from .lanes import (
     row_bits,
     tag_layout,
 )
-from ..model.images import sub_bits
 from .load import loadable_memory, write_layout
 from .matrix_reader import MatrixReader, product_layout
 from .pointer import PointerReader, column_request_layout
