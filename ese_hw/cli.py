@@ -7,7 +7,8 @@ Subcommands::
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
     ese-hw run MODEL_OR_WEIGHTS.npz --inputs X.npy -o Y.npy [--engine float|golden|rtl]
-               [--sim icarus|verilator --channels C --queue-depth D --ew-share G --bake]
+               [--sim icarus|verilator --channels C --queue-depth D --broadcast K
+                --ew-share G --bake]
                [--report R.json]
     ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.demo)
 
@@ -217,14 +218,18 @@ def cmd_compress(args, out):
 
 
 def _rtl_options(args):
-    """The rtl options, checked before any file is read (``--ew-share`` against the
-    model's PE count once it is read)."""
+    """The rtl options, checked before any file is read (the broadcast width and
+    ``--ew-share`` against the model's PE count once the model is read)."""
     from .design import parse_int_option
 
+    try:
+        args.broadcast = int(args.broadcast)
+    except ValueError:
+        raise EseError(f"--broadcast must be an integer, got {args.broadcast!r}") from None
     args.ew_share = 1 if args.ew_share is None else parse_int_option("--ew-share",
                                                                       args.ew_share)
     check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
-                      ew_share=args.ew_share)
+                      broadcast=args.broadcast, ew_share=args.ew_share)
 
 
 def _read_rtl_inputs(path, n_in, channels):
@@ -248,8 +253,8 @@ def _run_engine(args, obj):
     if args.engine == "rtl":
         x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
-                                   ew_share=args.ew_share, build_root=args.build_dir,
-                                   bake=args.bake)
+                                   broadcast=args.broadcast, ew_share=args.ew_share,
+                                   build_root=args.build_dir, bake=args.bake)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
@@ -292,6 +297,8 @@ def cmd_run(args, out):
                        f"{args.engine} needs one (run `{PROG} compress` first)")
     if args.engine != "rtl" and args.channels != 1:
         raise EseError(f"--channels needs --engine rtl (engine {args.engine})")
+    if args.engine != "rtl" and args.broadcast != "1":
+        raise EseError(f"--broadcast needs --engine rtl (engine {args.engine})")
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
     if args.engine == "rtl":
@@ -412,6 +419,9 @@ def _add_run(sub):
                    help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
     s.add_argument("--queue-depth", type=int, default=8,
                    help="rtl engine: activation queue depth per PE (default 8)")
+    s.add_argument("--broadcast", default="1", metavar="K",
+                   help="rtl engine: activations handed to every PE per transfer; must "
+                        "divide the PE count (default 1)")
     s.add_argument("--ew-share", metavar="G",
                    help="rtl engine: PEs sharing one element-wise unit; must divide the "
                         "model's PE count (default 1)")

@@ -61,7 +61,8 @@ _QUEUE_DEPTH_DEFAULT = next(f.default for f in fields(ChannelParams) if f.name =
 
 #: Option -> (LIMITS name) of the integer options.
 _INT_OPTIONS = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
-                "--queue-depth": "queue_depth", "--ew-share": "ew_share"}
+                "--queue-depth": "queue_depth", "--broadcast": "broadcast",
+                "--ew-share": "ew_share"}
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,10 @@ class Design:
 def add_design_options(parser, *, multi=False):
     """Add the design options to an ``argparse`` parser.
 
-    ``multi=True`` (a sweep): ``--pes``, ``--channels``, ``--ew-share`` and
-    ``--index-bits`` take comma lists. Values are parsed and checked by :func:`design_from_args` /
-    :func:`grid_from_args`, not by argparse, so a bad one is one line naming it.
+    ``multi=True`` (a sweep): ``--pes``, ``--channels``, ``--index-bits``,
+    ``--broadcast`` and ``--ew-share`` take comma lists. Values are parsed and checked by
+    :func:`design_from_args` / :func:`grid_from_args`, not by argparse, so a bad one is
+    one line naming it.
     Options a model fixes (``--shape``, ``--density``, ``--pes``, ``--index-bits``)
     default to the model's values when a ``MODEL.npz`` is given.
     """
@@ -129,6 +131,9 @@ def add_design_options(parser, *, multi=False):
                              "must divide the PE count (default 1)")
     parser.add_argument("--index-bits", metavar="B",
                         help=f"relative-index bits{lists} (default {DEFAULT_INDEX_BITS})")
+    parser.add_argument("--broadcast", metavar="K", default="1",
+                        help=f"activations handed to every PE per transfer{lists}; must "
+                             f"divide the PE count (default 1)")
     parser.add_argument("--queue-depth", metavar="Q", default=str(_QUEUE_DEPTH_DEFAULT),
                         help=f"activation queue depth per PE (default {_QUEUE_DEPTH_DEFAULT})")
     parser.add_argument("--clock-mhz", metavar="F", default=str(CLOCK_MHZ),
@@ -219,23 +224,36 @@ def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
                        ew_share=_int_option("--ew-share", getattr(args, "ew_share", "1")),
                        index_bits=(None if args.index_bits is None
                                    else _int_option("--index-bits", args.index_bits)),
+                       broadcast=_int_option("--broadcast", getattr(args, "broadcast", "1")),
                        cache_dir=cache_dir)
 
 
 def grid_from_args(args):
     """The points of ``add_design_options(parser, multi=True)``: a list of
     :func:`make_design` keyword dicts, every option checked before any is built
-    (PEs outermost, then channels, then PEs per element-wise unit, then index bits).
-    A PE count that a ``--ew-share`` value does not divide is refused."""
+    (PEs outermost, then channels, then index bits, then broadcast widths, then PEs per
+    element-wise unit). A broadcast width and an ``--ew-share`` value must divide every
+    PE count listed (a model file's PE count is checked when its point is built)."""
     kw = _common_kwargs(args)
     pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
     channels = parse_int_list("--channels", args.channels)
     shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
     bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
-    for n, g in itertools.product(pes, shares):
-        _check_ew_share(g, n)
-    return [{**kw, "n_pe": n, "n_channels": c, "ew_share": g, "index_bits": b}
-            for n, c, g, b in itertools.product(pes, channels, shares, bits)]
+    widths = parse_int_list("--broadcast", getattr(args, "broadcast", "1"))
+    for n, k, g in itertools.product(pes, widths, shares):
+        if n is not None or kw["model_path"] is None:
+            _check_broadcast(k, _CONFIG_DEFAULTS.n_pe if n is None else n)
+            _check_ew_share(g, _CONFIG_DEFAULTS.n_pe if n is None else n)
+    return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b, "broadcast": k,
+             "ew_share": g}
+            for n, c, b, k, g in itertools.product(pes, channels, bits, widths, shares)]
+
+
+def _check_broadcast(broadcast, n_pe):
+    """A broadcast width must divide the PE count (a group's y/m elements lie in K PEs
+    at one address)."""
+    if n_pe % broadcast:
+        raise EseError(f"--broadcast {broadcast} must divide the PE count {n_pe}")
 
 
 def _check_ew_share(ew_share, n_pe):
@@ -350,7 +368,7 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
 
 
 def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_channels=1,
-                ew_share=1, index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT,
+                index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT, broadcast=1, ew_share=1,
                 clock_mhz=CLOCK_MHZ, cache_dir=DEFAULT_CACHE_DIR):
     """A checked :class:`Design`.
 
@@ -367,8 +385,10 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
         The compression's, unless a compressed model fixes them (defaults
         :class:`Config`'s density and PE count, :data:`DEFAULT_INDEX_BITS`).
     n_channels, queue_depth : int
+    broadcast : int
+        Activations per transfer (K); must divide the PE count.
     ew_share : int
-        PEs per element-wise unit (must divide the PE count).
+        PEs per element-wise unit (G); must divide the PE count.
     clock_mhz : float
     cache_dir : path-like
         Cache of compressed random models.
@@ -380,20 +400,23 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
         that disagrees with the options.
     """
     for option, value in (("--pes", n_pe), ("--channels", n_channels),
-                          ("--ew-share", ew_share), ("--index-bits", index_bits),
-                          ("--queue-depth", queue_depth)):
+                          ("--index-bits", index_bits), ("--queue-depth", queue_depth),
+                          ("--broadcast", broadcast), ("--ew-share", ew_share)):
         if value is not None:
             _int_option(option, value)
-    _check_ew_share(ew_share, n_pe)             # before any compression, when known
+    if n_pe is not None or model_path is None:  # before any compression, when known
+        _check_broadcast(broadcast, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
+        _check_ew_share(ew_share, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
     if density is not None:
         _density(density)
     clock_mhz = _clock(clock_mhz)
     model, source, path = _model_and_source(model_path, shape=shape, density=density,
                                             n_pe=n_pe, index_bits=index_bits,
                                             cache_dir=cache_dir)
+    _check_broadcast(broadcast, model.config.n_pe)
     _check_ew_share(ew_share, model.config.n_pe)
     params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                     ew_share=ew_share)
+                                     broadcast=broadcast, ew_share=ew_share)
     return Design(params=params, model=model, clock_mhz=clock_mhz, source=source,
                   model_path=path)
 

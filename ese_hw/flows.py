@@ -95,7 +95,7 @@ def run_golden(model, x, *, ref=None):
     return EngineRun(y, _report("golden", y, **output_errors(y, ref)))
 
 
-def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, ew_share=1,
+def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
                    build_root="build/rtl", bake=False, progress=None):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
@@ -103,7 +103,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, ew_share=1,
     ----------
     model : CompressedModel
     x : (C, T, I) finite floats
-    sim, queue_depth, ew_share, build_root, progress
+    sim, queue_depth, broadcast, ew_share, build_root, progress
         As for :func:`ese_hw.rtl.run_rtl`.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
@@ -128,21 +128,21 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, ew_share=1,
     if x.ndim != 3:
         raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")
     check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth,
-                      ew_share=ew_share, n_pe=model.config.n_pe)
+                      broadcast=broadcast, ew_share=ew_share, n_pe=model.config.n_pe)
     golden = GoldenModel(model)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
     y_golden, trace = golden.run_channels(x_q, trace=True)
     model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth,
-                              ew_share=ew_share)
-    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, ew_share=ew_share,
-                  build_root=build_root, preload=bake, images=channel_images(model),
-                  progress=progress)
+                              broadcast=broadcast, ew_share=ew_share)
+    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, broadcast=broadcast,
+                  ew_share=ew_share, build_root=build_root, preload=bake,
+                  images=channel_images(model, broadcast), progress=progress)
     y = res.y / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     figures = performance(model, res.frame_done, n_channels=x.shape[0],
                           model_frame_done=model_done)
     report = _report("rtl", y, sim=sim, channels=int(x.shape[0]), queue_depth=queue_depth,
-                     ew_share=ew_share,
+                     broadcast=broadcast, ew_share=ew_share,
                      **figures, **output_errors(y, ref),
                      bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),
                      baked=bool(bake), entry_depth=res.extra["entry_depth"],

@@ -164,7 +164,8 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
     y_q, trace = golden.run_channels(x_q, trace=True)
     events = []
     done = frame_cycles(model, x_q, y_q, trace["m"], queue_depth=params.queue_depth,
-                        ew_share=params.ew_share, events=events, timing=params.timing)
+                        broadcast=params.broadcast, ew_share=params.ew_share, events=events,
+                        timing=params.timing)
     interval = float(np.diff(done).mean())
     step = float(np.mean([e["output_end"] - e["x_start"] for e in events[1:]]))
     useful, dense = useful_macs(model), dense_macs(model)
@@ -190,9 +191,9 @@ def memory_depths(params):
     p = params
     return {
         "per_pe": {
-            "entry": {"words": p.entry_depth, "bits": p.weight_bits + p.index_bits,
-                      "loaded": True},
-            "pointer": {"words": p.n_cols + 1, "bits": p.ptr_bits, "loaded": True},
+            "entry": {"words": p.entry_depth,
+                      "bits": p.weight_bits + p.index_bits + p.sub_bits, "loaded": True},
+            "pointer": {"words": p.n_groups + 1, "bits": p.ptr_bits, "loaded": True},
             "bias": {"words": 4 * p.cells_per_pe, "bits": p.accum_bits, "loaded": True},
             "peephole": {"words": p.cells_per_pe, "bits": 3 * p.weight_bits,
                          "loaded": True},
@@ -257,9 +258,9 @@ def _readme(config):
 Written by `{GENERATOR}` (ese_hw {c['ese_hw_version']}) for `{c['part']}` at \
 {c['clock']['mhz']:g} MHz. Model: {c['model']['source']}, shape \
 {ch['n_in']}/{ch['n_cells']}/{ch['n_proj']} (input/cells/projection); {ch['n_pe']} PEs, \
-{ch['n_channels']} lock-step channel(s), {ch['ew_share']} PE(s) per element-wise unit, \
-{ch['index_bits']}-bit indices, queue depth {ch['queue_depth']}. Every parameter, memory \
-depth and Q format is in `config.json`.
+{ch['n_channels']} lock-step channel(s), {ch['index_bits']}-bit indices, queue depth \
+{ch['queue_depth']}, broadcast width {ch['broadcast']}, {ch['ew_share']} PE(s) per \
+element-wise unit. Every parameter, memory depth and Q format is in `config.json`.
 
 Cycle model at {perf['clock_mhz']:g} MHz: {perf['frame_interval_cycles']:.0f} cycles per \
 frame ({perf['latency_us']:.2f} us), PE utilization {perf['utilization']:.3f}, \

@@ -66,7 +66,7 @@ class RtlResult:
     y : (C, T, P) int64, the channel's outputs (Q ``fa``)
     frame_done : (T,) int64, cycle of each ``frame_done`` pulse (cycle 0: first ``x``
         element offered)
-    sim, n_channels, queue_depth : the run's configuration
+    sim, n_channels, queue_depth, broadcast : the run's configuration
     build_dir : the cached build
     cached : the build was reused (no Verilog generation, no simulator build)
     build_seconds, sim_seconds : wall time of the build (0 when cached) and simulation
@@ -89,6 +89,7 @@ class RtlResult:
     sim_cycles: int
     ew_share: int = 1
     extra: dict = field(default_factory=dict)
+    broadcast: int = 1
 
     @property
     def cycles_per_frame(self):
@@ -135,9 +136,9 @@ def performance(model, frame_done, *, n_channels, model_frame_done=None):
 
 # ---------------------------------------------------------------------------- checks
 
-def check_rtl_options(*, sim, n_channels, queue_depth, ew_share=1, n_pe=None):
+def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, n_pe=None):
     """The rtl engine's own parameters, against the one bounds table (and, given the
-    model's ``n_pe``, that ``ew_share`` divides it).
+    model's ``n_pe``, the broadcast width and ``ew_share`` must divide it).
 
     Raises
     ------
@@ -147,11 +148,13 @@ def check_rtl_options(*, sim, n_channels, queue_depth, ew_share=1, n_pe=None):
     from .model.limits import LIMITS, check_int
 
     for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth),
-                        ("ew_share", ew_share)):
+                        ("broadcast", broadcast), ("ew_share", ew_share)):
         try:
             check_int(name, value, label=LIMITS[name].label)
         except TypeError as e:
             raise EseError(str(e)) from None
+    if n_pe is not None and n_pe % broadcast:
+        raise EseError(f"broadcast width {broadcast} must divide the PE count {n_pe}")
     check_ew_share(ew_share, n_pe)
     check_simulator(sim)
 
@@ -228,7 +231,8 @@ def channel_key(params, images, *, preload):
     }
 
 
-def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth, ew_share=1):
+def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry_depth,
+                    ew_share=1):
     """The :class:`~ese_hw.gateware.channel.ChannelParams` of the channel run for
     ``model``: its sizes and payload layouts serve the testbench data too, so nothing
     needs elaborating on the host side (and a cached run elaborates nothing at all).
@@ -243,7 +247,8 @@ def _channel_params(model, *, n_channels, queue_depth, preload, entry_depth, ew_
         raise EseError(f"the model needs {need} entry words on its longest PE, more than "
                        f"entry_depth {entry_depth}")
     return ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                   ew_share=ew_share, entry_depth=entry_depth)
+                                   broadcast=broadcast, ew_share=ew_share,
+                                   entry_depth=entry_depth)
 
 
 def _build_channel(params, model, *, preload):
@@ -268,8 +273,8 @@ def _check_expected(y, expected, sim):
 
 # ---------------------------------------------------------------------------- run
 
-def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=None,
-            expected=None, x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0,
+def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
+            resets=None, expected=None, x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0,
             entry_depth=None, build_root="build/rtl", images=None, progress=None, seed=0,
             keep_run=False):
     """Run ``x_q`` through the channel's RTL for ``model``.
@@ -283,6 +288,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=No
     sim : {"verilator", "icarus"}
     queue_depth : int
         Activation queue depth of every PE.
+    broadcast : int
+        Activations handed to every PE per transfer (K; must divide the PE count).
     ew_share : int
         PEs per cell unit (G, dividing the model's PE count).
     resets : (T, C) booleans, optional
@@ -304,7 +311,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=No
     build_root : path-like
         Root of the build cache.
     images : ChannelImages, optional
-        ``channel_images(model)`` if the caller already has it.
+        ``channel_images(model, broadcast)`` if the caller already has it.
     progress : bool or None
         Progress lines on stderr for generation, build and simulation (``None``: when
         stderr is a terminal).
@@ -327,11 +334,12 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=No
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
-    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, ew_share=ew_share,
-                      n_pe=model.config.n_pe)
-    images = channel_images(model) if images is None else images
+    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
+                      ew_share=ew_share, n_pe=model.config.n_pe)
+    images = channel_images(model, broadcast) if images is None else images
     params = _channel_params(model, n_channels=c_n, queue_depth=queue_depth,
-                             preload=preload, entry_depth=entry_depth, ew_share=ew_share)
+                             broadcast=broadcast, preload=preload, entry_depth=entry_depth,
+                             ew_share=ew_share)
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
                          key=channel_key(params, images, preload=preload), progress=progress)
@@ -353,7 +361,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, ew_share=1, resets=No
                             "load_seconds": float(out["load_seconds"]),
                             "entry_depth": params.entry_depth,
                             "tb_wall_seconds": float(out["wall_seconds"]),
-                            "run_dir": str(run.run_dir) if keep_run else None})
+                            "run_dir": str(run.run_dir) if keep_run else None},
+                     broadcast=broadcast)
 
 
 # ---------------------------------------------------------------------------- AXI top

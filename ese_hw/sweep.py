@@ -81,7 +81,8 @@ class SweepSettings:
     -------
     design : dict
         :func:`ese_hw.design.make_design` keywords other than ``n_pe``,
-        ``n_channels``, ``ew_share`` and ``index_bits`` (model path, shape, density, queue depth,
+        ``n_channels``, ``index_bits``, ``broadcast`` and ``ew_share`` (model path, shape,
+        density, queue depth,
         clock, cache directory).
     frames : int
         Input frames per channel (T).
@@ -114,11 +115,13 @@ class SweepSettings:
         return {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION, "settings": d}
 
 
-def point_key(n_pe, n_channels, index_bits, ew_share=1):
-    """File-name key of a grid point, e.g. ``pe32-ch8-ib6``, or ``pe512-ch1-ib6-g8`` for
-    8 PEs per element-wise unit (1 is left out: the keys of earlier sweeps)."""
-    share = "" if ew_share == 1 else f"-g{ew_share}"
-    return f"pe{n_pe}-ch{n_channels}-ib{index_bits}{share}"
+def point_key(n_pe, n_channels, index_bits, broadcast=1, ew_share=1):
+    """File-name key of a grid point, e.g. ``pe32-ch8-ib6``, ``pe32-ch8-ib6-bc4`` or
+    ``pe512-ch1-ib6-bc4-g8`` (a broadcast of 1 and one PE per element-wise unit, the
+    defaults, are left out: a sweep from before them resumes)."""
+    return (f"pe{n_pe}-ch{n_channels}-ib{index_bits}"
+            + (f"-bc{broadcast}" if broadcast > 1 else "")
+            + (f"-g{ew_share}" if ew_share > 1 else ""))
 
 
 def sweep_inputs(n_in, n_channels, frames, seed):
@@ -132,8 +135,8 @@ def sweep_inputs(n_in, n_channels, frames, seed):
 
 def _design(point, settings):
     return make_design(**settings.design, n_pe=point["n_pe"],
-                       n_channels=point["n_channels"], ew_share=point.get("ew_share", 1),
-                       index_bits=point["index_bits"])
+                       n_channels=point["n_channels"], index_bits=point["index_bits"],
+                       broadcast=point.get("broadcast", 1), ew_share=point.get("ew_share", 1))
 
 
 def _quantized_inputs(model, n_channels, settings):
@@ -168,7 +171,7 @@ def run_point(point, settings):
     Parameters
     ----------
     point : dict
-        ``n_pe``, ``n_channels``, ``index_bits``, ``ew_share``.
+        ``n_pe``, ``n_channels``, ``index_bits``, ``broadcast``, ``ew_share``.
     settings : SweepSettings
 
     Returns
@@ -185,7 +188,7 @@ def run_point(point, settings):
     model, c_n = design.model, point["n_channels"]
     x, x_q = _quantized_inputs(model, c_n, settings)
     cyc = channel_cycles(model, x_q, queue_depth=design.params.queue_depth,
-                         ew_share=design.params.ew_share)
+                         broadcast=design.params.broadcast, ew_share=design.params.ew_share)
     perf = performance(model, cyc["frame_done"], n_channels=c_n)
     y = cyc["y"] / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
@@ -219,7 +222,7 @@ def run_rtl_check(point, settings, build_root):
     x, _ = _quantized_inputs(design.model, point["n_channels"], settings)
     run = run_rtl_engine(design.model, x, sim="verilator",
                          queue_depth=design.params.queue_depth,
-                         ew_share=design.params.ew_share,
+                         broadcast=design.params.broadcast, ew_share=design.params.ew_share,
                          build_root=str(build_root), progress=False)
     rep = run.report
     return {"sim": "verilator", "frames": rep["frames"],
@@ -393,14 +396,15 @@ def _grid_points(designs):
         point = {"n_pe": Config().n_pe if n_pe is None else n_pe,
                  "n_channels": kw["n_channels"],
                  "index_bits": DEFAULT_INDEX_BITS if bits is None else bits,
-                 "ew_share": kw.get("ew_share", 1)}
+                 "broadcast": kw["broadcast"], "ew_share": kw.get("ew_share", 1)}
         out.append((point_key(**point), point))
     return out
 
 
 def _smallest_first(points):
     return sorted(points, key=lambda kp: (kp[1]["n_pe"] * kp[1]["n_channels"],
-                                          kp[1]["n_pe"], kp[1]["index_bits"]))
+                                          kp[1]["n_pe"], kp[1]["index_bits"],
+                                          kp[1].get("broadcast", 1)))
 
 
 def _run_tasks(client, fn, items, args, on_done, *, desc, progress):
@@ -436,8 +440,8 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     ----------
     designs : list of dict
         :func:`ese_hw.design.grid_from_args` output: one :func:`make_design` keyword
-        dict per point (they differ only in ``n_pe``, ``n_channels``, ``ew_share``,
-        ``index_bits``).
+        dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``,
+        ``broadcast``, ``ew_share``).
     out_dir : path-like
         A new directory, or a previous sweep's (its finished points are kept).
     frames, seed, margin
@@ -519,7 +523,7 @@ def _settings(designs, *, frames, seed, margin, cache_dir):
     _check_count("--seed", seed, 0, None)
     margin = check_margin(margin)
     common = {k: v for k, v in designs[0].items()
-              if k not in ("n_pe", "n_channels", "ew_share", "index_bits")}
+              if k not in ("n_pe", "n_channels", "index_bits", "broadcast", "ew_share")}
     common["cache_dir"] = str(Path(cache_dir or MODEL_CACHE_DIR).resolve())
     path = common.get("model_path")
     if path is not None:
@@ -579,9 +583,9 @@ def _fmt_best(label, r):
         return f"{label}: no point fits"
     share = r.get("ew_share", 1)
     share = f", {share} PEs per element-wise unit" if share > 1 else ""
-    return (f"{label}: {r['n_pe']} PEs x {r['n_channels']} channels{share}, "
-            f"{r['index_bits']}-bit "
-            f"indices: {r['latency_us']:.2f} us/frame, {r['gops']:.1f} GOPS sparse "
+    return (f"{label}: {r['n_pe']} PEs x {r['n_channels']} channels, {r['index_bits']}-bit "
+            f"indices, broadcast {r.get('broadcast', 1)}{share}: {r['latency_us']:.2f} "
+            f"us/frame, {r['gops']:.1f} GOPS sparse "
             f"({r['dense_equiv_gops']:.0f} dense-equiv.), LUT {r['LUT']:,}, FF {r['FF']:,}, "
             f"DSP {r['DSP48E2']:,}, BRAM36 {r['BRAM36']:,} (largest share {r['max_share']:.1%})")
 

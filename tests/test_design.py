@@ -107,6 +107,10 @@ def test_float_weights_are_compressed_with_the_options(tmp_path, cache):
     (["--density", "1.5"], "--density must be a number in (0, 1]"),
     (["--shape", "16,64"], "--shape must be I,H,P"),
     (["--shape", "16,0,32"], "--shape cells must be an integer >= 1, got 0"),
+    (["--broadcast", "0"], "--broadcast must be an integer in 1..16, got 0"),
+    (["--broadcast", "17"], "--broadcast must be an integer in 1..16, got 17"),
+    (["--broadcast", "x"], "--broadcast must be an integer, got 'x'"),
+    (["--broadcast", "3"], "--broadcast 3 must divide the PE count 4"),
 ])
 def test_bad_option_is_one_line_naming_it(argv, message, cache):
     with pytest.raises(EseError) as e:
@@ -132,6 +136,19 @@ def test_missing_or_corrupt_model(tmp_path, cache):
     bad.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(EseError, match="bad.npz"):
         make_design(model_path=bad, cache_dir=cache)
+
+
+def test_broadcast_option(model_file, cache):
+    d = design_from_args(_args([*SMALL, "--broadcast", "2"]), cache_dir=cache)
+    assert d.params.broadcast == 2
+    assert d.params == ChannelParams.for_model(d.model, broadcast=2)
+    # A model file's PE count (4) is the one a width must divide.
+    with pytest.raises(EseError, match="^--broadcast 8 must divide the PE count 4$"):
+        design_from_args(_args([str(model_file), "--broadcast", "8"]), cache_dir=cache)
+    grid = grid_from_args(_args(["--pes", "4,8", "--broadcast", "1,4"], multi=True))
+    assert [(g["n_pe"], g["broadcast"]) for g in grid] == [(4, 1), (4, 4), (8, 1), (8, 4)]
+    with pytest.raises(EseError, match="^--broadcast 8 must divide the PE count 4$"):
+        grid_from_args(_args(["--pes", "4,8", "--broadcast", "8"], multi=True))
 
 
 def test_grid_takes_lists_and_checks_every_value():

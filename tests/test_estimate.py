@@ -150,6 +150,8 @@ def test_cli_table_and_report(small, tmp_path, capsys, monkeypatch):
     (["--margin", "1.5"], "--margin"),
     (["--margin", "most"], "--margin"),
     (["--queue-depth", "0"], "--queue-depth"),
+    (["--broadcast", "0"], "--broadcast must be an integer in 1..16, got 0"),
+    (["--broadcast", "4"], "--broadcast 4 must divide the PE count 2"),
     (["--y-fifo-depth", "0"], "--y-fifo-depth"),
     (["--shape", "8,8"], "shape"),
 ])

@@ -169,6 +169,25 @@ def test_config_performance_is_the_cycle_model(out):
     assert perf["frame_interval_cycles"] < perf["step_cycles"] < 2 * perf["frame_interval_cycles"]
 
 
+def test_broadcast_figures_and_depths():
+    """A K = 4 design: its cycle figures are the cycle model's for K = 4, its pointer
+    memory one word per column group, its entry words 2 sub bits wider."""
+    from ese_hw.generate import cycle_figures, memory_depths
+
+    design = make_design(shape=SHAPE, density=0.25, n_pe=4, n_channels=1, broadcast=4)
+    perf = cycle_figures(design, frames=3)
+    golden = GoldenModel(design.model)
+    rng = np.random.default_rng(perf["seed"])
+    x_q = golden.quantize_inputs(rng.standard_normal((3, SHAPE[0])))[None]
+    ref = channel_cycles(design.model, x_q, queue_depth=8, broadcast=4)
+    assert perf["frame_done_cycles"] == [int(d) for d in ref["frame_done"]]
+    assert ref["cycles_per_frame"] != channel_cycles(design.model, x_q,
+                                                     queue_depth=8)["cycles_per_frame"]
+    depths = memory_depths(design.params)["per_pe"]
+    assert depths["pointer"]["words"] == 16 // 4 + 32 // 4 + 64 // 4 + 1
+    assert depths["entry"]["bits"] == design.params.weight_bits + design.params.index_bits + 2
+
+
 def test_load_bin_is_the_load_stream(out):
     blob = (out.dir / "load.bin").read_bytes()
     assert blob == model_load_bytes(out.design.params, out.design.model)
@@ -236,6 +255,9 @@ SMALL = ["--shape", "16,64,32"]
     ([*SMALL, "--index-bits", "9"], "--index-bits must be an integer in 2..8, got 9"),
     ([*SMALL, "--clock-mhz", "-5"], "--clock-mhz must be a finite positive number"),
     ([*SMALL, "--y-fifo-depth", "0"], "--y-fifo-depth must be an integer >= 1, got 0"),
+    ([*SMALL, "--broadcast", "17"], "--broadcast must be an integer in 1..16, got 17"),
+    ([*SMALL, "--broadcast", "x"], "--broadcast must be an integer, got 'x'"),
+    ([*SMALL, "--pes", "4", "--broadcast", "3"], "--broadcast 3 must divide the PE count 4"),
     (["{model}", "--shape", "16,64,16"], "--shape 16,64,16 disagrees with"),
     (["{work}/absent.npz"], "absent.npz: no such file"),
     (["{work}/corrupt.npz"], "corrupt.npz: not a readable .npz"),

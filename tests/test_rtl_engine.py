@@ -90,6 +90,10 @@ def test_rtl_engine_two_channels(files, tmp_path, ew_share):
     (["--channels", "3"], "x2", "2 sequences"),
     ([], "x4", r"shape \(1, 2, 5, 8\)"),
     (["--queue-depth", "0"], "x", "queue depth"),
+    (["--broadcast", "0"], "x", "broadcast width must be an integer in 1..16, got 0"),
+    (["--broadcast", "17"], "x", "broadcast width must be an integer in 1..16, got 17"),
+    (["--broadcast", "x"], "x", "--broadcast must be an integer, got 'x'"),
+    (["--broadcast", "4"], "x", "broadcast width 4 must divide the PE count 2"),
     (["--sim", "modelsim"], "x", "icarus or verilator"),
 ])
 def test_rtl_engine_errors(files, tmp_path, capsys, extra, which, message):
@@ -113,6 +117,22 @@ def test_channels_needs_rtl_engine(files, tmp_path, capsys):
     assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
                  str(tmp_path / "y.npy"), "--channels", "2"]) == 2
     assert "--channels needs --engine rtl" in capsys.readouterr().err
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
+                 str(tmp_path / "y.npy"), "--broadcast", "2"]) == 2
+    assert "--broadcast needs --engine rtl" in capsys.readouterr().err
+
+
+def test_rtl_engine_broadcast(files, tmp_path):
+    """``--broadcast 2`` builds a K = 2 channel (loaded at run time with the grouped
+    images): bit-exact, on the cycle model's cycles for K = 2. (At this tiny shape the
+    PEs' entries, not the broadcast, bound a step, so K = 1 takes as long: the
+    Amaranth-simulator tests show the cycles that K changes.)"""
+    rep = tmp_path / "r.json"
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(tmp_path / "y.npy"),
+                       "--broadcast", "2", "--report", str(rep))]) == 0
+    r = json.loads(rep.read_text())
+    assert r["bit_exact_vs_golden"] is True and r["broadcast"] == 2
+    assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
 
 
 def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
@@ -128,9 +148,9 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
         made["golden"] += 1
         return run_channels(self, *a, **k)
 
-    def counted_images(model):
+    def counted_images(model, broadcast=1):
         made["images"] += 1
-        return images.channel_images(model)
+        return images.channel_images(model, broadcast)
 
     monkeypatch.setattr(golden.GoldenModel, "run_channels", counted_run_channels)
     monkeypatch.setattr(flows, "channel_images", counted_images)

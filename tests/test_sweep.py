@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from ese_hw import sweep
-from ese_hw.cli import main
+from ese_hw.cli import build_parser, main
 from ese_hw.design import make_design
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
@@ -177,6 +177,9 @@ def _small_argv(out_dir, extra=()):
     (["--pes", "0"], "--pes must be an integer >= 1, got 0"),
     (["--channels", "65"], "--channels must be an integer in 1..64, got 65"),
     (["--index-bits", "9"], "--index-bits must be an integer in 2..8, got 9"),
+    (["--broadcast", "1,0"], "--broadcast must be an integer in 1..16, got 0"),
+    (["--broadcast", "x"], "--broadcast must be an integer, got 'x'"),
+    (["--broadcast", "1,2"], "--broadcast 2 must divide the PE count 1"),
     (["--frames", "0"], "--frames must be an integer >= 1, got 0"),
     (["--margin", "1.5"], "--margin must be a number in (0, 1], got 1.5"),
     (["--rtl-check", "3"], "--rtl-check must be an integer in 0..1, got 3"),
@@ -216,6 +219,30 @@ def test_existing_directory_that_is_not_a_sweep(tmp_path, capsys):
 
 def _row(key, gops, latency, dsp, fits):
     return {"key": key, "gops": gops, "latency_us": latency, "DSP48E2": dsp, "fits": fits}
+
+
+def test_broadcast_axis(tmp_path, monkeypatch):
+    """``--broadcast`` is a list axis like ``--pes``: its points get their own keys, and
+    a point's row is the cycle model of that K (the estimate stubbed: its key is the
+    ChannelParams, which carry K)."""
+    argv = ["--shape", SHAPE, "--density", "0.5", "--pes", "2,4", "--broadcast", "1,2",
+            "--channels", "1", "--index-bits", "4"]
+    args = build_parser().parse_args(["sweep", *argv, "-o", str(tmp_path / "s")])
+    points = sweep._grid_points(sweep.grid_from_sweep_args(args))
+    assert [k for k, _ in points] == ["pe2-ch1-ib4", "pe2-ch1-ib4-bc2", "pe4-ch1-ib4",
+                                      "pe4-ch1-ib4-bc2"]
+    seen = []
+    monkeypatch.setattr(sweep, "_estimate_columns",
+                        lambda params, settings: seen.append(params.broadcast) or {})
+    settings = sweep.SweepSettings(design={"shape": (8, 16, 8), "density": 0.5},
+                                   frames=FRAMES)
+    row = sweep.run_point(points[3][1], settings)
+    assert row["broadcast"] == 2 and row["key"] == "pe4-ch1-ib4-bc2" and seen == [2]
+    design = make_design(shape=(8, 16, 8), density=0.5, n_pe=4, index_bits=4, broadcast=2)
+    x = np.random.default_rng((0, 0)).standard_normal((FRAMES, 8))[None]
+    x_q = GoldenModel(design.model).quantize_inputs(x[0])[None]
+    want = channel_cycles(design.model, x_q, queue_depth=8, broadcast=2)["frame_done"]
+    assert row["frame_done"] == [int(v) for v in want]
 
 
 def test_pareto_front():

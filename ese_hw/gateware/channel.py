@@ -36,11 +36,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ..model.compress import QFORMAT_KEYS
-from ..model.images import channel_images
+from ..model.images import channel_images, sub_bits
 from ..model.limits import check_int
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from ._params import CheckedComponent
-from .broadcaster import Broadcaster, LockstepFanout
+from .broadcaster import Broadcaster, LockstepFanout, check_broadcast
 from .cell import CellUnit, pack_peepholes
 from .lanes import lanes_layout, row_bits, x_layout
 from .load import LoadTarget, load_layout, route_load
@@ -53,8 +53,8 @@ from .xbuffer import InputBuffer
 __all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth"]
 
 #: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
-_DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "pe_bits", "ptr_bits", "load_addr_bits",
-            "load_data_bits", "ew_slot")
+_DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "n_groups", "sub_bits", "pe_bits",
+            "ptr_bits", "load_addr_bits", "load_data_bits", "ew_slot")
 
 
 def model_entry_depth(model):
@@ -83,7 +83,10 @@ class ChannelParams:
         read-only mapping of ints in that order (``fg`` must be ``act_bits - 1``).
     lut_bits, lut_range_log2 : int
     queue_depth : int
-        Activation queue depth of every PE.
+        Activation queue depth of every PE (in column groups).
+    broadcast : int
+        Columns the broadcaster hands every PE per transfer (K, a *column group*);
+        must divide ``n_pe``.
     ew_share : int
         PEs per cell unit (G; divides ``n_pe``): each local cell's element-wise slot
         feeds ``G * n_channels`` lanes. 1 (default): every PE has its own.
@@ -97,7 +100,12 @@ class ChannelParams:
     cells_per_pe, proj_rows : int
         Cells and projection rows of one PE (``ceil(H / N)``, ``ceil(P / N)``).
     n_cols : int
-        Pointer-memory columns: x, y and m (``I + P + H``).
+        Columns of a step: x, y and m (``I + P + H``).
+    n_groups : int
+        Pointer-memory entries but the last: the column groups of the three phases
+        (``ceil(I/K) + ceil(P/K) + ceil(H/K)``; ``n_cols`` for K = 1).
+    sub_bits : int
+        Entry-word bits of an entry's column within its group (``ceil_log2(K)``).
     pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
         Widths of the load stream's fields and of an entry pointer.
     ew_slot : int
@@ -122,6 +130,7 @@ class ChannelParams:
     lut_bits: int = 12
     lut_range_log2: int = 3
     queue_depth: int = 8
+    broadcast: int = 1
     ew_share: int = 1
     entry_depth: int
     timing: Timing = DEFAULT_TIMING
@@ -129,8 +138,9 @@ class ChannelParams:
     def __post_init__(self):
         for name in ("n_in", "n_cells", "n_proj", "n_pe", "n_channels", "weight_bits",
                      "index_bits", "act_bits", "lut_bits", "lut_range_log2", "queue_depth",
-                     "ew_share", "entry_depth"):
+                     "broadcast", "ew_share", "entry_depth"):
             object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        check_broadcast(self.broadcast, self.n_pe)
         if self.n_pe % self.ew_share:
             raise ValueError(f"ew_share = {self.ew_share} must divide n_pe = {self.n_pe}")
         object.__setattr__(self, "accum_bits", check_int(
@@ -149,8 +159,8 @@ class ChannelParams:
         object.__setattr__(self, "qformats", MappingProxyType(q))
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, ew_share=1, entry_depth=None,
-                  timing=DEFAULT_TIMING):
+    def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
+                  entry_depth=None, timing=DEFAULT_TIMING):
         """Parameters sized for ``model``: its shape, configuration and Q formats, and
         (``entry_depth=None``) entry memories that fit its longest PE exactly."""
         cfg = model.config
@@ -161,8 +171,8 @@ class ChannelParams:
                    index_bits=cfg.index_bits, act_bits=cfg.act_bits,
                    accum_bits=cfg.accum_bits, qformats=model.qformats,
                    lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
-                   queue_depth=queue_depth, ew_share=ew_share, entry_depth=entry_depth,
-                   timing=timing)
+                   queue_depth=queue_depth, broadcast=broadcast, ew_share=ew_share,
+                   entry_depth=entry_depth, timing=timing)
 
     def kwargs(self):
         """The parameters as keyword arguments (``Channel(**params.kwargs())``)."""
@@ -183,8 +193,18 @@ class ChannelParams:
 
     @property
     def n_cols(self):
-        """Pointer-memory columns: x, y and m."""
+        """Columns of a step: x, y and m."""
         return self.n_in + self.n_cells + self.n_proj
+
+    @property
+    def n_groups(self):
+        """Column groups of a step (pointer-memory entries but the last)."""
+        return sum(-(-n // self.broadcast) for n in (self.n_in, self.n_proj, self.n_cells))
+
+    @property
+    def sub_bits(self):
+        """Entry-word bits naming an entry's column within its group."""
+        return sub_bits(self.broadcast)
 
     @property
     def pe_bits(self):
@@ -196,12 +216,13 @@ class ChannelParams:
 
     @property
     def load_addr_bits(self):
-        return max(1, ceil_log2(self.entry_depth), bits_for(self.n_cols),
+        return max(1, ceil_log2(self.entry_depth), bits_for(self.n_groups),
                    ceil_log2(4 * self.cells_per_pe))
 
     @property
     def load_data_bits(self):
-        return max(self.weight_bits + self.index_bits, self.ptr_bits, self.accum_bits,
+        return max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
+                   self.accum_bits,
                    3 * self.weight_bits)
 
     @property
@@ -324,8 +345,8 @@ class Channel(CheckedComponent):
     Parameters (keyword-only)
     ----------
     n_in, n_cells, n_proj, n_pe, n_channels, weight_bits, index_bits, act_bits,
-    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, ew_share, entry_depth,
-    timing
+    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, broadcast, ew_share,
+    entry_depth, timing
         As for :class:`ChannelParams`, which the channel keeps (:attr:`params`) and
         takes every size and layout from. Give the same ``timing`` to
         :func:`ese_hw.model.cycles.frame_cycles`.
@@ -354,15 +375,15 @@ class Channel(CheckedComponent):
 
     def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
                  index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
-                 lut_range_log2=3, queue_depth=8, ew_share=1, entry_depth, model=None,
-                 timing=DEFAULT_TIMING):
+                 lut_range_log2=3, queue_depth=8, broadcast=1, ew_share=1, entry_depth,
+                 model=None, timing=DEFAULT_TIMING):
         self._params = ChannelParams(
             n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=n_channels,
             weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
             accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
-            lut_range_log2=lut_range_log2, queue_depth=queue_depth, ew_share=ew_share,
-            entry_depth=entry_depth, timing=timing)
-        self._images = None if model is None else channel_images(model)
+            lut_range_log2=lut_range_log2, queue_depth=queue_depth, broadcast=broadcast,
+            ew_share=ew_share, entry_depth=entry_depth, timing=timing)
+        self._images = None if model is None else channel_images(model, broadcast)
         super().__init__(self._params.signature)
 
     @classmethod
@@ -373,13 +394,13 @@ class Channel(CheckedComponent):
         return cls(**params.kwargs(), model=model)
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, ew_share=1, entry_depth=None,
-                  preload=False, timing=DEFAULT_TIMING):
+    def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
+                  entry_depth=None, preload=False, timing=DEFAULT_TIMING):
         """A channel sized for ``model`` (:meth:`ChannelParams.for_model`), its images
         baked in if ``preload``."""
         params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                         ew_share=ew_share, entry_depth=entry_depth,
-                                         timing=timing)
+                                         broadcast=broadcast, ew_share=ew_share,
+                                         entry_depth=entry_depth, timing=timing)
         return cls.from_params(params, model=model if preload else None)
 
     @property
@@ -400,12 +421,15 @@ class Channel(CheckedComponent):
     lut_bits = _from_params("lut_bits")
     lut_range_log2 = _from_params("lut_range_log2")
     queue_depth = _from_params("queue_depth")
+    broadcast = _from_params("broadcast")
     ew_share = _from_params("ew_share")
     entry_depth = _from_params("entry_depth")
     timing = _from_params("timing")
     cells_per_pe = _from_params("cells_per_pe")
     proj_rows = _from_params("proj_rows")
     n_cols = _from_params("n_cols")
+    n_groups = _from_params("n_groups")
+    sub_bits = _from_params("sub_bits")
     pe_bits = _from_params("pe_bits")
     ptr_bits = _from_params("ptr_bits")
     load_addr_bits = _from_params("load_addr_bits")
@@ -430,8 +454,9 @@ class Channel(CheckedComponent):
         c = self._params
         return ChannelPE(n_channels=c.n_channels, weight_bits=c.weight_bits,
                          index_bits=c.index_bits, act_bits=c.act_bits, accum_bits=c.accum_bits,
-                         queue_depth=c.queue_depth, entry_depth=c.entry_depth, n_cols=c.n_cols,
-                         cells=c.cells_per_pe, proj_rows=c.proj_rows, qformats=dict(c.qformats),
+                         queue_depth=c.queue_depth, entry_depth=c.entry_depth,
+                         n_cols=c.n_groups, broadcast=c.broadcast, cells=c.cells_per_pe,
+                         proj_rows=c.proj_rows, qformats=dict(c.qformats),
                          timing=c.timing, init=init, lut_bits=c.lut_bits,
                          lut_range_log2=c.lut_range_log2, own_cells=c.ew_share == 1)
 
@@ -458,9 +483,11 @@ class Channel(CheckedComponent):
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
         m.submodules.sched = sched = Scheduler()
-        m.submodules.xbuf = xbuf = InputBuffer(n_in=n_in, n_channels=n_lanes, act_bits=ab)
+        m.submodules.xbuf = xbuf = InputBuffer(n_in=n_in, n_channels=n_lanes, act_bits=ab,
+                                               broadcast=c.broadcast)
         m.submodules.bc = bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe,
-                                           n_channels=n_lanes, act_bits=ab)
+                                           n_channels=n_lanes, act_bits=ab,
+                                           broadcast=c.broadcast)
         m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n_pe)
         m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=c.cells_per_pe,
                                                             n_channels=n_lanes, timing=timing,

@@ -15,9 +15,10 @@ from amaranth.utils import ceil_log2
 from ..model.timing import Timing
 from .pointer import column_request_layout
 
-__all__ = ["lanes_layout", "tag_layout", "x_layout", "column_layout", "accum_lanes_layout",
-           "row_bits", "bank_read_signature", "accum_read_signature", "next_interleaved",
-           "elementwise_control_signature", "readout_command_signature", "GATES"]
+__all__ = ["lanes_layout", "group_lanes_layout", "tag_layout", "x_layout", "column_layout",
+           "accum_lanes_layout", "row_bits", "bank_read_signature", "accum_read_signature",
+           "next_interleaved", "elementwise_control_signature", "readout_command_signature",
+           "GATES"]
 
 #: Gate rows per cell (i, f, c, o): a cell's gate ``g`` is local row ``4 * cell + g``.
 #: The element-wise pass reads one gate row per cycle, so this is the one number that
@@ -30,16 +31,25 @@ def lanes_layout(act_bits, n_channels):
     return data.ArrayLayout(signed(act_bits), n_channels)
 
 
+def group_lanes_layout(act_bits, n_channels, broadcast=1):
+    """The activations of a group of ``broadcast`` (K) columns: K :func:`lanes_layout`
+    values (``[sub][lane]``); for K = 1 the lanes themselves, as without groups."""
+    lanes = lanes_layout(act_bits, n_channels)
+    return lanes if broadcast == 1 else data.ArrayLayout(lanes, broadcast)
+
+
 def accum_lanes_layout(accum_bits, n_channels):
     """One accumulator value per lock-step channel (a row read from every channel's
     accumulator at once)."""
     return data.ArrayLayout(signed(accum_bits), n_channels)
 
 
-def tag_layout(act_bits, n_channels):
-    """What travels with a column through a PE: its activations and which SpMV it
-    belongs to (``proj``: the projection, else the gates)."""
-    return data.StructLayout({"acts": lanes_layout(act_bits, n_channels), "proj": 1})
+def tag_layout(act_bits, n_channels, broadcast=1):
+    """What travels with a column group through a PE: its activations
+    (:func:`group_lanes_layout`) and which SpMV it belongs to (``proj``: the
+    projection, else the gates)."""
+    return data.StructLayout({"acts": group_lanes_layout(act_bits, n_channels, broadcast),
+                              "proj": 1})
 
 
 def x_layout(act_bits, n_channels):
@@ -49,9 +59,10 @@ def x_layout(act_bits, n_channels):
                               "reset": unsigned(n_channels)})
 
 
-def column_layout(n_cols, act_bits, n_channels):
-    """A column pushed into every PE: its index (``col``) and its tag (``act``)."""
-    return column_request_layout(row_bits(n_cols), tag_layout(act_bits, n_channels))
+def column_layout(n_cols, act_bits, n_channels, broadcast=1):
+    """A column group pushed into every PE: its pointer-memory index (``col``, one of
+    ``n_cols`` groups) and its tag (``act``)."""
+    return column_request_layout(row_bits(n_cols), tag_layout(act_bits, n_channels, broadcast))
 
 
 def row_bits(rows):
@@ -115,10 +126,10 @@ def readout_command_signature(proj_rows):
     return wiring.Signature({"en": Out(1), "row": Out(unsigned(row_bits(proj_rows)))})
 
 
-def next_interleaved(m, bank, addr, n_pe):
-    """Step ``(bank, addr)`` to the next element of a vector spread over the PEs
-    (element ``j`` in PE ``j % n_pe`` at ``j // n_pe``)."""
-    with m.If(bank == n_pe - 1):
+def next_interleaved(m, bank, addr, n_pe, step=1):
+    """Step ``(bank, addr)`` ``step`` elements on in a vector spread over the PEs
+    (element ``j`` in PE ``j % n_pe`` at ``j // n_pe``; ``step`` divides ``n_pe``)."""
+    with m.If(bank == n_pe - step):
         m.d.sync += [bank.eq(0), addr.eq(addr + 1)]
     with m.Else():
-        m.d.sync += bank.eq(bank + 1)
+        m.d.sync += bank.eq(bank + step)

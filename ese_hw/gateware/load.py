@@ -28,7 +28,7 @@ __all__ = ["LoadTarget", "byte_width", "load_layout", "load_stream_bytes", "load
 class LoadTarget(enum.Enum, shape=2):
     """Which per-PE memory a ``load`` word goes to (codes of :mod:`ese_hw.model.images`)."""
     ENTRY = LOAD_ENTRY   #: entry word ``addr`` (gate entries, then projection entries)
-    PTR = LOAD_PTR       #: pointer ``addr`` (``0 .. n_cols``)
+    PTR = LOAD_PTR       #: pointer ``addr`` (``0 .. n_groups``)
     BIAS = LOAD_BIAS     #: bias of gate row ``addr`` (``4k + g``)
     PEEP = LOAD_PEEP     #: packed peepholes of local cell ``addr``
 
@@ -227,9 +227,9 @@ def _check_images_fit(params, images):
         raise ValueError(f"images need {longest} entry words in a PE, more than "
                          f"entry_depth = {params.entry_depth}")
     for p, ptr in enumerate(images.ptr):
-        if len(ptr) != params.n_cols + 1:
+        if len(ptr) != params.n_groups + 1:
             raise ValueError(f"PE {p} has {len(ptr)} pointers, the channel has "
-                             f"n_cols + 1 = {params.n_cols + 1}")
+                             f"n_groups + 1 = {params.n_groups + 1}")
 
 
 def load_stream_bytes(params, images):

@@ -12,19 +12,26 @@ from .pointer import act_shape, check_act, column_span_layout
 __all__ = ["MatrixReader", "product_layout"]
 
 
-def product_layout(row_bits, weight_bits, act_bits):
-    """One decoded entry on its way to the arithmetic unit."""
-    return data.StructLayout({
-        "row": unsigned(row_bits), "weight": signed(weight_bits), "act": act_shape(act_bits),
-    })
+def product_layout(row_bits, weight_bits, act_bits, sub_bits=0):
+    """One decoded entry on its way to the arithmetic unit (with ``sub_bits``: ``sub``,
+    its column within its group, which picks the activation out of ``act``)."""
+    fields = {"row": unsigned(row_bits), "weight": signed(weight_bits),
+              "act": act_shape(act_bits)}
+    if sub_bits:
+        fields["sub"] = unsigned(sub_bits)
+    return data.StructLayout(fields)
 
 
 class MatrixReader(CheckedComponent):
     """Entry memory of one PE and the walker that issues a column's entries.
 
-    An entry word is ``(index << weight_bits) | (weight mod 2**weight_bits)``
-    (docs/contract.md section 2). Within a column the row position starts at
-    ``-1`` and each entry moves it to ``pos + index + 1``.
+    An entry word is ``(sub << (weight_bits + index_bits)) | (index << weight_bits) |
+    (weight mod 2**weight_bits)`` (docs/contract.md section 2; ``sub`` has
+    ``sub_bits`` bits, none without a K-wide broadcast). A "column" here is what the
+    pointer memory describes: one column, or a group of K columns whose entries lie
+    column after column. The row position starts at ``-1`` at a column's start and
+    whenever ``sub`` differs from the previous entry's (the next column of a group
+    starts), and each entry moves it to ``pos + index + 1``.
 
     Pipeline (no stalls once a column is taken):
 
@@ -32,7 +39,8 @@ class MatrixReader(CheckedComponent):
       cycle; an empty column holds the walker for one cycle and issues nothing);
       it takes the next column in the cycle it issues the current column's last
       entry, so consecutive columns run back to back;
-    * decode (+1): the word arrives; ``row = (first ? 0 : pos + 1) + index``;
+    * decode (+1): the word arrives; ``row = (first ? 0 : pos + 1) + index``, ``first``
+      at a column's start or a change of ``sub``;
     * out (+2): registered ``row``, ``weight``, ``act`` on ``entry`` (these
       registers are the multiplier's input registers).
 
@@ -45,6 +53,8 @@ class MatrixReader(CheckedComponent):
         Accumulator rows (sets the row width).
     ptr_bits : int
         Pointer width (``span`` payload).
+    sub_bits : int
+        Bits of an entry's column within its group (``ceil_log2(K)``; 0 without groups).
     init : sequence of int, optional
         Elaboration-time entry image.
 
@@ -62,35 +72,37 @@ class MatrixReader(CheckedComponent):
 
     @classmethod
     def check_parameters(cls, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
-                         ptr_bits, init):
+                         ptr_bits, sub_bits, init):
         check_int("weight_bits", weight_bits)
         check_int("index_bits", index_bits)
         check_act(act_bits)
         check_int("entry_depth", entry_depth)
         check_int("local_rows", local_rows)
         check_int("ptr_bits", ptr_bits)
+        check_int("sub_bits", sub_bits, 0, 4)
         if (1 << ptr_bits) <= entry_depth:
             raise ValueError(f"ptr_bits {ptr_bits} cannot address entry_depth {entry_depth}")
         check_image("entry image", init, depth=entry_depth, depth_name="entry_depth",
-                    bits=weight_bits + index_bits)
+                    bits=weight_bits + index_bits + sub_bits)
 
     def __init__(self, *, weight_bits, index_bits, act_bits, entry_depth, local_rows,
-                 ptr_bits, init=None):
-        self._wb, self._ib, self._ab = weight_bits, index_bits, act_bits
+                 ptr_bits, sub_bits=0, init=None):
+        self._wb, self._ib, self._ab, self._sb = weight_bits, index_bits, act_bits, sub_bits
         self._entry_depth, self._local_rows, self._ptr_bits = entry_depth, local_rows, ptr_bits
         self._init = image_ints(init)
         super().__init__({
             "idle": Out(1),
             "span": In(stream.Signature(column_span_layout(ptr_bits, act_bits))),
             "entry": Out(stream.Signature(
-                product_layout(self.row_bits, weight_bits, act_bits), always_ready=True)),
+                product_layout(self.row_bits, weight_bits, act_bits, sub_bits),
+                always_ready=True)),
             "load": In(stream.Signature(write_layout(self.addr_bits, self.word_bits),
                                         always_ready=True)),
         })
 
     @property
     def word_bits(self):
-        return self._wb + self._ib
+        return self._wb + self._ib + self._sb
 
     @property
     def row_bits(self):
@@ -151,9 +163,20 @@ class MatrixReader(CheckedComponent):
         pos = Signal(self.row_bits)
         index = rd.data[wb:wb + ib]
         row = Signal(self.row_bits)
-        m.d.comb += row.eq(Mux(d_first, 0, pos + 1) + index)
+        restart = Signal()
+        m.d.comb += row.eq(Mux(restart, 0, pos + 1) + index)
         with m.If(d_valid):
             m.d.sync += pos.eq(row)
+        if self._sb:
+            # The next column of a group starts where sub changes (a group's columns
+            # lie one after another, and a column without entries has no words).
+            sub, prev_sub = rd.data[wb + ib:], Signal(self._sb)
+            m.d.comb += restart.eq(d_first | (sub != prev_sub))
+            with m.If(d_valid):
+                m.d.sync += prev_sub.eq(sub)
+            m.d.sync += self.entry.payload.sub.eq(sub)
+        else:
+            m.d.comb += restart.eq(d_first)
 
         out = self.entry.payload
         m.d.sync += [

@@ -14,6 +14,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from ..model.images import sub_bits
 from ..model.timing import DEFAULT_TIMING
 from ._params import CheckedComponent, check_int
 from .accumulator import Accumulator
@@ -58,37 +59,38 @@ class ColumnWalker(CheckedComponent):
 
     @classmethod
     def check_parameters(cls, *, weight_bits, index_bits, act_bits, queue_depth, entry_depth,
-                         n_cols_max, local_rows, init_words, init_ptr):
+                         n_cols_max, local_rows, sub_bits, init_words, init_ptr):
         check_int("queue_depth", queue_depth)
         check_int("entry_depth", entry_depth)
         PointerReader.check(n_cols_max=n_cols_max, ptr_bits=bits_for(entry_depth),
                             act_bits=act_bits, init=init_ptr)
         MatrixReader.check(weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
                            entry_depth=entry_depth, local_rows=local_rows,
-                           ptr_bits=bits_for(entry_depth), init=init_words)
+                           ptr_bits=bits_for(entry_depth), sub_bits=sub_bits, init=init_words)
 
     def __init__(self, *, weight_bits, index_bits, act_bits, queue_depth, entry_depth,
-                 n_cols_max, local_rows, init_words=None, init_ptr=None):
+                 n_cols_max, local_rows, sub_bits=0, init_words=None, init_ptr=None):
         self._ptr = PointerReader(n_cols_max=n_cols_max, ptr_bits=bits_for(entry_depth),
                                   act_bits=act_bits, init=init_ptr)
         self._reader = MatrixReader(weight_bits=weight_bits, index_bits=index_bits,
                                     act_bits=act_bits, entry_depth=entry_depth,
                                     local_rows=local_rows, ptr_bits=bits_for(entry_depth),
-                                    init=init_words)
+                                    sub_bits=sub_bits, init=init_words)
         self._queue_depth = queue_depth
         super().__init__({
             "column": In(stream.Signature(column_request_layout(self._ptr.col_bits, act_bits))),
-            **self.load_ports(weight_bits=weight_bits, index_bits=index_bits,
+            **self.load_ports(weight_bits=weight_bits, index_bits=index_bits + sub_bits,
                               entry_depth=entry_depth, n_cols_max=n_cols_max),
             "entry": Out(stream.Signature(
-                product_layout(self._reader.row_bits, weight_bits, act_bits),
+                product_layout(self._reader.row_bits, weight_bits, act_bits, sub_bits),
                 always_ready=True)),
             "idle": Out(1),
         })
 
     @staticmethod
     def load_ports(*, weight_bits, index_bits, entry_depth, n_cols_max):
-        """The walker's two run-time memory writes, for a PE that passes them through."""
+        """The walker's two run-time memory writes, for a PE that passes them through
+        (``index_bits`` counts the word's sub-column bits too)."""
         return {
             "entry_load": In(stream.Signature(
                 write_layout(max(1, ceil_log2(entry_depth)), weight_bits + index_bits),
@@ -123,9 +125,11 @@ class ColumnWalker(CheckedComponent):
 class SpmvUnit(wiring.Component):
     """The SpMV half of a channel PE: both SpMVs of a step through one column walker.
 
-    Columns arrive on ``column`` (a stream; ready while the activation queue has
-    room) and go through the :class:`~ese_hw.gateware.pe.ColumnWalker`. Their tag
-    carries one activation per lane and the ``proj`` flag, which routes the
+    Columns (or groups of ``broadcast`` columns) arrive on ``column`` (a stream; ready
+    while the activation queue has room) and go through the
+    :class:`~ese_hw.gateware.pe.ColumnWalker`. Their tag carries one activation per
+    lane (per column of the group: an entry takes the one its ``sub`` names) and the
+    ``proj`` flag, which routes the
     products to the gate accumulators (``4 * cells`` rows, initialised to the
     biases) or the projection accumulators (``proj_rows`` rows, from 0); one
     :class:`Accumulator` per lane each. ``gate_rd`` and ``proj_rd`` read a row of
@@ -143,34 +147,38 @@ class SpmvUnit(wiring.Component):
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
-                 queue_depth, entry_depth, n_cols, cells, proj_rows, init_words=None,
-                 init_ptr=None, init_bias=None):
-        self._c, self._ab, self._accb = n_channels, act_bits, accum_bits
+                 queue_depth, entry_depth, n_cols, cells, proj_rows, broadcast=1,
+                 init_words=None, init_ptr=None, init_bias=None):
+        self._c, self._ab, self._accb, self._k = n_channels, act_bits, accum_bits, broadcast
         self._gate_rows, self._proj_rows = GATES * cells, proj_rows
         self._walker = dict(weight_bits=weight_bits, index_bits=index_bits,
-                            act_bits=tag_layout(act_bits, n_channels), queue_depth=queue_depth,
-                            entry_depth=entry_depth, n_cols_max=n_cols,
+                            act_bits=tag_layout(act_bits, n_channels, broadcast),
+                            queue_depth=queue_depth, entry_depth=entry_depth, n_cols_max=n_cols,
                             local_rows=max(GATES * cells, proj_rows),
+                            sub_bits=sub_bits(broadcast),
                             init_words=init_words, init_ptr=init_ptr)
         self._acc = dict(weight_bits=weight_bits, act_bits=act_bits, accum_bits=accum_bits)
         self._init_bias = init_bias
         super().__init__({
             **self.step_ports(n_channels=n_channels, weight_bits=weight_bits,
                               index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
-                              entry_depth=entry_depth, n_cols=n_cols, cells=cells),
+                              entry_depth=entry_depth, n_cols=n_cols, cells=cells,
+                              broadcast=broadcast),
             "gate_rd": Out(accum_read_signature(self._gate_rows, accum_bits, n_channels)),
             "proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels)),
         })
 
     @staticmethod
     def step_ports(*, n_channels, weight_bits, index_bits, act_bits, accum_bits, entry_depth,
-                   n_cols, cells):
+                   n_cols, cells, broadcast=1):
         """The ports a :class:`ChannelPE` passes straight through to its SpMV unit: the
         column stream, the clears, ``idle`` and the entry, pointer and bias loads."""
-        walker_ports = ColumnWalker.load_ports(weight_bits=weight_bits, index_bits=index_bits,
-                                               entry_depth=entry_depth, n_cols_max=n_cols)
+        walker_ports = ColumnWalker.load_ports(
+            weight_bits=weight_bits, index_bits=index_bits + sub_bits(broadcast),
+            entry_depth=entry_depth, n_cols_max=n_cols)
         return {
-            "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels))),
+            "column": In(stream.Signature(column_layout(n_cols, act_bits, n_channels,
+                                                        broadcast))),
             "gate_clear": In(1),
             "proj_clear": In(1),
             "idle": Out(1),
@@ -194,14 +202,16 @@ class SpmvUnit(wiring.Component):
 
         # Entries to the gate or the projection accumulators of every lane.
         ent = walker.entry.payload
-        tag = tag_layout(self._ab, self._c)(ent.act)
+        tag = tag_layout(self._ab, self._c, self._k)(ent.act)
+        # An entry of a group multiplies the activation of its own column (sub).
+        acts = tag.acts if self._k == 1 else tag.acts[ent.sub]
         for ch in range(self._c):
             for acc, selected in ((acc_g[ch], ~tag.proj), (acc_p[ch], tag.proj)):
                 m.d.comb += [
                     acc.entry.valid.eq(walker.entry.valid & selected),
                     acc.entry.payload.row.eq(ent.row),
                     acc.entry.payload.weight.eq(ent.weight),
-                    acc.entry.payload.act.eq(tag.acts[ch]),
+                    acc.entry.payload.act.eq(acts[ch]),
                 ]
             m.d.comb += [acc_g[ch].clear.eq(self.gate_clear),
                          acc_p[ch].clear.eq(self.proj_clear),
@@ -237,7 +247,9 @@ class ChannelPE(wiring.Component):
     n_channels, weight_bits, index_bits, act_bits, accum_bits : int
     queue_depth, entry_depth : int
     n_cols, cells, proj_rows : int
-        Pointer-memory columns, local cells, local projection rows.
+        Pointer-memory columns (column groups), local cells, local projection rows.
+    broadcast : int
+        Columns per group (K): activations per lane in a ``column`` transfer.
     qformats : dict
     lut_bits, lut_range_log2 : int
     timing : Timing
@@ -267,13 +279,15 @@ class ChannelPE(wiring.Component):
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
-                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, own_cells=True, init=None):
+                 lut_bits, lut_range_log2, broadcast=1, timing=DEFAULT_TIMING, own_cells=True,
+                 init=None):
         init = init or {}
         self._own_cells = bool(own_cells)
         self._spmv = dict(n_channels=n_channels, weight_bits=weight_bits,
                           index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
                           queue_depth=queue_depth, entry_depth=entry_depth, n_cols=n_cols,
-                          cells=cells, proj_rows=proj_rows, init_words=init.get("words"),
+                          cells=cells, proj_rows=proj_rows, broadcast=broadcast,
+                          init_words=init.get("words"),
                           init_ptr=init.get("ptr"), init_bias=init.get("bias"))
         self._cell = dict(n_channels=n_channels, weight_bits=weight_bits, act_bits=act_bits,
                           accum_bits=accum_bits, cells=cells, qformats=qformats,
@@ -296,7 +310,7 @@ class ChannelPE(wiring.Component):
             **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
                                   index_bits=index_bits, act_bits=act_bits,
                                   accum_bits=accum_bits, entry_depth=entry_depth,
-                                  n_cols=n_cols, cells=cells),
+                                  n_cols=n_cols, cells=cells, broadcast=broadcast),
             **cell_ports,
             "y_rd": Out(bank_read_signature(proj_rows, lanes)),
             "readout": In(readout_command_signature(proj_rows)),

@@ -331,4 +331,4 @@ def model_load_bytes(params, model):
     shape, configuration or Q formats, which the images alone do not show, or more
     entries than ``entry_depth``)."""
     Channel.check(**params.kwargs(), model=model)
-    return load_stream_bytes(params, channel_images(model))
+    return load_stream_bytes(params, channel_images(model, params.broadcast))

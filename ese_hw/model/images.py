@@ -6,14 +6,23 @@ then the projection's columns ``I+P .. I+P+H-1`` (``m_t``), whose entries follow
 the gate entries in the entry memory. Besides those, each PE holds the biases
 of its gate rows (the gate accumulators' initial values) and the three
 peepholes of its cells.
+
+With a K-wide broadcast (``broadcast=K``) the pointer memory describes *groups*
+of K consecutive columns of a phase (x, y or m; a phase's last group may be
+short): one pointer per group, the group's entries contiguous (its columns in
+order, the same entries as with K = 1). Each entry word then carries
+``sub_bits(K)`` more bits above the index: the entry's column within its group
+(docs/contract.md section 2).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from .limits import check_int
+
 __all__ = ["LOAD_ENTRY", "LOAD_PTR", "LOAD_BIAS", "LOAD_PEEP", "ChannelImages",
-           "channel_images", "load_words"]
+           "channel_images", "group_starts", "load_words", "sub_bits", "walk_groups"]
 
 #: ``target`` codes of the channel's load stream (``ese_hw.gateware.load.LoadTarget``).
 LOAD_ENTRY, LOAD_PTR, LOAD_BIAS, LOAD_PEEP = 0, 1, 2, 3
@@ -25,8 +34,10 @@ class ChannelImages:
 
     Members
     -------
-    words : entry words (gate entries, then projection entries)
-    ptr : ``I + P + H + 1`` pointers per PE
+    words : entry words (gate entries, then projection entries); with K > 1 each has
+        ``sub << (weight_bits + index_bits)`` added, ``sub`` its column within its group
+    ptr : one pointer per group and one past the last:
+        ``ceil(I/K) + ceil(P/K) + ceil(H/K) + 1`` per PE
     bias : gate-row biases (local row ``4k + g``), ``4 * cells_per_pe`` per PE
     peep : packed peepholes per local cell: ``p_i | p_f << wb | p_o << 2 wb`` (two's
         complement fields of ``weight_bits``)
@@ -38,18 +49,45 @@ class ChannelImages:
     peep: list
 
 
-def channel_images(model):
-    """The :class:`ChannelImages` of a :class:`~ese_hw.model.compress.CompressedModel`."""
+def sub_bits(broadcast):
+    """Bits of an entry's column within its group of ``broadcast`` columns (0 for K = 1)."""
+    return int(broadcast - 1).bit_length()
+
+
+def group_starts(lengths, broadcast):
+    """First column of every group, and the end: the phases of ``lengths`` (columns
+    numbered through all phases) each cut into groups of ``broadcast`` columns, the last
+    group of a phase short. Returns an int64 array of ``sum(ceil(n / K)) + 1`` columns."""
+    starts, first = [], 0
+    for n in lengths:
+        starts.append(np.arange(first, first + n, broadcast))
+        first += n
+    return np.concatenate(starts + [[first]]).astype(np.int64)
+
+
+def channel_images(model, broadcast=1):
+    """The :class:`ChannelImages` of a :class:`~ese_hw.model.compress.CompressedModel`
+    for a channel that broadcasts ``broadcast`` (K) columns per transfer."""
+    k = check_int("broadcast", broadcast)
     n = model.config.n_pe
     wb = model.config.weight_bits
     mask = (1 << wb) - 1
     h = model.n_cells
     hl = -(-h // n)
+    lengths = (model.n_in, model.n_proj, h)
+    starts = group_starts(lengths, k)
+    # Each column's place in its group: its offset from its phase's first column, mod K.
+    phase_first = np.repeat(np.cumsum((0,) + lengths[:-1]), lengths)
+    sub = (np.arange(sum(lengths)) - phase_first) % k
+    sub_shift = wb + model.config.index_bits
     words, ptr, bias, peep = [], [], [], []
     for p in range(n):
         g_words, y_words = model.gate.words[p], model.ym.words[p]
-        words.append(np.concatenate([g_words, y_words]).astype(np.uint32))
-        ptr.append(np.concatenate([model.gate.ptr[p], len(g_words) + model.ym.ptr[p][1:]]))
+        full = np.concatenate([model.gate.ptr[p], len(g_words) + model.ym.ptr[p][1:]])
+        col_of = np.repeat(np.arange(len(full) - 1), np.diff(full))
+        w = np.concatenate([g_words, y_words]).astype(np.int64)
+        words.append((w | sub[col_of] << sub_shift).astype(np.uint32))
+        ptr.append(full[starts])
         cells = np.arange(p, h, n)
         b = np.zeros(4 * hl, dtype=np.int64)
         for g in range(4):
@@ -77,3 +115,30 @@ def load_words(images):
             block[:, 0], block[:, 1], block[:, 2], block[:, 3] = target, p, np.arange(len(v)), v
             rows.append(block)
     return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)
+
+
+def walk_groups(words, ptr, lengths, broadcast, *, weight_bits, index_bits):
+    """Walk one PE's grouped image as the matrix reader does: (local row, column, weight)
+    of every entry, padding included.
+
+    Per group (``ptr[g] .. ptr[g+1] - 1``) the row position restarts at ``-1`` at the
+    group's start and whenever an entry's ``sub`` differs from the previous entry's;
+    the column is the group's first column plus ``sub``. With K = 1 this is
+    :func:`ese_hw.model.encode.entry_table` of the ungrouped image.
+    """
+    starts = group_starts(lengths, broadcast)
+    shift = weight_bits + index_bits
+    words = np.asarray(words, dtype=np.int64)
+    rows, cols, weights = [], [], []
+    for g in range(len(ptr) - 1):
+        pos, prev = -1, -1
+        for word in words[ptr[g]:ptr[g + 1]]:
+            sub = int(word) >> shift
+            w = int(word) & ((1 << weight_bits) - 1)
+            if sub != prev:
+                pos, prev = -1, sub
+            pos += ((int(word) >> weight_bits) & ((1 << index_bits) - 1)) + 1
+            rows.append(pos)
+            cols.append(int(starts[g]) + sub)
+            weights.append(w - (1 << weight_bits) if w >> (weight_bits - 1) else w)
+    return (np.array(rows, np.int64), np.array(cols, np.int64), np.array(weights, np.int64))

@@ -9,10 +9,10 @@ from ese_hw.model.images import channel_images, load_words
 __all__ = ["run_channel", "channel_load_payloads"]
 
 
-def channel_load_payloads(model, data_bits):
+def channel_load_payloads(model, data_bits, broadcast=1):
     mask = (1 << data_bits) - 1
     return [{"target": int(t), "pe": int(p), "addr": int(a), "data": int(d) & mask}
-            for t, p, a, d in load_words(channel_images(model))]
+            for t, p, a, d in load_words(channel_images(model, broadcast))]
 
 
 def run_channel(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.0,

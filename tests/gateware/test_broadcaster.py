@@ -1,4 +1,4 @@
-"""Broadcaster and LockstepFanout: the columns of each phase, in order, under stalls."""
+"""Broadcaster and LockstepFanout: the column groups of each phase, in order, under stalls."""
 
 import numpy as np
 import pytest
@@ -24,10 +24,11 @@ class Bench(wiring.Component):
         m = Module()
         m.submodules.bc = bc = self.bc
         x, y_banks, m_banks = self._images
-        lanes = bc.x_rd.data.shape()
 
         def bank(name, rows, port):
-            mem = Memory(shape=lanes, depth=max(1, len(rows)), init=[list(r) for r in rows])
+            shape = port.data.shape()
+            mem = Memory(shape=shape, depth=max(1, len(rows)),
+                         init=[shape.const(r.tolist()) for r in rows])
             m.submodules[name] = mem
             wiring.connect(m, port, mem.read_port(transparent_for=()))
 
@@ -40,14 +41,23 @@ class Bench(wiring.Component):
 
 
 def interleave(vec, n_pe, rows):
-    """Element j of ``vec`` (length, C) in bank j % n_pe at row j // n_pe."""
-    banks = np.zeros((n_pe, rows, vec.shape[1]), np.int64)
+    """Element j of ``vec`` (length, C) in bank j % n_pe at row j // n_pe; the rows past
+    the vector hold junk (a short group must read them as 0)."""
+    banks = np.full((n_pe, rows, vec.shape[1]), 77, np.int64)
     for j, v in enumerate(vec):
         banks[j % n_pe, j // n_pe] = v
     return banks
 
 
-def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
+def grouped(vec, k):
+    """``vec`` (length, C) as groups (ceil(length / k), k, C), the last padded with 0."""
+    groups = -(-len(vec) // k)
+    out = np.zeros((groups * k, vec.shape[1]), np.int64)
+    out[:len(vec)] = vec
+    return out.reshape(groups, k, vec.shape[1])
+
+
+def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step, k=1):
     n_in, n_cells, n_proj = dims
     rng = np.random.default_rng(seed)
 
@@ -58,10 +68,14 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
 
     x, y, mm = sparse(n_in), sparse(n_proj), sparse(n_cells)
     bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=c_n,
-                     act_bits=12)
-    dut = Bench(bc, x, interleave(y, n_pe, bc.proj_rows), interleave(mm, n_pe, bc.cells_per_pe))
+                     act_bits=12, broadcast=k)
+    x_words = grouped(x, k)[:, 0] if k == 1 else grouped(x, k)
+    dut = Bench(bc, x_words, interleave(y, n_pe, bc.proj_rows),
+                interleave(mm, n_pe, bc.cells_per_pe))
     y_seen = np.where(np.array([(zero_lanes >> ch) & 1 for ch in range(c_n)], bool), 0, y)
-    expected = {Phase.X: (x, 0), Phase.Y: (y_seen, n_in), Phase.P: (mm, n_in + n_proj)}
+    gx, gy = bc.groups(n_in), bc.groups(n_proj)
+    expected = {Phase.X: (grouped(x, k), 0), Phase.Y: (grouped(y_seen, k), gx),
+                Phase.P: (grouped(mm, k), gx + gy)}
     got = {}
     state = {"phase": None, "late": 0}
 
@@ -74,11 +88,13 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
             await ctx.tick()
             ctx.set(bc.start, 0)
             vec, first = expected[phase]
-            want = [j for j in range(len(vec)) if np.any(vec[j] != 0)]
+            want = [j for j in range(len(vec)) if np.any(vec[j] != 0)]   # non-zero groups
             got[phase] = []
             for _ in want:
                 p = await stream_get(ctx, bc.column, rng=rng, stall_prob=stall)
-                got[phase].append((p.col - first, [int(a) for a in p.act.acts], p.act.proj))
+                acts = p.act.acts if k > 1 else [p.act.acts]
+                got[phase].append((p.col - first, [[int(a) for a in s] for s in acts],
+                                   p.act.proj))
             for _ in range(10 * m_step * bc.cells_per_pe + 10):   # a zero tail is dropped
                 if ctx.get(bc.idle):
                     break
@@ -86,7 +102,7 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
                 await ctx.tick()
             assert ctx.get(bc.idle)
             assert [g[0] for g in got[phase]] == want
-            np.testing.assert_array_equal(np.reshape([g[1] for g in got[phase]], (-1, c_n)),
+            np.testing.assert_array_equal(np.reshape([g[1] for g in got[phase]], (-1, k, c_n)),
                                           vec[want])
             assert all(g[2] == (phase == Phase.P) for g in got[phase])
 
@@ -99,7 +115,7 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
             if state["phase"] != Phase.P:
                 continue
             if valid and ready:
-                assert (col - n_in - n_proj) // n_pe < m_ready, "m column before its cell"
+                assert (col - gx - gy) * k // n_pe < m_ready, "m group before its cells"
             cycles += 1
             ctx.set(dut.m_ready, min(bc.cells_per_pe, cycles // m_step))
             state["late"] += m_ready < bc.cells_per_pe
@@ -113,15 +129,19 @@ def run_phases(dims, n_pe, c_n, *, seed, stall, zero_lanes, m_step):
     return got, state["late"]
 
 
-@pytest.mark.parametrize("dims, n_pe, c_n, stall, zero_lanes", [
-    ((6, 8, 5), 2, 1, 0.0, 0),
-    ((5, 9, 7), 3, 2, 0.4, 0b10),       # lane 1 starts from zero state: its y reads 0
-    ((4, 3, 2), 4, 3, 0.6, 0b101),      # fewer cells than PEs
-    ((3, 6, 4), 1, 2, 0.3, 0b11),       # every lane reset: no y column survives
+@pytest.mark.parametrize("dims, n_pe, c_n, stall, zero_lanes, k", [
+    ((6, 8, 5), 2, 1, 0.0, 0, 1),
+    ((5, 9, 7), 3, 2, 0.4, 0b10, 1),    # lane 1 starts from zero state: its y reads 0
+    ((4, 3, 2), 4, 3, 0.6, 0b101, 1),   # fewer cells than PEs
+    ((3, 6, 4), 1, 2, 0.3, 0b11, 1),    # every lane reset: no y column survives
+    ((6, 8, 5), 2, 1, 0.3, 0, 2),       # groups of 2; y's last group is short
+    ((5, 9, 7), 3, 2, 0.4, 0b10, 3),    # groups of 3 over 3 PEs, every phase short
+    ((10, 13, 6), 4, 2, 0.5, 0b01, 4),  # groups of 4: short x, y and m groups
+    ((7, 12, 9), 8, 1, 0.2, 0, 8),      # one group per phase but the m groups
 ])
-def test_columns_of_every_phase(dims, n_pe, c_n, stall, zero_lanes):
+def test_columns_of_every_phase(dims, n_pe, c_n, stall, zero_lanes, k):
     got, waited = run_phases(dims, n_pe, c_n, seed=sum(dims), stall=stall,
-                             zero_lanes=zero_lanes, m_step=6)
+                             zero_lanes=zero_lanes, m_step=6, k=k)
     assert waited > 0                          # the P phase did wait for m_t rounds
 
 

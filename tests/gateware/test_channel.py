@@ -261,3 +261,111 @@ def test_model_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match="n_pe"):
         Channel(n_in=8, n_cells=16, n_proj=8, n_pe=4, qformats=model.qformats,
                 entry_depth=4096, model=model)
+
+
+# ---------------------------------------------------------------------------- K-wide broadcast
+
+def _broadcast_inputs(g, c_n, t_n, n_in, seed):
+    """Inputs with whole groups of 4 (and so of 2) zero in every lane, and a group
+    zero in one lane only."""
+    rng = np.random.default_rng(seed)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((t_n, n_in))) for _ in range(c_n)])
+    x_q[:, 1, :4] = 0                                  # x group 0 (K = 2, 4) skipped
+    x_q[:, 2, :] = 0                                   # a silent frame
+    x_q[0, 3, 4:8] = 0                                 # zero in lane 0 only (if 2 lanes)
+    return x_q
+
+
+@pytest.mark.parametrize("k, c_n", [(1, 1), (2, 2), (4, 1), (4, 2)])
+def test_broadcast_groups_equal_golden_and_cycle_model(k, c_n):
+    """K columns per transfer: bit-exact with the golden model (which knows nothing of
+    K) and every frame_done on the cycle model's cycle for that K; with stalls on x
+    and y, still bit-exact. I = 10 and P = 6 leave a short last group at K = 4."""
+    model = _model(10, 12, 6, Config(n_pe=4, density=0.4))
+    g = GoldenModel(model)
+    x_q = _broadcast_inputs(g, c_n, 6, 10, seed=k)
+    dut = Channel.for_model(model, n_channels=c_n, queue_depth=4, broadcast=k, preload=True)
+    y, done = run_channel(dut, x_q)
+    want = g.run_channels(x_q)
+    np.testing.assert_array_equal(y, want)
+    model_done = channel_cycles(model, x_q, queue_depth=4, broadcast=k)["frame_done"]
+    np.testing.assert_array_equal(np.asarray(done) - 1, model_done)
+    if k > 1:                                          # the comparison could fail
+        one = channel_cycles(model, x_q, queue_depth=4)["frame_done"]
+        assert not np.array_equal(model_done, one)
+    dut = Channel.for_model(model, n_channels=c_n, queue_depth=4, broadcast=k, preload=True)
+    y, _ = run_channel(dut, x_q, seed=k, x_idle=0.3, y_stall=0.4)
+    np.testing.assert_array_equal(y, want)
+
+
+def test_broadcast_loaded_at_run_time_with_stalls_and_resets():
+    """K = 2, two lanes, the grouped images written through ``load`` (with idle
+    cycles), random stalls on x and y, a lane restarted mid-sequence; then the same
+    frames without stalls on the cycle model's cycles."""
+    model = _model(12, 16, 8, Config(n_pe=4, density=0.3, index_bits=3))
+    g = GoldenModel(model)
+    x_q = _broadcast_inputs(g, 2, 7, 12, seed=21)
+    resets = np.zeros((7, 2), bool)
+    resets[4, 1] = True
+    want = g.run_channels(x_q, resets)
+    loads = channel_load_payloads(model, ChannelParams.for_model(
+        model, n_channels=2, broadcast=2).load_data_bits, broadcast=2)
+    dut = Channel.for_model(model, n_channels=2, queue_depth=3, broadcast=2)
+    y, _ = run_channel(dut, x_q, loads=loads, resets=resets, seed=5, x_idle=0.3,
+                       y_stall=0.4, load_idle=0.3)
+    np.testing.assert_array_equal(y, want)
+    dut = Channel.for_model(model, n_channels=2, queue_depth=3, broadcast=2)
+    y, done = run_channel(dut, x_q, loads=loads, resets=resets)
+    np.testing.assert_array_equal(y, want)
+    model_done = channel_cycles(model, x_q, queue_depth=3, broadcast=2,
+                                resets=resets)["frame_done"]
+    np.testing.assert_array_equal(np.diff(done), np.diff(model_done))
+
+
+def test_broadcast_with_shared_cell_units():
+    """Both levers at once: K = 2 columns per transfer and G = 2 PEs per cell unit, two
+    lanes, loaded at run time: bit-exact with stalls, then every frame_done on the cycle
+    model's cycle for that K and G."""
+    model = _model(12, 16, 8, Config(n_pe=4, density=0.3))
+    g = GoldenModel(model)
+    x_q = _broadcast_inputs(g, 2, 6, 12, seed=22)
+    want = g.run_channels(x_q)
+    kw = dict(n_channels=2, queue_depth=4, broadcast=2, ew_share=2)
+    loads = channel_load_payloads(model, ChannelParams.for_model(model, **kw).load_data_bits,
+                                  broadcast=2)
+    y, _ = run_channel(Channel.for_model(model, **kw), x_q, loads=loads, seed=9, x_idle=0.3,
+                       y_stall=0.4, load_idle=0.2)
+    np.testing.assert_array_equal(y, want)
+    y, done = run_channel(Channel.for_model(model, **kw), x_q, loads=loads)
+    np.testing.assert_array_equal(y, want)
+    model_done = channel_cycles(model, x_q, queue_depth=4, broadcast=2,
+                                ew_share=2)["frame_done"]
+    np.testing.assert_array_equal(np.diff(done), np.diff(model_done))
+    alone = channel_cycles(model, x_q, queue_depth=4, broadcast=2)["frame_done"]
+    assert not np.array_equal(np.diff(model_done), np.diff(alone))
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(broadcast=0), "broadcast must be an integer in 1..16, got 0"),
+    (dict(broadcast=17), "broadcast must be an integer in 1..16, got 17"),
+    (dict(broadcast=3), "broadcast 3 must divide the PE count 2"),
+    (dict(broadcast=4), "broadcast 4 must divide the PE count 2"),
+])
+def test_bad_broadcast(kw, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ChannelParams(**{**BASE, **kw})
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Channel(**{**BASE, **kw})
+
+
+def test_broadcast_sizes():
+    """The pointer memory holds one pointer per group; entry words gain the sub bits."""
+    params = ChannelParams(**{**BASE, "n_in": 5, "n_pe": 4, "broadcast": 4})
+    # x: 5 columns -> 2 groups, y: 4 -> 1, m: 8 -> 2
+    assert (params.n_cols, params.n_groups, params.sub_bits) == (17, 5, 2)
+    d = params.to_dict()
+    assert d["broadcast"] == 4 and d["derived"]["n_groups"] == 5
+    assert ChannelParams.from_dict(json.loads(json.dumps(d))) == params
+    assert params.load_data_bits == max(12 + 4 + 2, params.accum_bits)
+    one = ChannelParams(**{**BASE, "n_in": 5, "n_pe": 4})
+    assert (one.n_groups, one.sub_bits) == (one.n_cols, 0)

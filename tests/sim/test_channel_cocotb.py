@@ -17,6 +17,9 @@ cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
   cycle-checked (the cycle model counting ``G * C`` lanes per element-wise slot)
   without stalls.
 
+A K-wide broadcast (K = 2 baked, K = 4 loaded with two lanes) runs on both simulators,
+with and without stalls.
+
 A grid of small models (PE counts {1, 2, 4} x index widths {4, 6}, the configurations
 the stand-alone SpMV's cocotb test used to cover) runs on Icarus without stalls: outputs
 equal to the golden model, and every ``frame_done`` on the cycle the cycle model gives.
@@ -56,8 +59,8 @@ def _need(sim):
 
 def _check_cycles(model, x_q, result, resets=None):
     """Every ``frame_done`` on the cycle the cycle model gives (it claims exactness)."""
-    want = channel_cycles(model, x_q, queue_depth=result.queue_depth, resets=resets,
-                          ew_share=result.ew_share)
+    want = channel_cycles(model, x_q, queue_depth=result.queue_depth,
+                          broadcast=result.broadcast, ew_share=result.ew_share, resets=resets)
     np.testing.assert_array_equal(result.frame_done, want["frame_done"])
     return performance(model, result.frame_done, n_channels=x_q.shape[0],
                        model_frame_done=want["frame_done"])
@@ -155,6 +158,33 @@ def test_shared_cell_units_two_lanes(sim, request):
     # Sharing costs cycles the model counts, so the check above could fail.
     alone = channel_cycles(model, x_q, queue_depth=plain.queue_depth, resets=resets)
     assert fig["cycles_per_frame"] > float(np.diff(alone["frame_done"]).mean())
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("k, lanes", [(2, 1), (4, 2)])
+def test_broadcast_bit_exact_and_cycle_model(sim, k, lanes, model, request):
+    """A K-wide broadcast (K = 2 baked in, one lane; K = 4 loaded at run time, two lanes,
+    one restarted): bit-exact without and with random stalls on ``x``, ``y`` (and
+    ``load``), and every ``frame_done`` on the cycle model's cycle for that K without."""
+    _need(sim)
+    g = GoldenModel(model)
+    rng = np.random.default_rng(40 + k)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((8, 16))) for _ in range(lanes)])
+    x_q[:, 2, :8] = 0                                     # whole zero groups (skipped)
+    resets = np.zeros((8, lanes), bool)
+    resets[5, -1] = True
+    want = g.run_channels(x_q, resets)
+    kw = dict(sim=sim, broadcast=k, build_root=BUILD_ROOT, resets=resets, expected=want,
+              preload=lanes == 1, progress=False)
+
+    t0 = time.perf_counter()
+    plain = run_rtl(model, x_q, **kw)
+    _timing(request, sim, f"broadcast{k}_plain", plain, t0)
+    np.testing.assert_array_equal(plain.y, want)
+    _check_cycles(model, x_q, plain, resets=resets)
+    stalled = run_rtl(model, x_q, **kw, x_idle=0.3, y_stall=0.4, load_idle=0.2, seed=k)
+    assert stalled.cached
+    np.testing.assert_array_equal(stalled.y, want)
 
 
 def test_testbench_catches_a_wrong_output(model):
