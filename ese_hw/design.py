@@ -212,7 +212,7 @@ def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
                        n_channels=_int_option("--channels", args.channels),
                        index_bits=(None if args.index_bits is None
                                    else _int_option("--index-bits", args.index_bits)),
-                       broadcast=_int_option("--broadcast", args.broadcast),
+                       broadcast=_int_option("--broadcast", getattr(args, "broadcast", "1")),
                        cache_dir=cache_dir)
 
 
@@ -226,7 +226,8 @@ def grid_from_args(args):
     pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
     channels = parse_int_list("--channels", args.channels)
     bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
-    widths = parse_int_list("--broadcast", args.broadcast)
+    # A caller's hand-made namespace (the demo's) may predate --broadcast: K = 1.
+    widths = parse_int_list("--broadcast", getattr(args, "broadcast", "1"))
     for n, k in itertools.product(pes, widths):
         if n is not None or kw["model_path"] is None:
             _check_broadcast(k, _CONFIG_DEFAULTS.n_pe if n is None else n)

@@ -392,7 +392,7 @@ def _grid_points(designs):
         point = {"n_pe": Config().n_pe if n_pe is None else n_pe,
                  "n_channels": kw["n_channels"],
                  "index_bits": DEFAULT_INDEX_BITS if bits is None else bits,
-                 "broadcast": kw["broadcast"]}
+                 "broadcast": kw.get("broadcast", 1)}
         out.append((point_key(**point), point))
     return out
 
