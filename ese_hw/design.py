@@ -237,9 +237,11 @@ def grid_from_args(args):
     kw = _common_kwargs(args)
     pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
     channels = parse_int_list("--channels", args.channels)
-    shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
     bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
+    # A caller's hand-made namespace (the demo's) may predate --broadcast and --ew-share:
+    # K = 1, G = 1.
     widths = parse_int_list("--broadcast", getattr(args, "broadcast", "1"))
+    shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
     for n, k, g in itertools.product(pes, widths, shares):
         if n is not None or kw["model_path"] is None:
             _check_broadcast(k, _CONFIG_DEFAULTS.n_pe if n is None else n)
