@@ -11,7 +11,9 @@ hierarchy that is kept, so ``stat`` per module of one run is not available):
 
 * ``pe``: the whole PE (what the estimate multiplies by N);
 * ``spmv``, ``walker`` (queue, pointer and matrix readers), ``acc_g`` and ``acc_p``
-  (one lane's gate / projection accumulator, times the lanes), ``cell``, ``ew`` (the
+  (the gate / projection accumulator: one per lane, ``spmv.acc_g0`` ..., synthesized
+  once and counted per lane; or one :class:`~ese_hw.gateware.accumulator.Accumulator`
+  with ``n_lanes`` serving every lane, ``spmv.acc_g``), ``cell``, ``ew`` (the
   element-wise unit), ``ybank``;
 * and by difference: ``spmv_glue`` (``spmv`` less the walker and every accumulator:
   the lane fan-out and the bias memory), ``cell_own`` (``cell`` less ``ew``: gate
@@ -44,11 +46,12 @@ from ese_hw.synth import split_verilog_modules, yosys_resource_estimate, yosys_v
 
 OUT = Path("build/bench/lane_cost.json")
 CONFIG = dict(n_pe=64, index_bits=6)
-#: Subtrees synthesized, as paths below the PE (``""`` is the PE itself); ``per_lane``
-#: ones are one lane's instance, counted once per lane.
-PARTS = {"pe": "", "spmv": "spmv", "walker": "spmv.walker", "acc_g": "spmv.acc_g0",
-         "acc_p": "spmv.acc_p0", "cell": "cell", "ew": "cell.ew", "ybank": "ybank"}
-PER_LANE = ("acc_g", "acc_p")
+#: Subtrees synthesized, as paths below the PE (``""`` is the PE itself).
+PARTS = {"pe": "", "spmv": "spmv", "walker": "spmv.walker", "acc_g": "spmv.acc_g",
+         "acc_p": "spmv.acc_p", "cell": "cell", "ew": "cell.ew", "ybank": "ybank"}
+#: Parts that are either one instance for every lane (``spmv.acc_g``) or one per lane
+#: (``spmv.acc_g0``, ``acc_g1``, ...: lane 0's is synthesized and counted once per lane).
+MAYBE_PER_LANE = ("acc_g", "acc_p")
 KEYS = ("LUT", "FF", "DSP48E2", "BRAM36", "CARRY", "LUTRAM", "LUT_AS_MEMORY")
 
 
@@ -106,24 +109,32 @@ def measure(n_channels, tmp: Path, log) -> dict:
     """Every part of the PE at ``n_channels`` lanes, and the differences."""
     t0 = time.perf_counter()
     modules = split_verilog_modules(pe_verilog(n_channels))
-    parts = {}
+    parts, instances = {}, {}
     for name, sub in PARTS.items():
-        parts[name] = synth_part(modules, "top.pe" + ("." + sub if sub else ""), tmp)
-        log(f"  lanes {n_channels}: {name:<7} LUT {parts[name]['LUT']:>6,} "
+        root = "top.pe" + ("." + sub if sub else "")
+        instances[name] = 1
+        if name in MAYBE_PER_LANE and root not in modules:
+            root, instances[name] = root + "0", n_channels
+        parts[name] = synth_part(modules, root, tmp)
+        log(f"  lanes {n_channels}: {name:<7} x{instances[name]} LUT {parts[name]['LUT']:>6,} "
             f"FF {parts[name]['FF']:>6,} DSP {parts[name]['DSP48E2']}")
 
     def diff(whole, *minus):
-        out = {}
-        for k in KEYS:
-            out[k] = parts[whole][k] - sum(
-                parts[p][k] * (n_channels if p in PER_LANE else 1) for p in minus)
-        return out
+        return {k: parts[whole][k] - sum(parts[p][k] * instances[p] for p in minus)
+                for k in KEYS}
 
-    derived = {"spmv_glue": diff("spmv", "walker", *PER_LANE),
+    derived = {"spmv_glue": diff("spmv", "walker", *MAYBE_PER_LANE),
                "cell_own": diff("cell", "ew"),
                "pe_glue": diff("pe", "spmv", "cell", "ybank")}
-    return {"n_channels": n_channels, "parts": parts, "derived": derived,
-            "seconds": time.perf_counter() - t0}
+    return {"n_channels": n_channels, "parts": parts, "instances": instances,
+            "derived": derived, "seconds": time.perf_counter() - t0}
+
+
+def total(point, name) -> dict:
+    """Part ``name`` of a :func:`measure` point, every instance counted."""
+    if name in point["parts"]:
+        return {k: point["parts"][name][k] * point["instances"][name] for k in KEYS}
+    return dict(point["derived"][name])
 
 
 def per_lane(points) -> dict:
@@ -133,18 +144,12 @@ def per_lane(points) -> dict:
     if span == 0:
         return {}
 
-    def row(p, name):
-        src = p["parts"].get(name) or p["derived"][name]
-        mult = p["n_channels"] if name in PER_LANE else 1
-        return {k: src[k] * mult for k in KEYS}
-
-    names = [*PARTS, *lo["derived"]]
-    return {name: {k: (row(hi, name)[k] - row(lo, name)[k]) / span for k in KEYS}
-            for name in names}
+    return {name: {k: (total(hi, name)[k] - total(lo, name)[k]) / span for k in KEYS}
+            for name in [*PARTS, *lo["derived"]]}
 
 
 def table(points, slope) -> str:
-    names = [n for n in (*PARTS, *points[0]["derived"])]
+    names = [*PARTS, *points[0]["derived"]]
     head = "part       " + "".join(f"{'C=' + str(p['n_channels']):>16}" for p in points) \
         + f"{'per lane':>16}"
     units = f"{'LUT':>8}{'FF':>8}"
@@ -152,9 +157,8 @@ def table(points, slope) -> str:
     for name in names:
         cells = []
         for p in points:
-            src = p["parts"].get(name) or p["derived"][name]
-            mult = p["n_channels"] if name in PER_LANE else 1
-            cells.append(f"{src['LUT'] * mult:>8,}{src['FF'] * mult:>8,}")
+            t = total(p, name)
+            cells.append(f"{t['LUT']:>8,}{t['FF']:>8,}")
         s = slope.get(name, {"LUT": 0, "FF": 0})
         lines.append(f"{name:<11}" + "".join(cells) + f"{s['LUT']:>8.0f}{s['FF']:>8.0f}")
     return "\n".join(lines)
@@ -168,7 +172,7 @@ def main(argv=None):
     points = []
     with tempfile.TemporaryDirectory(prefix="ese_lane_cost_") as tmp:
         for c in sorted(args.lanes):
-            points.append(measure(c, Path(tmp), print))
+            points.append(measure(c, Path(tmp), lambda s: print(s, flush=True)))
     slope = per_lane(points)
     print(table(points, slope))
     report = {"note": __doc__.strip().splitlines()[0], "config": CONFIG,
