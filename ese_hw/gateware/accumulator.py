@@ -46,7 +46,9 @@ class Accumulator(CheckedComponent):
     ``init_data`` (the row's initial value: zero, or a bias). Because the read is
     made in Y, at the row being written, it sees the write of the entry just ahead
     (same row, previous cycle): no forwarding path, and no register for the read
-    data.
+    data. A buffer deeper than :data:`LUTRAM_ROWS` is block RAM instead, read in X
+    (synchronously, so the same-cycle write of the entry in Y is missed): ``base`` is
+    then that entry's sum, forwarded, when it wrote the same row. Both behave alike.
 
     ``clear`` empties the buffer in one cycle by resetting the ``touched`` flags, so
     no cycles are spent zeroing (or preloading) rows: entries offered from the cycle
