@@ -1,0 +1,275 @@
+"""Past the broadcast wall: batch-1 interval and throughput at the paper shape (issue 9).
+
+Every point is one channel configuration on the paper's LSTMP (153/1024/512, seeded
+random weights, density 0.112, 6-bit indices, queue depth 8, 200 MHz):
+
+* ``n_pe`` PEs, a ``broadcast`` of K activations per transfer, ``n_channels`` lock-step
+  channels, the pruning's ``balance`` (``pe``: equal entries per PE; ``column``: equal
+  entries per PE in every column) and ``ew_share`` PEs per element-wise unit.
+
+What each point records:
+
+* the cycle model (:func:`ese_hw.model.cycles.channel_cycles`, equal to the RTL cycle
+  for cycle wherever the two are compared) over ``--frames`` seeded frames per channel:
+  cycles per frame (steady state), the frame interval and the frame latency (last x
+  element in to last y element out) in µs, utilization, sparse and dense-equivalent
+  GOPS (all channels);
+* the golden model's error against the pruned float model on those frames (the issue
+  bounds it: no worse than max 0.0050, mean 0.00090);
+* ``ese-hw estimate`` of the AXI4-Stream top (:func:`ese_hw.estimate.estimate`, cached
+  under ``build/estimate``): LUT, FF, DSP48E2, BRAM36, each one's share of the XCKU060,
+  and ``fits`` (every share within the 80 % margin). ``--no-estimate`` leaves them
+  ``None`` (not measured), never guessed;
+* ``rtl_checked``: whether this point's configuration ran in Verilator bit-exact
+  against the golden model with every ``frame_done`` equal to the cycle model's
+  (``--rtl KEY``, at the paper shape: slow; the suite checks every feature at reduced
+  shapes).
+
+Points run on a Dask ``LocalCluster`` (:func:`ese_hw.sweep.dask_client`); the estimates
+are what takes time (minutes per new configuration). Writes
+``build/bench/frontier.json``; ``--markdown`` prints the README's table.
+
+    python -m benchmarks.bench_frontier [--frames 6] [--points batch1,throughput]
+                                        [--no-estimate] [--rtl KEY ...] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ese_hw.design import DEFAULT_INDEX_BITS, DEFAULT_SHAPE, RANDOM_SEED, cached_compress
+from ese_hw.estimate import RESOURCES, estimate
+from ese_hw.flows import ESE_FIGURES, output_errors
+from ese_hw.gateware.channel import ChannelParams
+from ese_hw.model.compress import Config
+from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import lstmp_float, random_weights
+from ese_hw.rtl import CLOCK_MHZ, dense_macs
+from ese_hw.sweep import dask_client, sweep_inputs
+
+OUT = Path("build/bench/frontier.json")
+#: Spartus (TNNLS'22), the batch-1 record for sparse RNNs: ~1 µs per 1024-unit layer
+#: (DESIGN.md section 7, recalled from its abstract).
+SPARTUS_US_PER_LAYER = 1.0
+#: The issue's goals: batch-1 frame interval and throughput (with its interval bound).
+GOAL_INTERVAL_US, GOAL_GOPS, GOAL_GOPS_INTERVAL_US = 5.0, 700.0, 60.0
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of the frontier."""
+
+    n_pe: int
+    broadcast: int
+    n_channels: int
+    balance: str
+    ew_share: int
+
+    @property
+    def key(self):
+        return (f"pe{self.n_pe}-k{self.broadcast}-ch{self.n_channels}-{self.balance}"
+                f"-g{self.ew_share}")
+
+
+def _default_share(n_pe):
+    """PEs per element-wise unit: at most 32 units, so that the unit count (each with its
+    DSPs and three lookup tables) stays where one 32-PE channel is today."""
+    return max(1, n_pe // 32)
+
+
+def _batch1_points():
+    pts = [Point(n, k, 1, "pe", _default_share(n))
+           for n in (32, 64, 128, 256, 512, 1024) for k in (1, 2, 4, 8)]
+    # Where the estimate's LUT limit falls (between 256 and 512 PEs), in steps of 64.
+    pts += [Point(n, 8, 1, "pe", _default_share(n)) for n in (320, 384)]
+    # Not 1024 PEs: past P = 512 PEs some PEs hold no projection row, so column
+    # balance (equal entries per PE in every column) prunes the projection to nothing.
+    pts += [Point(n, k, 1, "column", _default_share(n))
+            for n in (256, 320, 384, 512) for k in (4, 8)]
+    # What sharing the element-wise units costs in cycles and saves in area.
+    pts += [Point(512, 4, 1, "pe", g) for g in (1, 4)]
+    return pts
+
+
+def _throughput_points():
+    return ([Point(n, 1, c, "pe", 1) for n, c in ((16, 32), (32, 16), (32, 32), (64, 16),
+                                                  (64, 32), (128, 8))]
+            + [Point(64, 1, 32, "pe", 2), Point(256, 4, 4, "pe", 8),
+               Point(512, 4, 4, "pe", 16)])
+
+
+POINT_SETS = {"batch1": _batch1_points, "throughput": _throughput_points}
+
+
+def _model(point):
+    """The paper-shape model compressed for ``point`` (cached under build/models)."""
+    config = Config(n_pe=point.n_pe, index_bits=DEFAULT_INDEX_BITS, balance=point.balance)
+    _, model = cached_compress(f"random seed {RANDOM_SEED}",
+                               lambda: random_weights(*DEFAULT_SHAPE, seed=RANDOM_SEED),
+                               DEFAULT_SHAPE, config)
+    return model
+
+
+def _cycle_figures(point, model, frames):
+    """Cycle model, golden-vs-float error and the derived figures at 200 MHz."""
+    x = sweep_inputs(model.n_in, point.n_channels, frames, seed=0)
+    golden = GoldenModel(model)
+    x_q = np.stack([golden.quantize_inputs(s) for s in x])
+    cyc = channel_cycles(model, x_q, queue_depth=8, broadcast=point.broadcast,
+                         ew_share=point.ew_share)
+    interval_us = cyc["cycles_per_frame"] / CLOCK_MHZ
+    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
+    errors = output_errors(cyc["y"] / 2.0 ** model.qformats["fa"], ref)
+    c = point.n_channels
+    return {
+        "cycles_per_frame": cyc["cycles_per_frame"],
+        "frame_interval_us": interval_us,
+        "latency_us": cyc["latency_cycles"] / CLOCK_MHZ,
+        "utilization": cyc["utilization"],
+        "sparse_gops": 2 * cyc["useful_macs_per_frame"] * c / interval_us / 1e3,
+        "dense_equiv_gops": 2 * dense_macs(model) * c / interval_us / 1e3,
+        "golden_vs_float_max_abs_error": errors["max_abs_error"],
+        "golden_vs_float_mean_abs_error": errors["mean_abs_error"],
+        # Achieved density: below the target where the balance cannot keep it (1024
+        # PEs: half the PEs have no projection row, and pe balance gives every PE the
+        # same entry count).
+        "density": float(model.stats["density"]),
+        "entries_per_pe_max": int((model.gate.entries_per_pe + model.ym.entries_per_pe).max()),
+    }
+
+
+def _estimate_figures(params):
+    est = estimate(params, progress=False)
+    row = {k: est[k] for k in RESOURCES}
+    row.update({f"share_{k}": float(est["share"][k]) for k in RESOURCES})
+    row["fits"] = bool(est["fits"])
+    row["estimate_method"] = est["method"]
+    return row
+
+
+def run_point(point, frames, with_estimate):
+    """One point's row (runs on a Dask worker)."""
+    t0 = time.perf_counter()
+    model = _model(point)
+    row = {"key": point.key, **point.__dict__, "frames": frames,
+           **_cycle_figures(point, model, frames)}
+    params = ChannelParams.for_model(model, n_channels=point.n_channels, queue_depth=8,
+                                     broadcast=point.broadcast, ew_share=point.ew_share)
+    row.update(_estimate_figures(params) if with_estimate
+               else {**{k: None for k in RESOURCES}, "fits": None})
+    row["rtl_checked"] = False
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def rtl_check(point, frames):
+    """Run ``point`` in Verilator (model sent through the load stream); returns whether
+    it is bit-exact against golden with every ``frame_done`` equal to the cycle model."""
+    from ese_hw.flows import run_rtl_engine
+
+    model = _model(point)
+    x = sweep_inputs(model.n_in, point.n_channels, frames, seed=0)
+    run = run_rtl_engine(model, x, sim="verilator", queue_depth=8, broadcast=point.broadcast,
+                         ew_share=point.ew_share, progress=True)
+    cycles_equal = bool(np.array_equal(run.rtl.frame_done, run.model_frame_done))
+    return {"bit_exact_vs_golden": bool(run.report["bit_exact_vs_golden"]),
+            "cycles_equal_model": cycles_equal,
+            "rtl_cycles_per_frame": run.report["cycles_per_frame"],
+            "build_seconds": run.report["build_seconds"],
+            "sim_seconds": run.report["sim_seconds"]}
+
+
+def best_points(rows):
+    """The best batch-1 point (shortest interval, one channel) and the best throughput
+    point (most sparse GOPS within the interval bound) among those that fit."""
+    fit = [r for r in rows if r["fits"]]
+    batch1 = [r for r in fit if r["n_channels"] == 1]
+    thr = [r for r in fit if r["frame_interval_us"] <= GOAL_GOPS_INTERVAL_US]
+    return {"batch1": min(batch1, key=lambda r: r["frame_interval_us"], default=None),
+            "throughput": max(thr, key=lambda r: r["sparse_gops"], default=None)}
+
+
+def _cell(value, fmt):
+    return "n/m" if value is None else format(value, fmt)
+
+
+def markdown_table(rows, best):
+    """The README's table: one line per point, the best two marked, ESE and Spartus."""
+    marks = {id(r): tag for tag, r in (("**best batch-1**", best["batch1"]),
+                                       ("**best throughput**", best["throughput"])) if r}
+    lines = ["| PEs | K | channels | balance | G | cycles/frame | interval µs | latency µs "
+             "| U | sparse GOPS | LUT | FF | DSP | BRAM36 | fits | RTL | |",
+             "|" + "---|" * 17]
+    for r in rows:
+        fits = "n/m" if r["fits"] is None else ("yes" if r["fits"] else "no")
+        lines.append(
+            f"| {r['n_pe']} | {r['broadcast']} | {r['n_channels']} | {r['balance']} "
+            f"| {r['ew_share']} | {r['cycles_per_frame']:,.0f} | {r['frame_interval_us']:.2f} "
+            f"| {r['latency_us']:.2f} | {r['utilization']:.3f} | {r['sparse_gops']:.1f} "
+            f"| {_cell(r['LUT'], ',')} | {_cell(r['FF'], ',')} | {_cell(r['DSP48E2'], ',')} "
+            f"| {_cell(r['BRAM36'], ',')} | {fits} | {'yes' if r['rtl_checked'] else '-'} "
+            f"| {marks.get(id(r), '')} |")
+    lines.append(f"| ESE (FPGA'17) | | 32 | | | | {ESE_FIGURES['latency_us']} | | | "
+                 f"{ESE_FIGURES['gops']:.0f} | {ESE_FIGURES['LUT']:,} | {ESE_FIGURES['FF']:,} "
+                 f"| {ESE_FIGURES['DSP48E2']:,} | {ESE_FIGURES['BRAM36']} | | | |")
+    lines.append(f"| Spartus (TNNLS'22) | | 1 | | | | ~{SPARTUS_US_PER_LAYER:g} per layer "
+                 "| | | | | | | | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--points", default="batch1,throughput",
+                   help=f"comma list of {', '.join(POINT_SETS)}")
+    p.add_argument("--no-estimate", action="store_true")
+    p.add_argument("--estimate-only", nargs="*", metavar="KEY",
+                   help="estimate only these points (the others' resources stay None)")
+    p.add_argument("--rtl", nargs="*", default=[], metavar="KEY",
+                   help="points to run in Verilator too (keys as in the JSON)")
+    p.add_argument("--markdown", action="store_true")
+    args = p.parse_args(argv)
+    points = [pt for name in args.points.split(",") for pt in POINT_SETS[name]()]
+    t0 = time.perf_counter()
+    with dask_client() as client:
+        wanted = None if args.estimate_only is None else set(args.estimate_only)
+        flags = [not args.no_estimate and (wanted is None or pt.key in wanted) for pt in points]
+        # The slow points first, so that both workers stay busy to the end.
+        order = sorted(range(len(points)), key=lambda i: not flags[i])
+        futures = client.map(run_point, [points[i] for i in order],
+                             [args.frames] * len(points), [flags[i] for i in order], pure=False)
+        gathered = client.gather(futures)
+    rows = [None] * len(points)
+    for i, row in zip(order, gathered, strict=True):
+        rows[i] = row
+    by_key = {r["key"]: r for r in rows}
+    for key in args.rtl:
+        point = next(pt for pt in points if pt.key == key)
+        check = rtl_check(point, args.frames)
+        by_key[key]["rtl"] = check
+        by_key[key]["rtl_checked"] = check["bit_exact_vs_golden"] and check["cycles_equal_model"]
+    best = best_points(rows)
+    out = {"shape": list(DEFAULT_SHAPE), "density": Config().density,
+           "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": CLOCK_MHZ,
+           "frames": args.frames, "goals": {"batch1_interval_us": GOAL_INTERVAL_US,
+                                            "gops": GOAL_GOPS,
+                                            "gops_interval_us": GOAL_GOPS_INTERVAL_US},
+           "ese": dict(ESE_FIGURES), "spartus_us_per_layer": SPARTUS_US_PER_LAYER,
+           "best": {k: (r["key"] if r else None) for k, r in best.items()},
+           "seconds": round(time.perf_counter() - t0, 1), "points": rows}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print(markdown_table(rows, best) if args.markdown else
+          "\n".join(f"{r['key']}: {r['frame_interval_us']:.2f} us, {r['sparse_gops']:.1f} GOPS, "
+                    f"fits {r['fits']}" for r in rows))
+
+
+if __name__ == "__main__":
+    main()
