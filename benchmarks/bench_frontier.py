@@ -201,9 +201,13 @@ def _cell(value, fmt):
 
 
 def markdown_table(rows, best):
-    """The README's table: one line per point, the best two marked, ESE and Spartus."""
-    marks = {id(r): tag for tag, r in (("**best batch-1**", best["batch1"]),
-                                       ("**best throughput**", best["throughput"])) if r}
+    """The README's table: one line per point (``rows``, any subset), the best two that
+    fit marked, ESE and Spartus."""
+    marks = {}
+    for tag, r in (("**best batch-1**", best["batch1"]), ("**best throughput**",
+                                                          best["throughput"])):
+        if r:
+            marks[id(r)] = f"{marks[id(r)]}, {tag}" if id(r) in marks else tag
     lines = ["| PEs | K | channels | balance | G | cycles/frame | interval µs | latency µs "
              "| U | sparse GOPS | LUT | FF | DSP | BRAM36 | fits | RTL | |",
              "|" + "---|" * 17]
