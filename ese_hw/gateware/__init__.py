@@ -4,8 +4,8 @@
 channels; :mod:`ese_hw.model.cycles` counts its cycles. Its PE datapath is built
 from :mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk
 and decode), :mod:`.pe` (activation queue + the two, as :class:`ColumnWalker`) and
-:mod:`.accumulator` (multiply, wrap-around accumulate with forwarding); every
-memory loads at run time through :mod:`.load`. :class:`AxisTop` (:mod:`.top`) puts
+:mod:`.accumulator` (multiply, wrap-around accumulate; forwarding only in a block-RAM
+buffer); every memory loads at run time through :mod:`.load`. :class:`AxisTop` (:mod:`.top`) puts
 a channel behind AXI4-Stream ports for a Vivado block design.
 """
 
