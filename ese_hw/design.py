@@ -36,10 +36,10 @@ from .model.compress import (
     is_compressed,
     load_compressed,
 )
-from .model.limits import LIMITS, check_int
+from .model.limits import LIMITS, check_divides_pes, check_int
 from .model.lstmp import LSTMPWeights, random_weights
 from .model.npzio import read_npz
-from .rtl import CLOCK_MHZ, check_ew_share
+from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
            "add_design_options", "cached_compress", "design_from_args", "file_digest",
@@ -143,11 +143,6 @@ def add_design_options(parser, *, multi=False):
 
 
 def parse_int_option(option, text):
-    """``text`` as an integer checked against the bounds of ``option`` (``"--pes"``, ...)."""
-    return _int_option(option, text)
-
-
-def _int_option(option, text):
     """``text`` as an integer checked against the bounds of ``option``."""
     try:
         value = int(str(text).strip())
@@ -164,7 +159,7 @@ def parse_int_list(option, text):
     items = str(text).split(",")
     if not all(t.strip() for t in items):
         raise EseError(f"{option} must be a comma list of integers, got {text!r}")
-    values = [_int_option(option, t) for t in items]
+    values = [parse_int_option(option, t) for t in items]
     if len(set(values)) != len(values):
         raise EseError(f"{option} lists a value twice: {text!r}")
     return values
@@ -211,7 +206,7 @@ def _common_kwargs(args):
         "model_path": args.model,
         "shape": None if args.shape is None else parse_shape(args.shape),
         "density": None if args.density is None else _density(args.density),
-        "queue_depth": _int_option("--queue-depth", args.queue_depth),
+        "queue_depth": parse_int_option("--queue-depth", args.queue_depth),
         "clock_mhz": _clock(args.clock_mhz),
     }
 
@@ -219,12 +214,12 @@ def _common_kwargs(args):
 def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
     """The :class:`Design` of options added by ``add_design_options(parser)``."""
     kw = _common_kwargs(args)
-    return make_design(**kw, n_pe=None if args.pes is None else _int_option("--pes", args.pes),
-                       n_channels=_int_option("--channels", args.channels),
-                       ew_share=_int_option("--ew-share", getattr(args, "ew_share", "1")),
+    return make_design(**kw, n_pe=None if args.pes is None else parse_int_option("--pes", args.pes),
+                       n_channels=parse_int_option("--channels", args.channels),
+                       ew_share=parse_int_option("--ew-share", getattr(args, "ew_share", "1")),
                        index_bits=(None if args.index_bits is None
-                                   else _int_option("--index-bits", args.index_bits)),
-                       broadcast=_int_option("--broadcast", getattr(args, "broadcast", "1")),
+                                   else parse_int_option("--index-bits", args.index_bits)),
+                       broadcast=parse_int_option("--broadcast", getattr(args, "broadcast", "1")),
                        cache_dir=cache_dir)
 
 
@@ -244,23 +239,17 @@ def grid_from_args(args):
     shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
     for n, k, g in itertools.product(pes, widths, shares):
         if n is not None or kw["model_path"] is None:
-            _check_broadcast(k, _CONFIG_DEFAULTS.n_pe if n is None else n)
-            _check_ew_share(g, _CONFIG_DEFAULTS.n_pe if n is None else n)
+            _check_groupings(k, g, _CONFIG_DEFAULTS.n_pe if n is None else n)
     return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b, "broadcast": k,
              "ew_share": g}
             for n, c, b, k, g in itertools.product(pes, channels, bits, widths, shares)]
 
 
-def _check_broadcast(broadcast, n_pe):
-    """A broadcast width must divide the PE count (a group's y/m elements lie in K PEs
-    at one address)."""
-    if n_pe % broadcast:
-        raise EseError(f"--broadcast {broadcast} must divide the PE count {n_pe}")
-
-
-def _check_ew_share(ew_share, n_pe):
-    """``--ew-share`` must divide the PE count (``None``: not known yet)."""
-    check_ew_share(ew_share, n_pe, label="--ew-share")
+def _check_groupings(broadcast, ew_share, n_pe):
+    """The broadcast width (a group's y/m elements lie in K PEs at one address) and the
+    PEs per element-wise unit must divide the PE count."""
+    check_divides_pes("--broadcast", broadcast, n_pe)
+    check_divides_pes("--ew-share", ew_share, n_pe)
 
 
 # ---------------------------------------------------------------------------- designs
@@ -405,18 +394,16 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
                           ("--index-bits", index_bits), ("--queue-depth", queue_depth),
                           ("--broadcast", broadcast), ("--ew-share", ew_share)):
         if value is not None:
-            _int_option(option, value)
+            parse_int_option(option, value)
     if n_pe is not None or model_path is None:  # before any compression, when known
-        _check_broadcast(broadcast, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
-        _check_ew_share(ew_share, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
+        _check_groupings(broadcast, ew_share, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
     if density is not None:
         _density(density)
     clock_mhz = _clock(clock_mhz)
     model, source, path = _model_and_source(model_path, shape=shape, density=density,
                                             n_pe=n_pe, index_bits=index_bits,
                                             cache_dir=cache_dir)
-    _check_broadcast(broadcast, model.config.n_pe)
-    _check_ew_share(ew_share, model.config.n_pe)
+    _check_groupings(broadcast, ew_share, model.config.n_pe)
     params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
                                      broadcast=broadcast, ew_share=ew_share)
     return Design(params=params, model=model, clock_mhz=clock_mhz, source=source,

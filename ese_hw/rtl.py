@@ -40,6 +40,7 @@ import numpy as np
 from .errors import EseError
 from .model.cycles import useful_macs
 from .model.images import channel_images, load_words
+from .model.limits import check_divides_pes
 from .simtools import build_design, check_simulator, run_test
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
@@ -153,8 +154,7 @@ def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, 
             check_int(name, value, label=LIMITS[name].label)
         except TypeError as e:
             raise EseError(str(e)) from None
-    if n_pe is not None and n_pe % broadcast:
-        raise EseError(f"broadcast width {broadcast} must divide the PE count {n_pe}")
+    check_divides_pes("broadcast width", broadcast, n_pe)
     check_ew_share(ew_share, n_pe)
     check_simulator(sim)
 
@@ -163,9 +163,7 @@ def check_ew_share(ew_share, n_pe, *, label=None):
     """``ew_share`` must divide the PE count (``None``: not known yet, nothing to check)."""
     from .model.limits import LIMITS
 
-    if n_pe is not None and n_pe % ew_share:
-        label = LIMITS["ew_share"].label if label is None else label
-        raise EseError(f"{label} {ew_share} must divide the PE count {n_pe}")
+    check_divides_pes(LIMITS["ew_share"].label if label is None else label, ew_share, n_pe)
 
 
 def _check_inputs(model, x_q):

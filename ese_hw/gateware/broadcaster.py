@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from ..errors import EseError
+from ..model.limits import check_divides_pes
 from ._params import CheckedComponent, check_int
 from .lanes import (
     bank_read_signature,
@@ -209,8 +209,7 @@ def check_broadcast(broadcast, n_pe):
     """Refuse (:class:`~ese_hw.errors.EseError`, a ``ValueError``) a broadcast width that
     does not divide the PE count: a group's y/m elements must lie in K different PEs at
     one address."""
-    if n_pe % broadcast:
-        raise EseError(f"broadcast {broadcast} must divide the PE count {n_pe}")
+    check_divides_pes("broadcast", broadcast, n_pe)
 
 
 class LockstepFanout(CheckedComponent):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import EseError
 
-__all__ = ["LIMITS", "Limit", "check_int"]
+__all__ = ["LIMITS", "Limit", "check_divides_pes", "check_int"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,11 @@ def check_int(name, value, lo=None, hi=None, *, label=None):
             bound = f"in {lo}..{hi}"
         raise EseError(f"{label} must be an integer {bound}, got {int(value)}")
     return int(value)
+
+
+def check_divides_pes(label, value, n_pe):
+    """Refuse (:class:`EseError`) a per-PE grouping ``value`` (a broadcast width, PEs
+    per element-wise unit) that does not divide the PE count ``n_pe`` (``None``: not
+    known yet, nothing to check); the one-line message names it by ``label``."""
+    if n_pe is not None and n_pe % value:
+        raise EseError(f"{label} {value} must divide the PE count {n_pe}")
