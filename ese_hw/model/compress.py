@@ -22,7 +22,7 @@ from .encode import (
     merge_rows,
     split_rows,
 )
-from .limits import LIMITS, check_int
+from .limits import LIMITS, check_int, check_pe_count
 from .lstmp import GATES, MATRIX_KEYS, WEIGHT_KEYS, LSTMPWeights, atomic_savez, lstmp_float
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
@@ -179,6 +179,10 @@ def from_arrays(arrays, *, source):
     float_w = LSTMPWeights.from_arrays({k: arrays[f"float_{k}"] for k in WEIGHT_KEYS},
                                        source=source)
     h, n_in, n_proj = float_w.n_cells, float_w.n_in, float_w.n_proj
+    try:
+        check_pe_count(cfg.n_pe, h)
+    except EseError as e:
+        _fail(source, str(e))
     images = {}
     for name, cols, rows in (("gate", n_in + n_proj, 4 * h), ("ym", h, n_proj)):
         ptr = np.asarray(arrays[f"{name}_ptr"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import EseError
 
-__all__ = ["LIMITS", "Limit", "check_divides_pes", "check_int"]
+__all__ = ["LIMITS", "Limit", "check_divides_pes", "check_int", "check_pe_count"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ LIMITS = {limit.name: limit for limit in (
           "worth building"),
     Limit("lut_range_log2", "LUT range log2", 0, 6,
           "the tables span [-2**r, 2**r); beyond 64 sigmoid and tanh are flat"),
-    Limit("n_pe", "PE count", 1, None, "PEs per channel (the paper uses 32)"),
+    Limit("n_pe", "PE count", 1, None,
+          "PEs per channel (the paper uses 32); a model also bounds it by its cells "
+          "(check_pe_count)"),
     Limit("n_channels", "channels", 1, 64,
           "lock-step channels sharing one weight read; each adds accumulators and "
           "c/m/y banks to every PE and act_bits + 1 bits to the x word; 64 is twice "
@@ -133,3 +135,18 @@ def check_divides_pes(label, value, n_pe):
     known yet, nothing to check); the one-line message names it by ``label``."""
     if n_pe is not None and n_pe % value:
         raise EseError(f"{label} {value} must divide the PE count {n_pe}")
+
+
+def check_pe_count(n_pe, n_cells):
+    """Refuse (:class:`EseError`) a PE count a model of ``n_cells`` cells cannot use.
+
+    A PE owns whole cells (cell ``h`` in PE ``h mod N``, docs/contract.md section 1) and
+    the four gate rows of each, so a PE beyond the cells would own no gate row and no
+    cell: an empty PE that still costs its memories, tables and a lane in every step.
+    Returns ``n_pe`` as an int.
+    """
+    n_pe = check_int("n_pe", n_pe, label=LIMITS["n_pe"].label)
+    if n_pe > n_cells:
+        raise EseError(f"PE count {n_pe} exceeds the model's {n_cells} cells (a PE owns "
+                       f"whole cells, so at most {n_cells} PEs)")
+    return n_pe
