@@ -42,8 +42,14 @@ def wrap(v, bits):
 
 
 def quantize(x, frac, bits):
-    """``sat(floor(x * 2**frac + 0.5), bits)`` as int64 (round half up)."""
-    q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5)
+    """``sat(floor(x * 2**frac + 0.5), bits)`` as int64 (round half up).
+
+    A product beyond the float range is infinite and saturates like any other value
+    out of range, so numpy's overflow warning is silenced (on the command line it
+    would be stray lines on stderr).
+    """
+    with np.errstate(over="ignore"):
+        q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5)
     return sat(q, bits).astype(np.int64)
 
 

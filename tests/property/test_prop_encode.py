@@ -3,11 +3,9 @@ built from it (ese_hw.model.images): decoding gives back exactly what was encode
 any shape, density, index width, weight width and PE count."""
 
 import numpy as np
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
-from ese_hw.errors import EseError
-from ese_hw.model.compress import Config, compress
 from ese_hw.model.encode import (
     decode_spmv,
     encode_spmv,
@@ -17,7 +15,7 @@ from ese_hw.model.encode import (
     unpack_words,
 )
 from ese_hw.model.images import channel_images, load_words, walk_groups
-from ese_hw.model.lstmp import random_weights
+from tests.property.strategies import small_models
 
 
 @st.composite
@@ -82,29 +80,6 @@ def test_masked_zero_weights_stay_entries(case, data):
     real = img.entries_per_pe - img.padding_per_pe
     assert real.sum() == np.count_nonzero(w)
     assert img.entries_per_pe.sum() >= mask.sum()
-
-
-def compress_or_reject(weights, cfg):
-    """``compress(weights, cfg)``; a draw whose density keeps no weight at all (refused
-    by the compressor, tests/property/test_prop_cli.py checks how) is rejected."""
-    try:
-        return compress(weights, cfg)
-    except EseError as e:
-        assume("keeps none of the" not in str(e))
-        raise
-
-
-@st.composite
-def small_models(draw):
-    """A compressed model of a random small shape and configuration."""
-    n_in, n_cells, n_proj = (draw(st.integers(1, 9)) for _ in range(3))
-    cfg = Config(n_pe=draw(st.integers(1, n_cells)),
-                 density=draw(st.one_of(st.just(1.0), st.floats(0.05, 1.0))),
-                 index_bits=draw(st.integers(2, 8)),
-                 weight_bits=draw(st.integers(4, 14)),
-                 balance=draw(st.sampled_from(["pe", "column", "none"])))
-    weights = random_weights(n_in, n_cells, n_proj, seed=draw(st.integers(0, 999)))
-    return compress_or_reject(weights, cfg)
 
 
 def _ungrouped(model, p):
