@@ -519,8 +519,17 @@ def _add_estimate(sub):
     s.set_defaults(func=cmd_estimate)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors in the one-line form of every other error (its
+    own prints the usage first); subcommand parsers inherit it."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{PROG}: error: {_one_line(message)} (see {self.prog} "
+                              f"--help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

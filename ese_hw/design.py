@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from .model.compress import (
     is_compressed,
     load_compressed,
 )
-from .model.limits import LIMITS, check_divides_pes, check_int
+from .model.limits import CLOCK_MHZ_RANGE, LIMITS, check_divides_pes, check_int
 from .model.lstmp import LSTMPWeights, random_weights
 from .model.npzio import read_npz
 from .rtl import CLOCK_MHZ
@@ -195,8 +194,9 @@ def _clock(text):
         value = float(text)
     except (TypeError, ValueError):
         raise EseError(f"--clock-mhz must be a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise EseError(f"--clock-mhz must be a finite positive number, got {text}")
+    lo, hi = CLOCK_MHZ_RANGE
+    if not lo <= value <= hi:                   # also refuses NaN
+        raise EseError(f"--clock-mhz must be a number in {lo:g}..{hi:g}, got {text}")
     return value
 
 

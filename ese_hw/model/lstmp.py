@@ -21,6 +21,7 @@ from .lut import sigmoid
 __all__ = [
     "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
     "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
+    "check_matrix_weights",
     "atomic_savez",
     "atomic_write",
 ]
@@ -153,6 +154,7 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
             raise EseError(f"{name} must be a positive integer, got {v!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EseError(f"seed must be a non-negative integer, got {seed!r}")
+    check_matrix_weights(n_in, n_cells, n_proj)
     rng = np.random.default_rng(seed)
     a = {}
     scale_g = 2.0 / np.sqrt(n_in + n_proj)
@@ -166,6 +168,18 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
     a["b_f"] += 1.0
     a["W_ym"] = rng.normal(0, 2.0 / np.sqrt(n_cells), (n_proj, n_cells))
     return LSTMPWeights.from_arrays(a)
+
+
+def check_matrix_weights(n_in, n_cells, n_proj):
+    """Refuse (:class:`EseError`) a shape with more matrix weights than
+    ``LIMITS["matrix_weights"]`` allows, naming the shape and the count."""
+    from .limits import LIMITS
+
+    count = 4 * n_cells * (n_in + n_proj) + n_proj * n_cells
+    limit = LIMITS["matrix_weights"].hi
+    if count > limit:
+        raise EseError(f"{n_in} inputs, {n_cells} cells, {n_proj} projections make "
+                       f"{count:,} matrix weights, more than the {limit:,} supported")
 
 
 def load_weights(path):

@@ -1,0 +1,334 @@
+"""Every option of every ``ese-hw`` command, given values drawn across and beyond its
+range, either works or gives exactly one stderr line and exit code 2: never a
+traceback, never exit 1, never a partial output (tests/cli_expect.py).
+
+Commands run in process (``ese_hw.cli.main``) on a tiny model. The steps that take
+minutes are replaced by a checkpoint that records the options they were handed and
+stops there: the RTL build and simulation (``rtl.run_rtl``), the estimate
+(``estimate.estimate``), the sweep's Dask cluster (``sweep.dask_client``), the
+generator's file writing (``generate._write_all``) and the demo's steps after its option
+checks (``demo._compress``). Everything before them, every option check included, runs
+for real; the checkpoint asserts that what got through is within the bounds the backend
+can build.
+"""
+
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ese_hw.model.limits import CLOCK_MHZ_RANGE, LIMITS
+from tests.cli_expect import assert_one_line_error, run_cli, snapshot
+
+N_IN, N_CELLS, N_PROJ = 6, 8, 4
+MODEL_PES = 2
+
+
+class Checkpoint(Exception):
+    """A minutes-long step was reached with options that passed every check."""
+
+
+def _bounded(name, value):
+    limit = LIMITS[name]
+    assert isinstance(value, int) and limit.lo <= value, (name, value)
+    assert limit.hi is None or value <= limit.hi, (name, value)
+
+
+def _check_params(params):
+    """What a design hands the generator, the estimate or the RTL engine is buildable:
+    every parameter within its bounds (and the hardware depths have an upper one)."""
+    for name in ("n_pe", "n_channels", "index_bits", "queue_depth", "broadcast", "ew_share",
+                 "weight_bits", "act_bits", "accum_bits"):
+        _bounded(name, getattr(params, name))
+    assert LIMITS["queue_depth"].hi is not None
+    assert params.n_pe <= params.n_cells
+    assert params.n_pe % params.broadcast == 0 and params.n_pe % params.ew_share == 0
+
+
+def _stop_rtl(model, x_q, *, sim, queue_depth, broadcast, ew_share, **_):
+    assert sim in ("icarus", "verilator")
+    _bounded("queue_depth", queue_depth)
+    _bounded("broadcast", broadcast)
+    _bounded("ew_share", ew_share)
+    _bounded("n_channels", x_q.shape[0])
+    assert model.config.n_pe % broadcast == 0 and model.config.n_pe % ew_share == 0
+    raise Checkpoint("rtl")
+
+
+def _stop_estimate(params, *, margin, y_fifo_depth, **_):
+    _check_params(params)
+    assert 0 < margin <= 1
+    _bounded("y_fifo_depth", y_fifo_depth)
+    raise Checkpoint("estimate")
+
+
+def _stop_write_all(design, tmp, *, y_fifo_depth, **_):
+    _check_params(design.params)
+    _bounded("y_fifo_depth", y_fifo_depth)
+    assert CLOCK_MHZ_RANGE[0] <= design.clock_mhz <= CLOCK_MHZ_RANGE[1]
+    raise Checkpoint("generate")
+
+
+def _stop_dask(*_, n_workers=None, **__):
+    assert n_workers is None or n_workers >= 1
+    raise Checkpoint("sweep")
+
+
+def _stop_demo(log, frames, design_options, cache_dir):
+    _bounded("frames", frames)
+    raise Checkpoint("demo")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """The inputs (read-only), a working directory for the caches, the stubs."""
+    root = tmp_path_factory.mktemp("fuzz")
+    inputs = root / "in"
+    inputs.mkdir()
+    f = SimpleNamespace(root=root, inputs=inputs, n=0, weights=inputs / "w.npz",
+                        model=inputs / "m.npz", x=inputs / "x.npy", x3=inputs / "x3.npy",
+                        xbad=inputs / "xbad.npy", dir=inputs / "adir")
+    f.dir.mkdir()
+    shape = ["--input", N_IN, "--cells", N_CELLS, "--proj", N_PROJ]
+    assert run_cli(["init", f.weights, *shape]).code == 0
+    assert run_cli(["compress", f.weights, "-o", f.model, "--pes", MODEL_PES,
+                    "--density", "0.5"]).code == 0
+    rng = np.random.default_rng(0)
+    np.save(f.x, rng.standard_normal((3, N_IN)))
+    np.save(f.x3, rng.standard_normal((2, 3, N_IN)))
+    np.save(f.xbad, rng.standard_normal((3, N_IN + 1)))
+    work = root / "cwd"
+    work.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.setattr("ese_hw.rtl.run_rtl", _stop_rtl)
+        mp.setattr("ese_hw.estimate.estimate", _stop_estimate)
+        mp.setattr("ese_hw.generate._write_all", _stop_write_all)
+        mp.setattr("ese_hw.sweep.dask_client", _stop_dask)
+        mp.setattr("ese_hw.demo._compress", _stop_demo)
+        yield f
+
+
+# ---------------------------------------------------------------------------- values
+
+#: Strings no option should take, and a few it should (in another spelling).
+HOSTILE = ["", " ", "nan", "NaN", "inf", "-inf", "+inf", "-1", "-0", "0", "1e-12", "1e-9",
+           "1e999", "0x10", "1_0", "\u0663", "abc", "-", "--", "9" * 40, "-" + "9" * 40,
+           "1,2", "2,,4", "1.5", " 7 ", "\u200b3"]
+
+
+def either(valid, wild):
+    """``valid`` values in a tame example (every option of the command line in range,
+    so that the command can work), ``valid`` or ``wild`` ones in any other: one draw
+    per example, shared by all its options."""
+    return st.shared(st.booleans(), key="tame").flatmap(
+        lambda tame: valid if tame else st.one_of(valid, wild))
+
+
+def ints(lo, hi):
+    """Integer option values: in ``lo..hi``, near it, far beyond, and hostile strings."""
+    return either(st.integers(lo, hi).map(str),
+                  st.one_of(st.integers(lo - 3, hi + 3).map(str), st.integers(0, 64).map(str),
+                            st.integers(-2**70, 2**70).map(str), st.sampled_from(HOSTILE)))
+
+
+def floats(lo, hi):
+    return either(st.floats(lo, hi).map(repr),
+                  st.one_of(st.floats().map(repr),
+                            st.sampled_from(["1e-12", "1e-9", "5e-324", "1e308", "1.0000001",
+                                             "1", *HOSTILE])))
+
+
+def words(*valid):
+    return either(st.sampled_from(valid),
+                  st.sampled_from([*(v.upper() for v in valid), "", " ", "none?"]))
+
+
+def int_lists(lo, hi):
+    """A sweep's comma lists."""
+    return either(st.lists(st.integers(lo, hi), min_size=1, max_size=3, unique=True)
+                  .map(lambda v: ",".join(map(str, v))),
+                  st.one_of(ints(lo, hi), st.lists(st.integers(lo - 1, hi + 1), min_size=1,
+                                                   max_size=4)
+                            .map(lambda v: ",".join(map(str, v)))))
+
+
+def paths(*valid):
+    """Path option values: ``{name}`` is an input of ``ws`` or ``{out}`` the example's own
+    output directory."""
+    return either(st.sampled_from(valid[:1]),
+                  st.sampled_from([*valid, "{dir}", "{out}/nodir/f", "", "{missing}"]))
+
+
+def option(name, values):
+    """``[]`` (omitted), ``[name=value]`` or ``[name, value]`` (a value starting with a
+    dash is then read by argparse as an option)."""
+    return st.one_of(st.just([]), given_option(name, values))
+
+
+def given_option(name, values):
+    """``[name=value]`` or ``[name, value]``, never omitted."""
+    return st.one_of(values.map(lambda v: [f"{name}={v}"]), values.map(lambda v: [name, v]))
+
+
+def flag(name):
+    return st.sampled_from([[], [name]])
+
+
+def argv(*parts):
+    """One command line: the fixed parts, then the options in a drawn order."""
+    fixed = [p for p in parts if isinstance(p, list)]
+    drawn = [p for p in parts if not isinstance(p, list)]
+    return st.tuples(*drawn).flatmap(lambda opts: st.permutations(opts)).map(
+        lambda opts: [a for part in fixed for a in part] + [a for o in opts for a in o])
+
+
+SHAPES = either(st.tuples(st.integers(1, 9), st.integers(4, 12), st.integers(1, 9))
+                .map(lambda s: ",".join(map(str, s))),
+                st.sampled_from(["0,8,4", "-1,8,4", "6,8", "6,8,4,1", "a,b,c", "", "6, 8 ,4",
+                                 "10000000000,8,4", "6,8,4.0", "1,1,1"]))
+
+
+def design_options(multi=False):
+    many = int_lists if multi else ints
+    return [option("--density", floats(0.05, 1.0)), option("--pes", many(1, 12)),
+            option("--channels", many(1, 64)), option("--ew-share", many(1, 4)),
+            option("--index-bits", many(2, 8)), option("--broadcast", many(1, 16)),
+            option("--queue-depth", ints(1, 256)),
+            option("--clock-mhz", floats(1.0, 1000.0))]
+
+
+def design_source():
+    """A model file, or a small ``--shape`` (never the paper's default shape, whose
+    compression would take the fuzz's whole budget)."""
+    files = either(st.sampled_from(["{model}", "{weights}"]),
+                   st.sampled_from(["{x}", "{missing}", "{dir}"]))
+    return st.one_of(files.map(lambda p: [p]), SHAPES.map(lambda s: [f"--shape={s}"]),
+                     st.tuples(st.just("{weights}"), SHAPES).map(
+                         lambda t: [t[0], f"--shape={t[1]}"]))
+
+
+#: A dimension of ``init``: small, or beyond the supported weight count (a drawn 10**6,
+#: or the paper's default shape, is a valid model that takes seconds to write).
+DIMS = either(st.integers(1, 12).map(str),
+              st.one_of(st.integers(-3, 0).map(str), st.integers(1 << 26, 2**70).map(str),
+                        st.sampled_from(HOSTILE)))
+
+COMMANDS = {
+    "init": argv(["init"], paths("{out}/w.npz").map(lambda p: [p]),
+                 given_option("--input", DIMS), given_option("--cells", DIMS),
+                 given_option("--proj", DIMS), option("--seed", ints(0, 2**64))),
+    "compress": argv(["compress"], paths("{weights}", "{model}", "{x}").map(lambda p: [p]),
+                     paths("{out}/m.npz").map(lambda p: ["-o", p]),
+                     option("--pes", ints(1, 12)), option("--density", floats(0.0, 1.0)),
+                     option("--weight-bits", ints(2, 18)), option("--act-bits", ints(4, 24)),
+                     option("--index-bits", ints(2, 8)), option("--accum-bits", ints(8, 62)),
+                     option("--balance", words("pe", "column", "none")),
+                     option("--calib", paths("{x}", "{xbad}", "{weights}")),
+                     option("--report", paths("{out}/r.json"))),
+    "run": argv(["run"], paths("{model}", "{weights}", "{x}").map(lambda p: [p]),
+                paths("{x}", "{x3}", "{xbad}").map(lambda p: ["--inputs", p]),
+                paths("{out}/y.npy").map(lambda p: ["-o", p]),
+                option("--engine", words("float", "golden", "rtl")),
+                option("--sim", words("icarus", "verilator")),
+                option("--channels", ints(1, 64)), option("--queue-depth", ints(1, 256)),
+                option("--broadcast", ints(1, 16)), option("--ew-share", ints(1, 4)),
+                option("--build-dir", paths("{out}/rtl")), flag("--bake"),
+                option("--report", paths("{out}/r.json"))),
+    "demo": argv(["demo"], option("--frames", ints(1, 10)),
+                 option("--rtl-frames", ints(0, 10)), option("--sim", words("icarus")),
+                 option("--out", paths("{out}/demo"))),
+    "generate": argv(["generate"], design_source(), *design_options(), flag("--bake"),
+                     option("--y-fifo-depth", ints(1, 65536)),
+                     paths("{out}/g").map(lambda p: ["-o", p])),
+    "estimate": argv(["estimate"], design_source(), *design_options(),
+                     option("--y-fifo-depth", ints(1, 65536)),
+                     option("--margin", floats(0.01, 1.0)),
+                     option("--cache-dir", paths("{out}/cache")),
+                     option("--report", paths("{out}/r.json"))),
+    "sweep": argv(["sweep"], design_source(), *design_options(multi=True),
+                  option("--model", paths("{model}", "{weights}")),
+                  option("--frames", ints(1, 10)), option("--margin", floats(0.01, 1.0)),
+                  option("--rtl-check", ints(0, 3)),
+                  option("--scheduler", st.sampled_from(["tcp://127.0.0.1:1", "", "x"])),
+                  option("--workers", ints(1, 4)), paths("{out}/s").map(lambda p: ["-o", p])),
+}
+
+
+# ---------------------------------------------------------------------------- the check
+
+def check_command(ws, args):
+    """Run ``args`` (``{name}`` placeholders filled in) in a fresh output directory and
+    hold the command to its contract; returns ``"ok"``, ``"error"`` or the checkpoint."""
+    ws.n += 1
+    out = ws.root / f"ex{ws.n}"
+    out.mkdir()
+    names = {"out": out, "dir": ws.dir, "missing": ws.inputs / "missing.npz",
+             **{k: getattr(ws, k) for k in ("weights", "model", "x", "x3", "xbad")}}
+    args = [a.format(**names) if "{" in a else a for a in args]
+    guarded = (ws.inputs, out)
+    before = snapshot(*guarded)
+    try:
+        r = run_cli(args)
+    except Checkpoint as stop:
+        return str(stop)
+    if r.code == 0:
+        assert r.err == "", r.err                           # no warnings either
+        return "ok"
+    assert_one_line_error(r.err, r.code)
+    assert snapshot(*guarded) == before, args               # nothing written
+    return "error"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_option_works_or_fails_in_one_line(ws, command):
+    outcomes = []
+
+    @given(COMMANDS[command])
+    def fuzz(args):
+        outcomes.append(check_command(ws, args))
+
+    fuzz()
+    # The draws reach both sides: a fuzz that only ever fails proves little.
+    assert "error" in outcomes
+    assert set(outcomes) - {"error"}, outcomes
+
+
+# Values chosen to show each known failure, beside the drawn ones.
+EXTREMES = [
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--density", "1e-9", "--pes", "2"],
+     "density 1e-09 keeps none of the"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--density", "1e-12", "--pes", "1"],
+     "density 1e-12 keeps none of the"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--pes", "100000"],
+     f"PE count 100000 exceeds the model's {N_CELLS} cells"),
+    (["generate", "--shape", "3,3,2", "--pes", "100000", "-o", "{out}/g"],
+     "PE count 100000 exceeds the model's 3 cells"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--pes", "nan"], "--pes"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--density", "-inf"], "--density"),
+    (["init", "{out}/w.npz", "--cells", "10000000000"], "10000000000 cells, 512 projections "
+     "make 31,720,000,000,000 matrix weights, more than the 67,108,864 supported"),
+    (["generate", "--shape", "4,4,2", "--queue-depth", "1000000000", "-o", "{out}/g"],
+     "--queue-depth must be an integer in"),
+    (["generate", "--shape", "4,4,2", "--y-fifo-depth", "1000000000", "-o", "{out}/g"],
+     "--y-fifo-depth must be an integer in"),
+    (["generate", "--shape", "4,4,2", "--clock-mhz", "5e-324", "-o", "{out}/g"],
+     "--clock-mhz must be a number in"),
+    (["demo", "--frames", "10000000000000"], "--frames must be an integer in"),
+]
+
+
+@pytest.mark.parametrize("args, words", EXTREMES, ids=[" ".join(a[:1] + a[3:]) for a, _ in
+                                                       EXTREMES])
+def test_extremes_give_one_line_naming_the_value(ws, args, words):
+    out = ws.root / f"x{ws.n}"
+    ws.n += 1
+    out.mkdir()
+    args = [a.format(out=out, weights=ws.weights) for a in args]
+    r = run_cli(args)
+    line = assert_one_line_error(r.err, r.code)
+    assert words in line, line
+    assert os.listdir(out) == []
