@@ -254,7 +254,7 @@ SMALL = ["--shape", "16,64,32"]
     ([*SMALL, "--channels", "65"], "--channels must be an integer in 1..64, got 65"),
     ([*SMALL, "--index-bits", "9"], "--index-bits must be an integer in 2..8, got 9"),
     ([*SMALL, "--clock-mhz", "-5"], "--clock-mhz must be a number in 1..1000, got -5"),
-    ([*SMALL, "--y-fifo-depth", "0"], "--y-fifo-depth must be an integer >= 1, got 0"),
+    ([*SMALL, "--y-fifo-depth", "0"], "--y-fifo-depth must be an integer in 1..65536, got 0"),
     ([*SMALL, "--broadcast", "17"], "--broadcast must be an integer in 1..16, got 17"),
     ([*SMALL, "--broadcast", "x"], "--broadcast must be an integer, got 'x'"),
     ([*SMALL, "--pes", "4", "--broadcast", "3"], "--broadcast 3 must divide the PE count 4"),
