@@ -185,7 +185,12 @@ EXTREMES = [
      f"PE count 100000 exceeds the model's {N_CELLS} cells"),
     (["generate", "--shape", "3,3,2", "--pes", "100000", "-o", "{out}/g"],
      "PE count 100000 exceeds the model's 3 cells"),
-    (["compress", "{weights}", "-o", "{out}/m.npz", "--pes", "nan"], "--pes"),
+    (["sweep", "--shape", "6,16,4", "--pes", "8,32", "-o", "{out}/s"],
+     "PE count 32 exceeds the model's 16 cells"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--pes", "nan"],
+     "argument --pes: invalid int value: 'nan' (see ese-hw compress --help)"),
+    (["compress", "{weights}"], "the following arguments are required: -o/--output"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["compress", "{weights}", "-o", "{out}/m.npz", "--density", "-inf"], "--density"),
     (["init", "{out}/w.npz", "--cells", "10000000000"], "10000000000 cells, 512 projections "
      "make 31,720,000,000,000 matrix weights, more than the 67,108,864 supported"),
@@ -199,8 +204,7 @@ EXTREMES = [
 ]
 
 
-@pytest.mark.parametrize("args, words", EXTREMES, ids=[" ".join(a[:1] + a[3:]) for a, _ in
-                                                       EXTREMES])
+@pytest.mark.parametrize("args, words", EXTREMES, ids=[" ".join(a) for a, _ in EXTREMES])
 def test_extremes_give_one_line_naming_the_value(ws, args, words):
     out = ws.root / f"x{ws.n}"
     ws.n += 1
