@@ -29,7 +29,7 @@ from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
 
 __all__ = ["FORMAT_VERSION", "QFORMAT_KEYS", "Config", "CompressedModel", "compress",
-           "load_compressed", "check_config", "calibration_inputs"]
+           "load_compressed", "check_config", "check_qformats", "calibration_inputs"]
 
 FORMAT_VERSION = 1
 
@@ -70,6 +70,19 @@ def check_config(cfg):
                        f"+ activation bits ({cfg.weight_bits + cfg.act_bits})")
     if cfg.index_bits + cfg.weight_bits > 32:
         raise EseError("weight bits + index bits must fit a 32-bit word")
+
+
+def check_qformats(qformats, *, source=None):
+    """Refuse (:class:`EseError`) fractional-bit counts outside ``LIMITS["frac_bits"]``:
+    weights or calibration values so large or small that no sane fixed point holds them
+    (``source`` names the model file, if any)."""
+    where = "" if source is None else f"{source}: "
+    for key in QFORMAT_KEYS:
+        try:
+            check_int("frac_bits", qformats[key], label=f"Q format {key} (fractional bits)")
+        except (EseError, TypeError) as e:
+            raise EseError(f"{where}{e}: the values it holds are too large or too small "
+                           f"for fixed point") from None
 
 
 def calibration_inputs(n_in, frames=64, seed=1):
@@ -173,6 +186,7 @@ def from_arrays(arrays, *, source):
         check_config(cfg)
     except TypeError as e:                      # e.g. a float where an integer belongs
         _fail(source, f"corrupted metadata ({e})")
+    check_qformats(qformats, source=source)
     missing = [k for k in WEIGHT_KEYS if f"float_{k}" not in arrays]
     if missing:
         _fail(source, f"missing key 'float_{missing[0]}'")
@@ -241,6 +255,7 @@ def compress(weights, config=Config(), *, calib=None):
         "fc": frac_bits_for(np.abs(c_cal).max(), ab, headroom=1),
         "fg": ab - 1,
     }
+    check_qformats(q)
     acc_frac = q["fw_g"] + q["fa"]
     wq = {k: quantize(pruned[k], q["fw_y" if k == "W_ym" else "fw_g"], wb) for k in MATRIX_KEYS}
     bias = np.stack([quantize(pruned[f"b_{g}"], acc_frac, cfg.accum_bits) for g in GATES])

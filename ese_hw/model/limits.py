@@ -87,6 +87,10 @@ LIMITS = {limit.name: limit for limit in (
     Limit("n_in", "inputs", 1, None, "LSTMP input size I"),
     Limit("n_cells", "cells", 1, None, "LSTMP cells H"),
     Limit("n_proj", "projections", 1, None, "LSTMP projection size P"),
+    Limit("frac_bits", "fractional bits", -62, 62,
+          "a Q format's fractional bits (docs/contract.md section 3): the golden model "
+          "shifts int64 values by these and their differences; values outside mean "
+          "weights or activations near the float range's ends"),
     Limit("matrix_weights", "matrix weights", 1, 1 << 26,
           "weights of the nine matrices, 4H(I+P) + PH: the paper's model has 3,248,128; "
           "2**26 is 20 times more, already 0.5 GB per float64 copy, and more than any "

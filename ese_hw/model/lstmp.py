@@ -210,6 +210,24 @@ def lstmp_float(w, x, *, return_state=False):
     With ``return_state``, also return the cell states c (T, H) (for calibration).
     """
     x = check_inputs(x, w.n_in)
+    # Weights or inputs near the float maximum overflow the sums; sigmoid and tanh
+    # saturate, so the outputs may still be finite. Numpy's warnings would be stray
+    # stderr lines: silenced here, and outputs that are not finite refused below.
+    with np.errstate(over="ignore", invalid="ignore"):
+        ys, cs = _lstmp_frames(w, x)
+    if not (np.all(np.isfinite(ys)) and np.all(np.isfinite(cs))):
+        raise EseError(f"the float LSTMP overflows (max |weight| {_max_abs(w):.3g}, max "
+                       f"|input| {np.abs(x).max():.3g}): its outputs are not finite")
+    if return_state:
+        return ys, cs
+    return ys
+
+
+def _max_abs(w):
+    return max(float(np.abs(w[k]).max()) for k in WEIGHT_KEYS)
+
+
+def _lstmp_frames(w, x):
     wx = np.concatenate([w[f"W_{g}x"] for g in GATES])          # (4H, I)
     wr = np.concatenate([w[f"W_{g}r"] for g in GATES])          # (4H, P)
     b = np.concatenate([w[f"b_{g}"] for g in GATES])
@@ -229,6 +247,4 @@ def lstmp_float(w, x, *, return_state=False):
         y = w["W_ym"] @ m
         ys.append(y)
         cs.append(c)
-    if return_state:
-        return np.array(ys), np.array(cs)
-    return np.array(ys)
+    return np.array(ys), np.array(cs)

@@ -10,6 +10,7 @@ the damage reaches the arrays and the loaders' own checks."""
 import io
 import zipfile
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -107,3 +108,33 @@ def test_loaders_raise_ese_error_naming_the_file(ws, data):
         except EseError as e:
             assert str(damaged) in str(e)
             assert "\n" not in str(e)
+
+
+#: Commands on float weights of any scale.
+ON_WEIGHTS = {
+    "compress": ["compress", "{npz}", "-o", "{out}/m.npz", *PES],
+    "run": ["run", "{npz}", "--inputs", "{x}", "-o", "{out}/y.npy"],
+}
+
+
+@pytest.mark.parametrize("command", list(ON_WEIGHTS))
+def test_weights_of_any_scale_work_or_fail_in_one_line(ws, command):
+    """Finite weights scaled anywhere in the float range (where the float LSTMP's sums
+    overflow, or no fixed point holds them) work or give one line: no numpy warning, no
+    OverflowError."""
+    with np.load(ws.weights) as f:
+        arrays = {k: f[k].astype(np.float64) for k in f.files}
+    top = max(np.abs(a).max() for a in arrays.values())
+    arrays = {k: a / top for k, a in arrays.items()}          # max |w| is the scale
+    outcomes = []
+
+    @given(st.one_of(st.floats(-1e308, 1e308, allow_subnormal=True),
+                     st.sampled_from([1.7e308, -1e300, 1e-300, 5e-324, 1e30, 1e-30])))
+    def fuzz(scale):
+        path = ws.root / f"scaled{ws.n}.npz"
+        np.savez(path, **{k: v * scale for k, v in arrays.items()})
+        args = [a.replace("{npz}", str(path)) for a in ON_WEIGHTS[command]]
+        outcomes.append(check_command(ws, args))
+
+    fuzz()
+    assert {"ok", "error"} <= set(outcomes)
