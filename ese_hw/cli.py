@@ -190,7 +190,10 @@ def _config(args):
     cfg = Config(n_pe=args.pes, density=args.density, weight_bits=args.weight_bits,
                  act_bits=args.act_bits, index_bits=args.index_bits,
                  accum_bits=args.accum_bits, balance=args.balance)
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except TypeError as e:                # argparse passes `--pes=--` on as [], not an int
+        raise EseError(str(e)) from None
     return cfg
 
 

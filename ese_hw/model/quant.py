@@ -46,10 +46,13 @@ def sat(v, bits):
 def wrap(v, bits):
     """Two's-complement wrap-around to ``bits`` (what a DSP48 accumulator does)."""
     v = np.asarray(v, dtype=np.int64)
-    m = np.int64(1) << np.int64(bits - 1)
     if bits >= 64:
         return v
-    return ((v + m) & ((m << 1) - 1)) - m
+    m, mask = np.int64(1 << (bits - 1)), np.int64((1 << bits) - 1)
+    # int64 sums wrap modulo 2**64, which the mask reduces modulo 2**bits: the overflow
+    # numpy warns about (at 63 bits) is the arithmetic wanted.
+    with np.errstate(over="ignore"):
+        return ((v + m) & mask) - m
 
 
 def quantize(x, frac, bits):

@@ -190,6 +190,8 @@ EXTREMES = [
     (["compress", "{weights}", "-o", "{out}/m.npz", "--pes", "nan"],
      "argument --pes: invalid int value: 'nan' (see ese-hw compress --help)"),
     (["compress", "{weights}"], "the following arguments are required: -o/--output"),
+    (["compress", "{weights}", "-o", "{out}/m.npz", "--pes=--"],
+     "PE count must be an integer, got []"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["compress", "{weights}", "-o", "{out}/m.npz", "--density", "-inf"], "--density"),
     (["init", "{out}/w.npz", "--cells", "10000000000"], "10000000000 cells, 512 projections "
