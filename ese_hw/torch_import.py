@@ -52,7 +52,8 @@ def _choose_prefix(state_dict, prefix, source):
     if not prefix:
         found = lstm_prefixes(state_dict)
         if not found:
-            raise EseError(f"{source}: no nn.LSTM weights (no 'weight_ih_l0' key)")
+            raise EseError(f"{source}: no nn.LSTM weights (no 'weight_ih_l0' key)"
+                           + _nested_hint(state_dict))
         if len(found) > 1:
             raise EseError(f"{source}: several LSTMs, choose one with --prefix: "
                            + ", ".join(repr(p) for p in found))
@@ -60,6 +61,15 @@ def _choose_prefix(state_dict, prefix, source):
     if not prefix.endswith("."):
         prefix += "."            # module paths are joined with dots
     return prefix
+
+
+def _nested_hint(obj):
+    """A hint when the LSTM sits inside a training checkpoint ({"model": state_dict, ...})."""
+    nested = [k for k, v in obj.items() if isinstance(v, Mapping) and lstm_prefixes(v)]
+    if not nested:
+        return ""
+    return (f"; a checkpoint? key {nested[0]!r} holds one: save "
+            f"checkpoint[{nested[0]!r}] alone with torch.save")
 
 
 def _array(state_dict, key, source):

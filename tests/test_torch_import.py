@@ -126,6 +126,8 @@ def _bad_files(tmp_path):
     cases["bidirectional"] = (
         save("bi.pt", torch.nn.LSTM(N_IN, N_CELLS, bidirectional=True).state_dict()),
         "bidirectional LSTM (weight_ih_l0_reverse) is not supported")
+    cases["checkpoint"] = (save("ckpt.pt", {"epoch": 3, "model": good}),
+                           "a checkpoint? key 'model' holds one")
     cases["whole module"] = (save("mod.pt", _lstm()), "not a readable PyTorch state_dict")
     blob = (tmp_path / save("ok.pt", good).name).read_bytes()
     (tmp_path / "cut.pt").write_bytes(blob[:len(blob) // 2])

@@ -198,3 +198,23 @@ def test_hardware_flows_refuse_stacks(cmd, kind, tmp_path, capsys):
     assert err.count("\n") == 1 and "not supported yet" in err, err
     assert ("1-layer LSTM" if kind == "plain" else "2-layer LSTMP") in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz", "x.npy"]
+
+
+def test_bad_compressed_stack_files(tmp_path):
+    compress_stack(_stacks()["plain"], CFG).save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as f:
+        good = {k: f[k] for k in f.files}
+    meta = str(good["meta"])
+    cases = {
+        "version": ({"format_version": np.array(3)}, "format version 3, this ese_hw reads 1 and 2"),
+        "missing": ({"l1_gate_ptr": None}, "layer 1: missing key 'l1_gate_ptr'"),
+        "n_layers": ({"meta": np.array(meta.replace('"n_layers": 2', '"n_layers": 3'))},
+                     "corrupted metadata"),
+        "image": ({"l0_gate_rows": good["l0_gate_rows"] + 1}, "layer 0: gate row split"),
+    }
+    for name, (change, message) in cases.items():
+        arrays = {k: v for k, v in {**good, **change}.items() if v is not None}
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(EseError, match=message) as e:
+            load_compressed_stack(tmp_path / f"{name}.npz")
+        assert str(tmp_path / f"{name}.npz") in str(e.value), name
