@@ -35,7 +35,14 @@ from .encode import (
     split_rows,
 )
 from .limits import LIMITS, check_int
-from .lstmp import GATES, MATRIX_KEYS, LSTMPWeights, atomic_savez
+from .lstmp import (
+    GATES,
+    MATRIX_KEYS,
+    PLAIN_WEIGHT_KEYS,
+    WEIGHT_KEYS,
+    LSTMPWeights,
+    atomic_savez,
+)
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
@@ -344,8 +351,7 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
     for k in need:
         if k not in arrays:
             _fail(source, f"missing key {k!r} (not a compressed model?)")
-    keys = MATRIX_KEYS + ("W_ic", "W_fc", "W_oc", "b_i", "b_f", "b_c", "b_o")
-    keys = keys if projection else tuple(k for k in keys if k != "W_ym")
+    keys = WEIGHT_KEYS if projection else PLAIN_WEIGHT_KEYS
     missing = [k for k in keys if f"{prefix}float_{k}" not in arrays]
     if missing:
         _fail(source, f"missing key '{prefix}float_{missing[0]}'")
