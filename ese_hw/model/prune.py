@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import EseError
 from .limits import LIMITS, check_int, check_pe_count
-from .lstmp import MATRIX_KEYS
 
 __all__ = ["BALANCES", "prune_matrix", "prune_weights"]
 
@@ -87,7 +86,8 @@ def prune_matrix(w, *, n_pe, density, balance="pe", offset=0):
 
 
 def prune_weights(weights, *, n_pe, density, balance="pe"):
-    """Prune the nine matrices of an :class:`LSTMPWeights`; return (pruned weights, masks).
+    """Prune the nine matrices of an :class:`LSTMPWeights` (eight for a plain layer,
+    which has no ``W_ym``); return (pruned weights, masks).
 
     Peepholes and biases are dense vectors and are never pruned.
 
@@ -95,13 +95,13 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
     ------
     EseError
         Bad arguments, more PEs than the model has cells, or a density so low that no
-        weight of the nine matrices survives (a model with nothing to compute).
+        weight of the matrices survives (a model with nothing to compute).
     """
     check_prune_args(n_pe=n_pe, density=density, balance=balance)
     check_pe_count(n_pe, weights.n_cells)
     masks, arrays = {}, {}
     offset = 0
-    for key in MATRIX_KEYS:
+    for key in weights.matrix_keys:
         w = weights[key]
         if key == "W_ym":
             offset = 0
@@ -110,7 +110,7 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
         masks[key] = m
         arrays[key] = np.where(m, w, 0.0)
     if not any(m.any() for m in masks.values()):
-        size = sum(weights[k].size for k in MATRIX_KEYS)
+        size = sum(weights[k].size for k in weights.matrix_keys)
         raise EseError(f"density {density:g} keeps none of the {size} matrix weights "
                        f"(balance {balance}, {n_pe} PEs); give a larger density")
     return weights.replace(**arrays), masks
