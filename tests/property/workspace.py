@@ -82,6 +82,18 @@ def _stop_demo(log, frames, design_options, cache_dir):
     raise Checkpoint("demo")
 
 
+def _lstm_state_dict(path):
+    """An ``nn.LSTM`` state_dict of the tiny shape for ``ese-hw import``, or None without
+    torch (an optional extra)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.save(torch.nn.LSTM(N_IN, N_CELLS, proj_size=N_PROJ).state_dict(), path)
+    return path
+
+
 @contextmanager
 def workspace(root):
     """The inputs (read-only) under ``root``, a working directory for the caches, the
@@ -100,6 +112,7 @@ def workspace(root):
     np.save(f.x, rng.standard_normal((3, N_IN)))
     np.save(f.x3, rng.standard_normal((2, 3, N_IN)))
     np.save(f.xbad, rng.standard_normal((3, N_IN + 1)))
+    f.pt = _lstm_state_dict(inputs / "lstm.pt")
     work = root / "cwd"
     work.mkdir()
     with pytest.MonkeyPatch.context() as mp:
@@ -121,7 +134,7 @@ def check_command(ws, args):
     out = ws.root / f"ex{ws.n}"
     out.mkdir()
     names = {"out": out, "dir": ws.dir, "missing": ws.inputs / "missing.npz",
-             **{k: getattr(ws, k) for k in ("weights", "model", "x", "x3", "xbad")}}
+             **{k: getattr(ws, k) for k in ("weights", "model", "x", "x3", "xbad", "pt")}}
     args = [a.format(**names) if "{" in a else a for a in args]
     guarded = (ws.inputs, out)
     before = snapshot(*guarded)
