@@ -11,7 +11,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "ci", derandomize=True, database=None, deadline=None, max_examples=30,
+    "ci", derandomize=True, database=None, deadline=None, max_examples=50,
     print_blob=True,
     # Examples build small models and files; a slow draw is not a failure here.
     suppress_health_check=[HealthCheck.too_slow])
