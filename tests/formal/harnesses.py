@@ -525,7 +525,7 @@ PROOFS = {
     "accumulator": (AccumulatorHarness, None, 8),
     "xbuffer": (InputBufferHarness, None, 14),
     "ybank_output": (YOutputHarness, None, 16),
-    "column_walker": (ColumnWalkerHarness, None, 12),
+    "column_walker": (ColumnWalkerHarness, None, 10),
 }
 
 

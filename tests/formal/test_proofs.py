@@ -11,6 +11,7 @@ transfer (so the assumptions leave the unit something to do). A deliberately bro
 unit must fail, with a counterexample trace.
 """
 
+import inspect
 import os
 
 import pytest
@@ -23,8 +24,9 @@ from harnesses import (
     TopHarness,
 )
 
+from ese_hw import formal
 from ese_hw.errors import EseError
-from ese_hw.formal import run_formal
+from ese_hw.formal import internal, run_formal
 
 
 @pytest.mark.parametrize("name", [n for n, (_, k, _) in PROOFS.items() if k])
@@ -53,13 +55,17 @@ def test_covers(prove):
 
 
 def test_broken_unit_fails(prove):
-    """A lookup unit that drops ``o.valid`` during a stall fails BMC, with a trace."""
+    """A lookup unit that drops ``o.valid`` during a stall fails BMC on the stream rule
+    (valid held until the transfer), with a counterexample trace."""
     result = prove(BrokenLookupHarness(), name="broken_lookup_bmc", mode="bmc", depth=8)
     assert not result.passed
     assert "FAIL" in result.summary
     assert result.trace is not None and result.trace.exists()
+    source = inspect.getsource(formal).splitlines()
+    rule = next(n for n, line in enumerate(source, 1) if "Assert(port.valid," in line)
     log = (result.workdir / "logfile.txt").read_text()
-    assert "valid held until the transfer" in log or "formal.py" in log
+    assert "failed assertion top.harness." in log
+    assert f"formal.py:{rule}" in log, "the failure is not the held-valid rule"
 
 
 @pytest.mark.skipif(os.environ.get("ESE_FORMAL_TOP") != "1",
@@ -86,3 +92,13 @@ def test_missing_tool_is_one_line(monkeypatch, tmp_path):
 def test_bad_options_are_one_line(tmp_path, kwargs, message):
     with pytest.raises(EseError, match=f"^{message}$"):
         run_formal(BrokenLookupHarness(), name="x", workdir=tmp_path, **kwargs)
+
+
+def test_internal_names_one_signal():
+    """A white-box name that the unit does not drive is refused in one line."""
+    from amaranth.hdl import Module, Signal
+    m = Module()
+    m.d.sync += Signal(name="v1").eq(1)
+    assert internal(m, "v1").name == "v1"
+    with pytest.raises(EseError, match=r"^0 signals named 'v9' driven by the module$"):
+        internal(m, "v9")
