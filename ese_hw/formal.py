@@ -128,7 +128,10 @@ def _sby_text(mode, depth, il_path):
 
         [script]
         read_rtlil {il_path.name}
-        prep -top top
+        prep -flatten -top top
+        opt_mem
+        memory_map -rom-only
+        opt_clean
 
         [files]
         {il_path}

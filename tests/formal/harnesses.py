@@ -211,7 +211,13 @@ class PointerHarness(Harness):
             ledger.track(Cat(lo, hi, dut.req.payload.act), Cat(span.lo, span.hi, span.act))
         ledger.respond_within(2, ready=dut.span.ready)
         m.d.comb += Assert(ledger.level == dut.span.valid, "the column inside is the span")
-        del body
+        # Invariant for induction: the stage's pointers are those of the column it took.
+        held_col, held_act = Signal.like(col), Signal.like(dut.req.payload.act)
+        with m.If(dut.req.ready):
+            m.d.sync += [held_col.eq(col), held_act.eq(dut.req.payload.act)]
+        with m.If(internal(body, "held")):
+            m.d.comb += Assert((span.lo == ptr[held_col]) & (span.hi == ptr[held_col + 1])
+                               & (span.act == held_act), "the span is the held column's")
         return m
 
 
@@ -323,7 +329,7 @@ class MatrixReaderHarness(Harness):
         m = Module()
         dut = MatrixReader(weight_bits=2, index_bits=2, act_bits=4, entry_depth=4,
                            local_rows=4, ptr_bits=3, init=[0b0101, 0b0010, 0b1111, 0b0001])
-        m.submodules.dut = dut
+        body = elaborate_open(m, "dut", dut, platform)
         m.d.comb += dut.load.valid.eq(0)
         stream_source(m, dut.span)
         span = dut.span.payload
@@ -332,6 +338,17 @@ class MatrixReaderHarness(Harness):
         ledger = TransferLedger(m, taken=owed, given=dut.entry.valid, capacity=6)
         ledger.respond_within(3, ready=Const(1))
         m.d.comb += Assert(~dut.idle | (ledger.level == 0), "idle only when nothing is owed")
+        # Invariant for induction: what is owed is the walker's rest of the column plus
+        # the entries in the decode and output stages.
+        cur_valid, cur_addr, cur_end, cur_last = (internal(body, n) for n in (
+            "cur_valid", "cur_addr", "cur_end", "cur_last"))
+        rest = Mux(cur_valid, cur_end - cur_addr, 0)
+        m.d.comb += [
+            Assert(~cur_valid | ((cur_addr <= cur_end) & (cur_end <= 4)), "walker in range"),
+            Assert(~cur_valid | (cur_last == (cur_end <= cur_addr + 1)), "last slot flag"),
+            Assert(ledger.level == rest + internal(body, "d_valid") + dut.entry.valid,
+                   "owed = the walker's rest + decode + output"),
+        ]
         return m
 
 
@@ -409,7 +426,7 @@ class InputBufferHarness(Harness):
         m = Module()
         n_in = 2
         dut = InputBuffer(n_in=n_in, n_channels=1, act_bits=4)
-        m.submodules.dut = dut
+        body = elaborate_open(m, "dut", dut, platform)
         stream_source(m, dut.x)
         m.d.comb += [dut.release.eq(AnySeq(1)), dut.step_begin.eq(AnySeq(1)),
                      dut.rd.addr.eq(AnySeq(1)), dut.rd.en.eq(AnySeq(1))]
@@ -424,6 +441,18 @@ class InputBufferHarness(Harness):
                      # What `empty` means in fact (its docstring says "no element"): no
                      # whole frame inside; a half-written frame may sit there.
                      Assert(dut.empty == (ledger.level < n_in), "empty: no whole frame")]
+        # Invariants for induction: the slots' flags and the write position hold what
+        # the ledger counts, and the front slot is the older frame's.
+        slot_full, write_slot, write_index, front = (internal(body, n) for n in (
+            "slot_full", "write_slot", "write_index", "front_slot"))
+        n_full = slot_full[0] + slot_full[1]
+        m.d.comb += [
+            Assert(ledger.level == n_full * n_in + write_index, "slots + partial frame"),
+            Assert((write_index < n_in) & ((n_full != 2) | (write_index == 0)),
+                   "write position in range"),
+            Assert(Mux(n_full == 1, slot_full.bit_select(front, 1) & (write_slot != front),
+                       write_slot == front), "the front slot is the older frame's"),
+        ]
         if self.track:
             self._track(m, dut, ledger, n_in)
         return m
@@ -462,7 +491,7 @@ class YOutputHarness(Harness):
         m = Module()
         n_proj, n_pe = 5, 2
         dut = YOutput(n_proj=n_proj, n_pe=n_pe, n_channels=1, act_bits=4)
-        m.submodules.dut = dut
+        body = elaborate_open(m, "dut", dut, platform)
         for p, rd in enumerate(dut.bank_rd):
             with m.If(rd.en):
                 m.d.sync += rd.data.as_value().eq(Cat(Const(p, 1), rd.addr))
@@ -474,11 +503,24 @@ class YOutputHarness(Harness):
                                 capacity=n_proj)
         ledger.respond_within(2, ready=dut.y.ready)
         q = Signal(range(n_proj))
+        element = Array(Const(j % n_pe | (j // n_pe) << 1, 4) for j in range(n_proj))
         with m.If(sent):
             m.d.sync += q.eq(Mux(q == n_proj - 1, 0, q + 1))
-            expected = Array(Const(j % n_pe | (j // n_pe) << 1, 4) for j in range(n_proj))[q]
-            m.d.comb += Assert(dut.y.payload.as_value() == expected,
+            m.d.comb += Assert(dut.y.payload.as_value() == element[q],
                                "the q-th element is PE q % N's row q // N")
+        # Invariants for induction: the read counter, the bank walk and the output
+        # register agree with what is owed and sent.
+        count, bank, row = (internal(body, n) for n in ("count", "bank", "row"))
+        in_flight = count - dut.y.valid
+        m.d.comb += [
+            Assert(count <= n_proj, "count in range"),
+            Assert((bank == count[0]) & (row == count >> 1), "the walk is at element count"),
+            Assert(ledger.level == Mux(dut.busy, n_proj - in_flight, 0), "owed = not yet sent"),
+            Assert(dut.busy | ((count == 0) & ~dut.y.valid), "idle: nothing read"),
+            Assert(q == Mux(dut.busy & (in_flight != n_proj), in_flight, 0), "q = sent"),
+            Assert(~dut.y.valid | (dut.y.payload.as_value() == element[count - 1]),
+                   "the output register holds element count - 1"),
+        ]
         m.d.comb += [Assert(dut.busy | (ledger.level == 0), "busy until every element is sent"),
                      Cover(sent & (q == n_proj - 1))]
         return m
@@ -523,13 +565,13 @@ PROOFS = {
     "lookup": (LookupHarness, 4, 12),
     "elementwise": (ElementwiseHarness, 20, None),
     "fanout": (FanoutHarness, 2, None),
-    "pointer": (PointerHarness, None, 12),
+    "pointer": (PointerHarness, 3, 12),
     "broadcaster": (BroadcasterHarness, None, 16),
     "broadcaster_k2": (WideBroadcasterHarness, None, 16),
-    "matrix_reader": (MatrixReaderHarness, None, 16),
+    "matrix_reader": (MatrixReaderHarness, 4, None),
     "accumulator": (AccumulatorHarness, None, 8),
-    "xbuffer": (InputBufferHarness, None, 14),
-    "ybank_output": (YOutputHarness, None, 16),
+    "xbuffer": (InputBufferHarness, 4, 14),
+    "ybank_output": (YOutputHarness, 4, None),
     "column_walker": (ColumnWalkerHarness, None, 10),
 }
 
