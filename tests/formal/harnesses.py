@@ -259,8 +259,8 @@ class BroadcasterHarness(Harness):
         m.d.comb += [Assume(dut.phase.as_value() != 3), Assume(~dut.start | dut.idle)]
         stream_sink(m, dut.column)
         read, handed = internal(body, "read"), internal(body, "handed_on")
-        TransferLedger(m, taken=read, given=handed, capacity=1)
-        self._phase_checks(m, dut, body, handed)
+        ledger = TransferLedger(m, taken=read, given=handed, capacity=1)
+        self._phase_checks(m, dut, body, handed, ledger.level)
         return m
 
     def _banks(self, m, dut):
@@ -282,7 +282,7 @@ class BroadcasterHarness(Harness):
                                           init=words)
         wiring.connect(m, port, mem.read_port(transparent_for=()))
 
-    def _phase_checks(self, m, dut, body, handed):
+    def _phase_checks(self, m, dut, body, handed, level):
         n_in, n_cells, n_proj = (self.dims[n] for n in ("n_in", "n_cells", "n_proj"))
         groups = [-(-n // self.k) for n in (n_in, n_proj, n_cells)]
         firsts = Array([0, groups[0], groups[0] + groups[1], 0])
@@ -307,6 +307,29 @@ class BroadcasterHarness(Harness):
             m.d.sync += wait.eq(wait + 1)
         m.d.comb += [Assert(wait < max(groups) + 3, "with ready high a phase ends in time"),
                      Cover(dut.column.valid & dut.column.ready & (phase == 2))]
+        self._invariants(m, body, level, phase, count, started, firsts, lengths)
+
+    def _invariants(self, m, body, level, phase, handed_count, started, firsts, lengths):
+        """For induction: the read stage is ``handed_count`` groups (plus the one on
+        offer) into the harness's phase, and its walk over the PE banks is there too."""
+        read_count, length, col, offer_valid = (internal(body, n) for n in (
+            "count", "length", "col", "offer_valid"))
+        bank, row = internal(body, "bank"), internal(body, "row")
+        element = read_count * self.k
+        n_pe = self.dims["n_pe"]
+        m.d.comb += [
+            Assert(started | ((read_count == length) & ~offer_valid), "idle before a start"),
+            Assert(~started | ((internal(body, "phase") == phase) & (length == lengths[phase])
+                               & (read_count <= length)), "the phase being walked"),
+            Assert(~started | (read_count == handed_count + offer_valid), "read = handed + offer"),
+            Assert(~started | (col == firsts[phase] + read_count), "column of the next read"),
+            Assert(~offer_valid | (internal(body, "offer_phase") == phase), "offer's phase"),
+            Assert(~offer_valid | (internal(body, "offer_col") == firsts[phase] + handed_count),
+                   "the offer is the next group"),
+            Assert(level == offer_valid, "the group read and not handed on is the offer"),
+            Assert(~started | ((bank == element % n_pe) & (row == element // n_pe)),
+                   "the bank walk is at the next group"),
+        ]
 
 
 class WideBroadcasterHarness(BroadcasterHarness):
@@ -566,8 +589,8 @@ PROOFS = {
     "elementwise": (ElementwiseHarness, 20, None),
     "fanout": (FanoutHarness, 2, None),
     "pointer": (PointerHarness, 3, 12),
-    "broadcaster": (BroadcasterHarness, None, 16),
-    "broadcaster_k2": (WideBroadcasterHarness, None, 16),
+    "broadcaster": (BroadcasterHarness, 6, None),
+    "broadcaster_k2": (WideBroadcasterHarness, 6, None),
     "matrix_reader": (MatrixReaderHarness, 4, None),
     "accumulator": (AccumulatorHarness, None, 8),
     "xbuffer": (InputBufferHarness, 4, 14),
