@@ -75,7 +75,7 @@ def test_broken_unit_fails(prove):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["bmc", "cover"])
 def test_whole_top(prove, mode):
-    result = prove(TopHarness(), name=f"top_{mode}", mode=mode, depth=TOP_DEPTH)
+    result = prove(TopHarness(), name=f"top_{mode}", mode=mode, depth=TOP_DEPTH, timeout=1800)
     assert result.passed, f"top {mode} to {TOP_DEPTH}: {result.summary}"
 
 
