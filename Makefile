@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # sudo only when not already root (containers usually are root and have no sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all sysdeps venv test demo bench lint clean
+.PHONY: all sysdeps venv test formal demo bench lint clean
 
 all: test
 
@@ -29,8 +29,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev,study]'
 	touch $@
 
-test: sysdeps venv
-	$(PY) -m pytest -q
+# The formal proofs run first, on their own (`make formal`), and the rest of the suite
+# leaves their folder out, so nothing runs twice and a broken handshake fails fast.
+test: sysdeps venv formal
+	$(PY) -m pytest -q --ignore=tests/formal
+
+# SymbiYosys proofs of every stream handshake (tests/formal, README "Formal proofs"):
+# pip-only tools (yowasp-sby, yices-smt2). The first yowasp call compiles Yosys's
+# WebAssembly (~100 s, cached in ~/.cache/YoWASP). ESE_FORMAL_TOP=1 adds the whole top.
+formal: venv
+	$(PY) -m pytest -q tests/formal
 
 # The main job (ese_hw/demo.py): compress the paper-shape model, generate the XCKU060
 # tree, its load.bin through the AXI top in Verilator (bit-exact), estimate, a sweep,
