@@ -14,13 +14,14 @@ __all__ = ["open_input", "read_npz", "read_npy"]
 
 #: What the zip and .npy readers raise on a damaged file: besides the obvious ones, a
 #: flipped header byte makes numpy's header parser raise SyntaxError (or, retrying an
-#: old header format, tokenize's TokenError), a flipped flag bit makes zipfile ask for a
+#: old header format, tokenize's TokenError; or TypeError, sorting a key turned into
+#: bytes among strings), a flipped flag bit makes zipfile ask for a
 #: password (RuntimeError) or name an unknown compression method (NotImplementedError),
 #: a flipped method byte can select LZMA (LZMAError), and a flipped shape can ask for
 #: more memory than there is.
 _BAD_FILE = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError, OSError,
-             ValueError, KeyError, SyntaxError, tokenize.TokenError, RuntimeError,
-             NotImplementedError, OverflowError, MemoryError)
+             ValueError, KeyError, TypeError, SyntaxError, tokenize.TokenError,
+             RuntimeError, NotImplementedError, OverflowError, MemoryError)
 
 
 def _why(e):

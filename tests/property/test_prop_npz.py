@@ -138,3 +138,24 @@ def test_weights_of_any_scale_work_or_fail_in_one_line(ws, command):
 
     fuzz()
     assert {"ok", "error"} <= set(outcomes)
+
+
+def _rezip_with(data, edit):
+    """The archive ``data`` with every member's bytes passed through ``edit``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, edit(src.read(info)))
+    return out.getvalue()
+
+
+def test_header_key_turned_to_bytes(ws):
+    """Found by the long profile: one flipped byte makes a .npy header key a bytes
+    literal, and numpy's header parser raises TypeError sorting the keys."""
+    path = ws.root / "bytes_key.npz"
+    path.write_bytes(_rezip_with(ws.weights.read_bytes(), lambda b: b.replace(
+        b" 'fortran_order'", b"b'fortran_order'", 1)))
+    with pytest.raises(EseError, match=r"not a readable \.npz \(TypeError"):
+        load_weights(path)
+    assert check_command(ws, ["compress", str(path), "-o", "{out}/m.npz", *PES]) == "error"
