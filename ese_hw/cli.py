@@ -218,7 +218,10 @@ def _config(args):
     cfg = Config(n_pe=args.pes, density=args.density, weight_bits=args.weight_bits,
                  act_bits=args.act_bits, index_bits=args.index_bits,
                  accum_bits=args.accum_bits, balance=args.balance)
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except TypeError as e:                # argparse passes `--pes=--` on as [], not an int
+        raise EseError(str(e)) from None
     return cfg
 
 
@@ -570,8 +573,17 @@ def _add_estimate(sub):
     s.set_defaults(func=cmd_estimate)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors in the one-line form of every other error (its
+    own prints the usage first); subcommand parsers inherit it."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{PROG}: error: {_one_line(message)} (see {self.prog} "
+                              f"--help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -33,6 +33,7 @@ import numpy as np
 
 from .errors import EseError
 from .flows import ESE_FIGURES, run_golden
+from .model.limits import check_int
 from .simtools import check_simulator
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_RTL_FRAMES", "DEMO_SWEEP", "check_demo_options",
@@ -56,8 +57,10 @@ def check_demo_options(*, frames, rtl_frames, sim, out_dir):
     """Refuse bad options before any work (:class:`EseError`, one line)."""
     from .generate import check_out_dir
 
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise EseError(f"--frames must be an integer >= 1, got {frames}")
+    try:
+        check_int("frames", frames, label="--frames")
+    except TypeError as e:
+        raise EseError(str(e)) from None
     if isinstance(rtl_frames, bool) or not isinstance(rtl_frames, int) \
             or not 0 <= rtl_frames <= frames:
         raise EseError(f"--rtl-frames must be in 0..{frames}, got {rtl_frames}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -36,7 +35,13 @@ from .model.compress import (
     load_compressed,
     stack_from_arrays,
 )
-from .model.limits import LIMITS, check_divides_pes, check_int
+from .model.limits import (
+    CLOCK_MHZ_RANGE,
+    LIMITS,
+    check_divides_pes,
+    check_int,
+    check_pe_count,
+)
 from .model.lstmp import random_weights
 from .model.npzio import read_npz
 from .model.stack import require_single_lstmp, weight_stack_from_arrays
@@ -196,8 +201,9 @@ def _clock(text):
         value = float(text)
     except (TypeError, ValueError):
         raise EseError(f"--clock-mhz must be a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise EseError(f"--clock-mhz must be a finite positive number, got {text}")
+    lo, hi = CLOCK_MHZ_RANGE
+    if not lo <= value <= hi:                   # also refuses NaN
+        raise EseError(f"--clock-mhz must be a number in {lo:g}..{hi:g}, got {text}")
     return value
 
 
@@ -229,7 +235,8 @@ def grid_from_args(args):
     :func:`make_design` keyword dicts, every option checked before any is built
     (PEs outermost, then channels, then index bits, then broadcast widths, then PEs per
     element-wise unit). A broadcast width and an ``--ew-share`` value must divide every
-    PE count listed (a model file's PE count is checked when its point is built)."""
+    PE count listed (a model file's PE count is checked when its point is built), and
+    without a model file no PE count may exceed the random model's cells."""
     kw = _common_kwargs(args)
     pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
     channels = parse_int_list("--channels", args.channels)
@@ -241,6 +248,10 @@ def grid_from_args(args):
     for n, k, g in itertools.product(pes, widths, shares):
         if n is not None or kw["model_path"] is None:
             _check_groupings(k, g, _CONFIG_DEFAULTS.n_pe if n is None else n)
+    if kw["model_path"] is None:                # random weights: their cells are known
+        cells = (kw["shape"] or DEFAULT_SHAPE)[1]
+        for n in pes:
+            check_pe_count(_CONFIG_DEFAULTS.n_pe if n is None else n, cells)
     return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b, "broadcast": k,
              "ew_share": g}
             for n, c, b, k, g in itertools.product(pes, channels, bits, widths, shares)]

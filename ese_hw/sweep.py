@@ -47,7 +47,7 @@ from .flows import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .model.compress import Config, is_compressed
 from .model.cycles import channel_cycles
 from .model.golden import GoldenModel
-from .model.limits import check_int
+from .model.limits import LIMITS, check_int
 from .model.lstmp import atomic_write, lstmp_float
 from .model.npzio import read_npz
 from .rtl import CLOCK_MHZ, performance
@@ -519,7 +519,7 @@ def _check_count(option, value, lo, hi):
 def _settings(designs, *, frames, seed, margin, cache_dir):
     if not designs:
         raise EseError("the sweep's grid is empty")
-    _check_count("--frames", frames, 1, None)
+    _check_count("--frames", frames, LIMITS["frames"].lo, LIMITS["frames"].hi)
     _check_count("--seed", seed, 0, None)
     margin = check_margin(margin)
     common = {k: v for k, v in designs[0].items()

@@ -19,6 +19,7 @@ from ese_hw.cli import main
 from ese_hw.model.compress import load_compressed
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import WEIGHT_KEYS, load_weights, lstmp_float
+from tests.cli_expect import assert_one_line_error
 
 N_IN, N_CELLS, N_PROJ = 16, 64, 32
 SHAPE = ["--input", str(N_IN), "--cells", str(N_CELLS), "--proj", str(N_PROJ)]
@@ -40,12 +41,7 @@ def files(tmp_path_factory):
 
 
 def _one_error_line(capsys):
-    out, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ese-hw: error: "), err
-    assert "Traceback" not in err
-    return lines[0]
+    return assert_one_line_error(capsys.readouterr().err)
 
 
 def _read_json(path):
@@ -465,7 +461,8 @@ def test_run_errors(files, tmp_path, capsys, case):
     (["init", "{d}/w.npz", "--cells", "0"], "cells must be a positive integer"),
     (["init", "{d}/w.npz", "--seed", "-1"], "seed must be a non-negative integer"),
     (["init", "{d}/nodir/w.npz"], "cannot write"),
-    (["demo", "--frames", "0", "--out", "{d}/demo"], "--frames must be an integer >= 1"),
+    (["demo", "--frames", "0", "--out", "{d}/demo"],
+     "--frames must be an integer in 1..1000000, got 0"),
     (["demo", "--frames", "4", "--rtl-frames", "5", "--out", "{d}/demo"],
      "--rtl-frames must be in 0..4"),
     (["demo", "--sim", "modelsim", "--out", "{d}/demo"], "icarus or verilator"),

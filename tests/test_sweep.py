@@ -180,7 +180,7 @@ def _small_argv(out_dir, extra=()):
     (["--broadcast", "1,0"], "--broadcast must be an integer in 1..16, got 0"),
     (["--broadcast", "x"], "--broadcast must be an integer, got 'x'"),
     (["--broadcast", "1,2"], "--broadcast 2 must divide the PE count 1"),
-    (["--frames", "0"], "--frames must be an integer >= 1, got 0"),
+    (["--frames", "0"], "--frames must be an integer in 1..1000000, got 0"),
     (["--margin", "1.5"], "--margin must be a number in (0, 1], got 1.5"),
     (["--rtl-check", "3"], "--rtl-check must be an integer in 0..1, got 3"),
     (["--scheduler", "CLOSED"], "no Dask scheduler answers"),

@@ -34,7 +34,7 @@ from .encode import (
     merge_rows,
     split_rows,
 )
-from .limits import LIMITS, check_int
+from .limits import LIMITS, check_int, check_pe_count
 from .lstmp import (
     GATES,
     MATRIX_KEYS,
@@ -50,7 +50,8 @@ from .stack import check_stack, describe_stack, require_single_lstmp, stack_floa
 
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
-           "load_compressed", "load_compressed_stack", "check_config", "calibration_inputs",
+           "load_compressed", "load_compressed_stack", "check_config", "check_qformats",
+           "calibration_inputs",
            "from_arrays", "stack_from_arrays", "is_compressed"]
 
 #: The single-LSTMP-layer layout (still written for exactly that case).
@@ -95,6 +96,19 @@ def check_config(cfg):
                        f"+ activation bits ({cfg.weight_bits + cfg.act_bits})")
     if cfg.index_bits + cfg.weight_bits > 32:
         raise EseError("weight bits + index bits must fit a 32-bit word")
+
+
+def check_qformats(qformats, *, source=None):
+    """Refuse (:class:`EseError`) fractional-bit counts outside ``LIMITS["frac_bits"]``:
+    weights or calibration values so large or small that no sane fixed point holds them
+    (``source`` names the model file, if any)."""
+    where = "" if source is None else f"{source}: "
+    for key in QFORMAT_KEYS:
+        try:
+            check_int("frac_bits", qformats[key], label=f"Q format {key} (fractional bits)")
+        except (EseError, TypeError) as e:
+            raise EseError(f"{where}{e}: the values it holds are too large or too small "
+                           f"for fixed point") from None
 
 
 def calibration_inputs(n_in, frames=64, seed=1):
@@ -358,6 +372,11 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
     float_w = LSTMPWeights.from_arrays({k: arrays[f"{prefix}float_{k}"] for k in keys},
                                        source=source, projection=projection)
     h, n_in, n_proj = float_w.n_cells, float_w.n_in, float_w.n_proj
+    try:
+        check_pe_count(cfg.n_pe, h)
+    except EseError as e:
+        _fail(source, str(e))
+    check_qformats(qformats, source=source)
     gate = _image_from_arrays(arrays, f"{prefix}gate", cfg, n_in + n_proj, 4 * h, source)
     ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source)
           if projection else None)
@@ -423,6 +442,7 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
         "fc": frac_bits_for(c_max, ab, headroom=1),
         "fg": ab - 1,
     }
+    check_qformats(q)
     acc_frac = q["fw_g"] + q["fa"]
     wq = {k: quantize(pruned[k], q["fw_y" if k == "W_ym" else "fw_g"], wb)
           for k in pruned.matrix_keys}

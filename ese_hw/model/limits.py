@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..errors import EseError
 
-__all__ = ["LIMITS", "Limit", "check_divides_pes", "check_int"]
+__all__ = ["CLOCK_MHZ_RANGE", "LIMITS", "Limit", "check_divides_pes", "check_int",
+           "check_pe_count"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ LIMITS = {limit.name: limit for limit in (
           "worth building"),
     Limit("lut_range_log2", "LUT range log2", 0, 6,
           "the tables span [-2**r, 2**r); beyond 64 sigmoid and tanh are flat"),
-    Limit("n_pe", "PE count", 1, None, "PEs per channel (the paper uses 32)"),
+    Limit("n_pe", "PE count", 1, None,
+          "PEs per channel (the paper uses 32); a model also bounds it by its cells "
+          "(check_pe_count)"),
     Limit("n_channels", "channels", 1, 64,
           "lock-step channels sharing one weight read; each adds accumulators and "
           "c/m/y banks to every PE and act_bits + 1 bits to the x word; 64 is twice "
@@ -66,18 +69,38 @@ LIMITS = {limit.name: limit for limit in (
     Limit("ew_share", "PEs per element-wise unit", 1, None,
           "PEs that share one element-wise unit and its tables (G); must divide the "
           "PE count"),
-    Limit("queue_depth", "queue depth", 1, None,
-          "columns in each PE's activation queue (the paper uses 8)"),
+    Limit("queue_depth", "queue depth", 1, 256,
+          "columns in each PE's activation queue (the paper uses 8, where an event model "
+          "already reaches U 0.976, DESIGN.md section 4); 256 is a block RAM per PE and "
+          "lane (a billion-deep queue was elaborated as asked until the OOM killer came)"),
     Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
-    Limit("y_fifo_depth", "y FIFO depth", 1, None,
-          "y_t elements the AXI top's output FIFO holds while the consumer pauses"),
+    Limit("y_fifo_depth", "y FIFO depth", 1, 65536,
+          "y_t elements the AXI top's output FIFO holds while the consumer pauses: 65536 "
+          "is 128 frames of the paper's 512 projections; a deeper buffer is the host's "
+          "(a billion-entry FIFO took minutes and all the memory to elaborate)"),
+    Limit("frames", "frames", 1, 1_000_000,
+          "seeded input frames a demo or a sweep runs per channel: a million frames of "
+          "the paper's 153 inputs are 1.2 GB of float64 inputs per channel"),
     Limit("n_cols_max", "column count", 1, None, "columns a pointer memory describes"),
     Limit("local_rows", "local rows", 1, None, "accumulator rows per PE"),
     Limit("ptr_bits", "pointer bits", 1, 32, "entry addresses of a 32-bit word"),
     Limit("n_in", "inputs", 1, None, "LSTMP input size I"),
     Limit("n_cells", "cells", 1, None, "LSTMP cells H"),
     Limit("n_proj", "projections", 1, None, "LSTMP projection size P"),
+    Limit("frac_bits", "fractional bits", -62, 62,
+          "a Q format's fractional bits (docs/contract.md section 3): the golden model "
+          "shifts int64 values by these and their differences; values outside mean "
+          "weights or activations near the float range's ends"),
+    Limit("matrix_weights", "matrix weights", 1, 1 << 26,
+          "weights of the nine matrices, 4H(I+P) + PH: the paper's model has 3,248,128; "
+          "2**26 is 20 times more, already 0.5 GB per float64 copy, and more than any "
+          "channel's entry memories on the XCKU060 hold at the paper's density"),
 )}
+
+#: Clock frequencies (MHz) a design may ask for, inclusive: the Vivado flow writes the
+#: period into its constraints, and UltraScale fabric clocks stay well under 1 GHz; a
+#: kilohertz clock, or a period of ``inf`` ns, is a typo.
+CLOCK_MHZ_RANGE = (1.0, 1000.0)
 
 
 def check_int(name, value, lo=None, hi=None, *, label=None):
@@ -133,3 +156,18 @@ def check_divides_pes(label, value, n_pe):
     known yet, nothing to check); the one-line message names it by ``label``."""
     if n_pe is not None and n_pe % value:
         raise EseError(f"{label} {value} must divide the PE count {n_pe}")
+
+
+def check_pe_count(n_pe, n_cells):
+    """Refuse (:class:`EseError`) a PE count a model of ``n_cells`` cells cannot use.
+
+    A PE owns whole cells (cell ``h`` in PE ``h mod N``, docs/contract.md section 1) and
+    the four gate rows of each, so a PE beyond the cells would own no gate row and no
+    cell: an empty PE that still costs its memories, tables and a lane in every step.
+    Returns ``n_pe`` as an int.
+    """
+    n_pe = check_int("n_pe", n_pe, label=LIMITS["n_pe"].label)
+    if n_pe > n_cells:
+        raise EseError(f"PE count {n_pe} exceeds the model's {n_cells} cells (a PE owns "
+                       f"whole cells, so at most {n_cells} PEs)")
+    return n_pe

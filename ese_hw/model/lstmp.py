@@ -21,6 +21,7 @@ from .lut import sigmoid
 __all__ = [
     "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS", "PLAIN_WEIGHT_KEYS",
     "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
+    "check_matrix_weights",
     "atomic_savez",
     "atomic_write",
 ]
@@ -185,6 +186,7 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
             raise EseError(f"{name} must be a positive integer, got {v!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EseError(f"seed must be a non-negative integer, got {seed!r}")
+    check_matrix_weights(n_in, n_cells, n_proj)
     rng = np.random.default_rng(seed)
     a = {}
     scale_g = 2.0 / np.sqrt(n_in + n_proj)
@@ -198,6 +200,18 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
     a["b_f"] += 1.0
     a["W_ym"] = rng.normal(0, 2.0 / np.sqrt(n_cells), (n_proj, n_cells))
     return LSTMPWeights.from_arrays(a)
+
+
+def check_matrix_weights(n_in, n_cells, n_proj):
+    """Refuse (:class:`EseError`) a shape with more matrix weights than
+    ``LIMITS["matrix_weights"]`` allows, naming the shape and the count."""
+    from .limits import LIMITS
+
+    count = 4 * n_cells * (n_in + n_proj) + n_proj * n_cells
+    limit = LIMITS["matrix_weights"].hi
+    if count > limit:
+        raise EseError(f"{n_in} inputs, {n_cells} cells, {n_proj} projections make "
+                       f"{count:,} matrix weights, more than the {limit:,} supported")
 
 
 def load_weights(path):
@@ -237,6 +251,24 @@ def lstmp_float(w, x, *, return_state=False):
     With ``return_state``, also return the cell states c (T, H) (for calibration).
     """
     x = check_inputs(x, w.n_in)
+    # Weights or inputs near the float maximum overflow the sums; sigmoid and tanh
+    # saturate, so the outputs may still be finite. Numpy's warnings would be stray
+    # stderr lines: silenced here, and outputs that are not finite refused below.
+    with np.errstate(over="ignore", invalid="ignore"):
+        ys, cs = _lstmp_frames(w, x)
+    if not (np.all(np.isfinite(ys)) and np.all(np.isfinite(cs))):
+        raise EseError(f"the float LSTMP overflows (max |weight| {_max_abs(w):.3g}, max "
+                       f"|input| {np.abs(x).max():.3g}): its outputs are not finite")
+    if return_state:
+        return ys, cs
+    return ys
+
+
+def _max_abs(w):
+    return max(float(np.abs(w[k]).max()) for k in w.keys)
+
+
+def _lstmp_frames(w, x):
     wx = np.concatenate([w[f"W_{g}x"] for g in GATES])          # (4H, I)
     wr = np.concatenate([w[f"W_{g}r"] for g in GATES])          # (4H, P)
     b = np.concatenate([w[f"b_{g}"] for g in GATES])
@@ -256,6 +288,4 @@ def lstmp_float(w, x, *, return_state=False):
         y = w["W_ym"] @ m if w.has_projection else m
         ys.append(y)
         cs.append(c)
-    if return_state:
-        return np.array(ys), np.array(cs)
-    return np.array(ys)
+    return np.array(ys), np.array(cs)

@@ -1,5 +1,8 @@
 """Reading user files: every unreadable, corrupted or truncated file is one :class:`EseError`."""
 
+import lzma
+import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -9,7 +12,23 @@ from ..errors import EseError
 
 __all__ = ["open_input", "read_npz", "read_npy"]
 
-_BAD_FILE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+#: What the zip and .npy readers raise on a damaged file: besides the obvious ones, a
+#: flipped header byte makes numpy's header parser raise SyntaxError (or, retrying an
+#: old header format, tokenize's TokenError; or TypeError, sorting a key turned into
+#: bytes among strings), a flipped flag bit makes zipfile ask for a
+#: password (RuntimeError) or name an unknown compression method (NotImplementedError),
+#: a flipped method byte can select LZMA (LZMAError), and a flipped shape can ask for
+#: more memory than there is.
+_BAD_FILE = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError, OSError,
+             ValueError, KeyError, TypeError, SyntaxError, tokenize.TokenError,
+             RuntimeError, NotImplementedError, OverflowError, MemoryError)
+
+
+def _why(e):
+    """The exception as a short phrase for a one-line message."""
+    text = " ".join(str(e).split())
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def open_input(path, what):
@@ -43,7 +62,7 @@ def read_npz(path):
         except EseError:
             raise
         except _BAD_FILE as e:
-            raise EseError(f"{path}: not a readable .npz ({type(e).__name__})") from None
+            raise EseError(f"{path}: not a readable .npz ({_why(e)})") from None
 
 
 def read_npy(path):
@@ -52,7 +71,7 @@ def read_npy(path):
         try:
             x = np.load(fh, allow_pickle=False)
         except _BAD_FILE as e:
-            raise EseError(f"{path}: not a readable .npy ({type(e).__name__})") from None
+            raise EseError(f"{path}: not a readable .npy ({_why(e)})") from None
         if isinstance(x, np.lib.npyio.NpzFile):
             x.close()
             raise EseError(f"{path}: a .npz archive, expected a single .npy array")

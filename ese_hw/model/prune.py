@@ -16,7 +16,7 @@ Ties in magnitude are broken by position (stable sort), so pruning is determinis
 import numpy as np
 
 from ..errors import EseError
-from .limits import LIMITS, check_int
+from .limits import LIMITS, check_int, check_pe_count
 
 __all__ = ["BALANCES", "prune_matrix", "prune_weights"]
 
@@ -90,8 +90,15 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
     which has no ``W_ym``); return (pruned weights, masks).
 
     Peepholes and biases are dense vectors and are never pruned.
+
+    Raises
+    ------
+    EseError
+        Bad arguments, more PEs than the model has cells, or a density so low that no
+        weight of the matrices survives (a model with nothing to compute).
     """
     check_prune_args(n_pe=n_pe, density=density, balance=balance)
+    check_pe_count(n_pe, weights.n_cells)
     masks, arrays = {}, {}
     offset = 0
     for key in weights.matrix_keys:
@@ -102,6 +109,10 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
         offset = (offset + int(round(density * w.size))) % n_pe
         masks[key] = m
         arrays[key] = np.where(m, w, 0.0)
+    if not any(m.any() for m in masks.values()):
+        size = sum(weights[k].size for k in weights.matrix_keys)
+        raise EseError(f"density {density:g} keeps none of the {size} matrix weights "
+                       f"(balance {balance}, {n_pe} PEs); give a larger density")
     return weights.replace(**arrays), masks
 
 

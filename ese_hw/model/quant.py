@@ -4,7 +4,11 @@ All functions work on numpy int64 arrays (or Python ints) and are the single
 definition of rounding, saturation and wrap-around that the gateware copies.
 """
 
+import math
+
 import numpy as np
+
+from ..errors import EseError
 
 __all__ = ["frac_bits_for", "quantize", "sat", "wrap", "rshift_round", "shift_floor"]
 
@@ -13,16 +17,23 @@ def frac_bits_for(maxabs, bits, *, headroom=0):
     """Largest fractional-bit count ``F`` such that ``maxabs * 2**headroom`` fits ``bits`` signed.
 
     "Fits" means ``floor(v * 2**F + 0.5) <= 2**(bits-1) - 1``. For ``maxabs == 0``
-    returns ``bits - 1``.
+    returns ``bits - 1``; a non-finite ``maxabs`` is an :class:`EseError`.
     """
-    v = float(maxabs) * 2.0 ** headroom
+    maxabs = float(maxabs)
     top = 2 ** (bits - 1) - 1
-    if v <= 0.0:
+    if not math.isfinite(maxabs):
+        raise EseError(f"no {bits}-bit fixed-point format holds a magnitude of {maxabs}")
+    if maxabs <= 0.0:
         return bits - 1
-    f = int(np.floor(np.log2(top / v)))
-    while np.floor(v * 2.0 ** (f + 1) + 0.5) <= top:
+
+    def scaled(f):                      # maxabs * 2**(headroom + f), exact, no overflow
+        return math.ldexp(maxabs, headroom + f)
+
+    # Logs, not top / v: v * 2**headroom may overflow near the float maximum.
+    f = math.floor(math.log2(top) - math.log2(maxabs)) - headroom
+    while math.floor(scaled(f + 1) + 0.5) <= top:
         f += 1
-    while np.floor(v * 2.0 ** f + 0.5) > top:
+    while math.floor(scaled(f) + 0.5) > top:
         f -= 1
     return f
 
@@ -35,15 +46,24 @@ def sat(v, bits):
 def wrap(v, bits):
     """Two's-complement wrap-around to ``bits`` (what a DSP48 accumulator does)."""
     v = np.asarray(v, dtype=np.int64)
-    m = np.int64(1) << np.int64(bits - 1)
     if bits >= 64:
         return v
-    return ((v + m) & ((m << 1) - 1)) - m
+    m, mask = np.int64(1 << (bits - 1)), np.int64((1 << bits) - 1)
+    # int64 sums wrap modulo 2**64, which the mask reduces modulo 2**bits: the overflow
+    # numpy warns about (at 63 bits) is the arithmetic wanted.
+    with np.errstate(over="ignore"):
+        return ((v + m) & mask) - m
 
 
 def quantize(x, frac, bits):
-    """``sat(floor(x * 2**frac + 0.5), bits)`` as int64 (round half up)."""
-    q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5)
+    """``sat(floor(x * 2**frac + 0.5), bits)`` as int64 (round half up).
+
+    A product beyond the float range is infinite and saturates like any other value
+    out of range, so numpy's overflow warning is silenced (on the command line it
+    would be stray lines on stderr).
+    """
+    with np.errstate(over="ignore"):
+        q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5)
     return sat(q, bits).astype(np.int64)
 
 

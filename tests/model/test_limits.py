@@ -11,7 +11,10 @@ from ese_hw.model.limits import LIMITS, check_int
 def test_table_is_consistent():
     for name, limit in LIMITS.items():
         assert limit.name == name and limit.label and limit.why
-        assert limit.lo >= 0 and (limit.hi is None or limit.hi >= limit.lo)
+        # Counts and widths; only a Q format's fractional bits may be negative
+        # (docs/contract.md section 3).
+        assert limit.lo >= 0 or name == "frac_bits"
+        assert limit.hi is None or limit.hi >= limit.lo
     # The paper's configuration is inside every bound.
     paper = dict(weight_bits=12, act_bits=16, index_bits=4, accum_bits=48, lut_bits=12,
                  lut_range_log2=3, n_pe=32, n_channels=1, queue_depth=8)
