@@ -34,6 +34,7 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
+from ese_hw.sim.tb_top import refused_load_streams
 from ese_hw.simtools import generate_verilog
 
 SHAPE = (8, 12, 6)          # I, H, P: small enough for many frames in the simulator
@@ -432,30 +433,13 @@ def test_second_model_loaded_at_run_time(model):
 # The checked load path: refused streams, resets in a load and in a frame.
 
 def _bad_loads(params, model):
-    """``(name, load stream bytes, LoadError)``: load.bin of ``model`` with one defect each,
-    and a real load.bin for another PE count."""
-    n_bytes = byte_width(params.load_layout.size)
-    beats = _beats(model_load_bytes(params, model), n_bytes)
-
-    def blob(words):
-        return b"".join(w.to_bytes(n_bytes, "little") for w in words)
-
-    def edited(k, value):
-        return blob(beats[:k] + [value] + beats[k + 1:])
-
+    """The refused streams of :func:`ese_hw.sim.tb_top.refused_load_streams` for ``model``,
+    the configuration case a real load.bin for another PE count."""
     other = _model(n_pe=3)
-    assert byte_width(ChannelParams.for_model(other).load_layout.size) == n_bytes
-    return [
-        ("magic", edited(0, beats[0] ^ 1), LoadError.MAGIC),
-        ("version", edited(1, LOAD_VERSION + 1), LoadError.VERSION),
-        ("3 PEs", model_load_bytes(ChannelParams.for_model(other, n_channels=2), other),
-         LoadError.CONFIG),
-        ("too long", edited(3, params.load_max_words + 1), LoadError.LENGTH),
-        ("TLAST early", blob(beats[:-2]), LoadError.LENGTH),
-        ("TLAST late", blob(beats + [0]), LoadError.LENGTH),
-        ("checksum", edited(len(beats) // 2, beats[len(beats) // 2] ^ 1 << 9),
-         LoadError.CHECKSUM),
-    ]
+    other_bytes = model_load_bytes(ChannelParams.for_model(other, n_channels=2), other)
+    bad = refused_load_streams(params, model_load_bytes(params, model), other=other_bytes)
+    assert len(other_bytes) % byte_width(params.load_layout.size) == 0
+    return bad
 
 
 def test_refused_loads_hold_frames_off_until_a_good_one(model):
