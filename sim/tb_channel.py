@@ -77,7 +77,8 @@ def x_payloads(x_layout, x_q, reset_mask):
 def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0,
                     load_idle=0.0, stall_cycles=None):
     """Data for :class:`ChannelTB`: the ``load`` and ``x`` payloads, packed here from the
-    channel's own layouts (:func:`ese_hw.gateware.load.pack_load_words`,
+    channel's own layouts (the load stream's beats split by
+    :func:`ese_hw.gateware.load.split_beats`, ``last`` on the final one; x by
     :func:`~ese_hw.gateware.load.pack_fields`), so the testbench only streams integers.
 
     Parameters
