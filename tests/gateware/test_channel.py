@@ -377,3 +377,19 @@ def test_broadcast_sizes():
     assert params.load_data_bits == max(12 + 4 + 2, params.accum_bits)
     one = ChannelParams(**{**BASE, "n_in": 5, "n_pe": 4})
     assert (one.n_groups, one.sub_bits) == (one.n_cols, 0)
+
+
+def test_narrow_load_words_are_widened_to_hold_a_header_value():
+    """A configuration whose load word would be narrower than 32 bits gets a wider data
+    field (the header values and the CRC-32 travel as whole words); a wide one keeps its
+    own, and the channel checks streams of that width."""
+    narrow = ChannelParams(**{**BASE, "weight_bits": 2, "index_bits": 2, "act_bits": 4,
+                              "accum_bits": 8, "entry_depth": 8,
+                              "qformats": {**BASE["qformats"], "fg": 3}})
+    # target 2 + pe 1 + addr 5 (4 * 4 bias rows) bits: data 24 instead of 8.
+    assert (narrow.pe_bits, narrow.load_addr_bits) == (1, 5)
+    assert narrow.load_data_bits == 24 and narrow.load_layout.size == 32
+    wide = ChannelParams(**BASE)
+    assert wide.load_data_bits == wide.accum_bits == 48
+    dut = _elaborated(Channel.from_params(narrow))
+    assert dut.load.payload.word.shape().size == 32
