@@ -263,8 +263,10 @@ class LoadChecker(CheckedComponent):
             crc.data.eq(value),
             crc.start.eq(take & (state == _Expect.MAGIC)),
             crc.valid.eq(take & (state.as_value() <= _Expect.PAYLOAD.value)),
+            # A payload beat passes unless it carries last (early); written directly, not
+            # through ``fail``, to keep the write enables' logic short.
             self.words.payload.eq(beat.word),
-            self.words.valid.eq(take & (state == _Expect.PAYLOAD) & (fail == LoadError.NONE)),
+            self.words.valid.eq(take & (state == _Expect.PAYLOAD) & ~beat.last),
         ]
         with m.If(take & (state == _Expect.MAGIC)):
             m.d.sync += [loaded.eq(0), self.error.eq(LoadError.NONE)]
