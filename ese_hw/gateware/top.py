@@ -32,9 +32,9 @@ Framing, exactly (docs/contract.md section 5):
   a bad checksum...). No x beat is taken without a loaded model (before the first
   good stream unless the images are baked in, after a refused stream or one cut by
   ``aresetn``), nor from a stream's first beat to its TLAST, so no frame runs on a
-  half-loaded, corrupted or unintended model. A
-  load waits (``tready`` low) while frames are in flight; it keeps the lanes'
-  recurrent state, so the first frame on a new model sets ``tuser``.
+  half-loaded, corrupted or unintended model. A load waits (``tready`` low) while
+  frames are in flight; it keeps the lanes' recurrent state, so the first frame on a
+  new model sets ``tuser``.
 
 A y FIFO of ``y_fifo_depth`` entries sits between the channel and ``m_axis_y``. The
 channel streams a frame's ``P`` outputs back to back, and the next step's read-out
@@ -100,9 +100,10 @@ _ROLES = {
     "loaded": "the last load stream begun passed every check (or, with baked images, "
               "none has begun); x beats are taken only while it is high",
     "loading": "a load stream's first beat has been taken and its TLAST beat has not",
-    "load_error": "why the last load stream was refused: 0 none, 1 magic, 2 version, "
-                  "3 configuration, 4 length (TLAST early or late, or more words than the "
-                  "memories hold), 5 checksum; 0 again from the next stream's first beat",
+    "load_error": "why the last load stream was refused (LoadError, docs/contract.md "
+                  "section 5): " + ", ".join(f"{e.value} {e.name.lower()}" for e in LoadError)
+                  + "; length is TLAST early or late, or more words than the memories hold; "
+                  "none again from the next stream's first beat",
 }
 
 
