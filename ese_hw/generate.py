@@ -12,12 +12,15 @@
     timing reports to files; the script runs ``vivado -mode batch -source ese_top.tcl``.
 ``load.bin``
     The exact ``s_axis_load`` byte stream of the design's model
-    (:func:`ese_hw.gateware.top.model_load_bytes`). Always written: a design always has
-    a model, the given one or the seeded random one its memory depths come from, and
-    the random model's stream is what a first test of a bitstream loads.
+    (:func:`ese_hw.gateware.top.model_load_bytes`): a checked load stream, its header
+    (magic, version, configuration hash, length), the words and a CRC-32. Always
+    written: a design always has a model, the given one or the seeded random one its
+    memory depths come from, and the random model's stream is what a first test of a
+    bitstream loads.
 ``config.json``
     Every channel parameter (``ChannelParams.to_dict()``), memory depths, Q formats,
-    the port table, the clock, the model's source, ``load.bin``'s size and digest,
+    the port table, the clock, the model's source, ``load.bin``'s size, header, CRC-32
+    and digest,
     and the cycle model's frame interval and latency at the clock.
 ``README.md``
     Ports, the load protocol and how to run Vivado.
@@ -230,12 +233,24 @@ def _config(design, top, load_bytes, perf, files, bake):
         "tdata_bits": {"s_axis_x": top.x_tdata_bits, "m_axis_y": top.y_tdata_bits,
                        "s_axis_load": top.load_tdata_bits},
         "ports": top.port_table(),
-        "load_stream": {"file": LOAD_FILE, "bytes": len(load_bytes),
-                        "beat_bytes": top.load_tdata_bits // 8,
-                        "beats": len(load_bytes) // (top.load_tdata_bits // 8),
-                        "sha256": hashlib.sha256(load_bytes).hexdigest()},
+        "load_stream": _load_stream(params, top, load_bytes),
         "performance": perf,
     }
+
+
+def _load_stream(params, top, load_bytes):
+    """``config.json``'s description of ``load.bin``: sizes, the header's values, the
+    CRC-32 beat, the error codes of ``load_error``, and a digest."""
+    from .gateware.load import HEADER_FIELDS, LoadError, split_beats
+
+    beats = split_beats(load_bytes, params.load_layout.size)
+    header = dict(zip(HEADER_FIELDS, beats[:len(HEADER_FIELDS)], strict=True))
+    return {"file": LOAD_FILE, "bytes": len(load_bytes),
+            "beat_bytes": top.load_tdata_bits // 8, "beats": len(beats),
+            "header": header, "payload_words": header["length"], "crc32": beats[-1],
+            "max_payload_words": params.load_max_words,
+            "load_error_codes": {e.name.lower(): e.value for e in LoadError},
+            "sha256": hashlib.sha256(load_bytes).hexdigest()}
 
 
 def _part():
@@ -249,6 +264,7 @@ def _readme(config):
     rows = "\n".join(f"| `{p['name']}` | {p['direction']} | {p['width']} | {p['role']} |"
                      for p in c["ports"])
     lb = c["load_stream"]
+    codes = ", ".join(f"{v} {k}" for k, v in lb["load_error_codes"].items())
     baked = ("The memory images are baked into the Verilog; `load.bin` reloads them (or "
              "another model of this configuration) at run time." if c["model"]["baked"] else
              "The Verilog has no weights: send `load.bin` (or another model of this "
@@ -280,11 +296,18 @@ Vivado's "Add Module" infer the three AXI4-Stream interfaces.
 ## Loading a model
 
 {baked} `load.bin` is the `s_axis_load` stream byte for byte: {lb['beats']} beats of \
-{lb['beat_bytes']} bytes (`tdata` little-endian, one load word per beat), TLAST on the last \
-beat. A load waits while frames are in flight, and no x beat is taken between a model's first
-beat and its TLAST. The word format (target, PE, address and data fields) is in ese_hw's
-docs/contract.md, section "The AXI4-Stream top"; the field widths are `channel.ports.load`
-in `config.json`.
+{lb['beat_bytes']} bytes (`tdata` little-endian, one word per beat), TLAST on the last \
+beat. It is a checked load stream: 4 header beats (the magic `ESEL`, format version \
+{lb['header']['version']}, this configuration's hash 0x{lb['header']['config']:08x}, the \
+payload length {lb['payload_words']:,}), the payload words, and the CRC-32 (zlib's) of the \
+beats before it, 0x{lb['crc32']:08x}. The core checks all of it: `loaded` goes high \
+after a stream that passes; a refused stream leaves it low and says why in `load_error` \
+({codes}), and x beats are held off (`s_axis_x_tready` low) until a good stream has \
+loaded. A load waits while frames are in flight, and no x beat is taken between a \
+stream's first beat and its TLAST. `aresetn` keeps the memories and `loaded` (a stream \
+cut by the reset leaves it low). The word format (target, PE, address and data fields) \
+is in ese_hw's docs/contract.md, section "The AXI4-Stream top"; the field widths are \
+`channel.ports.load` in `config.json`.
 
 ## Running Vivado
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import EseError
 from .model.cycles import useful_macs
-from .model.images import channel_images, load_words
+from .model.images import channel_images
 from .model.limits import check_divides_pes
 from .simtools import build_design, check_simulator, run_test
 
@@ -300,8 +300,10 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
     preload : bool
         Bake the memory images into the Verilog (default). ``False`` builds a channel
         without them (see :func:`channel_key`) and writes the model through the
-        ``load`` stream before the first frame, with ``load_idle`` seeded idle cycles
-        (one word per cycle: 423,000 words at the paper's shape), in memories of
+        ``load`` stream before the first frame, as the checked load stream of
+        ``load.bin`` (header, words, CRC-32; the channel must report it loaded), with
+        ``load_idle`` seeded idle cycles (one word per cycle: 423,000 words at the
+        paper's shape), in memories of
         :func:`entry_capacity`, so one build serves every model of the configuration.
     entry_depth : int, optional
         Entry words per PE of the channel built (at least the model's need); default
@@ -328,6 +330,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
+    from .gateware.load import load_stream_bytes
     from .sim.tb_channel import channel_tb_data, read_tb_out, y_values
 
     x_q = _check_inputs(model, x_q)
@@ -341,8 +344,9 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
     build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
                          TOPLEVEL, build_root,
                          key=channel_key(params, images, preload=preload), progress=progress)
-    data = channel_tb_data(params, x_q, load=None if preload else load_words(images),
-                           resets=resets, x_idle=x_idle, y_stall=y_stall, load_idle=load_idle)
+    load = None if preload else load_stream_bytes(params, images)      # its load.bin
+    data = channel_tb_data(params, x_q, load=load, resets=resets, x_idle=x_idle,
+                           y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,
                    progress_total=t_n, progress_unit="frames")
     out = read_tb_out(run.run_dir)

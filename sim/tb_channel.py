@@ -5,8 +5,10 @@ and ``x`` payload integer packed from the channel's own layouts, and passes it t
 :func:`ese_hw.simtools.run_test` (:func:`ese_hw.rtl.run_rtl` does); the testbench
 only streams those integers, and records:
 
-* optional run-time loading of the model through ``load`` (rows of
-  ``ese_hw.model.images.load_words``), with seeded idle cycles;
+* optional run-time loading of the model through ``load``: one checked load stream
+  (the bytes of a ``load.bin``, :func:`ese_hw.gateware.load.load_stream_bytes`), one
+  beat per word with ``last`` on the final one, seeded idle cycles; the channel must
+  report it ``loaded`` (else the run fails naming its ``load_error``);
 * ``T`` frames of ``x`` (all channels side by side, ``reset`` bits on a frame's first
   element), seeded idle cycles when ``x_idle > 0``;
 * ``y`` collected with seeded ready stalls when ``y_stall > 0``; exactly ``T * P``
@@ -36,7 +38,7 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 
-from ese_hw.gateware.load import pack_fields, pack_load_words
+from ese_hw.gateware.load import LoadError, pack_fields, split_beats
 from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
 from ese_hw.simtools import DATA_ENV, ProgressReporter, load_tb_data
 
@@ -75,7 +77,8 @@ def x_payloads(x_layout, x_q, reset_mask):
 def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0,
                     load_idle=0.0, stall_cycles=None):
     """Data for :class:`ChannelTB`: the ``load`` and ``x`` payloads, packed here from the
-    channel's own layouts (:func:`ese_hw.gateware.load.pack_load_words`,
+    channel's own layouts (the load stream's beats split by
+    :func:`ese_hw.gateware.load.split_beats`, ``last`` on the final one; x by
     :func:`~ese_hw.gateware.load.pack_fields`), so the testbench only streams integers.
 
     Parameters
@@ -87,9 +90,9 @@ def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=
         Every channel's quantized inputs (``C == params.n_channels``).
     resets : (T, C) booleans, optional
         Channels that restart from zero state at that frame.
-    load : (k, 4) integers, optional
-        ``(target, pe, addr, data)`` rows (``ese_hw.model.images.load_words``) written
-        through ``load`` before the first frame.
+    load : bytes, optional
+        A load stream (``load.bin``: :func:`ese_hw.gateware.load.load_stream_bytes` for
+        ``params``) sent through ``load`` before the first frame.
     x_idle, y_stall, load_idle : float
         Seeded stall probabilities (0: always valid / always ready).
     stall_cycles : int, optional
@@ -105,15 +108,17 @@ def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=
         raise ValueError(f"resets has shape {resets.shape}, expected {(t_n, c_n)}")
     # Bit c of a frame's mask restarts channel c (a Python int: 64 channels fill int64).
     reset_mask = [sum(1 << c for c in np.flatnonzero(row)) for row in resets]
-    x_layout, load_layout = params.x_layout, params.load_layout
-    load_words = [] if load is None else pack_load_words(load_layout, load)
+    x_layout, word_bits = params.x_layout, params.load_layout.size
+    beats = [] if load is None else split_beats(load, word_bits)
+    # A load beat's payload: the word, and last (bit word_bits) on the stream's final beat.
+    load_beats = [w | int(k == len(beats) - 1) << word_bits for k, w in enumerate(beats)]
     if stall_cycles is None:
         # Far more than any phase of a step can take without a transfer or a frame_done.
         per_pe = params.entry_depth + params.n_cols + params.ew_slot * params.cells_per_pe
         stall_cycles = 20 * (per_pe + params.n_in + params.n_proj) + 2000
     return {
         "x_words": _payload_bytes(x_payloads(x_layout, x_q, reset_mask), x_layout.size),
-        "load_words": _payload_bytes(load_words, load_layout.size),
+        "load_beats": _payload_bytes(load_beats, params.load_beat_layout.size),
         "shape": np.array([c_n, t_n, n_in], dtype=np.int64),
         "n_proj": np.int64(params.n_proj),
         "x_idle": np.float64(x_idle),
@@ -304,11 +309,17 @@ class ChannelTB:
         await RisingEdge(dut.clk)
         t_wall = time.perf_counter()
         load_cycles = 0
-        words = _payload_ints(d["load_words"])
-        if words:
+        beats = _payload_ints(d["load_beats"])
+        if beats:
             t_load = get_sim_time("ns")
-            await self._load(words)
+            await self._load(beats)
             load_cycles = round((get_sim_time("ns") - t_load) / CLOCK_NS)
+            await ReadOnly()
+            if not dut.loaded.value:
+                error = LoadError(int(dut.load_error.value)).name
+                raise AssertionError(f"the channel refused the load stream: load_error "
+                                     f"{error}")
+            await RisingEdge(dut.clk)
         load_wall = time.perf_counter() - t_wall
         self.t0 = get_sim_time("ns")            # cycle 0: the first x element is offered
         cocotb.start_soon(self._watch_frame_done())

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import zlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,11 +18,13 @@ import pytest
 from ese_hw.cli import main
 from ese_hw.design import make_design
 from ese_hw.gateware.channel import ChannelParams
+from ese_hw.gateware.load import LOAD_MAGIC, LOAD_VERSION, LoadError
 from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, model_load_bytes
 from ese_hw.generate import TOP_NAME, check_out_dir
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
+from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
 from ese_hw.simtools import simulator_available, verilator_lint
 
@@ -125,6 +128,9 @@ def test_axi_port_names_in_verilog_and_config(out):
     assert table["s_axis_x_tuser"]["width"] == 2          # one reset bit per channel
     assert table["s_axis_load_tdata"]["width"] % 8 == 0
     assert table["m_axis_y_tready"]["direction"] == "in"
+    # The load status: loaded, a stream under way, the code of a refused one.
+    assert [(table[n]["direction"], table[n]["width"]) for n in
+            ("loaded", "loading", "load_error")] == [("out", 1), ("out", 1), ("out", 3)]
 
 
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
@@ -194,6 +200,14 @@ def test_load_bin_is_the_load_stream(out):
     ls = out.config["load_stream"]
     assert len(blob) == ls["bytes"] == ls["beats"] * ls["beat_bytes"]
     assert ls["beat_bytes"] * 8 == out.config["tdata_bits"]["s_axis_load"]
+    # The checked stream: the header, the model's words, zlib's CRC-32 of all before it.
+    params, n = out.design.params, ls["beat_bytes"]
+    words = len(load_words(channel_images(out.design.model, params.broadcast)))
+    assert ls["header"] == {"magic": LOAD_MAGIC, "version": LOAD_VERSION,
+                            "config": params.load_config, "length": words}
+    assert ls["beats"] == 4 + words + 1 and blob[:4] == b"ESEL"
+    assert ls["crc32"] == zlib.crc32(blob[:-n]) == int.from_bytes(blob[-n:], "little")
+    assert ls["load_error_codes"]["checksum"] == LoadError.CHECKSUM.value
 
 
 def test_bake_puts_the_images_in_the_verilog(out, baked):
@@ -212,6 +226,7 @@ def test_bake_puts_the_images_in_the_verilog(out, baked):
 def test_readme_names_ports_load_and_vivado(out):
     readme = (out.dir / "README.md").read_text()
     for text in ("s_axis_load_tdata", "m_axis_y_tlast", "load.bin", "docs/contract.md",
+                 "load_error", "CRC-32", f"0x{out.config['load_stream']['crc32']:08x}",
                  f"sh build_{TOP_NAME}.sh", "vivado -mode batch"):
         assert text in readme
 

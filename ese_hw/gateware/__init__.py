@@ -5,17 +5,18 @@ channels; :mod:`ese_hw.model.cycles` counts its cycles. Its PE datapath is built
 from :mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk
 and decode), :mod:`.pe` (activation queue + the two, as :class:`ColumnWalker`) and
 :mod:`.accumulator` (multiply, wrap-around accumulate; forwarding only in a block-RAM
-buffer); every memory loads at run time through :mod:`.load`. :class:`AxisTop` (:mod:`.top`) puts
+buffer); every memory loads at run time through :mod:`.load` (a checked stream: header,
+CRC-32, :class:`LoadChecker`). :class:`AxisTop` (:mod:`.top`) puts
 a channel behind AXI4-Stream ports for a Vivado block design.
 """
 
 from .accumulator import Accumulator
 from .channel import Channel, ChannelParams
-from .load import LoadTarget
+from .load import LoadChecker, LoadError, LoadTarget
 from .matrix_reader import MatrixReader
 from .pe import ColumnWalker
 from .pointer import PointerReader
 from .top import AxisTop
 
-__all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ColumnWalker", "LoadTarget",
-           "MatrixReader", "PointerReader"]
+__all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ColumnWalker", "LoadChecker",
+           "LoadError", "LoadTarget", "MatrixReader", "PointerReader"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from amaranth.hdl import Cat, Module, Shape
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
@@ -43,7 +43,17 @@ from ._params import CheckedComponent
 from .broadcaster import Broadcaster, LockstepFanout, check_broadcast
 from .cell import CellUnit, pack_peepholes
 from .lanes import lanes_layout, row_bits, x_layout
-from .load import LoadTarget, load_layout, route_load
+from .load import (
+    LOAD_FIELD_BITS,
+    LoadChecker,
+    LoadError,
+    LoadTarget,
+    load_beat_layout,
+    load_config,
+    load_layout,
+    max_load_words,
+    route_load,
+)
 from .pe import ChannelPE
 from .readout import YOutput, YReadout
 from .scheduler import Scheduler, Step
@@ -54,7 +64,8 @@ __all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth"]
 
 #: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
 _DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "n_groups", "sub_bits", "pe_bits",
-            "ptr_bits", "load_addr_bits", "load_data_bits", "ew_slot")
+            "ptr_bits", "load_addr_bits", "load_data_bits", "load_config", "load_max_words",
+            "ew_slot")
 
 
 def model_entry_depth(model):
@@ -107,11 +118,17 @@ class ChannelParams:
     sub_bits : int
         Entry-word bits of an entry's column within its group (``ceil_log2(K)``).
     pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
-        Widths of the load stream's fields and of an entry pointer.
+        Widths of the load words' fields and of an entry pointer (the data field is
+        widened where needed so that a word holds a 32-bit header value).
+    load_config, load_max_words : int
+        What a load stream's header must carry: the configuration hash, and at most
+        this payload length (:mod:`ese_hw.gateware.load`).
     ew_slot : int
         Cycles per local cell of the element-wise pass (``timing.ew_slot(G * C)``).
-    x_layout, y_layout, load_layout : data layouts
+    x_layout, y_layout, load_beat_layout : data layouts
         Payloads of the ``x``, ``y`` and ``load`` streams.
+    load_layout : data layout
+        A payload word of a load stream (the ``word`` of a ``load`` beat).
     signature : wiring.Signature
         The channel's ports.
     """
@@ -221,9 +238,23 @@ class ChannelParams:
 
     @property
     def load_data_bits(self):
-        return max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
-                   self.accum_bits,
-                   3 * self.weight_bits)
+        need = max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
+                   self.accum_bits, 3 * self.weight_bits)
+        # A whole load word also carries a 32-bit header value or the checksum.
+        fields = Shape.cast(LoadTarget).width + self.pe_bits + self.load_addr_bits
+        return max(need, LOAD_FIELD_BITS - fields)
+
+    @property
+    def load_config(self):
+        """The configuration hash a load stream for this channel carries
+        (:func:`ese_hw.gateware.load.load_config`)."""
+        return load_config(self)
+
+    @property
+    def load_max_words(self):
+        """The most payload words a load stream may announce
+        (:func:`ese_hw.gateware.load.max_load_words`)."""
+        return max_load_words(self)
 
     @property
     def ew_slot(self):
@@ -244,8 +275,14 @@ class ChannelParams:
 
     @property
     def load_layout(self):
-        """Payload layout of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
+        """A payload word of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
         return load_layout(self.pe_bits, self.load_addr_bits, self.load_data_bits)
+
+    @property
+    def load_beat_layout(self):
+        """Payload layout of the ``load`` stream: a word and ``last``
+        (:func:`ese_hw.gateware.load.load_beat_layout`)."""
+        return load_beat_layout(self.load_layout)
 
     @property
     def signature(self):
@@ -253,9 +290,12 @@ class ChannelParams:
         return wiring.Signature({
             "x": In(stream.Signature(self.x_layout)),
             "y": Out(stream.Signature(self.y_layout)),
-            "load": In(stream.Signature(self.load_layout)),
+            "load": In(stream.Signature(self.load_beat_layout)),
             "frame_done": Out(1),
             "busy": Out(1),
+            "loaded": Out(1),
+            "loading": Out(1),
+            "load_error": Out(LoadError),
         })
 
     # ---- Serialisation.
@@ -291,15 +331,23 @@ def _params_from_kwargs(kwargs):
 
 def _port_dict(member):
     """A port of :attr:`ChannelParams.signature` as JSON: flow, and its width or, for a
-    stream, its payload's width and fields (offset and width, lanes by index)."""
+    stream, its payload's width and fields (offset and width, lanes by index, a nested
+    struct's own fields within it)."""
     flow = member.flow.value.lower()
     if not member.is_signature:
         return {"flow": flow, "width": Shape.cast(member.shape).width}
     layout = member.signature.members["payload"].shape
-    return {"flow": flow, "stream": {
-        "payload_width": layout.size,
-        "fields": {str(key): {"offset": f.offset, "width": f.width} for key, f in layout},
-    }}
+    return {"flow": flow, "stream": {"payload_width": layout.size,
+                                     "fields": _fields_dict(layout)}}
+
+
+def _fields_dict(layout):
+    fields = {}
+    for key, f in layout:
+        fields[str(key)] = {"offset": f.offset, "width": f.width}
+        if isinstance(f.shape, data.StructLayout):
+            fields[str(key)]["fields"] = _fields_dict(f.shape)
+    return fields
 
 
 def _check_model_fits(params, model):
@@ -362,11 +410,22 @@ class Channel(CheckedComponent):
         frame's first element start those channels from zero state.
     y : Out(stream.Signature(lanes_layout))
         ``y_t``, P elements per frame (Q ``fa``).
-    load : In(stream.Signature(load_layout))
-        Memory writes; accepted only while no frame is in flight.
+    load : In(stream.Signature(load_beat_layout))
+        Load streams (header, payload words, CRC-32; ``last`` on the final beat;
+        docs/contract.md section 5), checked by a :class:`~ese_hw.gateware.load.LoadChecker`.
+        Accepted only while no frame is in flight.
     frame_done : Out(1)
         Pulses when a step's ``y_t`` has been written back (before it is streamed out).
     busy : Out(1)
+        A frame is in flight (``load`` is held off).
+    loaded : Out(1)
+        The last load stream begun passed every check (or none has begun and the images
+        are baked in). Kept through a reset, like the memories; a stream cut by a reset
+        leaves it low. Without it ``x`` is held off (not ready).
+    loading : Out(1)
+        A load stream's first beat has been taken and its last has not; ``x`` is held off.
+    load_error : Out(LoadError)
+        Why the last load stream was refused (``NONE``: it was not, or one is under way).
     """
 
     @classmethod
@@ -438,6 +497,7 @@ class Channel(CheckedComponent):
     x_layout = _from_params("x_layout")
     y_layout = _from_params("y_layout")
     load_layout = _from_params("load_layout")
+    load_beat_layout = _from_params("load_beat_layout")
 
     @property
     def qformats(self):
@@ -510,7 +570,10 @@ class Channel(CheckedComponent):
                      for pe in pes]
 
         # Data paths: x into the buffer, columns to the PEs, y out.
-        wiring.connect(m, wiring.flipped(self.x), xbuf.x)
+        checker, frames_allowed = self._check_loads(m)
+        m.d.comb += [xbuf.x.payload.eq(self.x.payload),
+                     xbuf.x.valid.eq(self.x.valid & frames_allowed),
+                     self.x.ready.eq(xbuf.x.ready & frames_allowed)]
         wiring.connect(m, bc.x_rd, xbuf.rd)
         wiring.connect(m, bc.column, fanout.i)
         for p, pe in enumerate(pes):
@@ -532,15 +595,30 @@ class Channel(CheckedComponent):
         # Loads only while nothing is in flight: between steps, every part idle.
         loads_allowed = ((sched.state == Step.WAIT_X) & all_idle & xbuf.empty & ~ew_seq.busy
                          & ~readout.busy & ~output.busy)
-        m.d.comb += [self.load.ready.eq(loads_allowed), self.busy.eq(~loads_allowed)]
-        self._route_loads(m, pes, units, self.load.valid & loads_allowed)
+        m.d.comb += [self.load.ready.eq(loads_allowed), self.busy.eq(~loads_allowed),
+                     checker.beats.valid.eq(self.load.valid & loads_allowed)]
+        self._route_loads(m, pes, units, checker.words)
         return m
 
-    def _route_loads(self, m, pes, units, strobe):
-        """Each load word (while ``strobe``) to its PE's memory; with shared cell units a
-        PE's peepholes go to its unit, the PE's index within the unit on top of the cell
-        address (:attr:`CellUnit.peep_load`)."""
-        load, g = self.load.payload, self._params.ew_share
+    def _check_loads(self, m):
+        """The :class:`LoadChecker` of the ``load`` stream (the caller drives its ``valid``)
+        and the status ports; returns it and ``frames_allowed``: a good model is loaded and
+        no load stream is under way."""
+        c = self._params
+        m.submodules.load_check = checker = LoadChecker(
+            word_layout=c.load_layout, config=c.load_config, max_words=c.load_max_words,
+            preloaded=self._images is not None)
+        m.d.comb += [checker.beats.payload.eq(self.load.payload),
+                     self.loaded.eq(checker.loaded), self.loading.eq(checker.loading),
+                     self.load_error.eq(checker.error)]
+        return checker, checker.loaded & ~checker.loading
+
+    def _route_loads(self, m, pes, units, words):
+        """Each payload word of ``words`` (the checker's: only those of a stream whose
+        header matched) to its PE's memory; with shared cell units a PE's peepholes go to
+        its unit, the PE's index within the unit on top of the cell address
+        (:attr:`CellUnit.peep_load`)."""
+        load, strobe, g = words.payload, words.valid, self._params.ew_share
         for p, pe in enumerate(pes):
             ports = {LoadTarget.ENTRY: pe.entry_load, LoadTarget.PTR: pe.ptr_load,
                      LoadTarget.BIAS: pe.bias_load}

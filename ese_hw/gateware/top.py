@@ -7,8 +7,9 @@ design. Its Verilog ports follow the ``<prefix>_t<signal>`` pattern, so Vivado's
     aclk, aresetn                            clock; synchronous reset, active low
     s_axis_x_tdata/tvalid/tready/tlast/tuser input frames, one beat per element
     m_axis_y_tdata/tvalid/tready/tlast       output frames, one beat per element
-    s_axis_load_tdata/tvalid/tready/tlast    the model's memory images (load.bin)
-    frame_done, busy, x_tlast_error          status (plain wires)
+    s_axis_load_tdata/tvalid/tready/tlast    load streams: the model's memory images (load.bin)
+    frame_done, busy, x_tlast_error,         status (plain wires)
+    loaded, loading, load_error
 
 Framing, exactly (docs/contract.md section 5):
 
@@ -22,11 +23,18 @@ Framing, exactly (docs/contract.md section 5):
   first beat restarts lane ``c`` from zero state (it is ignored on other beats).
 * ``m_axis_y``: a frame's ``P`` outputs, one beat each, lanes packed like x (padding
   bits 0), TLAST on the ``P``-th.
-* ``s_axis_load``: one load word per beat (:func:`~ese_hw.gateware.load.load_stream_bytes`
-  is the whole stream, byte for byte); TLAST ends a model. From a model's first
-  accepted beat until its TLAST beat no x beat is taken, so no frame runs on a
-  half-loaded model. A load waits (``tready`` low) while frames are in flight; it
-  keeps the lanes' recurrent state, so the first frame on a new model sets ``tuser``.
+* ``s_axis_load``: one load stream per model, one word per beat
+  (:func:`~ese_hw.gateware.load.load_stream_bytes` is the whole stream, byte for byte):
+  a header (magic, version, configuration hash, payload length), the payload words,
+  the CRC-32 of the beats before it; TLAST on the CRC beat. The channel checks it
+  (:class:`~ese_hw.gateware.load.LoadChecker`): ``loaded`` once a stream passed,
+  ``load_error`` says why one did not (another configuration, TLAST early or late,
+  a bad checksum...). No x beat is taken without a loaded model (before the first
+  good stream unless the images are baked in, after a refused stream or one cut by
+  ``aresetn``), nor from a stream's first beat to its TLAST, so no frame runs on a
+  half-loaded, corrupted or unintended model. A load waits (``tready`` low) while
+  frames are in flight; it keeps the lanes' recurrent state, so the first frame on a
+  new model sets ``tuser``.
 
 A y FIFO of ``y_fifo_depth`` entries sits between the channel and ``m_axis_y``. The
 channel streams a frame's ``P`` outputs back to back, and the next step's read-out
@@ -46,7 +54,7 @@ from ..model.images import channel_images
 from ..model.timing import DEFAULT_TIMING
 from ._params import CheckedComponent, check_int
 from .channel import Channel, ChannelParams
-from .load import byte_width, load_stream_bytes, pack_fields
+from .load import LoadError, byte_width, load_stream_bytes, pack_fields
 
 __all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
            "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
@@ -62,12 +70,14 @@ DEFAULT_Y_FIFO_DEPTH = 32
 #: What each port is for (:meth:`AxisTop.port_table`).
 _ROLES = {
     "aclk": "clock of every stream and of the whole design",
-    "aresetn": "synchronous reset, active low: clears the lanes' state, the y FIFO and "
-               "x_tlast_error; memories keep their contents",
+    "aresetn": "synchronous reset, active low: clears the lanes' state, the y FIFO, "
+               "x_tlast_error, load_error and a load stream under way; memories keep "
+               "their contents and loaded its value (low after a stream cut by the reset)",
     "s_axis_x_tdata": "element j of a frame for every lane: lane c in bits "
                       "[c*act_bits, (c+1)*act_bits), two's complement; padding ignored",
     "s_axis_x_tvalid": "handshake",
-    "s_axis_x_tready": "handshake (low while the input buffer is full or a model loads)",
+    "s_axis_x_tready": "handshake (low while the input buffer is full, no model is loaded "
+                       "or a load stream is under way)",
     "s_axis_x_tlast": "on a frame's I-th beat; checked against the top's own count, "
                       "not obeyed (x_tlast_error)",
     "s_axis_x_tuser": "bit c on a frame's first beat restarts lane c from zero state; "
@@ -77,14 +87,23 @@ _ROLES = {
     "m_axis_y_tvalid": "handshake",
     "m_axis_y_tready": "handshake (the y FIFO absorbs pauses up to its depth)",
     "m_axis_y_tlast": "on a frame's P-th beat",
-    "s_axis_load_tdata": "one load word (a beat of load.bin), little-endian",
+    "s_axis_load_tdata": "one word of a load stream (a beat of load.bin: header, payload "
+                         "or CRC-32), little-endian",
     "s_axis_load_tvalid": "handshake",
     "s_axis_load_tready": "handshake (low while frames are in flight)",
-    "s_axis_load_tlast": "ends a model; x beats are held off from its first beat to this one",
+    "s_axis_load_tlast": "on a load stream's CRC beat, the only place it may be; x beats are "
+                         "held off from the stream's first beat to this one",
     "frame_done": "pulses when a step's y_t is computed (before it is streamed out)",
     "busy": "a frame is in flight (s_axis_load is held off)",
     "x_tlast_error": "sticky until aresetn: an x beat's tlast disagreed with the counted "
                      "frame position",
+    "loaded": "the last load stream begun passed every check (or, with baked images, "
+              "none has begun); x beats are taken only while it is high",
+    "loading": "a load stream's first beat has been taken and its TLAST beat has not",
+    "load_error": "why the last load stream was refused (LoadError, docs/contract.md "
+                  "section 5): " + ", ".join(f"{e.value} {e.name.lower()}" for e in LoadError)
+                  + "; length is TLAST early or late, or more words than the memories hold; "
+                  "none again from the next stream's first beat",
 }
 
 
@@ -117,7 +136,9 @@ class AxisTop(CheckedComponent):
     m_axis_y_tvalid, m_axis_y_tlast : Out(1); m_axis_y_tready : In(1)
     s_axis_load_tdata : In(load_tdata_bits)
     s_axis_load_tvalid, s_axis_load_tlast : In(1); s_axis_load_tready : Out(1)
-    frame_done, busy, x_tlast_error : Out(1)
+    frame_done, busy, x_tlast_error, loaded, loading : Out(1)
+    load_error : Out(LoadError)
+        The channel's load status (:class:`~ese_hw.gateware.channel.Channel`).
     """
 
     @classmethod
@@ -150,6 +171,9 @@ class AxisTop(CheckedComponent):
             "frame_done": Out(1),
             "busy": Out(1),
             "x_tlast_error": Out(1),
+            "loaded": Out(1),
+            "loading": Out(1),
+            "load_error": Out(LoadError),
         })
 
     @classmethod
@@ -226,35 +250,33 @@ class AxisTop(CheckedComponent):
         m.domains.sync = sync = ClockDomain("sync")
         m.d.comb += [sync.clk.eq(self.aclk), sync.rst.eq(~self.aresetn)]
         m.submodules.channel = channel = Channel.from_params(p, model=self._model)
-        m.d.comb += [self.frame_done.eq(channel.frame_done), self.busy.eq(channel.busy)]
-        loading = self._load_port(m, channel)
-        self._x_port(m, channel, loading)
+        m.d.comb += [self.frame_done.eq(channel.frame_done), self.busy.eq(channel.busy),
+                     self.loaded.eq(channel.loaded), self.loading.eq(channel.loading),
+                     self.load_error.eq(channel.load_error)]
+        self._load_port(m, channel)
+        self._x_port(m, channel)
         self._y_port(m, channel)
         return m
 
     def _load_port(self, m, channel):
-        """``s_axis_load`` straight into the channel's load stream; returns ``loading``:
-        a model's first word has been taken and its TLAST word has not."""
-        loading = Signal()
+        """``s_axis_load`` straight into the channel's load stream (TLAST its ``last``);
+        the channel checks the streams and holds x off while one is under way."""
         m.d.comb += [
             channel.load.valid.eq(self.s_axis_load_tvalid),
-            channel.load.payload.eq(self.s_axis_load_tdata[:self._params.load_layout.size]),
+            channel.load.payload.word.eq(self.s_axis_load_tdata[:self._params.load_layout.size]),
+            channel.load.payload.last.eq(self.s_axis_load_tlast),
             self.s_axis_load_tready.eq(channel.load.ready),
         ]
-        with m.If(self.s_axis_load_tvalid & channel.load.ready):
-            m.d.sync += loading.eq(~self.s_axis_load_tlast)
-        return loading
 
-    def _x_port(self, m, channel, loading):
+    def _x_port(self, m, channel):
         """``s_axis_x`` into the channel's x stream, counting each frame's beats."""
         n_in = self._params.n_in
         position = Signal(range(n_in))          # element index of the next beat
         first, last = position == 0, position == n_in - 1
         take = Signal()
-        # No x beat while a model loads: a frame never runs on half-written memories.
         m.d.comb += [
-            channel.x.valid.eq(self.s_axis_x_tvalid & ~loading),
-            self.s_axis_x_tready.eq(channel.x.ready & ~loading),
+            channel.x.valid.eq(self.s_axis_x_tvalid),
+            self.s_axis_x_tready.eq(channel.x.ready),
             channel.x.payload.x.eq(self.s_axis_x_tdata[:self.lanes_bits]),
             channel.x.payload.reset.eq(Mux(first, self.s_axis_x_tuser, 0)),
             take.eq(self.s_axis_x_tvalid & self.s_axis_x_tready),

@@ -4,15 +4,17 @@ import numpy as np
 from amaranth.sim import Simulator
 from sim_streams import stream_get, stream_put
 
-from ese_hw.model.images import channel_images, load_words
+from ese_hw.gateware.load import load_stream_words
+from ese_hw.model.images import channel_images
 
 __all__ = ["run_channel", "channel_load_payloads"]
 
 
-def channel_load_payloads(model, data_bits, broadcast=1):
-    mask = (1 << data_bits) - 1
-    return [{"target": int(t), "pe": int(p), "addr": int(a), "data": int(d) & mask}
-            for t, p, a, d in load_words(channel_images(model, broadcast))]
+def channel_load_payloads(params, model):
+    """``model``'s load stream for a channel of ``params`` as ``load`` beat payloads."""
+    words = load_stream_words(params, channel_images(model, params.broadcast))
+    return [{"word": params.load_layout.from_bits(w), "last": int(k == len(words) - 1)}
+            for k, w in enumerate(words)]
 
 
 def run_channel(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.0,
@@ -40,6 +42,9 @@ def run_channel(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=
     async def producer(ctx):
         for payload in loads:
             await stream_put(ctx, dut.load, payload, rng=rng_l, idle_prob=load_idle)
+        if loads:
+            await ctx.tick()
+            assert ctx.get(dut.loaded), f"load refused: {ctx.get(dut.load_error)}"
         for t in range(t_n):
             for j in range(n_in):
                 rst = int(sum(1 << ch for ch in range(c_n) if resets[t, ch])) if j == 0 else 0

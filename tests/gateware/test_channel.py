@@ -14,6 +14,7 @@ from amaranth.hdl import Elaboratable, Fragment, UnusedElaboratable
 from channel_bench import channel_load_payloads, run_channel
 
 from ese_hw.gateware.channel import Channel, ChannelParams
+from ese_hw.gateware.load import load_config
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles, frame_cycles
 from ese_hw.model.golden import GoldenModel
@@ -63,7 +64,7 @@ def test_stalls_loads_and_reset_mid_sequence():
     resets[6, 1] = True                                 # channel 1 restarts at frame 6
     resets[8, :] = True                                 # both restart at frame 8
     dut = Channel.for_model(model, n_channels=2, queue_depth=4)
-    y, done = run_channel(dut, x_q, loads=channel_load_payloads(model, dut.load_data_bits),
+    y, done = run_channel(dut, x_q, loads=channel_load_payloads(dut.params, model),
                           resets=resets, seed=11, x_idle=0.3, y_stall=0.4, load_idle=0.3)
     np.testing.assert_array_equal(y, g.run_channels(x_q, resets))
     # A restart equals a fresh start of the same frames.
@@ -96,7 +97,7 @@ def test_shared_cell_units(ew_share, c_n, preload):
     x_q = np.stack([g.quantize_inputs(rng.standard_normal((6, 12))) for _ in range(c_n)])
     dut = Channel.for_model(model, n_channels=c_n, ew_share=ew_share, queue_depth=4,
                             preload=preload)
-    loads = () if preload else channel_load_payloads(model, dut.load_data_bits)
+    loads = () if preload else channel_load_payloads(dut.params, model)
     y, done = run_channel(dut, x_q, loads=loads, seed=ew_share, x_idle=0.3, y_stall=0.3,
                           load_idle=0.2)
     np.testing.assert_array_equal(y, g.run_channels(x_q))
@@ -193,7 +194,8 @@ def test_params_sizes_are_the_channels(shape, cfg, c_n, depth, timing, sizes):
     # The ports the channel really has are the params' layouts.
     assert dut.x.payload.shape() == params.x_layout
     assert dut.y.payload.shape() == params.y_layout
-    assert dut.load.payload.shape() == params.load_layout
+    assert dut.load.payload.shape() == params.load_beat_layout
+    assert dut.load.payload.word.shape() == params.load_layout
     assert dut.signature == params.signature
     assert params.y_layout.size == c_n * cfg.act_bits
 
@@ -241,13 +243,20 @@ def test_params_to_dict_round_trips():
     assert shared.ew_share == 2 and shared.ew_slot == 5 + 2 * 3
     assert ChannelParams.from_dict(shared.to_dict()) == shared
     dut = _elaborated(Channel.from_params(params))
+    word_bits = params.load_layout.size
+    assert dut.load.payload.shape().size == word_bits + 1
     assert d["ports"]["load"] == {"flow": "in", "stream": {
-        "payload_width": dut.load.payload.shape().size,
-        "fields": {"target": {"offset": 0, "width": 2},
-                   "pe": {"offset": 2, "width": 1},
-                   "addr": {"offset": 3, "width": params.load_addr_bits},
-                   "data": {"offset": 3 + params.load_addr_bits,
-                            "width": params.load_data_bits}}}}
+        "payload_width": word_bits + 1,
+        "fields": {
+            "word": {"offset": 0, "width": word_bits, "fields": {
+                "target": {"offset": 0, "width": 2},
+                "pe": {"offset": 2, "width": 1},
+                "addr": {"offset": 3, "width": params.load_addr_bits},
+                "data": {"offset": 3 + params.load_addr_bits,
+                         "width": params.load_data_bits}}},
+            "last": {"offset": word_bits, "width": 1}}}}
+    assert d["derived"]["load_config"] == load_config(params)
+    assert d["ports"]["load_error"] == {"flow": "out", "width": 3}
     assert d["ports"]["y"]["stream"]["payload_width"] == len(dut.y.payload.as_value())
     assert d["ports"]["frame_done"] == {"flow": "out", "width": 1}
     with pytest.raises(ValueError, match="unknown channel parameter 'entry_dept'"):
@@ -308,8 +317,8 @@ def test_broadcast_loaded_at_run_time_with_stalls_and_resets():
     resets = np.zeros((7, 2), bool)
     resets[4, 1] = True
     want = g.run_channels(x_q, resets)
-    loads = channel_load_payloads(model, ChannelParams.for_model(
-        model, n_channels=2, broadcast=2).load_data_bits, broadcast=2)
+    loads = channel_load_payloads(ChannelParams.for_model(model, n_channels=2, broadcast=2),
+                                  model)
     dut = Channel.for_model(model, n_channels=2, queue_depth=3, broadcast=2)
     y, _ = run_channel(dut, x_q, loads=loads, resets=resets, seed=5, x_idle=0.3,
                        y_stall=0.4, load_idle=0.3)
@@ -331,8 +340,7 @@ def test_broadcast_with_shared_cell_units():
     x_q = _broadcast_inputs(g, 2, 6, 12, seed=22)
     want = g.run_channels(x_q)
     kw = dict(n_channels=2, queue_depth=4, broadcast=2, ew_share=2)
-    loads = channel_load_payloads(model, ChannelParams.for_model(model, **kw).load_data_bits,
-                                  broadcast=2)
+    loads = channel_load_payloads(ChannelParams.for_model(model, **kw), model)
     y, _ = run_channel(Channel.for_model(model, **kw), x_q, loads=loads, seed=9, x_idle=0.3,
                        y_stall=0.4, load_idle=0.2)
     np.testing.assert_array_equal(y, want)
@@ -369,3 +377,19 @@ def test_broadcast_sizes():
     assert params.load_data_bits == max(12 + 4 + 2, params.accum_bits)
     one = ChannelParams(**{**BASE, "n_in": 5, "n_pe": 4})
     assert (one.n_groups, one.sub_bits) == (one.n_cols, 0)
+
+
+def test_narrow_load_words_are_widened_to_hold_a_header_value():
+    """A configuration whose load word would be narrower than 32 bits gets a wider data
+    field (the header values and the CRC-32 travel as whole words); a wide one keeps its
+    own, and the channel checks streams of that width."""
+    narrow = ChannelParams(**{**BASE, "weight_bits": 2, "index_bits": 2, "act_bits": 4,
+                              "accum_bits": 8, "entry_depth": 8,
+                              "qformats": {**BASE["qformats"], "fg": 3}})
+    # target 2 + pe 1 + addr 5 (4 * 4 bias rows) bits: data 24 instead of 8.
+    assert (narrow.pe_bits, narrow.load_addr_bits) == (1, 5)
+    assert narrow.load_data_bits == 24 and narrow.load_layout.size == 32
+    wide = ChannelParams(**BASE)
+    assert wide.load_data_bits == wide.accum_bits == 48
+    dut = _elaborated(Channel.from_params(narrow))
+    assert dut.load.payload.word.shape().size == 32

@@ -1,19 +1,31 @@
-"""The load path: payload packer == Amaranth's own layout constants; loadable memories."""
+"""The load path: payload packer == Amaranth's own layout constants; loadable memories;
+the checked load stream (header, length, CRC-32) on the host and in the LoadChecker."""
+
+import binascii
+import zlib
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import ClockDomain, Elaboratable, Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ese_hw.gateware.load import (
+    LOAD_CRC,
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    LoadChecker,
+    LoadError,
     LoadTarget,
+    frame_load_stream,
     load_layout,
     loadable_memory,
     pack_fields,
     pack_load_words,
     route_load,
+    split_beats,
+    stream_crc,
     write_layout,
 )
 from ese_hw.model import images
@@ -147,3 +159,195 @@ def test_loadable_memory_in_simulation():
     want_entry = list(entry_init)
     want_entry[6] = 1023
     assert seen == list(zip(want_entry, bias.tolist(), strict=True))
+
+
+# --------------------------------------------------------------------------------------
+# The checked load stream: header, length and CRC-32 (LoadChecker), host framing.
+
+_WORD = load_layout(2, 4, 26)          # 34 bits: 5 bytes per beat, 6 pad bits
+_CONFIG = 0x9E3779B9
+_MAX = 12
+
+
+def _good(payload):
+    return frame_load_stream(payload, config=_CONFIG, word_bits=_WORD.size)
+
+
+def _payload(rng, n):
+    return [int(v) for v in rng.integers(0, 1 << _WORD.size, n)]
+
+
+def test_stream_crc_is_zlibs_crc32_of_the_beat_bytes():
+    rng = np.random.default_rng(20)
+    words = _payload(rng, 9)
+    blob = b"".join(w.to_bytes(5, "little") for w in words)
+    assert stream_crc(words, _WORD.size) == zlib.crc32(blob) == binascii.crc32(blob)
+    # The gateware's processor (Amaranth's CRC-32 catalogue entry, 40-bit words) agrees.
+    assert LOAD_CRC(40).compute(words) == zlib.crc32(blob)
+    framed = _good(words)
+    assert framed[:4] == [LOAD_MAGIC, LOAD_VERSION, _CONFIG, 9] and framed[4:-1] == words
+    assert framed[-1] == stream_crc(framed[:-1], _WORD.size)
+    assert LOAD_MAGIC.to_bytes(4, "little") == b"ESEL"
+    assert split_beats(b"".join(w.to_bytes(5, "little") for w in framed), _WORD.size) == framed
+    with pytest.raises(ValueError, match="whole beats of 5"):
+        split_beats(b"\0" * 7, _WORD.size)
+
+
+def _corrupt(kind, rng):
+    """A stream with one defect, the error it must give, and the payload words the
+    checker may pass on before it sees the defect."""
+    payload = _payload(rng, 6)
+    s = _good(payload)
+    if kind == "magic":
+        return [s[0] ^ 1 << 33] + s[1:], LoadError.MAGIC, []     # a bit above the 32
+    if kind == "version":
+        return [s[0], 2] + s[2:], LoadError.VERSION, []
+    if kind == "config":
+        return s[:2] + [_CONFIG ^ 0x100] + s[3:], LoadError.CONFIG, []
+    if kind == "too_long":                                      # more than the memories hold
+        return s[:3] + [_MAX + 1] + s[4:], LoadError.LENGTH, []
+    if kind == "header_cut":                                    # last on the version beat
+        return s[:2], LoadError.LENGTH, []
+    if kind == "early":                                         # last on payload word 4
+        return s[:8], LoadError.LENGTH, payload[:3]
+    if kind == "late":                                          # a word more than announced
+        return s[:3] + [5] + s[4:], LoadError.LENGTH, payload[:5]
+    if kind == "checksum":
+        s[6] ^= 1 << 20
+        return s, LoadError.CHECKSUM, payload[:2] + [payload[2] ^ 1 << 20] + payload[3:]
+    raise AssertionError(kind)
+
+
+KINDS = ("magic", "version", "config", "too_long", "header_cut", "early", "late", "checksum")
+
+
+def _run_checker(streams, *, preloaded=False, idle=0.3, seed=0):
+    """Send ``streams`` (lists of words; last on each one's final beat) through a
+    LoadChecker with seeded idle cycles; after each, record (loaded, loading, error)
+    and the words passed on."""
+    dut = LoadChecker(word_layout=_WORD, config=_CONFIG, max_words=_MAX,
+                      preloaded=preloaded)
+    rng = np.random.default_rng(seed)
+    out = {"status": [], "words": [], "first": None}
+
+    async def bench(ctx):
+        out["first"] = (ctx.get(dut.loaded), ctx.get(dut.loading), ctx.get(dut.error))
+        for stream_ in streams:
+            passed = []
+            for k, w in enumerate(stream_):
+                while rng.random() < idle:
+                    await ctx.tick()
+                ctx.set(dut.beats.valid, 1)
+                ctx.set(dut.beats.payload, {"word": _WORD.from_bits(w),
+                                            "last": int(k == len(stream_) - 1)})
+                _, _, valid, word = await ctx.tick().sample(dut.words.valid,
+                                                            dut.words.payload)
+                if valid:
+                    passed.append(word.as_value().value)
+                ctx.set(dut.beats.valid, 0)
+                if k == 0:
+                    assert ctx.get(dut.loading) == (len(stream_) > 1)
+                    assert not ctx.get(dut.loaded)
+            out["status"].append((ctx.get(dut.loaded), ctx.get(dut.loading),
+                                  ctx.get(dut.error)))
+            out["words"].append(passed)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def test_checker_passes_a_good_stream_and_refuses_each_defect():
+    """Every defect, each followed by a good stream: the code names the defect, nothing
+    is loaded, no word is passed on after a header that did not match; the next good
+    stream loads, its words all passed on, whatever the stream before it left behind."""
+    rng = np.random.default_rng(21)
+    streams, want = [], []
+    for kind in KINDS:
+        bad, code, passed = _corrupt(kind, rng)
+        good = _payload(rng, int(rng.integers(0, _MAX + 1)))
+        streams += [bad, _good(good)]
+        want += [((0, 0, code), passed), ((1, 0, LoadError.NONE), good)]
+    streams.append(_good([]))                                  # an empty payload loads too
+    want.append(((1, 0, LoadError.NONE), []))
+    out = _run_checker(streams)
+    assert out["first"] == (0, 0, LoadError.NONE)
+    for k, (status, words) in enumerate(want):
+        assert out["status"][k] == status, (k, streams[k][:4])
+        assert out["words"][k] == words, k
+
+
+def test_checker_preloaded_counts_as_loaded_until_a_stream_starts():
+    rng = np.random.default_rng(22)
+    bad, code, _ = _corrupt("checksum", rng)
+    out = _run_checker([bad, _good(_payload(rng, 3))], preloaded=True, idle=0.0)
+    assert out["first"] == (1, 0, LoadError.NONE)
+    assert out["status"] == [(0, 0, code), (1, 0, LoadError.NONE)]
+
+
+def test_checker_refuses_words_too_narrow_for_the_header():
+    with pytest.raises(ValueError, match="31 bits"):
+        LoadChecker(word_layout=load_layout(1, 1, 27), config=0, max_words=1)
+    with pytest.raises(ValueError, match="config"):
+        LoadChecker(word_layout=_WORD, config=1 << 32, max_words=1)
+
+
+class _WithReset(Elaboratable):
+    """A LoadChecker in a ``sync`` domain whose reset the testbench drives."""
+
+    def __init__(self, **kw):
+        self.dut = LoadChecker(word_layout=_WORD, config=_CONFIG, max_words=_MAX, **kw)
+        self.sync = ClockDomain("sync")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.sync
+        m.submodules.dut = self.dut
+        return m
+
+
+@pytest.mark.parametrize("preloaded", [False, True])
+def test_checker_reset_cuts_a_stream_but_keeps_a_loaded_model(preloaded):
+    """A reset between streams keeps ``loaded`` (like the memories); one in the middle of
+    a stream leaves it low (the stream meant to replace the model) and the checker
+    expects a new stream; the next good stream loads."""
+    rng = np.random.default_rng(23)
+    top = _WithReset(preloaded=preloaded)
+    dut = top.dut
+    good = _good(_payload(rng, 5))
+    seen = []
+
+    async def send(ctx, words, last=True):
+        for k, w in enumerate(words):
+            ctx.set(dut.beats.valid, 1)
+            ctx.set(dut.beats.payload, {"word": _WORD.from_bits(w),
+                                        "last": int(last and k == len(words) - 1)})
+            await ctx.tick()
+        ctx.set(dut.beats.valid, 0)
+
+    async def reset(ctx):
+        ctx.set(top.sync.rst, 1)
+        await ctx.tick()
+        ctx.set(top.sync.rst, 0)
+        seen.append((ctx.get(dut.loaded), ctx.get(dut.loading), ctx.get(dut.error)))
+
+    async def bench(ctx):
+        await reset(ctx)                                   # before any stream
+        await send(ctx, good[:6], last=False)              # cut after 2 payload words
+        await reset(ctx)
+        await send(ctx, good)
+        await reset(ctx)                                   # between streams
+        bad, _, _ = _corrupt("config", rng)
+        await send(ctx, bad[:3], last=False)
+        seen.append((ctx.get(dut.loaded), ctx.get(dut.loading), ctx.get(dut.error)))
+        await reset(ctx)                                   # in a refused stream's drain
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    none = LoadError.NONE
+    assert seen == [(int(preloaded), 0, none), (0, 0, none), (1, 0, none),
+                    (0, 1, LoadError.CONFIG), (0, 0, none)]

@@ -3,6 +3,7 @@ stalls, the y FIFO absorbing a paused consumer, TLAST handling, a second model a
 
 import json
 import re
+import zlib
 
 import numpy as np
 import pytest
@@ -10,7 +11,16 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSi
 from amaranth.sim import Simulator
 
 from ese_hw.gateware.channel import ChannelParams, model_entry_depth
-from ese_hw.gateware.load import byte_width, load_stream_bytes, pack_load_words
+from ese_hw.gateware.load import (
+    HEADER_FIELDS,
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    LoadError,
+    byte_width,
+    load_config,
+    load_stream_bytes,
+    pack_load_words,
+)
 from ese_hw.gateware.top import (
     AxisTop,
     axis_tdata_bits,
@@ -23,6 +33,8 @@ from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
+from ese_hw.model.timing import Timing
+from ese_hw.sim.tb_top import refused_load_streams
 from ese_hw.simtools import generate_verilog
 
 SHAPE = (8, 12, 6)          # I, H, P: small enough for many frames in the simulator
@@ -93,15 +105,23 @@ class Bench:
         self.y = []                       # (tdata, tlast) of every y beat
         self.tlast_error_at = None        # first cycle x_tlast_error was high
         self.load_started = False         # the current load's first beat has been taken
+        self.x_taken = []                 # cycles of x transfers
 
     async def recorder(self, ctx):
         t = self.top
-        async for _, _, done, err in ctx.tick("axi").sample(t.frame_done, t.x_tlast_error):
+        async for _, _, done, err, xv, xr in ctx.tick("axi").sample(
+                t.frame_done, t.x_tlast_error, t.s_axis_x_tvalid, t.s_axis_x_tready):
             self.cycle += 1
             if done:
                 self.done.append(self.cycle)
             if err and self.tlast_error_at is None:
                 self.tlast_error_at = self.cycle
+            if xv and xr:
+                self.x_taken.append(self.cycle)
+
+    def status(self, ctx):
+        t = self.top
+        return ctx.get(t.loaded), ctx.get(t.loading), ctx.get(t.load_error)
 
     async def load(self, ctx, blob):
         beats = _beats(blob, self.top.load_tdata_bits // 8)
@@ -165,7 +185,8 @@ def test_verilog_ports_are_axi_names(model, tmp_path):
     text = generate_verilog(top, "axis_top", tmp_path).read_text()
     header = re.search(r"module axis_top\((.*?)\);", text, re.S).group(1)
     ports = {name.strip() for name in header.split(",")}
-    want = {"aclk", "aresetn", "frame_done", "busy", "x_tlast_error"}
+    status = {"frame_done", "busy", "x_tlast_error", "loaded", "loading", "load_error"}
+    want = {"aclk", "aresetn"} | status
     want |= {f"s_axis_x_t{s}" for s in ("data", "valid", "ready", "last", "user")}
     want |= {f"m_axis_y_t{s}" for s in ("data", "valid", "ready", "last")}
     want |= {f"s_axis_load_t{s}" for s in ("data", "valid", "ready", "last")}
@@ -176,6 +197,7 @@ def test_verilog_ports_are_axi_names(model, tmp_path):
     # Two lanes of 16 bits; the load word padded to whole bytes.
     assert widths["s_axis_x_tdata"] == widths["m_axis_y_tdata"] == 32
     assert widths["s_axis_x_tuser"] == 2
+    assert widths["load_error"] == 3 and widths["loaded"] == widths["loading"] == 1
     assert widths["s_axis_load_tdata"] == 8 * byte_width(top.params.load_layout.size)
     assert 0 <= widths["s_axis_load_tdata"] - top.params.load_layout.size < 8
     described = json.loads(json.dumps(top.to_dict()))
@@ -184,22 +206,42 @@ def test_verilog_ports_are_axi_names(model, tmp_path):
         "s_axis_x": 32, "m_axis_y": 32, "s_axis_load": widths["s_axis_load_tdata"]}
     for row in table:
         assert row["direction"] in ("in", "out") and row["role"]
-        assert (row["interface"] is None) == (row["name"] in
-                                             {"aclk", "aresetn", "frame_done", "busy",
-                                              "x_tlast_error"})
+        assert (row["interface"] is None) == (row["name"] in {"aclk", "aresetn"} | status)
 
 
-def test_load_stream_bytes_is_one_padded_word_per_beat(model):
+def test_load_stream_bytes_is_header_padded_words_and_crc(model):
+    """load.bin: 4 header beats (magic, version, configuration, length), one padded word
+    per beat, and zlib's CRC-32 of everything before it: 5 beats more than the words."""
     params = ChannelParams.for_model(model)
     blob = model_load_bytes(params, model)
     n_bytes = byte_width(params.load_layout.size)
     rows = load_words(channel_images(model))
-    assert len(blob) == len(rows) * n_bytes
-    assert _beats(blob, n_bytes) == pack_load_words(params.load_layout, rows)
-    # Little-endian: the first byte holds the first word's low bits (its target field).
-    first = params.load_layout.from_bits(_beats(blob, n_bytes)[0])
+    assert len(blob) == (len(HEADER_FIELDS) + len(rows) + 1) * n_bytes
+    beats = _beats(blob, n_bytes)
+    assert blob[:4] == b"ESEL" and not any(blob[4:n_bytes])
+    assert beats[:4] == [LOAD_MAGIC, LOAD_VERSION, params.load_config, len(rows)]
+    assert beats[4:-1] == pack_load_words(params.load_layout, rows)
+    assert beats[-1] == zlib.crc32(blob[:-n_bytes])
+    # Little-endian: the first payload beat's first byte holds its low bits (the target).
+    first = params.load_layout.from_bits(beats[4])
     assert (first.target.value, first.pe, first.addr) == tuple(rows[0][:3])
-    assert blob[0] & 0b11 == rows[0][0]                     # target: the low bits
+    assert blob[4 * n_bytes] & 0b11 == rows[0][0]
+
+
+def test_load_config_names_the_layout_not_the_lanes(model):
+    """The configuration hash changes with what the words mean (PE count, entry depth,
+    broadcast grouping, Q formats) and not with what they do not (lanes, queue depth,
+    cell sharing, timing): one load.bin serves those channels alike."""
+    params = ChannelParams.for_model(model)
+    same = [ChannelParams.for_model(model, n_channels=3, queue_depth=2, ew_share=2,
+                                    timing=Timing(y_write_stages=3))]
+    other = [ChannelParams.for_model(model, entry_depth=params.entry_depth + 1),
+             ChannelParams.for_model(model, broadcast=2),
+             ChannelParams.for_model(_model(n_pe=3)),
+             ChannelParams.for_model(_model(seed=2))]       # other Q formats
+    assert all(p.load_config == params.load_config for p in same)
+    assert len({p.load_config for p in [params, *other]}) == 1 + len(other)
+    assert params.load_config == load_config(params) < 1 << 32
 
 
 def test_load_stream_bytes_refuses_images_that_do_not_fit(model):
@@ -384,4 +426,127 @@ def test_second_model_loaded_at_run_time(model):
     np.testing.assert_array_equal(y[:, 3:], gb.run_channels(xb))
     assert marks["done_before_b"] == 3                    # no frame of B ran during its load
     assert all(c > marks["b_loaded"] for c in bench.done[3:])
+    bench.check_tlast()
+
+
+# --------------------------------------------------------------------------------------
+# The checked load path: refused streams, resets in a load and in a frame.
+
+def _bad_loads(params, model):
+    """The refused streams of :func:`ese_hw.sim.tb_top.refused_load_streams` for ``model``,
+    the configuration case a real load.bin for another PE count."""
+    other = _model(n_pe=3)
+    other_bytes = model_load_bytes(ChannelParams.for_model(other, n_channels=2), other)
+    bad = refused_load_streams(params, model_load_bytes(params, model), other=other_bytes)
+    assert len(other_bytes) % byte_width(params.load_layout.size) == 0
+    return bad
+
+
+def test_refused_loads_hold_frames_off_until_a_good_one(model):
+    """Frames offered from reset on; before them every defect of the load stream, each
+    refused with its code and ``loaded`` low, with stalls on every stream. No x beat is
+    taken until the good load's TLAST; then the frames equal the golden model's (the
+    checksum case had written a corrupted word: the good load rewrote it)."""
+    params = ChannelParams.for_model(model, n_channels=2)
+    top = AxisTop(params=params)
+    g = GoldenModel(model)
+    x_q = _frames(g, 2, 3, seed=13)
+    bench = Bench(top, seed=14, x_idle=0.2, y_stall=0.3, load_idle=0.2)
+    bad = _bad_loads(params, model)
+    seen = {}
+
+    async def loader(ctx):
+        seen["reset"] = bench.status(ctx)
+        for name, blob, _ in bad:
+            await bench.load(ctx, blob)
+            await ctx.tick("axi")
+            seen[name] = bench.status(ctx)
+        await bench.load(ctx, model_load_bytes(params, model))
+        seen["good_at"] = bench.cycle
+        await ctx.tick("axi")
+        seen["good"] = bench.status(ctx)
+
+    async def host(ctx):
+        await bench.send_x(ctx, x_q)
+
+    async def consumer(ctx):
+        await bench.take_y(ctx, 3 * SHAPE[2])
+
+    _simulate(top, loader, host, consumer, bench=bench)
+    assert seen["reset"] == (0, 0, LoadError.NONE)
+    for name, _, code in bad:
+        assert seen[name] == (0, 0, code), name
+    assert seen["good"] == (1, 0, LoadError.NONE)
+    assert min(bench.x_taken) > seen["good_at"]
+    np.testing.assert_array_equal(bench.y_values(3), g.run_channels(x_q))
+    bench.check_tlast()
+
+
+@pytest.mark.parametrize("bake", [False, True])
+def test_resets_in_a_load_and_in_a_frame(model, bake):
+    """``aresetn`` in the middle of a frame's step: the lanes restart from zero state and
+    the loaded model stays loaded (the memories keep it), so the next frames run without
+    a reload; ``aresetn`` in the middle of a load stream: nothing is loaded, x is held
+    off, and after a good load the next frames are bit-exact again."""
+    params = ChannelParams.for_model(model, n_channels=2)
+    top = AxisTop(params=params, model=model if bake else None)
+    clocked = _Clocked(top)
+    g = GoldenModel(model)
+    x_q = _frames(g, 2, 6, seed=15)
+    n_proj = SHAPE[2]
+    blob = model_load_bytes(params, model)
+    bench = Bench(top, seed=16, x_idle=0.2, load_idle=0.2)
+    seen = {}
+
+    async def reset(ctx):
+        ctx.set(clocked.axi.rst, 1)
+        await ctx.tick("axi")
+        ctx.set(clocked.axi.rst, 0)
+        return bench.status(ctx)
+
+    async def host(ctx):
+        if not bake:
+            await bench.load(ctx, blob)
+        await bench.send_x(ctx, x_q[:, :2])                # frames 0-1: their y all out
+        while len(bench.y) < 2 * n_proj:
+            await ctx.tick("axi")
+        await bench.send_x(ctx, x_q[:, 2:3])               # frame 2: reset mid-step
+        await ctx.tick("axi").repeat(5)
+        seen["frame_done_before"] = len(bench.done)
+        seen["mid_frame"] = await reset(ctx)
+        await bench.send_x(ctx, x_q[:, 3:4])               # frame 3 from zero state
+        while len(bench.y) < 3 * n_proj:
+            await ctx.tick("axi")
+        blob_half = blob[:len(blob) // 2]
+        bench.load_started = False
+        for word in _beats(blob_half, top.load_tdata_bits // 8):
+            await _put(ctx, top, "load", word)
+        seen["mid_load"] = await reset(ctx)
+        taken = len(bench.x_taken)
+        offer = ctx.tick("axi")
+        ctx.set(top.s_axis_x_tvalid, 1)                    # an x beat offered: refused
+        await offer.repeat(50)
+        ctx.set(top.s_axis_x_tvalid, 0)
+        seen["refused"] = len(bench.x_taken) == taken
+        await bench.load(ctx, blob)
+        await ctx.tick("axi")
+        seen["reloaded"] = bench.status(ctx)
+        await bench.send_x(ctx, x_q[:, 4:])                # zero state: reset, no TUSER
+
+    async def consumer(ctx):
+        await bench.take_y(ctx, 5 * n_proj)
+        await ctx.tick("axi").repeat(40)
+        seen["extra_y"] = ctx.get(top.m_axis_y_tvalid)
+
+    _simulate(top, host, consumer, bench=bench, clocked=clocked)
+    assert seen["frame_done_before"] == 2                  # frame 2 was cut in its step
+    assert seen["mid_frame"] == (1, 0, LoadError.NONE)
+    assert seen["mid_load"] == (0, 0, LoadError.NONE) and seen["refused"]
+    assert seen["reloaded"] == (1, 0, LoadError.NONE)
+    y = bench.y_values(5)
+    want = g.run_channels(x_q)
+    np.testing.assert_array_equal(y[:, :2], want[:, :2])
+    np.testing.assert_array_equal(y[:, 2], g.run_channels(x_q[:, 3:4])[:, 0])
+    np.testing.assert_array_equal(y[:, 3:], g.run_channels(x_q[:, 4:]))
+    assert not seen["extra_y"]
     bench.check_tlast()
