@@ -46,6 +46,14 @@ from ese_hw.gateware.activation import LookupUnit, lut_index_value
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.elementwise import ElementwiseUnit
+from ese_hw.gateware.load import (
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    LoadChecker,
+    LoadError,
+    LoadTarget,
+    load_layout,
+)
 from ese_hw.gateware.matrix_reader import MatrixReader
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.gateware.pointer import PointerReader
@@ -599,6 +607,71 @@ PROOFS = {
 }
 
 
+class LoadCheckerHarness(Harness):
+    """:class:`LoadChecker` with 32-bit words, configuration ``0x1234``, at most 3 payload
+    words.
+
+    ``beats`` is always ready; its valid, word and ``last`` are free. The harness keeps
+    its own account of each stream (the beat's place, whether the header so far matched,
+    the announced length, the words passed on). Properties: a word goes on only in the
+    cycle its beat arrives, unchanged, after a whole matching header, within the
+    announced length and never on a ``last`` beat (so nothing of a refused stream and no
+    checksum reaches a memory); ``loading`` is exactly "a stream begun and not ended";
+    ``loaded`` rises only after a ``last`` beat that ended a stream of the right length
+    with a matching header, and never while loading. Covers: a stream passes (the solver
+    finds its CRC), and a wrong configuration, a wrong length and a bad checksum are
+    each reported.
+    """
+
+    CONFIG = 0x1234
+    MAX_WORDS = 3
+
+    def elaborate(self, platform):
+        m = Module()
+        layout = load_layout(1, 3, 32 - 1 - 3 - LoadTarget.as_shape().width)
+        m.submodules.dut = dut = LoadChecker(word_layout=layout, config=self.CONFIG,
+                                             max_words=self.MAX_WORDS)
+        stream_source(m, dut.beats)
+        word, last = dut.beats.payload.word.as_value(), dut.beats.payload.last
+        taken = dut.beats.valid
+        place = Signal(range(16))               # the beat's place in its stream
+        header_ok = Signal(init=1)               # the header's beats so far matched
+        length, passed = Signal(32), Signal(range(16))
+        with m.If(taken):
+            m.d.sync += [place.eq(Mux(last, 0, Mux(place == 15, 15, place + 1))),
+                         passed.eq(Mux(last, 0, passed + dut.words.valid))]
+            with m.Switch(place):
+                with m.Case(0):
+                    m.d.sync += header_ok.eq(word == LOAD_MAGIC)
+                with m.Case(1):
+                    m.d.sync += header_ok.eq(header_ok & (word == LOAD_VERSION))
+                with m.Case(2):
+                    m.d.sync += header_ok.eq(header_ok & (word == self.CONFIG))
+                with m.Case(3):
+                    m.d.sync += length.eq(word)
+        ends_well = Signal()
+        m.d.sync += ends_well.eq(taken & last & header_ok & (place >= 4)
+                                 & (length <= self.MAX_WORDS) & (place == 4 + length))
+        was_loaded = Signal()
+        m.d.sync += was_loaded.eq(dut.loaded)
+        m.d.comb += [
+            Assert(~dut.words.valid | (taken & ~last & (place >= 4) & header_ok
+                                       & (length <= self.MAX_WORDS) & (passed < length)),
+                   "a word goes on only within a matching stream's announced payload"),
+            Assert(~dut.words.valid | (dut.words.payload.as_value() == word),
+                   "a word goes on unchanged"),
+            Assert(dut.loading == (place != 0), "loading: a stream begun and not ended"),
+            Assert(~(dut.loaded & ~was_loaded) | ends_well,
+                   "loaded rises only after a stream that ended well"),
+            Assert(~(dut.loaded & dut.loading), "never loaded while loading"),
+            Cover(dut.loaded & ~was_loaded & (length != 0)),
+            Cover(dut.error == LoadError.CONFIG),
+            Cover(dut.error == LoadError.LENGTH),
+            Cover(dut.error == LoadError.CHECKSUM),
+        ]
+        return m
+
+
 class TopHarness(Harness):
     """:class:`AxisTop` (channel and y FIFO) at the smallest channel: I = 2, H = 1, P = 1,
     one PE, one lane, 4-bit activations, 2-bit weights, 8-bit sums, 16-entry tables,
@@ -659,7 +732,7 @@ class _StandInChannel:
         self.ports = wiring.Signature({
             "x": Out(stream.Signature(params.x_layout)),
             "y": In(stream.Signature(params.y_layout)),
-            "load": Out(stream.Signature(params.load_layout)),
+            "load": Out(stream.Signature(params.load_beat_layout)),
         }).create()
         self.x, self.y, self.load = self.ports.x, self.ports.y, self.ports.load
 
@@ -673,8 +746,8 @@ class _ShellTop(AxisTop):
     def elaborate(self, platform):
         m = Module()
         channel = self.stand_in
-        loading = self._load_port(m, channel)
-        self._x_port(m, channel, loading)
+        self._load_port(m, channel)
+        self._x_port(m, channel)
         self._y_port(m, channel)
         return m
 
@@ -688,8 +761,9 @@ class TopShellHarness(Harness):
     stays within 0..4 (the FIFO: nothing dropped or duplicated) and the tracked beat
     comes out unchanged and in order; TLAST is on exactly every third beat out; an
     ``s_axis_x`` beat is taken exactly when the channel takes one, with the same data,
-    and never while a model loads; with ``m_axis_y_tready`` high a beat inside leaves
-    within 3 cycles.
+    and an ``s_axis_load`` beat likewise, with its TLAST (the channel's LoadChecker
+    holds x off while a model loads: :class:`LoadCheckerHarness`); with
+    ``m_axis_y_tready`` high a beat inside leaves within 3 cycles.
     """
 
     def elaborate(self, platform):
@@ -720,29 +794,26 @@ class TopShellHarness(Harness):
         with m.If(given):
             m.d.sync += beat.eq(Mux(beat == 2, 0, beat + 1))
             m.d.comb += Assert(dut.m_axis_y_tlast == (beat == 2), "TLAST on every third beat")
-        loading = Signal()
-        with m.If(load.valid & load.ready):
-            m.d.sync += loading.eq(~dut.s_axis_load_tlast)
         x_taken, ch_taken = x.valid & x.ready, ch.x.valid & ch.x.ready
+        load_taken, ch_load_taken = load.valid & load.ready, ch.load.valid & ch.load.ready
+        # The channel's LoadChecker holds x off during and before a good load (proven in
+        # its own tests); the shell must pass each beat through unchanged, TLAST included.
         m.d.comb += [Assert(x_taken == ch_taken, "an x beat is taken exactly when the channel "
                             "takes one"),
-                     Assert(~x_taken | ~loading, "no x beat while a model loads"),
+                     Assert(load_taken == ch_load_taken, "a load beat is taken exactly when "
+                            "the channel takes one"),
+                     Assert(~ch_load_taken | (ch.load.payload.last == dut.s_axis_load_tlast),
+                            "the channel gets the load beat's TLAST"),
                      Assert(ch.x.payload.x.as_value() == dut.s_axis_x_tdata[:4],
                             "the channel gets the beat's data"),
                      Cover(given & dut.m_axis_y_tlast)]
         return m
 
 
-class _AxisPort:
-    """An AXI4-Stream port of :class:`AxisTop` seen as a stream (valid, ready, payload)."""
-
-    def __init__(self, top, prefix):
-        self.valid = getattr(top, f"{prefix}_tvalid")
-        self.ready = getattr(top, f"{prefix}_tready")
-        self.payload = getattr(top, f"{prefix}_tdata")
-
-
 PROOFS["top_shell"] = (TopShellHarness, None, 10)
+PROOFS["load_checker"] = (LoadCheckerHarness, None, 12)
+
+
 class AllCovers(Elaboratable):
     """Every harness of :data:`PROOFS` side by side, for one cover run: each has its own
     free inputs, so each cover is reached by its own unit (one sby run instead of one
