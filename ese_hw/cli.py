@@ -3,6 +3,7 @@
 Subcommands::
 
     ese-hw init WEIGHTS.npz [--input I --cells H --proj P --seed S]
+    ese-hw import MODEL.pt -o WEIGHTS.npz [--prefix NAME.]   (PyTorch nn.LSTM; torch extra)
     ese-hw compress WEIGHTS.npz -o MODEL.npz [--pes N --density D --weight-bits B
                     --act-bits A --index-bits X --accum-bits C --balance pe|column|none
                     --calib X.npy --report R.json]
@@ -29,9 +30,10 @@ import numpy as np
 
 from . import __version__, flows
 from .errors import EseError
-from .model.compress import Config, check_config, compress, from_arrays, is_compressed
-from .model.lstmp import MATRIX_KEYS, LSTMPWeights, check_inputs, random_weights
+from .model.compress import Config, check_config, compress_stack, is_compressed, stack_from_arrays
+from .model.lstmp import MATRIX_KEYS, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
+from .model.stack import describe_stack, save_weight_stack, weight_stack_from_arrays
 from .rtl import check_ew_share, check_rtl_options
 
 __all__ = ["main", "build_parser"]
@@ -108,8 +110,9 @@ def _read_npy(path, n_in):
 
 
 def _weights_from(arrays, path):
+    """The layers of a float weights file (either layout)."""
     try:
-        return LSTMPWeights.from_arrays(arrays, source=str(path))
+        return weight_stack_from_arrays(arrays, source=str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:      # malformed content the checks did not foresee
@@ -117,8 +120,9 @@ def _weights_from(arrays, path):
 
 
 def _model_from(arrays, path):
+    """The :class:`~ese_hw.model.compress.CompressedStack` of a compressed model file."""
     try:
-        return from_arrays(arrays, source=str(path))
+        return stack_from_arrays(arrays, source=str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:      # e.g. a non-scalar format_version
@@ -133,7 +137,7 @@ def _load_weights(path):
 
 
 def _load_any(path):
-    """(kind, object): ``("model", CompressedModel)`` or ``("weights", LSTMPWeights)``."""
+    """(kind, object): ``("model", CompressedStack)`` or ``("weights", [LSTMPWeights])``."""
     arrays = read_npz(path)
     if is_compressed(arrays):
         return "model", _model_from(arrays, path)
@@ -142,17 +146,37 @@ def _load_any(path):
 
 # ---------------------------------------------------------------------------- reports
 
-def compress_report(model):
-    """The JSON report of a compressed model: its stats plus ``config`` and ``qformats``."""
-    return {**model.stats, "config": model.config.to_dict(), "qformats": dict(model.qformats)}
+def compress_report(stack):
+    """The JSON report of a compressed model or stack: its stats plus ``config`` and
+    ``qformats``; a stack of several layers lists them under ``layers``."""
+    def one(m):
+        return {**m.stats, "config": m.config.to_dict(), "qformats": dict(m.qformats)}
+
+    layers = getattr(stack, "layers", (stack,))
+    if len(layers) == 1 and layers[0].has_projection:
+        return one(layers[0])
+    return {"n_layers": len(layers), "config": layers[0].config.to_dict(),
+            "layers": [{**one(m), "projection": m.has_projection} for m in layers]}
 
 
-def format_compress_report(model):
-    """A human-readable table of a compressed model's statistics."""
+def format_compress_report(stack):
+    """A human-readable table of a compressed model's (or stack's) statistics."""
+    layers = getattr(stack, "layers", (stack,))
+    if len(layers) == 1:
+        return _format_layer(layers[0])
+    head = (f"{describe_stack([m.float_weights for m in layers])}, the same configuration "
+            f"in every layer")
+    return "\n\n".join([head] + [f"layer {k}: {_format_layer(m)}"
+                                 for k, m in enumerate(layers)])
+
+
+def _format_layer(model):
     s, c, q = model.stats, model.config, model.qformats
+    kind = (f"LSTMP {model.n_in} inputs, {model.n_cells} cells, {model.n_proj} projections"
+            if model.has_projection else
+            f"LSTM {model.n_in} inputs, {model.n_cells} cells, no projection (y = m)")
     lines = [
-        f"LSTMP {model.n_in} inputs, {model.n_cells} cells, {model.n_proj} projections; "
-        f"{c.n_pe} PEs, density {c.density:g}, balance {c.balance}",
+        f"{kind}; {c.n_pe} PEs, density {c.density:g}, balance {c.balance}",
         f"{c.weight_bits}-bit weights, {c.act_bits}-bit activations, {c.index_bits}-bit "
         f"indices, {c.accum_bits}-bit accumulators "
         f"({s.get('accum_bits_needed', '?')} needed)",
@@ -160,6 +184,8 @@ def format_compress_report(model):
         f"{'matrix':<7} {'shape':>11} {'density':>8} {'nnz':>9} {'PE min':>7} {'PE max':>7}",
     ]
     for k in MATRIX_KEYS:
+        if k not in s["matrices"]:
+            continue
         m = s["matrices"][k]
         shape = "x".join(str(d) for d in m["shape"])
         lines.append(f"{k:<7} {shape:>11} {m['density']:>8.4f} {m['nnz']:>9} "
@@ -178,8 +204,10 @@ def format_compress_report(model):
         f"compression    {s['compression_ratio']:.2f}x against dense fp32 "
         f"({s['compressed_bits']} bits with pointers, biases, peepholes), "
         f"{s['matrix_compression_ratio']:.2f}x matrices only",
-        "Q formats      fractional bits: gate weights {fw_g}, W_ym {fw_y}, peepholes {fp}, "
-        "x/y {fa}, c {fc}, gates/m {fg}".format(**q),
+        ("Q formats      fractional bits: gate weights {fw_g}, W_ym {fw_y}, peepholes {fp}, "
+         "x/y {fa}, c {fc}, gates/m {fg}" if model.has_projection else
+         "Q formats      fractional bits: gate weights {fw_g}, peepholes {fp}, x/y {fa}, "
+         "c {fc}, gates/m {fg}").format(**q),
     ]
     return "\n".join(lines)
 
@@ -204,11 +232,20 @@ def cmd_init(args, out):
           f"(seed {args.seed})")
 
 
+def cmd_import(args, out):
+    from .torch_import import import_lstm
+
+    layers = import_lstm(args.model, prefix=args.prefix)
+    out.saved(args.output, lambda path: save_weight_stack(path, layers))
+    out.commit()
+    print(f"wrote {args.output}: {describe_stack(layers)}")
+
+
 def cmd_compress(args, out):
     cfg = _config(args)                       # parameters first: fail before reading files
-    weights = _load_weights(args.weights)
-    calib = None if args.calib is None else _read_npy(args.calib, weights.n_in)
-    model = compress(weights, cfg, calib=calib)
+    layers = _load_weights(args.weights)
+    calib = None if args.calib is None else _read_npy(args.calib, layers[0].n_in)
+    model = compress_stack(layers, cfg, calib=calib)
     out.saved(args.output, model.save)
     if args.report is not None:
         out.json(args.report, compress_report(model))
@@ -256,7 +293,7 @@ def _run_engine(args, obj):
                                    broadcast=args.broadcast, ew_share=args.ew_share,
                                    build_root=args.build_dir, bake=args.bake)
         return run, run.y[0] if one_seq else run.y
-    x = _read_npy(args.inputs, obj.n_in)
+    x = _read_npy(args.inputs, obj[0].n_in if isinstance(obj, list) else obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
     return run, run.y
 
@@ -302,6 +339,7 @@ def cmd_run(args, out):
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
     if args.engine == "rtl":
+        obj = obj.single_lstmp(args.model)
         check_ew_share(args.ew_share, obj.config.n_pe, label="--ew-share")
     run, y = _run_engine(args, obj)
     out.npy(args.output, y)
@@ -382,6 +420,18 @@ def _add_init(sub):
     s.set_defaults(func=cmd_init)
 
 
+def _add_import(sub):
+    s = sub.add_parser("import", help="convert a PyTorch nn.LSTM state_dict (torch.save) "
+                                      "to a float weights file (needs ese_hw[torch])")
+    s.add_argument("model", metavar="MODEL.pt",
+                   help="a state_dict of nn.LSTM, or of a module holding one")
+    s.add_argument("-o", "--output", metavar="WEIGHTS.npz", required=True)
+    s.add_argument("--prefix", default="", metavar="NAME.",
+                   help="where the LSTM's keys start in the state_dict, e.g. 'encoder.rnn.' "
+                        "(default: find the one LSTM)")
+    s.set_defaults(func=cmd_import)
+
+
 def _add_compress(sub):
     d = Config()
     s = sub.add_parser("compress", help="prune, quantize and encode float weights")
@@ -404,7 +454,8 @@ def _add_compress(sub):
 
 
 def _add_run(sub):
-    s = sub.add_parser("run", help="run an LSTMP over an input sequence")
+    s = sub.add_parser("run", help="run an LSTMP (or a stack of layers) over an input "
+                                   "sequence")
     s.add_argument("model", metavar="MODEL_OR_WEIGHTS.npz")
     s.add_argument("--inputs", metavar="X.npy", required=True, help="(T, I) float inputs")
     s.add_argument("-o", "--output", metavar="Y.npy", required=True,
@@ -524,8 +575,8 @@ def build_parser():
         prog=PROG, description="ESE sparse-LSTM accelerator: compression and reference runs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_compress, _add_run, _add_demo, _add_generate, _add_estimate,
-                _add_sweep):
+    for add in (_add_init, _add_import, _add_compress, _add_run, _add_demo, _add_generate,
+                _add_estimate, _add_sweep):
         add(sub)
     return p
 

@@ -32,13 +32,14 @@ from .model.compress import (
     CompressedModel,
     Config,
     compress,
-    from_arrays,
     is_compressed,
     load_compressed,
+    stack_from_arrays,
 )
 from .model.limits import LIMITS, check_divides_pes, check_int
-from .model.lstmp import LSTMPWeights, random_weights
+from .model.lstmp import random_weights
 from .model.npzio import read_npz
+from .model.stack import require_single_lstmp, weight_stack_from_arrays
 from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
@@ -262,7 +263,8 @@ def _check_agrees(option, given, model_value, path):
 def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
     """A compressed model file's ``arrays``, checked against the options given."""
     try:
-        model = from_arrays(arrays, source=str(path))
+        # The gateware and cycle model run one LSTMP layer: refuse stacks and plain layers.
+        model = stack_from_arrays(arrays, source=str(path)).single_lstmp(str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:        # malformed content the checks did not foresee
@@ -346,11 +348,13 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
                             index_bits=index_bits)
         return model, str(model_path), Path(model_path)
     try:
-        weights = LSTMPWeights.from_arrays(arrays, source=str(model_path))
+        layers = weight_stack_from_arrays(arrays, source=str(model_path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:
         raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
+    require_single_lstmp(layers, str(model_path))
+    weights = layers[0]
     file_shape = (weights.n_in, weights.n_cells, weights.n_proj)
     _check_shape(shape, file_shape, model_path)
     path, model = cached_compress(file_digest(model_path), lambda: weights, file_shape, config,

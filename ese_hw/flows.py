@@ -27,11 +27,12 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import EseError
-from .model.compress import CompressedModel
+from .model.compress import CompressedModel, CompressedStack
 from .model.cycles import frame_cycles
-from .model.golden import GoldenModel
+from .model.golden import GoldenModel, GoldenStack
 from .model.images import channel_images
-from .model.lstmp import lstmp_float
+from .model.lstmp import LSTMPWeights, lstmp_float
+from .model.stack import stack_float
 
 __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
            "run_float", "run_golden", "run_rtl_engine"]
@@ -78,21 +79,33 @@ def _report(engine, y, **figures):
             "max_abs_output": float(np.abs(y).max())}
 
 
-def run_float(weights, x):
-    """The float LSTMP over ``x`` (T, I); ``weights`` are float weights or a compressed
-    model (its pruned float weights)."""
+def _float_layers(weights):
+    """The float layers of weights (one layer or a list) or of a compressed model or
+    stack (its pruned float weights)."""
     if isinstance(weights, CompressedModel):
-        weights = weights.float_weights
-    y = lstmp_float(weights, x)
-    return EngineRun(y, _report("float", y))
+        return [weights.float_weights]
+    if isinstance(weights, CompressedStack):
+        return weights.float_layers
+    if isinstance(weights, LSTMPWeights):
+        return [weights]
+    return list(weights)
+
+
+def run_float(weights, x):
+    """The float LSTMP (or stack) over ``x`` (T, I); ``weights`` are float weights (one
+    layer or a list of layers) or a compressed model or stack (its pruned float weights)."""
+    y = stack_float(_float_layers(weights), x)
+    return EngineRun(y, _report("float", y, layers=len(_float_layers(weights))))
 
 
 def run_golden(model, x, *, ref=None):
-    """The golden (bit-exact integer) model over ``x`` (T, I), with its error against
-    the pruned float LSTMP (``ref``, its outputs, if the caller has them)."""
-    y = GoldenModel(model).run(x)
-    ref = lstmp_float(model.float_weights, x) if ref is None else ref
-    return EngineRun(y, _report("golden", y, **output_errors(y, ref)))
+    """The golden (bit-exact integer) model of a compressed model or stack over ``x``
+    (T, I), with its error against the pruned float model (``ref``, its outputs, if the
+    caller has them)."""
+    y = GoldenStack(model).run(x)
+    ref = stack_float(_float_layers(model), x) if ref is None else ref
+    return EngineRun(y, _report("golden", y, layers=len(_float_layers(model)),
+                                **output_errors(y, ref)))
 
 
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
@@ -101,7 +114,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
 
     Parameters
     ----------
-    model : CompressedModel
+    model : CompressedModel or CompressedStack
+        One LSTMP layer: stacks and plain layers are refused (not in the gateware yet).
     x : (C, T, I) finite floats
     sim, queue_depth, broadcast, ew_share, build_root, progress
         As for :func:`ese_hw.rtl.run_rtl`.
@@ -124,6 +138,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     """
     from .rtl import check_rtl_options, performance, run_rtl
 
+    stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
+    model = stack.single_lstmp("rtl engine")
     x = np.asarray(x)
     if x.ndim != 3:
         raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")

@@ -5,6 +5,18 @@
 :class:`CompressedModel`, is everything the accelerator loads, and is saved as
 one ``.npz`` holding its configuration, Q formats, statistics, the memory images
 and (for the float reference) the pruned float weights.
+
+A stack of L layers (:func:`compress_stack`) is a :class:`CompressedStack` of one
+:class:`CompressedModel` per layer, all with the same :class:`Config` (density, bit
+widths, PEs, balance) and one activation format ``fa`` shared by every layer, so that
+layer k's ``y`` is layer k+1's ``x`` bit for bit (docs/contract.md section 3). A plain
+LSTM layer has no ``W_ym`` image (``ym`` is None) and outputs ``y = m`` rescaled to ``fa``.
+
+File layouts: version 1, one LSTMP layer (keys ``gate_*``, ``ym_*``, ``bias``, ``peep``,
+``float_*``); version 2, ``meta`` holds ``n_layers`` and per layer its Q formats,
+statistics and ``projection`` flag, and layer k's arrays are the version-1 keys under
+``l{k}_`` (no ``l{k}_ym_*`` or ``l{k}_float_W_ym`` for a plain layer). One LSTMP layer is
+written as version 1, anything else as version 2; both load.
 """
 
 import json
@@ -23,15 +35,28 @@ from .encode import (
     split_rows,
 )
 from .limits import LIMITS, check_int
-from .lstmp import GATES, MATRIX_KEYS, WEIGHT_KEYS, LSTMPWeights, atomic_savez, lstmp_float
+from .lstmp import (
+    GATES,
+    MATRIX_KEYS,
+    PLAIN_WEIGHT_KEYS,
+    WEIGHT_KEYS,
+    LSTMPWeights,
+    atomic_savez,
+)
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
+from .stack import check_stack, describe_stack, require_single_lstmp, stack_float
 
-__all__ = ["FORMAT_VERSION", "QFORMAT_KEYS", "Config", "CompressedModel", "compress",
-           "load_compressed", "check_config", "calibration_inputs"]
+__all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
+           "CompressedModel", "CompressedStack", "compress", "compress_stack",
+           "load_compressed", "load_compressed_stack", "check_config", "calibration_inputs",
+           "from_arrays", "stack_from_arrays", "is_compressed"]
 
+#: The single-LSTMP-layer layout (still written for exactly that case).
 FORMAT_VERSION = 1
+#: The layout of L layers, LSTMP or plain.
+STACK_FORMAT_VERSION = 2
 
 #: The Q formats of a compressed model (fractional bits; see docs/contract.md).
 QFORMAT_KEYS = ("fw_g", "fw_y", "fp", "fa", "fc", "fg")
@@ -85,7 +110,8 @@ class CompressedModel:
     -------
     config : Config
     qformats : dict of fractional-bit counts ``fw_g fw_y fp fa fc fg``
-    gate, ym : SpmvImage of the gate SpMV ``[W_x | W_r]`` and of ``W_ym``
+    gate, ym : SpmvImage of the gate SpMV ``[W_x | W_r]`` and of ``W_ym`` (None for
+        a plain LSTM layer, which has no projection)
     bias : (4, H) int64, gate biases at the gate accumulator's format ``fw_g + fa``
     peep : (3, H) int64, peepholes ``W_ic W_fc W_oc`` at ``fp``
     float_weights : LSTMPWeights, the pruned float weights (the float reference)
@@ -95,7 +121,7 @@ class CompressedModel:
     config: Config
     qformats: dict
     gate: SpmvImage
-    ym: SpmvImage
+    ym: SpmvImage | None
     bias: np.ndarray
     peep: np.ndarray
     float_weights: LSTMPWeights
@@ -111,30 +137,101 @@ class CompressedModel:
 
     @property
     def n_proj(self):
+        """The output size: P, or H for a plain layer."""
         return self.float_weights.n_proj
 
+    @property
+    def has_projection(self):
+        return self.ym is not None
+
     def quantized_matrices(self):
-        """The nine pruned, quantized integer matrices, decoded from the memory images."""
+        """The pruned, quantized integer matrices (nine, or eight for a plain layer),
+        decoded from the memory images."""
         wx, wr = gate_from_pe_mats(decode_spmv(self.gate), self.n_in)
         out = {f"W_{g}x": wx[k] for k, g in enumerate(GATES)}
         out.update({f"W_{g}r": wr[k] for k, g in enumerate(GATES)})
-        out["W_ym"] = merge_rows(decode_spmv(self.ym))
+        if self.has_projection:
+            out["W_ym"] = merge_rows(decode_spmv(self.ym))
         return out
 
-    def save(self, path):
-        arrays = {
-            "format_version": np.array(FORMAT_VERSION),
-            "meta": np.array(json.dumps({"config": self.config.to_dict(),
-                                         "qformats": self.qformats, "stats": self.stats})),
-            "bias": self.bias, "peep": self.peep,
-        }
+    def layer_arrays(self, prefix=""):
+        """The arrays of this layer in a model ``.npz``, names prefixed by ``prefix``."""
+        arrays = {"bias": self.bias, "peep": self.peep}
         for name, img in (("gate", self.gate), ("ym", self.ym)):
+            if img is None:
+                continue
             arrays[f"{name}_words"] = (np.concatenate(img.words) if img.words
                                        else np.zeros(0, np.uint32))
             arrays[f"{name}_ptr"] = img.ptr
             arrays[f"{name}_rows"] = img.rows_per_pe
-        for k in WEIGHT_KEYS:
+        for k in self.float_weights.keys:
             arrays[f"float_{k}"] = self.float_weights[k].astype(np.float64)
+        return {prefix + k: v for k, v in arrays.items()}
+
+    def save(self, path):
+        """Write the model ``.npz`` atomically (version 1 for an LSTMP layer, else 2)."""
+        if not self.has_projection:
+            CompressedStack((self,)).save(path)
+            return
+        arrays = {
+            "format_version": np.array(FORMAT_VERSION),
+            "meta": np.array(json.dumps({"config": self.config.to_dict(),
+                                         "qformats": self.qformats, "stats": self.stats})),
+            **self.layer_arrays(),
+        }
+        atomic_savez(path, arrays)
+
+
+@dataclass(frozen=True)
+class CompressedStack:
+    """A compressed stack: one :class:`CompressedModel` per layer, layer 0 first, all
+    with the same :class:`Config` and activation format ``fa``.
+
+    Members
+    -------
+    layers : tuple of CompressedModel
+    """
+
+    layers: tuple
+
+    @property
+    def config(self):
+        return self.layers[0].config
+
+    @property
+    def n_in(self):
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self):
+        return self.layers[-1].n_proj
+
+    @property
+    def float_layers(self):
+        """The pruned float weights of every layer (the float reference)."""
+        return [m.float_weights for m in self.layers]
+
+    def describe(self):
+        return describe_stack(self.float_layers)
+
+    def single_lstmp(self, source="model"):
+        """The one :class:`CompressedModel` of a single LSTMP layer: what the hardware
+        (gateware, cycle model) runs today. Anything else is an :class:`EseError`."""
+        require_single_lstmp(self.float_layers, source)
+        return self.layers[0]
+
+    def save(self, path):
+        """Write the model ``.npz`` atomically (version 1 for one LSTMP layer, else 2)."""
+        if len(self.layers) == 1 and self.layers[0].has_projection:
+            self.layers[0].save(path)
+            return
+        meta = {"config": self.config.to_dict(), "n_layers": len(self.layers),
+                "layers": [{"qformats": m.qformats, "stats": m.stats,
+                            "projection": m.has_projection} for m in self.layers]}
+        arrays = {"format_version": np.array(STACK_FORMAT_VERSION),
+                  "meta": np.array(json.dumps(meta))}
+        for k, m in enumerate(self.layers):
+            arrays.update(m.layer_arrays(f"l{k}_"))
         atomic_savez(path, arrays)
 
 
@@ -142,8 +239,16 @@ def _fail(path, what):
     raise EseError(f"{path}: {what}")
 
 
+def load_compressed_stack(path):
+    """Load and check a compressed model ``.npz`` of either layout (one loader for the
+    format); any inconsistency is an :class:`EseError` naming the file."""
+    return stack_from_arrays(read_npz(path), source=str(path))
+
+
 def load_compressed(path):
-    """Load and check a compressed model ``.npz``; any inconsistency is an :class:`EseError`."""
+    """Load a compressed model ``.npz`` that holds one layer; return its
+    :class:`CompressedModel` (a stack is an :class:`EseError`: use
+    :func:`load_compressed_stack`)."""
     return from_arrays(read_npz(path), source=str(path))
 
 
@@ -152,93 +257,175 @@ def is_compressed(arrays):
 
 
 def from_arrays(arrays, *, source):
-    need = ["format_version", "meta", "bias", "peep"] + [
-        f"{n}_{k}" for n in ("gate", "ym") for k in ("words", "ptr", "rows")]
-    for k in need:
+    """The one layer of a compressed model's arrays (see :func:`stack_from_arrays`)."""
+    stack = stack_from_arrays(arrays, source=source)
+    if len(stack.layers) != 1:
+        _fail(source, f"holds {len(stack.layers)} layers, expected one")
+    return stack.layers[0]
+
+
+def _layer_entries(meta, version, source):
+    """(config, [(qformats, stats, projection)] per layer) from the parsed metadata."""
+    cfg = Config(**meta["config"])
+    if version == FORMAT_VERSION:
+        entries = [(meta["qformats"], meta["stats"], True)]
+    else:
+        n_layers = meta["n_layers"]
+        if not isinstance(n_layers, int) or n_layers < 1 or len(meta["layers"]) != n_layers:
+            raise ValueError(f"n_layers {n_layers!r} does not match the layer list")
+        entries = [(e["qformats"], e["stats"], e["projection"]) for e in meta["layers"]]
+    out = []
+    for qf, stats, projection in entries:
+        if not isinstance(projection, bool):
+            raise TypeError(f"projection flag {projection!r} is not a boolean")
+        out.append(({k: int(qf[k]) for k in QFORMAT_KEYS}, stats, projection))
+    return cfg, out
+
+
+def stack_from_arrays(arrays, *, source):
+    """Check the arrays of a compressed model ``.npz`` (version 1 or 2); return a
+    :class:`CompressedStack`."""
+    for k in ("format_version", "meta"):
         if k not in arrays:
             _fail(source, f"missing key {k!r} (not a compressed model?)")
     version = np.asarray(arrays["format_version"])
     if version.shape != () or not np.issubdtype(version.dtype, np.integer):
         _fail(source, "malformed format_version")
-    if int(version) != FORMAT_VERSION:
-        _fail(source, f"format version {int(version)}, this ese_hw reads {FORMAT_VERSION}")
+    if int(version) not in (FORMAT_VERSION, STACK_FORMAT_VERSION):
+        _fail(source, f"format version {int(version)}, this ese_hw reads "
+                      f"{FORMAT_VERSION} and {STACK_FORMAT_VERSION}")
     try:
-        meta = json.loads(str(arrays["meta"]))
-        cfg = Config(**meta["config"])
-        qformats = {k: int(meta["qformats"][k]) for k in QFORMAT_KEYS}
-        stats = meta["stats"]
+        cfg, entries = _layer_entries(json.loads(str(arrays["meta"])), int(version), source)
     except (ValueError, KeyError, TypeError) as e:
         _fail(source, f"corrupted metadata ({type(e).__name__}: {e})")
     try:
         check_config(cfg)
     except TypeError as e:                      # e.g. a float where an integer belongs
         _fail(source, f"corrupted metadata ({e})")
-    missing = [k for k in WEIGHT_KEYS if f"float_{k}" not in arrays]
+    layers = []
+    for k, (qformats, stats, projection) in enumerate(entries):
+        prefix = "" if int(version) == FORMAT_VERSION else f"l{k}_"
+        where = source if not prefix else f"{source} layer {k}"
+        layers.append(_layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection,
+                                         source=where))
+    check_stack([m.float_weights for m in layers], source=source)
+    if len({m.qformats["fa"] for m in layers}) > 1:
+        _fail(source, "layers have different activation formats fa")
+    return CompressedStack(tuple(layers))
+
+
+def _image_from_arrays(arrays, name, cfg, cols, rows, source):
+    """One SpMV image (``{name}_words``, ``_ptr``, ``_rows``), checked."""
+    ptr = np.asarray(arrays[f"{name}_ptr"])
+    words = np.asarray(arrays[f"{name}_words"])
+    rpp = np.asarray(arrays[f"{name}_rows"])
+    label = name.rsplit("_", 1)[-1]
+    if (ptr.ndim != 2 or ptr.shape != (cfg.n_pe, cols + 1) or rpp.shape != (cfg.n_pe,)
+            or words.ndim != 1 or not np.issubdtype(ptr.dtype, np.integer)
+            or not np.issubdtype(words.dtype, np.integer)):
+        _fail(source, f"{label} image has the wrong shape")
+    if np.any(ptr[:, 0] != 0) or np.any(np.diff(ptr, axis=1) < 0):
+        _fail(source, f"{label} pointers are not monotonic from 0")
+    if int(ptr[:, -1].sum()) != len(words):
+        _fail(source, f"{label} pointers do not match {len(words)} entry words")
+    if len(words) and (words.min() < 0 or
+                       int(words.max()) >= 1 << (cfg.weight_bits + cfg.index_bits)):
+        _fail(source, f"{label} entry words exceed {cfg.weight_bits + cfg.index_bits} bits")
+    if int(rpp.sum()) != rows:
+        _fail(source, f"{label} row split does not add up to {rows} rows")
+    split = np.cumsum(ptr[:, -1])[:-1]
+    img = SpmvImage(np.split(words.astype(np.uint32), split), ptr.astype(np.int64),
+                    rpp.astype(np.int64), cfg.index_bits, cfg.weight_bits)
+    try:
+        decode_spmv(img)
+    except EseError as e:
+        _fail(source, f"{label} image: {e}")
+    return img
+
+
+def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, source):
+    """One layer's :class:`CompressedModel` from the keys under ``prefix``."""
+    images = ("gate", "ym") if projection else ("gate",)
+    need = [f"{prefix}{k}" for k in ("bias", "peep")] + [
+        f"{prefix}{n}_{k}" for n in images for k in ("words", "ptr", "rows")]
+    for k in need:
+        if k not in arrays:
+            _fail(source, f"missing key {k!r} (not a compressed model?)")
+    keys = WEIGHT_KEYS if projection else PLAIN_WEIGHT_KEYS
+    missing = [k for k in keys if f"{prefix}float_{k}" not in arrays]
     if missing:
-        _fail(source, f"missing key 'float_{missing[0]}'")
-    float_w = LSTMPWeights.from_arrays({k: arrays[f"float_{k}"] for k in WEIGHT_KEYS},
-                                       source=source)
+        _fail(source, f"missing key '{prefix}float_{missing[0]}'")
+    float_w = LSTMPWeights.from_arrays({k: arrays[f"{prefix}float_{k}"] for k in keys},
+                                       source=source, projection=projection)
     h, n_in, n_proj = float_w.n_cells, float_w.n_in, float_w.n_proj
-    images = {}
-    for name, cols, rows in (("gate", n_in + n_proj, 4 * h), ("ym", h, n_proj)):
-        ptr = np.asarray(arrays[f"{name}_ptr"])
-        words = np.asarray(arrays[f"{name}_words"])
-        rpp = np.asarray(arrays[f"{name}_rows"])
-        if (ptr.ndim != 2 or ptr.shape != (cfg.n_pe, cols + 1) or rpp.shape != (cfg.n_pe,)
-                or words.ndim != 1 or not np.issubdtype(ptr.dtype, np.integer)
-                or not np.issubdtype(words.dtype, np.integer)):
-            _fail(source, f"{name} image has the wrong shape")
-        if np.any(ptr[:, 0] != 0) or np.any(np.diff(ptr, axis=1) < 0):
-            _fail(source, f"{name} pointers are not monotonic from 0")
-        if int(ptr[:, -1].sum()) != len(words):
-            _fail(source, f"{name} pointers do not match {len(words)} entry words")
-        if len(words) and (words.min() < 0 or
-                           int(words.max()) >= 1 << (cfg.weight_bits + cfg.index_bits)):
-            _fail(source, f"{name} entry words exceed {cfg.weight_bits + cfg.index_bits} bits")
-        if int(rpp.sum()) != rows:
-            _fail(source, f"{name} row split does not add up to {rows} rows")
-        split = np.cumsum(ptr[:, -1])[:-1]
-        img = SpmvImage(np.split(words.astype(np.uint32), split), ptr.astype(np.int64),
-                        rpp.astype(np.int64), cfg.index_bits, cfg.weight_bits)
-        try:
-            decode_spmv(img)
-        except EseError as e:
-            _fail(source, f"{name} image: {e}")
-        images[name] = img
-    bias, peep = np.asarray(arrays["bias"]), np.asarray(arrays["peep"])
+    gate = _image_from_arrays(arrays, f"{prefix}gate", cfg, n_in + n_proj, 4 * h, source)
+    ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source)
+          if projection else None)
+    bias, peep = np.asarray(arrays[f"{prefix}bias"]), np.asarray(arrays[f"{prefix}peep"])
     if bias.shape != (4, h) or peep.shape != (3, h):
         _fail(source, "bias or peephole vectors have the wrong shape")
     if not (np.issubdtype(bias.dtype, np.integer) and np.issubdtype(peep.dtype, np.integer)):
         _fail(source, "bias or peephole vectors are not integers")
-    return CompressedModel(cfg, qformats, images["gate"], images["ym"], bias.astype(np.int64),
+    return CompressedModel(cfg, qformats, gate, ym, bias.astype(np.int64),
                            peep.astype(np.int64), float_w, stats)
 
 
 def compress(weights, config=Config(), *, calib=None):
-    """Prune, quantize and encode ``weights``; return a :class:`CompressedModel`.
+    """Prune, quantize and encode one layer's ``weights`` (LSTMP or plain); return a
+    :class:`CompressedModel`.
 
     ``calib`` is a (T, I) float sequence used to choose the activation and cell
     Q formats (default :func:`calibration_inputs`).
     """
+    return compress_stack([weights], config, calib=calib).layers[0]
+
+
+def compress_stack(layers, config=Config(), *, calib=None):
+    """Prune, quantize and encode every layer of a stack with the same ``config``;
+    return a :class:`CompressedStack`.
+
+    The calibration run goes through the whole pruned float stack: every layer's
+    input and output must fit the one activation format ``fa``, since layer k's
+    ``y`` is layer k+1's ``x`` unchanged; the cell format ``fc`` is per layer.
+    """
     check_config(config)
-    cfg = config
-    pruned, masks = prune_weights(weights, n_pe=cfg.n_pe, density=cfg.density,
-                                  balance=cfg.balance)
+    layers = check_stack(layers)
+    pruned = [prune_weights(w, n_pe=config.n_pe, density=config.density,
+                            balance=config.balance) for w in layers]
     if calib is None:
-        calib = calibration_inputs(weights.n_in)
-    y_cal, c_cal = lstmp_float(pruned, calib, return_state=True)
+        calib = calibration_inputs(layers[0].n_in)
+    _, states = stack_float([p for p, _ in pruned], calib, return_state=True)
+    act_max = max([np.abs(calib).max()] + [np.abs(y).max() for y, _ in states])
+    fa = frac_bits_for(act_max, config.act_bits, headroom=1)
+    models, x_cal = [], calib
+    for (p, masks), w, (y_cal, c_cal) in zip(pruned, layers, states, strict=True):
+        model = _compress_layer(p, masks, w, config, fa=fa, c_max=np.abs(c_cal).max())
+        model.stats["calibration"] = {"frames": int(calib.shape[0]),
+                                      "max_abs_x": float(np.abs(x_cal).max()),
+                                      "max_abs_y": float(np.abs(y_cal).max()),
+                                      "max_abs_c": float(np.abs(c_cal).max())}
+        models.append(model)
+        x_cal = y_cal
+    return CompressedStack(tuple(models))
+
+
+def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
+    """Quantize and encode one pruned layer at the stack's activation format ``fa``."""
     wb, ab = cfg.weight_bits, cfg.act_bits
     gate_keys = MATRIX_KEYS[:8]
     q = {
         "fw_g": frac_bits_for(max(np.abs(pruned[k]).max() for k in gate_keys), wb),
-        "fw_y": frac_bits_for(np.abs(pruned["W_ym"]).max(), wb),
+        # A plain layer has no W_ym: its y = m rescaled is W_ym = I at fw_y = 0.
+        "fw_y": frac_bits_for(np.abs(pruned["W_ym"]).max(), wb)
+        if pruned.has_projection else 0,
         "fp": frac_bits_for(max(np.abs(pruned[f"W_{g}c"]).max() for g in "ifo"), wb),
-        "fa": frac_bits_for(max(np.abs(calib).max(), np.abs(y_cal).max()), ab, headroom=1),
-        "fc": frac_bits_for(np.abs(c_cal).max(), ab, headroom=1),
+        "fa": fa,
+        "fc": frac_bits_for(c_max, ab, headroom=1),
         "fg": ab - 1,
     }
     acc_frac = q["fw_g"] + q["fa"]
-    wq = {k: quantize(pruned[k], q["fw_y" if k == "W_ym" else "fw_g"], wb) for k in MATRIX_KEYS}
+    wq = {k: quantize(pruned[k], q["fw_y" if k == "W_ym" else "fw_g"], wb)
+          for k in pruned.matrix_keys}
     bias = np.stack([quantize(pruned[f"b_{g}"], acc_frac, cfg.accum_bits) for g in GATES])
     peep = np.stack([quantize(pruned[f"W_{g}c"], q["fp"], wb) for g in "ifo"])
 
@@ -246,8 +433,9 @@ def compress(weights, config=Config(), *, calib=None):
     amax = 1 << (ab - 1)
     gate_abs = np.stack([np.abs(wq[f"W_{g}x"]).sum(1) + np.abs(wq[f"W_{g}r"]).sum(1)
                          for g in GATES])
-    worst = max(int((gate_abs * amax + np.abs(bias)).max()),
-                int(np.abs(wq["W_ym"]).sum(1).max() * amax))
+    worst = int((gate_abs * amax + np.abs(bias)).max())
+    if pruned.has_projection:
+        worst = max(worst, int(np.abs(wq["W_ym"]).sum(1).max() * amax))
     need = worst.bit_length() + 1
     if need > cfg.accum_bits:
         raise EseError(f"accumulator bits ({cfg.accum_bits}) too narrow: the worst case "
@@ -258,13 +446,11 @@ def compress(weights, config=Config(), *, calib=None):
         index_bits=cfg.index_bits, weight_bits=wb,
         pe_masks=gate_pe_mats([masks[f"W_{g}x"] for g in GATES],
                               [masks[f"W_{g}r"] for g in GATES], cfg.n_pe))
-    ym_img = encode_spmv(split_rows(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
-                         weight_bits=wb, pe_masks=split_rows(masks["W_ym"], cfg.n_pe))
+    ym_img = None
+    if pruned.has_projection:
+        ym_img = encode_spmv(split_rows(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
+                             weight_bits=wb, pe_masks=split_rows(masks["W_ym"], cfg.n_pe))
     stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need)
-    stats["calibration"] = {"frames": int(calib.shape[0]),
-                            "max_abs_x": float(np.abs(calib).max()),
-                            "max_abs_y": float(np.abs(y_cal).max()),
-                            "max_abs_c": float(np.abs(c_cal).max())}
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
 
@@ -276,7 +462,7 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
     n = cfg.n_pe
     matrices = {}
     per_pe_nnz = np.zeros(n, dtype=np.int64)            # over all nine matrices
-    for k in MATRIX_KEYS:
+    for k in weights.matrix_keys:
         m = masks[k]
         per_pe = np.array([int(m[p::n].sum()) for p in range(n)])
         per_pe_nnz += per_pe
@@ -284,10 +470,12 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
                        "density": float(m.mean()),
                        "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max())}
     nnz = sum(v["nnz"] for v in matrices.values())
-    dense_params = sum(weights[k].size for k in WEIGHT_KEYS)
+    dense_params = sum(weights[k].size for k in weights.keys)
     spmvs = {}
     comp_bits = 0
     for name, img in (("gate", gate_img), ("ym", ym_img)):
+        if img is None:                                 # a plain layer: no projection
+            continue
         e = img.entries_per_pe
         pad = img.padding_per_pe
         pb = _ptr_bits(img)
@@ -307,10 +495,10 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
         "padding_fraction": float(padding_total / max(1, nnz + padding_total)),
         "pe_nnz_min": int(per_pe_nnz.min()),
         "pe_nnz_max": int(per_pe_nnz.max()),
-        "density": float(nnz / sum(weights[k].size for k in MATRIX_KEYS)),
+        "density": float(nnz / sum(weights[k].size for k in weights.matrix_keys)),
         "compression_ratio": float(dense_params * 32 / comp_bits),
         "matrix_compression_ratio": float(
-            sum(weights[k].size for k in MATRIX_KEYS) * 32 / matrix_bits),
+            sum(weights[k].size for k in weights.matrix_keys) * 32 / matrix_bits),
         "compressed_bits": int(comp_bits),
         "dense_fp32_bits": int(dense_params * 32),
         "accum_bits_needed": int(accum_need),

@@ -10,13 +10,13 @@ test holds them equal.
 import numpy as np
 
 from ..errors import EseError
-from .compress import CompressedModel
+from .compress import CompressedModel, CompressedStack
 from .encode import entry_table
 from .lstmp import check_inputs
 from .lut import lut_index, make_lut
 from .quant import quantize, rshift_round, sat, wrap
 
-__all__ = ["spmv", "spmv_walk", "SpmvPlan", "GoldenModel"]
+__all__ = ["spmv", "spmv_walk", "SpmvPlan", "GoldenModel", "GoldenStack"]
 
 
 def spmv_walk(image, act, *, accum_bits, init=None):
@@ -96,7 +96,7 @@ class GoldenModel:
         cfg, q = model.config, model.qformats
         self.cfg, self.q = cfg, q
         self.gate_plan = SpmvPlan(model.gate)
-        self.ym_plan = SpmvPlan(model.ym)
+        self.ym_plan = SpmvPlan(model.ym) if model.has_projection else None
         lut = dict(lut_bits=cfg.lut_bits, range_log2=cfg.lut_range_log2)
         self.lut_args = lut
         self.sig = make_lut("sigmoid", out_bits=cfg.act_bits, **lut)
@@ -108,9 +108,10 @@ class GoldenModel:
         self._gate_index = np.stack([(cell % n) * lr + 4 * (cell // n) + g for g in range(4)])
         self._bias_init = np.zeros(n * lr, dtype=np.int64)
         self._bias_init[self._gate_index] = model.bias
-        lry = model.ym.local_rows
-        proj = np.arange(model.n_proj)
-        self._ym_index = (proj % n) * lry + proj // n
+        if model.has_projection:
+            lry = model.ym.local_rows
+            proj = np.arange(model.n_proj)
+            self._ym_index = (proj % n) * lry + proj // n
 
     def quantize_inputs(self, x):
         x = check_inputs(x, self.model.n_in)
@@ -144,8 +145,12 @@ class GoldenModel:
         return c, m
 
     def project(self, m):
-        """``y = sat(rshift_round(W_ym m, fw_y + fg - fa))``."""
+        """``y = sat(rshift_round(W_ym m, fw_y + fg - fa))``; a plain layer (no ``W_ym``)
+        has ``y = sat(rshift_round(m, fg - fa))``, the same rule with ``W_ym = I`` at
+        ``fw_y = 0`` (docs/contract.md section 3)."""
         q = self.q
+        if self.ym_plan is None:
+            return sat(rshift_round(m, q["fw_y"] + q["fg"] - q["fa"]), self.cfg.act_bits)
         acc = self.ym_plan(m, accum_bits=self.cfg.accum_bits).ravel()[self._ym_index]
         return sat(rshift_round(acc, q["fw_y"] + q["fg"] - q["fa"]), self.cfg.act_bits)
 
@@ -196,3 +201,32 @@ class GoldenModel:
     def run(self, x):
         """Float inputs (T, I) -> float outputs (T, P) through the integer model."""
         return self.run_quantized(self.quantize_inputs(x)) / 2.0 ** self.q["fa"]
+
+
+class GoldenStack:
+    """The golden model of a :class:`CompressedStack`: each layer's
+    :class:`GoldenModel` in turn, layer k's integer ``y`` (at the stack's one ``fa``)
+    being layer k+1's integer ``x`` unchanged, as the hardware will pass it on.
+
+    Accepts a single :class:`CompressedModel` too (a one-layer stack).
+    """
+
+    def __init__(self, stack):
+        if isinstance(stack, CompressedModel):
+            stack = CompressedStack((stack,))
+        self.stack = stack
+        self.layers = [GoldenModel(m) for m in stack.layers]
+        self.fa = stack.layers[0].qformats["fa"]
+
+    def quantize_inputs(self, x):
+        return self.layers[0].quantize_inputs(x)
+
+    def run_quantized(self, x_q):
+        """Integer inputs (T, I) at ``fa`` -> the last layer's integer outputs (T, P)."""
+        for layer in self.layers:
+            x_q = layer.run_quantized(x_q)
+        return x_q
+
+    def run(self, x):
+        """Float inputs (T, I) -> float outputs (T, P_last) through the integer stack."""
+        return self.run_quantized(self.quantize_inputs(x)) / 2.0 ** self.fa

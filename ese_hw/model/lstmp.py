@@ -19,7 +19,7 @@ from ..errors import EseError
 from .lut import sigmoid
 
 __all__ = [
-    "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
+    "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS", "PLAIN_WEIGHT_KEYS",
     "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
     "atomic_savez",
     "atomic_write",
@@ -32,6 +32,8 @@ MATRIX_KEYS = tuple(f"W_{g}x" for g in GATES) + tuple(f"W_{g}r" for g in GATES) 
 #: Dense vectors: the three diagonal peepholes and the four biases.
 VECTOR_KEYS = ("W_ic", "W_fc", "W_oc", "b_i", "b_f", "b_c", "b_o")
 WEIGHT_KEYS = MATRIX_KEYS + VECTOR_KEYS
+#: The keys of a plain LSTM layer (no projection: ``y = m``).
+PLAIN_WEIGHT_KEYS = tuple(k for k in WEIGHT_KEYS if k != "W_ym")
 
 
 def _shape(key, n_in, n_cells, n_proj):
@@ -49,32 +51,39 @@ class LSTMPWeights:
     """Float LSTMP weights: a mapping from the names in :data:`WEIGHT_KEYS` to arrays.
 
     Construct through :meth:`from_arrays` (which validates) or :func:`load_weights`.
+
+    A plain LSTM layer (PyTorch's ``proj_size=0``) has no ``W_ym``: its output is
+    ``y = m``, so ``W_{g}r`` are (H, H) and :attr:`n_proj` (the output size) is H.
+    It is built with ``projection=False`` and has no identity matrix anywhere.
     """
 
     arrays: dict
 
     @classmethod
-    def from_arrays(cls, arrays, *, source="weights"):
+    def from_arrays(cls, arrays, *, source="weights", projection=True):
         """Validate names, shapes and values; return float64 copies.
 
-        Raises :class:`EseError` naming the first problem found.
+        ``projection=False`` is a plain LSTM layer: ``W_ym`` must be absent and the
+        recurrent matrices square. Raises :class:`EseError` naming the first problem.
         """
-        missing = [k for k in WEIGHT_KEYS if k not in arrays]
+        keys = WEIGHT_KEYS if projection else PLAIN_WEIGHT_KEYS
+        missing = [k for k in keys if k not in arrays]
         if missing:
             raise EseError(f"{source}: missing key {missing[0]!r}")
-        extra = sorted(set(arrays) - set(WEIGHT_KEYS))
+        extra = sorted(set(arrays) - set(keys))
         if extra:
-            raise EseError(f"{source}: unexpected key {extra[0]!r}")
+            raise EseError(f"{source}: unexpected key {extra[0]!r}"
+                           + ("" if projection else " (a layer without projection)"))
         w_ix = np.asarray(arrays["W_ix"])
         w_ir = np.asarray(arrays["W_ir"])
         if w_ix.ndim != 2 or w_ir.ndim != 2:
             raise EseError(f"{source}: W_ix and W_ir must be 2-D")
         n_cells, n_in = w_ix.shape
-        n_proj = w_ir.shape[1]
+        n_proj = w_ir.shape[1] if projection else n_cells
         if min(n_cells, n_in, n_proj) < 1:
             raise EseError(f"{source}: empty dimension in W_ix {w_ix.shape} / W_ir {w_ir.shape}")
         out = {}
-        for key in WEIGHT_KEYS:
+        for key in keys:
             a = np.asarray(arrays[key])
             want = _shape(key, n_in, n_cells, n_proj)
             if a.shape != want:
@@ -91,6 +100,21 @@ class LSTMPWeights:
         return self.arrays[key]
 
     @property
+    def has_projection(self):
+        """False for a plain LSTM layer (``y = m``, no ``W_ym``)."""
+        return "W_ym" in self.arrays
+
+    @property
+    def keys(self):
+        """The weight names this layer holds (:data:`WEIGHT_KEYS` or without ``W_ym``)."""
+        return WEIGHT_KEYS if self.has_projection else PLAIN_WEIGHT_KEYS
+
+    @property
+    def matrix_keys(self):
+        """The sparse matrices this layer holds (nine, or eight without ``W_ym``)."""
+        return MATRIX_KEYS if self.has_projection else MATRIX_KEYS[:8]
+
+    @property
     def n_in(self):
         return self.arrays["W_ix"].shape[1]
 
@@ -100,15 +124,23 @@ class LSTMPWeights:
 
     @property
     def n_proj(self):
+        """The output size: P with a projection, H without."""
         return self.arrays["W_ir"].shape[1]
 
     def replace(self, **arrays):
         """A copy with some arrays replaced (validated again)."""
-        return LSTMPWeights.from_arrays({**self.arrays, **arrays})
+        return LSTMPWeights.from_arrays({**self.arrays, **arrays},
+                                        projection=self.has_projection)
 
     def save(self, path):
-        """Write the weights ``.npz`` atomically (nothing is left on failure)."""
-        atomic_savez(path, {k: self.arrays[k].astype(np.float32) for k in WEIGHT_KEYS})
+        """Write the weights ``.npz`` atomically (nothing is left on failure).
+
+        One LSTMP layer is written in the version-1 layout (the bare keys); a plain
+        layer as a one-layer stack (:func:`ese_hw.model.stack.save_weight_stack`).
+        """
+        from .stack import save_weight_stack
+
+        save_weight_stack(path, [self])
 
 
 def atomic_write(path, data):
@@ -169,10 +201,17 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
 
 
 def load_weights(path):
-    """Load and validate a float weights ``.npz`` (DESIGN.md section 1)."""
-    from .npzio import read_npz
+    """Load and validate a float weights ``.npz`` holding one layer (DESIGN.md section 1).
 
-    return LSTMPWeights.from_arrays(read_npz(path), source=str(path))
+    Any layout :func:`ese_hw.model.stack.load_weight_stack` reads; a file of several
+    layers is an :class:`EseError` here (load it as a stack).
+    """
+    from .stack import load_weight_stack
+
+    layers = load_weight_stack(path)
+    if len(layers) != 1:
+        raise EseError(f"{path}: holds {len(layers)} layers, expected one")
+    return layers[0]
 
 
 def check_inputs(x, n_in, *, source="inputs"):
@@ -193,6 +232,8 @@ def check_inputs(x, n_in, *, source="inputs"):
 def lstmp_float(w, x, *, return_state=False):
     """Run the float LSTMP over ``x`` (T, I) from zero state; return y (T, P).
 
+    A plain layer (no ``W_ym``) returns ``y = m`` (T, H).
+
     With ``return_state``, also return the cell states c (T, H) (for calibration).
     """
     x = check_inputs(x, w.n_in)
@@ -212,7 +253,7 @@ def lstmp_float(w, x, *, return_state=False):
         c = f * c + i * g
         o = sigmoid(z[3 * h:] + w["W_oc"] * c)
         m = o * np.tanh(c)
-        y = w["W_ym"] @ m
+        y = w["W_ym"] @ m if w.has_projection else m
         ys.append(y)
         cs.append(c)
     if return_state:

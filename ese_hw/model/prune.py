@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import EseError
 from .limits import LIMITS, check_int
-from .lstmp import MATRIX_KEYS
 
 __all__ = ["BALANCES", "prune_matrix", "prune_weights"]
 
@@ -87,14 +86,15 @@ def prune_matrix(w, *, n_pe, density, balance="pe", offset=0):
 
 
 def prune_weights(weights, *, n_pe, density, balance="pe"):
-    """Prune the nine matrices of an :class:`LSTMPWeights`; return (pruned weights, masks).
+    """Prune the nine matrices of an :class:`LSTMPWeights` (eight for a plain layer,
+    which has no ``W_ym``); return (pruned weights, masks).
 
     Peepholes and biases are dense vectors and are never pruned.
     """
     check_prune_args(n_pe=n_pe, density=density, balance=balance)
     masks, arrays = {}, {}
     offset = 0
-    for key in MATRIX_KEYS:
+    for key in weights.matrix_keys:
         w = weights[key]
         if key == "W_ym":
             offset = 0
