@@ -36,7 +36,7 @@ from ese_hw.errors import EseError
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import WEIGHT_KEYS, lstmp_float
-from ese_hw.speech import CorpusParams, build_corpus
+from ese_hw.speech import NUMBERED_VARIANTS, CorpusParams, build_corpus
 
 DENSITIES = (1.0, 0.5, 0.25, 0.112, 0.05)
 BALANCES = ("pe", "column", "none")
@@ -45,20 +45,21 @@ BALANCES = ("pe", "column", "none")
 def _args(argv):
     p = argparse.ArgumentParser(prog="bench_accuracy", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="12 voice variants instead of all, fewer epochs and utterances")
+                   help="4 voice variants instead of 13, fewer epochs and utterances")
     p.add_argument("--cells", type=int, default=128)
     p.add_argument("--proj", type=int, default=64)
     p.add_argument("--pes", type=int, default=16)
     p.add_argument("--epochs", type=int, default=None, help="dense training epochs")
     p.add_argument("--ft-epochs", type=int, default=None, help="fine-tune epochs per step")
+    p.add_argument("--batch", type=int, default=32, help="utterances per training batch")
     p.add_argument("--golden-utterances", type=int, default=None)
     p.add_argument("--rtl-utterances", type=int, default=None, help="0 skips the RTL")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (2 measured ~10x slower than 1 on the shared cores)")
     p.add_argument("--out", default="build/bench")
     a = p.parse_args(argv)
-    quick = dict(epochs=4, ft_epochs=1, golden_utterances=150, rtl_utterances=2)
-    full = dict(epochs=6, ft_epochs=1, golden_utterances=500, rtl_utterances=4)
+    quick = dict(epochs=20, ft_epochs=2, golden_utterances=150, rtl_utterances=2)
+    full = dict(epochs=25, ft_epochs=3, golden_utterances=500, rtl_utterances=4)
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -138,7 +139,8 @@ def _train_dense(args, data, log):
     n_words = int(max(data["ytr"].max(), data["yte"].max())) + 1
     clf = LstmpClassifier(data["xtr"][0].shape[1], args.cells, args.proj, n_words, seed=0)
     t = time.monotonic()
-    hist = train_epochs(clf, data["xtr"], data["ytr"], epochs=args.epochs, progress=True)
+    hist = train_epochs(clf, data["xtr"], data["ytr"], epochs=args.epochs,
+                        batch_size=args.batch, progress=True)
     log["dense"] = {"train_seconds": round(time.monotonic() - t, 1), "history": hist,
                     "float_acc": accuracy(clf, data["xte"], data["yte"]),
                     "train_acc": accuracy(clf, data["xtr"], data["ytr"])}
@@ -158,7 +160,7 @@ def _sweep(args, dense, data, out_dir, log):
             if density < 1.0:
                 _, spec, hist = fine_tune(clf, data["xtr"], data["ytr"], n_pe=args.pes,
                                           densities=(density,), balance=balance,
-                                          epochs=args.ft_epochs)
+                                          epochs=args.ft_epochs, batch_size=args.batch)
             else:                       # nothing to prune: the dense model itself
                 spec, hist = PruneSpec(n_pe=args.pes, density=1.0, balance=balance), []
             point, model = _evaluate_point(clf, spec, data, out_dir, f"{balance}-{density}")
@@ -201,7 +203,12 @@ def _plot(log, path):
 
 
 def _corpus(args):
-    params = CorpusParams(max_variants=12) if args.quick else CorpusParams()
+    # Every non-MBROLA English voice; the 13 numbered variants (+m1..+m8, +f1..+f5), each
+    # word twice with its own rate, pitch, SNR and RT60 (the quick run: 4 variants, once).
+    # All 101 variants (CorpusParams()) is 19,392 utterances: ~10 min to synthesize here
+    # and several times the training time, more than this study's budget on 2 cores.
+    params = (CorpusParams(variants=NUMBERED_VARIANTS, max_variants=4) if args.quick else
+              CorpusParams(variants=NUMBERED_VARIANTS, repeats=2))
     t = time.monotonic()
     corpus = build_corpus(params)
     xtr, ytr = corpus.split("train")
@@ -230,11 +237,13 @@ def main(argv=None):
            "model": {"inputs": int(data["xtr"][0].shape[1]), "cells": args.cells,
                      "proj": args.proj, "n_pe": args.pes, "weight_bits": 12, "act_bits": 16,
                      "index_bits": 6},
-           "epochs": args.epochs, "ft_epochs_per_step": args.ft_epochs}
+           "epochs": args.epochs, "ft_epochs_per_step": args.ft_epochs,
+           "batch": args.batch, "torch_threads": args.threads}
     print(f"corpus: {corpus_info['utterances']} utterances ({corpus_info['train']} train, "
           f"{corpus_info['test']} test), built in {corpus_info['build_seconds']} s", flush=True)
     dense = _train_dense(args, data, log)
     models = _sweep(args, dense, data, out_dir, log)
+    (out_dir / "accuracy.json").write_text(json.dumps(log, indent=1))   # before the RTL
     if args.rtl_utterances:
         t = time.monotonic()
         rtl_feats = [data["xte"][i] for i in data["sub"]]

@@ -35,7 +35,8 @@ import numpy as np
 from .errors import EseError
 
 __all__ = [
-    "WORDS", "RATES", "PITCHES", "SNRS_DB", "RT60S", "TEST_VOICES", "SAMPLE_RATE", "N_MELS",
+    "WORDS", "NUMBERED_VARIANTS", "RATES", "PITCHES", "SNRS_DB", "RT60S", "TEST_VOICES",
+    "SAMPLE_RATE", "N_MELS",
     "CorpusParams", "SpeechCorpus", "english_voices", "voice_variants", "build_corpus",
     "utterance_features",
 ]
@@ -51,7 +52,13 @@ SNRS_DB = (30.0, 15.0, 5.0)          # white noise against the utterance's power
 RT60S = (0.0, 0.2, 0.4)              # seconds; 0 = dry
 #: Held out for the test set (espeak-ng voice names): two accents the model never hears.
 TEST_VOICES = ("en-gb-scotland", "en-us-nyc")
+#: The numbered male and female variants (``+m1`` ... ``+f5``): the study's default set.
+NUMBERED_VARIANTS = tuple(f"m{k}" for k in range(1, 9)) + tuple(f"f{k}" for k in range(1, 6))
 SAMPLE_RATE = 22050                  # what espeak-ng writes
+#: espeak-ng pads words with silence; trim to where the clean signal exceeds this share
+#: of its peak, plus a margin, so the last frame the classifier reads ends the word.
+TRIM_THRESHOLD = 0.02
+TRIM_MARGIN_S = 0.05
 N_MELS = 40
 FRAME_STEP_S = 0.010
 FRAME_LEN_S = 0.025
@@ -63,7 +70,9 @@ class CorpusParams:
     """What a corpus is made of; every field goes into its cache key.
 
     ``voices``/``variants`` ``None`` mean every one espeak-ng lists; ``max_variants``
-    keeps the first that many variants (sorted), for quick runs.
+    keeps the first that many variants (in the given or sorted order), for quick runs.
+    Each (word, voice, variant) is spoken ``repeats`` times, each with its own drawn
+    rate, pitch, SNR and RT60.
     """
 
     words: tuple = WORDS
@@ -75,6 +84,7 @@ class CorpusParams:
     pitches: tuple = PITCHES
     snrs_db: tuple = SNRS_DB
     rt60s: tuple = RT60S
+    repeats: int = 1
     seed: int = 0
 
 
@@ -172,6 +182,15 @@ def _reverb(signal, rt60, rng):
     return wet * (np.std(signal) / max(np.std(wet), 1e-12))
 
 
+def _trim(signal):
+    """Cut espeak-ng's leading and trailing silence (on the clean signal, before noise)."""
+    loud = np.flatnonzero(np.abs(signal) > TRIM_THRESHOLD * np.abs(signal).max())
+    if loud.size == 0:
+        return signal
+    margin = int(TRIM_MARGIN_S * SAMPLE_RATE)
+    return signal[max(0, loud[0] - margin): loud[-1] + margin]
+
+
 def _add_noise(signal, snr_db, rng):
     power = np.mean(signal ** 2)
     return signal + rng.standard_normal(len(signal)) * np.sqrt(power / 10.0 ** (snr_db / 10.0))
@@ -195,7 +214,7 @@ def _synthesize(job):
         raise EseError(f"espeak-ng wrote {pcm.size} samples at {sr} Hz for {word!r} "
                        f"({voice}+{variant}), expected audio at {SAMPLE_RATE} Hz")
     rng = np.random.default_rng(seed)
-    signal = pcm.astype(np.float64) / 32768.0
+    signal = _trim(pcm.astype(np.float64) / 32768.0)
     signal = _add_noise(_reverb(signal, rt60, rng), snr, rng)
     return utterance_features(signal)
 
@@ -206,7 +225,7 @@ def _jobs(params, voices, variants):
     jobs = []
     for voice in voices:
         for variant in variants:
-            for word in params.words:
+            for word in [w for w in params.words for _ in range(params.repeats)]:
                 jobs.append((word, voice, variant, int(rng.choice(params.rates)),
                              int(rng.choice(params.pitches)), float(rng.choice(params.snrs_db)),
                              float(rng.choice(params.rt60s)), int(rng.integers(2 ** 63))))
@@ -224,6 +243,9 @@ def _resolve(params):
                        f"({', '.join(voices)})")
     if len(set(voices) - set(params.test_voices)) < 1:
         raise EseError("every voice is held out for the test set; none is left to train on")
+    if isinstance(params.repeats, bool) or not isinstance(params.repeats, int) \
+            or params.repeats < 1:
+        raise EseError(f"repeats must be a positive integer, got {params.repeats!r}")
     if len(params.words) < 2:
         raise EseError(f"a corpus needs at least 2 words, got {len(params.words)}")
     return voices, variants
@@ -233,7 +255,7 @@ def _cache_path(params, voices, variants, build_root):
     key = json.dumps({"params": asdict(params), "voices": voices, "variants": variants,
                       "espeak": _espeak_version(), "features": [N_MELS, FRAME_STEP_S,
                                                                 FRAME_LEN_S, NFFT],
-                      "format": 1}, sort_keys=True)
+                      "trim": [TRIM_THRESHOLD, TRIM_MARGIN_S], "format": 1}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return os.path.join(build_root, "speech", digest, "corpus.npz")
 

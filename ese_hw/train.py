@@ -22,6 +22,7 @@ The conversion from the ``nn.LSTM`` to :class:`LSTMPWeights` is
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,10 @@ def _classifier_class():
         def forward(self, x, lengths):
             # Padded, not packed: the padding follows each utterance, so it cannot change
             # an earlier frame, and PyTorch's packed LSTMP path measured 2x slower here.
-            y, _ = self.lstm(x)
+            with warnings.catch_warnings():   # PyTorch notes it has no oneDNN LSTMP kernel
+                warnings.filterwarnings("ignore", message="LSTM with projections",
+                                        category=UserWarning)
+                y, _ = self.lstm(x)
             last = y[_torch().arange(len(lengths)), lengths - 1]
             return self.head(last)
 
@@ -132,22 +136,26 @@ def apply_masks(model, masks):
                 p.grad.mul_(mask.to(p.dtype))
 
 
-def _batches(features, labels, batch_size, rng):
-    """Padded batches of utterances of similar length (less padding in each batch)."""
+def _pad(features, idx):
+    """``(x (B, T, I) zero-padded after each utterance, lengths (B,))`` of ``idx``."""
     torch = _torch()
     from torch.nn.utils.rnn import pad_sequence
 
+    x = pad_sequence([torch.from_numpy(np.asarray(features[i])) for i in idx],
+                     batch_first=True)
+    return x, torch.tensor([len(features[i]) for i in idx])
+
+
+def _batches(features, labels, batch_size, rng):
+    """Shuffled padded batches of utterances of similar length (less padding each)."""
+    torch = _torch()
     lengths = np.array([len(f) for f in features], dtype=np.float64)
-    if rng is not None:                       # jitter, so batches differ between epochs
-        lengths += rng.uniform(0, 8, len(lengths))
+    lengths += rng.uniform(0, 8, len(lengths))       # jitter: batches differ by epoch
     order = np.argsort(lengths, kind="stable")
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(chunks)
+    rng.shuffle(chunks)
     for idx in chunks:
-        x = pad_sequence([torch.from_numpy(np.asarray(features[i])) for i in idx],
-                         batch_first=True)
-        lengths = torch.tensor([len(features[i]) for i in idx])
+        x, lengths = _pad(features, idx)
         yield x, lengths, torch.from_numpy(np.asarray(labels)[idx])
 
 
@@ -196,7 +204,7 @@ def train_epochs(model, features, labels, *, epochs, lr=3e-3, batch_size=64, mas
 
 
 def fine_tune(model, features, labels, *, n_pe, densities, balance="pe", epochs=1, lr=1e-3,
-              seed=0, progress=False):
+              batch_size=64, seed=0, progress=False):
     """Prune and fine-tune in steps of decreasing density (one step: ``densities=(d,)``).
 
     Each step prunes the current weights with the project's masks at its density (so a
@@ -212,7 +220,7 @@ def fine_tune(model, features, labels, *, n_pe, densities, balance="pe", epochs=
         masks = prune_masks(model, spec)
         apply_masks(model, masks)
         hist = train_epochs(model, features, labels, epochs=epochs, lr=lr, masks=masks,
-                            seed=seed + step, progress=progress)
+                            batch_size=batch_size, seed=seed + step, progress=progress)
         history.append({"density": float(density), "epochs": hist})
     return masks, spec, history
 
@@ -224,9 +232,7 @@ def predict(model, features, *, batch_size=256):
     model.eval()
     with torch.no_grad():
         for i in range(0, len(features), batch_size):
-            chunk = list(range(i, min(i + batch_size, len(features))))
-            x, lengths, _ = next(_batches([features[j] for j in chunk], np.zeros(len(chunk),
-                                          np.int64), len(chunk), None))
+            x, lengths = _pad(features, range(i, min(i + batch_size, len(features))))
             out.append(model(x, lengths).argmax(1).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
