@@ -183,12 +183,14 @@ def _plot(log, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for balance in BALANCES:
+    for k, balance in enumerate(BALANCES):
         pts = sorted((p for p in log["points"] if p["balance"] == balance),
                      key=lambda p: p["density"])
         d = [p["density"] for p in pts]
-        ax.plot(d, [100 * p["float_acc"] for p in pts], "o-", label=f"{balance} (float)")
-        ax.plot(d, [100 * p["golden_acc"] for p in pts], "x:", label=f"{balance} (golden 12/16)")
+        ax.plot(d, [100 * p["float_acc"] for p in pts], "o-", color=f"C{k}",
+                label=f"{balance}: float")
+        ax.plot(d, [100 * p["golden_acc"] for p in pts], "x:", color=f"C{k}",
+                label=f"{balance}: golden 12/16 (subset)")
     ax.axhline(100 * log["dense"]["float_acc"], color="grey", lw=0.8, label="dense float")
     ax.axvline(0.112, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
