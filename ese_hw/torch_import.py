@@ -98,8 +98,9 @@ def _layer(state_dict, prefix, k, source):
         raise EseError(f"{where}: weight_ih has shape {w_ih.shape}, expected (4H, I)")
     h = w_ih.shape[0] // 4
     n_rec = h if w_hr is None else w_hr.shape[0]
-    if w_hh.shape != (4 * h, n_rec):
-        raise EseError(f"{where}: weight_hh has shape {w_hh.shape}, expected {(4 * h, n_rec)}")
+    if w_hh.shape != (4 * h, n_rec):         # e.g. a GRU's (3H, H) or an RNN's (H, H)
+        raise EseError(f"{where}: weight_hh has shape {w_hh.shape}, expected {(4 * h, n_rec)}"
+                       f" (not an nn.LSTM? GRU and RNN weights are not supported)")
     if w_hr is not None and w_hr.shape != (n_rec, h):
         raise EseError(f"{where}: weight_hr has shape {w_hr.shape}, expected (P, {h})")
     if (b_ih is None) != (b_hh is None):

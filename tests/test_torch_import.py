@@ -123,6 +123,8 @@ def _bad_files(tmp_path):
     cases["not a state_dict"] = (save("t.pt", torch.zeros(3)), "not a state_dict")
     cases["not an LSTM"] = (save("lin.pt", torch.nn.Linear(2, 2).state_dict()),
                             "no nn.LSTM weights")
+    cases["GRU"] = (save("gru.pt", torch.nn.GRU(N_IN, 8).state_dict()),
+                    "weight_hh has shape (24, 8), expected (24, 6) (not an nn.LSTM?")
     cases["bidirectional"] = (
         save("bi.pt", torch.nn.LSTM(N_IN, N_CELLS, bidirectional=True).state_dict()),
         "bidirectional LSTM (weight_ih_l0_reverse) is not supported")
