@@ -1,0 +1,268 @@
+"""ESE's accuracy claim measured on speech (issue 10 item 4): one command.
+
+    python -m benchmarks.bench_accuracy [--quick]
+
+1. Builds (or loads from build/speech/) the espeak-ng spoken-word corpus of
+   :mod:`ese_hw.speech`; the test set is the held-out voices.
+2. Trains a dense float LSTMP classifier (:mod:`ese_hw.train`: one ``nn.LSTM(proj_size)``
+   layer, a float head on the last frame's ``y``).
+3. For each balance (``pe``, ``column``, ``none``) prunes with the project's masks and
+   fine-tunes, in steps of decreasing density 0.5 -> 0.25 -> 0.112 -> 0.05 (each step
+   starts from the previous one's fine-tuned weights), measuring float accuracy at each.
+   Density 1.0 prunes nothing, so it is the dense model under every balance.
+4. Exports each model's weights, compresses them (12-bit weights, 16-bit activations,
+   the same density, balance and PE count; checked to prune nothing further) and runs the
+   golden model on a seeded subset of the test utterances: ``y_T`` de-quantized to float,
+   then the float head. The pruned float model runs the same subset (numpy), so the two
+   are compared utterance by utterance.
+5. Runs the channel's RTL (Verilator) on a few test utterances of the 0.112 / ``pe``
+   model and checks it bit-exact against the golden model.
+
+Writes ``build/bench/accuracy.json`` and ``build/bench/accuracy.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ese_hw.errors import EseError
+from ese_hw.model.compress import Config, compress
+from ese_hw.model.golden import GoldenModel
+from ese_hw.model.lstmp import WEIGHT_KEYS, lstmp_float
+from ese_hw.speech import NUMBERED_VARIANTS, CorpusParams, build_corpus
+
+DENSITIES = (1.0, 0.5, 0.25, 0.112, 0.05)
+BALANCES = ("pe", "column", "none")
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(prog="bench_accuracy", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="4 voice variants instead of 13, fewer epochs and utterances")
+    p.add_argument("--cells", type=int, default=128)
+    p.add_argument("--proj", type=int, default=64)
+    p.add_argument("--pes", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=None, help="dense training epochs")
+    p.add_argument("--ft-epochs", type=int, default=None, help="fine-tune epochs per step")
+    p.add_argument("--batch", type=int, default=32, help="utterances per training batch")
+    p.add_argument("--golden-utterances", type=int, default=None)
+    p.add_argument("--rtl-utterances", type=int, default=None, help="0 skips the RTL")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (2 measured ~10x slower than 1 on the shared cores)")
+    p.add_argument("--out", default="build/bench")
+    a = p.parse_args(argv)
+    quick = dict(epochs=20, ft_epochs=2, golden_utterances=150, rtl_utterances=2)
+    full = dict(epochs=25, ft_epochs=3, golden_utterances=500, rtl_utterances=4)
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    return a
+
+
+def golden_predictions(model, head, features):
+    """Classes from the golden model's de-quantized last ``y`` through the float head."""
+    golden = GoldenModel(model)
+    w, b = head
+    return np.array([int(np.argmax(w @ golden.run(x)[-1] + b)) for x in features])
+
+
+def float_predictions(weights, head, features):
+    """Classes from the numpy float LSTMP (the compressed model's pruned weights)."""
+    w, b = head
+    return np.array([int(np.argmax(w @ lstmp_float(weights, x)[-1] + b)) for x in features])
+
+
+def _compress_checked(path, spec, calib):
+    """Compress the exported file as ``ese-hw compress`` would and check that it kept
+    every trained weight (pruned nothing further)."""
+    from ese_hw.model.lstmp import load_weights
+
+    written = load_weights(path)
+    cfg = Config(n_pe=spec.n_pe, density=spec.density, balance=spec.balance, index_bits=6)
+    model = compress(written, cfg, calib=calib)
+    for key in WEIGHT_KEYS:
+        if not np.array_equal(model.float_weights[key], written[key]):
+            raise EseError(f"compress pruned {key} further than training did")
+    return model
+
+
+def _evaluate_point(clf, spec, data, out_dir, tag):
+    """Float (torch) accuracy on the whole test set, then export, compress and golden."""
+    from ese_hw.train import accuracy, export_weights, head_arrays
+
+    xte, yte, sub, calib = data["xte"], data["yte"], data["sub"], data["calib"]
+    point = {"float_acc": accuracy(clf, xte, yte)}
+    path = out_dir / f"accuracy-weights-{tag}.npz"
+    export_weights(clf, path, spec)
+    t = time.monotonic()
+    model = _compress_checked(path, spec, calib)
+    head = head_arrays(clf)
+    feats = [xte[i] for i in sub]
+    g = golden_predictions(model, head, feats)
+    f = float_predictions(model.float_weights, head, feats)
+    truth = yte[sub]
+    point.update({
+        "nnz": model.stats["nnz_total"], "density_measured": model.stats["density"],
+        "pe_nnz_min": model.stats["pe_nnz_min"], "pe_nnz_max": model.stats["pe_nnz_max"],
+        "subset_float_acc": float(np.mean(f == truth)),
+        "golden_acc": float(np.mean(g == truth)),
+        "golden_float_agreement": float(np.mean(g == f)),
+        "golden_seconds": round(time.monotonic() - t, 1), "weights": str(path)})
+    return point, model
+
+
+def _rtl_check(model, features, n):
+    """The channel's Verilog (Verilator) on ``n`` test utterances, each bit-exact?"""
+    from ese_hw.flows import run_rtl_engine
+
+    runs = []
+    for x in features[:n]:
+        t = time.monotonic()
+        run = run_rtl_engine(model, x[None], sim="verilator", progress=False)
+        runs.append({"frames": int(x.shape[0]),
+                     "bit_exact_vs_golden": run.report["bit_exact_vs_golden"],
+                     "cycles_per_frame": run.report.get("cycles_per_frame"),
+                     "seconds": round(time.monotonic() - t, 1)})
+    return runs
+
+
+def _train_dense(args, data, log):
+    from ese_hw.train import LstmpClassifier, accuracy, train_epochs
+
+    n_words = int(max(data["ytr"].max(), data["yte"].max())) + 1
+    clf = LstmpClassifier(data["xtr"][0].shape[1], args.cells, args.proj, n_words, seed=0)
+    t = time.monotonic()
+    hist = train_epochs(clf, data["xtr"], data["ytr"], epochs=args.epochs,
+                        batch_size=args.batch, progress=True)
+    log["dense"] = {"train_seconds": round(time.monotonic() - t, 1), "history": hist,
+                    "float_acc": accuracy(clf, data["xte"], data["yte"]),
+                    "train_acc": accuracy(clf, data["xtr"], data["ytr"])}
+    print(f"dense: test {log['dense']['float_acc']:.4f} train "
+          f"{log['dense']['train_acc']:.4f} ({log['dense']['train_seconds']} s)", flush=True)
+    return clf
+
+
+def _sweep(args, dense, data, out_dir, log):
+    from ese_hw.train import PruneSpec, fine_tune
+
+    points, models = [], {}
+    for balance in BALANCES:
+        clf = copy.deepcopy(dense)
+        for density in DENSITIES:
+            t = time.monotonic()
+            if density < 1.0:
+                _, spec, hist = fine_tune(clf, data["xtr"], data["ytr"], n_pe=args.pes,
+                                          densities=(density,), balance=balance,
+                                          epochs=args.ft_epochs, batch_size=args.batch)
+            else:                       # nothing to prune: the dense model itself
+                spec, hist = PruneSpec(n_pe=args.pes, density=1.0, balance=balance), []
+            point, model = _evaluate_point(clf, spec, data, out_dir, f"{balance}-{density}")
+            point.update(balance=balance, density=density, fine_tune=hist,
+                         seconds=round(time.monotonic() - t, 1))
+            points.append(point)
+            models[(balance, density)] = model
+            print(f"{balance:6} {density:5}: float {point['float_acc']:.4f} golden "
+                  f"{point['golden_acc']:.4f} (subset float {point['subset_float_acc']:.4f},"
+                  f" agree {point['golden_float_agreement']:.4f}) {point['seconds']} s",
+                  flush=True)
+    log["points"] = points
+    return models
+
+
+def _plot(log, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, balance in enumerate(BALANCES):
+        pts = sorted((p for p in log["points"] if p["balance"] == balance),
+                     key=lambda p: p["density"])
+        d = [p["density"] for p in pts]
+        ax.plot(d, [100 * p["float_acc"] for p in pts], "o-", color=f"C{k}",
+                label=f"{balance}: float")
+        ax.plot(d, [100 * p["golden_acc"] for p in pts], "x:", color=f"C{k}",
+                label=f"{balance}: golden 12/16 (subset)")
+    ax.axhline(100 * log["dense"]["float_acc"], color="grey", lw=0.8, label="dense float")
+    ax.axvline(0.112, color="grey", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("density (kept weights)")
+    ax.set_ylabel("test accuracy, held-out voices (%)")
+    ax.set_title(f"{log['corpus']['utterances']} utterances, {len(log['corpus']['words'])} "
+                 f"words, LSTMP {log['model']['cells']}/{log['model']['proj']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _corpus(args):
+    # Every non-MBROLA English voice; the 13 numbered variants (+m1..+m8, +f1..+f5), each
+    # word twice with its own rate, pitch, SNR and RT60 (the quick run: 4 variants, once).
+    # All 101 variants (CorpusParams()) is 19,392 utterances: ~10 min to synthesize here
+    # and several times the training time, more than this study's budget on 2 cores.
+    params = (CorpusParams(variants=NUMBERED_VARIANTS, max_variants=4) if args.quick else
+              CorpusParams(variants=NUMBERED_VARIANTS, repeats=2))
+    t = time.monotonic()
+    corpus = build_corpus(params)
+    xtr, ytr = corpus.split("train")
+    xte, yte = corpus.split("test")
+    rng = np.random.default_rng(7)
+    sub = np.sort(rng.choice(len(xte), min(args.golden_utterances, len(xte)), replace=False))
+    calib = np.concatenate(xtr[:64])
+    data = dict(xtr=xtr, ytr=ytr, xte=xte, yte=yte, sub=sub, calib=calib)
+    info = {**corpus.info, "words": list(corpus.words), "load_seconds":
+            round(time.monotonic() - t, 1), "golden_subset": len(sub)}
+    return data, info
+
+
+def main(argv=None):
+    import torch
+
+    args = _args(argv)
+    torch.set_num_threads(args.threads)
+    start = time.monotonic()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data, corpus_info = _corpus(args)
+    np.save(out_dir / "accuracy-calib.npy", data["calib"])
+    log = {"command": "python -m benchmarks.bench_accuracy" + (" --quick" if args.quick else ""),
+           "quick": args.quick, "corpus": corpus_info,
+           "model": {"inputs": int(data["xtr"][0].shape[1]), "cells": args.cells,
+                     "proj": args.proj, "n_pe": args.pes, "weight_bits": 12, "act_bits": 16,
+                     "index_bits": 6},
+           "epochs": args.epochs, "ft_epochs_per_step": args.ft_epochs,
+           "batch": args.batch, "torch_threads": args.threads}
+    print(f"corpus: {corpus_info['utterances']} utterances ({corpus_info['train']} train, "
+          f"{corpus_info['test']} test), built in {corpus_info['build_seconds']} s", flush=True)
+    dense = _train_dense(args, data, log)
+    models = _sweep(args, dense, data, out_dir, log)
+    (out_dir / "accuracy.json").write_text(json.dumps(log, indent=1))   # before the RTL
+    if args.rtl_utterances:
+        t = time.monotonic()
+        rtl_feats = [data["xte"][i] for i in data["sub"]]
+        log["rtl"] = {"model": "pe-0.112",
+                      "runs": _rtl_check(models[("pe", 0.112)], rtl_feats, args.rtl_utterances),
+                      "seconds": round(time.monotonic() - t, 1)}
+        print(f"rtl: {log['rtl']}", flush=True)
+    log["total_seconds"] = round(time.monotonic() - start, 1)
+    (out_dir / "accuracy.json").write_text(json.dumps(log, indent=1))
+    _plot(log, out_dir / "accuracy.png")
+    print(f"wrote {out_dir / 'accuracy.json'} and accuracy.png in {log['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except EseError as e:
+        print(f"bench_accuracy: {e}", file=sys.stderr)
+        sys.exit(2)
