@@ -1,6 +1,6 @@
 """Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -44,8 +44,12 @@ class PointerReader(CheckedComponent):
     ``ptr[j]`` lives in the even bank (at ``j // 2``) when ``j`` is even, else in the
     odd bank. Column ``j`` needs ``ptr[j]`` and ``ptr[j + 1]``, which are always in
     different banks: even address ``(j + 1) // 2``, odd address ``j // 2``; the bank
-    outputs swap when ``j`` is odd. So one simple-dual-port memory per bank serves
-    one column per cycle (EIE's layout).
+    outputs swap when ``j`` is odd. Both banks lie in one memory (the odd bank at
+    ``2**bank_bits``) read through two ports, one column per cycle (EIE's layout); a
+    load writes through the even bank's port, so the pair is one true-dual-port block
+    RAM (a RAMB18 up to 1,024 pointers of up to 18 bits) instead of two block RAMs or,
+    with few columns (a K-wide broadcast), LUT RAM. No column is taken in a cycle in
+    which a load is offered.
 
     The stage holds one column (``span``). ``req.ready`` is high when the stage is
     empty or handing its column on this cycle, so a new column is read while the
@@ -118,30 +122,48 @@ class PointerReader(CheckedComponent):
         """Cycles from ``req`` taken to ``span`` valid."""
         return 1
 
+    @property
+    def bank_bits(self):
+        """Address bits within a bank; the odd bank lies above the even one."""
+        return max(1, ceil_log2(self._n_cols_max // 2 + 1))
+
     def elaborate(self, platform):
         m = Module()
         init = self._init or []
-        n_even = self._n_cols_max // 2 + 1
-        n_odd = (self._n_cols_max + 1) // 2
-        m.submodules.even = even = Memory(shape=unsigned(self._ptr_bits), depth=n_even,
-                                          init=init[0::2])
-        m.submodules.odd = odd = Memory(shape=unsigned(self._ptr_bits), depth=n_odd,
-                                        init=init[1::2])
-        even_rd, odd_rd = even.read_port(), odd.read_port()
-        even_wr, odd_wr = even.write_port(), odd.write_port()
+        bb = self.bank_bits
+        image = [0] * (2 << bb)
+        image[0:len(init[0::2])] = init[0::2]
+        image[1 << bb:(1 << bb) + len(init[1::2])] = init[1::2]
+        # Both banks in one memory (the odd one at 2**bank_bits) with two read ports, the
+        # even bank's shared with the load's write (it takes the write's address while a
+        # load is offered), so the pair maps to a single block RAM in true-dual-port
+        # mode rather than LUT RAM or two block RAMs.
+        m.submodules.banks = banks = Memory(shape=unsigned(self._ptr_bits), depth=2 << bb,
+                                            init=image, attrs={"ram_style": "block"})
+        even_rd, odd_rd = banks.read_port(), banks.read_port()
+        wr = banks.write_port()
 
         col = self.req.payload.col
+        load, load_addr = self.load, self.load.payload.addr
         held = Signal()          # a column's pointers are on the read ports
+        shared_addr = Signal(bb + 1)
         m.d.comb += [
             # An empty column (lo == hi) is dropped here, in the cycle its pointers
             # arrive: it never reaches the matrix reader, so it costs that no cycle.
             self.span.valid.eq(held & (self.span.payload.lo != self.span.payload.hi)),
-            self.req.ready.eq(~self.span.valid | self.span.ready),
+            # No column is taken while a load holds the even bank's port (a channel
+            # loads only while idle, so this never costs it a cycle).
+            self.req.ready.eq((~self.span.valid | self.span.ready) & ~load.valid),
             # Reading only when the stage accepts keeps the held column's pointers stable.
             even_rd.en.eq(self.req.ready),
             odd_rd.en.eq(self.req.ready),
-            even_rd.addr.eq((col + 1) >> 1),
-            odd_rd.addr.eq(col >> 1),
+            shared_addr.eq(Mux(load.valid, Cat((load_addr >> 1)[:bb], load_addr[0]),
+                               Cat(((col + 1) >> 1)[:bb], 0))),
+            even_rd.addr.eq(shared_addr),
+            odd_rd.addr.eq(Cat((col >> 1)[:bb], 1)),
+            wr.addr.eq(shared_addr),
+            wr.data.eq(load.payload.data),
+            wr.en.eq(load.valid),
         ]
         odd_col = Signal()
         act = Signal(act_shape(self._act_bits))
@@ -155,15 +177,5 @@ class PointerReader(CheckedComponent):
             self.span.payload.lo.eq(Mux(odd_col, odd_rd.data, even_rd.data)),
             self.span.payload.hi.eq(Mux(odd_col, even_rd.data, odd_rd.data)),
             self.span.payload.act.eq(act),
-        ]
-
-        addr = self.load.payload.addr
-        m.d.comb += [
-            even_wr.addr.eq(addr >> 1),
-            odd_wr.addr.eq(addr >> 1),
-            even_wr.data.eq(self.load.payload.data),
-            odd_wr.data.eq(self.load.payload.data),
-            even_wr.en.eq(self.load.valid & ~addr[0]),
-            odd_wr.en.eq(self.load.valid & addr[0]),
         ]
         return m
