@@ -9,13 +9,14 @@ from amaranth.utils import ceil_log2
 from ._params import CheckedComponent, check_image, check_int, image_ints
 from .load import write_layout
 
-__all__ = ["PointerReader", "SHARED_BANKS_MAX_POINTERS", "act_shape", "column_request_layout",
-           "column_span_layout"]
+__all__ = ["PointerReader", "SHARED_BANKS_MAX_BITS", "SHARED_BANKS_MAX_WORDS", "act_shape",
+           "column_request_layout", "column_span_layout"]
 
-#: Most pointers kept in one shared block RAM: up to here two banks of their own would be
-#: LUT RAM (84 groups at K 8: 64 LUT of LUT RAM in a PE, against 0.5 BRAM36 shared);
-#: above it they are two block RAMs either way (665 columns at K 1).
-SHARED_BANKS_MAX_POINTERS = 128
+#: Both banks share one block RAM when they fit one RAMB18 in true-dual-port mode (1,024
+#: words of up to 18 bits): at K 8 (212 groups at the paper shape) two banks of their own
+#: fall into LUT RAM (64 LUT in a PE, against 0.5 BRAM36 shared); at K 1 (1,689 columns)
+#: they are two RAMB18 and a shared memory would need a RAMB36 and 12 LUT more.
+SHARED_BANKS_MAX_WORDS, SHARED_BANKS_MAX_BITS = 1024, 18
 
 
 def act_shape(act_bits):
@@ -52,9 +53,9 @@ class PointerReader(CheckedComponent):
     different banks: even address ``(j + 1) // 2``, odd address ``j // 2``; the bank
     outputs swap when ``j`` is odd, so two read ports serve one column per cycle
     (EIE's layout). With many pointers (one per column) each bank is a
-    simple-dual-port memory (a block RAM each). With at most
-    :data:`SHARED_BANKS_MAX_POINTERS` (a K-wide broadcast's groups, which would fall
-    into LUT RAM) both banks lie in one memory, the odd bank at ``2**bank_bits``, and a
+    simple-dual-port memory (a block RAM each). When both fit one RAMB18
+    (:data:`SHARED_BANKS_MAX_WORDS`: a K-wide broadcast's groups, whose banks would
+    fall into LUT RAM) they lie in one memory, the odd bank at ``2**bank_bits``, and a
     load writes through the even bank's read port, so the pair is one true-dual-port
     block RAM; no column is then taken in a cycle in which a load is offered.
 
@@ -131,9 +132,10 @@ class PointerReader(CheckedComponent):
 
     @property
     def shared_banks(self):
-        """Both banks in one block RAM (few pointers: a K-wide broadcast's groups), else
-        a memory per bank (as many pointers as columns: two block RAMs already)."""
-        return self._n_cols_max + 1 <= SHARED_BANKS_MAX_POINTERS
+        """Both banks in one block RAM (they fit one RAMB18: a K-wide broadcast's groups),
+        else a memory per bank (one pointer per column: two block RAMs already)."""
+        return ((2 << self.bank_bits) <= SHARED_BANKS_MAX_WORDS
+                and self._ptr_bits <= SHARED_BANKS_MAX_BITS)
 
     @property
     def bank_bits(self):
