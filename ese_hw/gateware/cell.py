@@ -105,7 +105,6 @@ class CellUnit(wiring.Component):
         n_ch, n_pe = self._c, self._g
         n_lanes, wb, ab, accb = n_pe * n_ch, self._wb, self._ab, self._accb
         ctl = self.control
-        lanes = lanes_layout(ab, n_lanes)
 
         # Gate registers: all four gate sums of one cell, every lane; a read's data
         # arrives one cycle later, so the gate it belongs to is delayed with it.
@@ -122,34 +121,34 @@ class CellUnit(wiring.Component):
                                  for ch in range(n_lanes)]
 
         depth = max(1, self._cells)
-        m.submodules.cmem = cmem = Memory(shape=lanes, depth=depth, init=[])
-        peep = self._peep_memory(m, depth)
-        c_rd, c_wr = cmem.read_port(transparent_for=()), cmem.write_port(granularity=1)
-        peep_rd = peep.read_port()
-        m.d.comb += [c_rd.addr.eq(ctl.cell), c_rd.en.eq(ctl.cell_read),
-                     peep_rd.addr.eq(ctl.cell), peep_rd.en.eq(ctl.cell_read)]
-
-        m.submodules.ew = ew = ElementwiseUnit(**self._ew)
         lane = ctl.lane
-        feed = ew.i.payload
-        gate = [Cat(gate_regs[g]).word_select(lane, accb) for g in range(GATES)]
-        # The fed lane's PE picks its peephole word (lane // C; PE 0 when G = 1).
-        pe_peep = peep_rd.data
+        # The fed lane's PE (lane // C; PE 0 when G = 1).
+        lane_pe = Signal(range(max(2, n_pe)))
         if n_pe > 1:
-            lane_pe = Signal(range(n_pe))
             with m.Switch(lane):
                 for ln in range(n_lanes):
                     with m.Case(ln):
                         m.d.comb += lane_pe.eq(ln // n_ch)
-            pe_peep = peep_rd.data.word_select(lane_pe, 3 * wb)
+        # c_{t-1} one word per (cell, lane), read without a clock at the lane being fed,
+        # so no register holds every lane's c and no mux picks one (LUT RAM reads
+        # asynchronously). A lane's c_t is written a whole element-wise latency after
+        # its feed, so the read always sees c_{t-1}.
+        m.submodules.cmem = cmem = Memory(shape=signed(ab), depth=depth << self._lane_bits,
+                                          init=[])
+        c_rd, c_wr = cmem.read_port(domain="comb"), cmem.write_port()
+        pe_peep = self._peep_word(m, depth, lane_pe)
+        m.d.comb += c_rd.addr.eq(self._lane_cell_addr(lane, ctl.cell))
+
+        m.submodules.ew = ew = ElementwiseUnit(**self._ew)
+        feed = ew.i.payload
+        gate = [Cat(gate_regs[g]).word_select(lane, accb) for g in range(GATES)]
         m.d.comb += [
             ew.i.valid.eq(ctl.feed),
             ew.o.ready.eq(1),
             feed.acc_i.eq(gate[0]), feed.acc_f.eq(gate[1]),
             feed.acc_c.eq(gate[2]), feed.acc_o.eq(gate[3]),
             # Zero-state is per channel: lane l is channel l % C.
-            feed.c_prev.eq(Mux(ctl.zero.replicate(n_pe).bit_select(lane, 1), 0,
-                               c_rd.data.as_value().word_select(lane, ab))),
+            feed.c_prev.eq(Mux(ctl.zero.replicate(n_pe).bit_select(lane, 1), 0, c_rd.data)),
             feed.p_i.eq(pe_peep[0:wb]),
             feed.p_f.eq(pe_peep[wb:2 * wb]),
             feed.p_o.eq(pe_peep[2 * wb:3 * wb]),
@@ -160,8 +159,8 @@ class CellUnit(wiring.Component):
         out_lane = Signal(range(max(2, n_lanes)))
         lane_bit = Mux(ew.o.valid, Const(1, n_lanes) << out_lane, 0)
         m.d.comb += [
-            c_wr.addr.eq(out_cell), c_wr.data.eq(ew.o.payload.c.replicate(n_lanes)),
-            c_wr.en.eq(lane_bit),
+            c_wr.addr.eq(self._lane_cell_addr(out_lane, out_cell)),
+            c_wr.data.eq(ew.o.payload.c), c_wr.en.eq(ew.o.valid),
             self.cells_done.eq(out_cell),
         ]
         # One m bank per PE (C lanes), so the broadcaster reads each at its own address.
@@ -181,21 +180,43 @@ class CellUnit(wiring.Component):
                 m.d.sync += out_lane.eq(out_lane + 1)
         return m
 
-    def _peep_memory(self, m, depth):
-        """The peephole memory: one packed word per PE per local cell, a row per cell;
-        a load writes its PE's word of the row (the high address bits pick the PE)."""
-        width = 3 * self._wb
+    @property
+    def _lane_bits(self):
+        """Address bits of a lane within a cell's words of the ``c`` memory."""
+        return ceil_log2(self._g * self._c)
+
+    def _lane_cell_addr(self, lane, cell):
+        """Word of (``cell``, ``lane``) in the ``c`` memory: the lane in the low bits."""
+        lb = self._lane_bits
+        return Cat(lane[:lb], cell) if lb else cell
+
+    def _peep_word(self, m, depth, lane_pe):
+        """The packed peepholes of local cell ``control.cell`` of PE ``lane_pe``.
+
+        One PE (G = 1): one word per cell, read with ``c_{t-1}`` at the slot's start
+        and held. G PEs: a word per (PE, cell) at the load's own address (the PE above
+        the cell bits), read without a clock at the fed lane's PE, so no register holds
+        every PE's word and no mux picks one."""
+        width, ctl = 3 * self._wb, self.control
         if self._g == 1:
-            return loadable_memory(m, "peep", shape=unsigned(width), depth=depth,
+            peep = loadable_memory(m, "peep", shape=unsigned(width), depth=depth,
                                    init=self._init_peep, load=self.peep_load)
-        init = [] if self._init_peep is None else [int(v) for v in self._init_peep]
-        m.submodules.peep = peep = Memory(shape=unsigned(self._g * width), depth=depth,
+            peep_rd = peep.read_port()
+            m.d.comb += [peep_rd.addr.eq(ctl.cell), peep_rd.en.eq(ctl.cell_read)]
+            return peep_rd.data
+        rb = row_bits(self._cells)
+        init = []
+        if self._init_peep is not None:
+            packed = [int(v) for v in self._init_peep]
+            init = [(packed[k] >> (width * g)) & ((1 << width) - 1) if k < len(packed) else 0
+                    for g in range(self._g) for k in range(1 << rb)]
+        m.submodules.peep = peep = Memory(shape=unsigned(width), depth=self._g << rb,
                                           init=init)
-        wr = peep.write_port(granularity=width)
-        load, rb = self.peep_load, row_bits(self._cells)
+        wr, rd = peep.write_port(), peep.read_port(domain="comb")
+        load = self.peep_load
         m.d.comb += [
-            wr.addr.eq(load.payload.addr[:rb]),
-            wr.data.eq(load.payload.data.replicate(self._g)),
-            wr.en.eq(Mux(load.valid, Const(1, self._g) << load.payload.addr[rb:], 0)),
+            wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data),
+            wr.en.eq(load.valid),
+            rd.addr.eq(Cat(ctl.cell[:rb], lane_pe)),
         ]
-        return peep
+        return rd.data

@@ -1,6 +1,6 @@
 """Pointer read unit: both ends of a column's entry range in one cycle (even/odd banks)."""
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -9,7 +9,14 @@ from amaranth.utils import ceil_log2
 from ._params import CheckedComponent, check_image, check_int, image_ints
 from .load import write_layout
 
-__all__ = ["PointerReader", "act_shape", "column_request_layout", "column_span_layout"]
+__all__ = ["PointerReader", "SHARED_BANKS_MAX_BITS", "SHARED_BANKS_MAX_WORDS", "act_shape",
+           "column_request_layout", "column_span_layout"]
+
+#: Both banks share one block RAM when they fit one RAMB18 in true-dual-port mode (1,024
+#: words of up to 18 bits): at K 8 (212 groups at the paper shape) two banks of their own
+#: fall into LUT RAM (64 LUT in a PE, against 0.5 BRAM36 shared); at K 1 (1,689 columns)
+#: they are two RAMB18 and a shared memory would need a RAMB36 and 12 LUT more.
+SHARED_BANKS_MAX_WORDS, SHARED_BANKS_MAX_BITS = 1024, 18
 
 
 def act_shape(act_bits):
@@ -44,8 +51,13 @@ class PointerReader(CheckedComponent):
     ``ptr[j]`` lives in the even bank (at ``j // 2``) when ``j`` is even, else in the
     odd bank. Column ``j`` needs ``ptr[j]`` and ``ptr[j + 1]``, which are always in
     different banks: even address ``(j + 1) // 2``, odd address ``j // 2``; the bank
-    outputs swap when ``j`` is odd. So one simple-dual-port memory per bank serves
-    one column per cycle (EIE's layout).
+    outputs swap when ``j`` is odd, so two read ports serve one column per cycle
+    (EIE's layout). With many pointers (one per column) each bank is a
+    simple-dual-port memory (a block RAM each). When both fit one RAMB18
+    (:data:`SHARED_BANKS_MAX_WORDS`: a K-wide broadcast's groups, whose banks would
+    fall into LUT RAM) they lie in one memory, the odd bank at ``2**bank_bits``, and a
+    load writes through the even bank's read port, so the pair is one true-dual-port
+    block RAM; no column is then taken in a cycle in which a load is offered.
 
     The stage holds one column (``span``). ``req.ready`` is high when the stage is
     empty or handing its column on this cycle, so a new column is read while the
@@ -118,30 +130,35 @@ class PointerReader(CheckedComponent):
         """Cycles from ``req`` taken to ``span`` valid."""
         return 1
 
+    @property
+    def shared_banks(self):
+        """Both banks in one block RAM (they fit one RAMB18: a K-wide broadcast's groups),
+        else a memory per bank (one pointer per column: two block RAMs already)."""
+        return ((2 << self.bank_bits) <= SHARED_BANKS_MAX_WORDS
+                and self._ptr_bits <= SHARED_BANKS_MAX_BITS)
+
+    @property
+    def bank_bits(self):
+        """Address bits within a bank; with shared banks the odd one lies above the even."""
+        return max(1, ceil_log2(self._n_cols_max // 2 + 1))
+
     def elaborate(self, platform):
         m = Module()
-        init = self._init or []
-        n_even = self._n_cols_max // 2 + 1
-        n_odd = (self._n_cols_max + 1) // 2
-        m.submodules.even = even = Memory(shape=unsigned(self._ptr_bits), depth=n_even,
-                                          init=init[0::2])
-        m.submodules.odd = odd = Memory(shape=unsigned(self._ptr_bits), depth=n_odd,
-                                        init=init[1::2])
-        even_rd, odd_rd = even.read_port(), odd.read_port()
-        even_wr, odd_wr = even.write_port(), odd.write_port()
-
         col = self.req.payload.col
+        load = self.load
+        even_rd, odd_rd = self._shared(m) if self.shared_banks else self._split(m)
         held = Signal()          # a column's pointers are on the read ports
+        # No column is taken while a load holds the shared even port (a channel loads
+        # only while idle, so this never costs it a cycle).
+        loading = load.valid if self.shared_banks else 0
         m.d.comb += [
             # An empty column (lo == hi) is dropped here, in the cycle its pointers
             # arrive: it never reaches the matrix reader, so it costs that no cycle.
             self.span.valid.eq(held & (self.span.payload.lo != self.span.payload.hi)),
-            self.req.ready.eq(~self.span.valid | self.span.ready),
+            self.req.ready.eq((~self.span.valid | self.span.ready) & ~loading),
             # Reading only when the stage accepts keeps the held column's pointers stable.
             even_rd.en.eq(self.req.ready),
             odd_rd.en.eq(self.req.ready),
-            even_rd.addr.eq((col + 1) >> 1),
-            odd_rd.addr.eq(col >> 1),
         ]
         odd_col = Signal()
         act = Signal(act_shape(self._act_bits))
@@ -156,9 +173,23 @@ class PointerReader(CheckedComponent):
             self.span.payload.hi.eq(Mux(odd_col, even_rd.data, odd_rd.data)),
             self.span.payload.act.eq(act),
         ]
+        return m
 
-        addr = self.load.payload.addr
+    def _split(self, m):
+        """A simple-dual-port memory per bank; returns the even and odd read ports."""
+        init = self._init or []
+        n_even = self._n_cols_max // 2 + 1
+        n_odd = (self._n_cols_max + 1) // 2
+        m.submodules.even = even = Memory(shape=unsigned(self._ptr_bits), depth=n_even,
+                                          init=init[0::2])
+        m.submodules.odd = odd = Memory(shape=unsigned(self._ptr_bits), depth=n_odd,
+                                        init=init[1::2])
+        even_rd, odd_rd = even.read_port(), odd.read_port()
+        even_wr, odd_wr = even.write_port(), odd.write_port()
+        col, addr = self.req.payload.col, self.load.payload.addr
         m.d.comb += [
+            even_rd.addr.eq((col + 1) >> 1),
+            odd_rd.addr.eq(col >> 1),
             even_wr.addr.eq(addr >> 1),
             odd_wr.addr.eq(addr >> 1),
             even_wr.data.eq(self.load.payload.data),
@@ -166,4 +197,31 @@ class PointerReader(CheckedComponent):
             even_wr.en.eq(self.load.valid & ~addr[0]),
             odd_wr.en.eq(self.load.valid & addr[0]),
         ]
-        return m
+        return even_rd, odd_rd
+
+    def _shared(self, m):
+        """Both banks in one memory (the odd one at ``2**bank_bits``) with two read ports,
+        the even bank's shared with the load's write (it takes the write's address while
+        a load is offered), so the pair maps to one true-dual-port block RAM rather than
+        LUT RAM; returns the even and odd read ports."""
+        init = self._init or []
+        bb = self.bank_bits
+        image = [0] * (2 << bb)
+        image[0:len(init[0::2])] = init[0::2]
+        image[1 << bb:(1 << bb) + len(init[1::2])] = init[1::2]
+        m.submodules.banks = banks = Memory(shape=unsigned(self._ptr_bits), depth=2 << bb,
+                                            init=image, attrs={"ram_style": "block"})
+        even_rd, odd_rd, wr = banks.read_port(), banks.read_port(), banks.write_port()
+        col, load = self.req.payload.col, self.load
+        load_addr = load.payload.addr
+        shared_addr = Signal(bb + 1)
+        m.d.comb += [
+            shared_addr.eq(Mux(load.valid, Cat((load_addr >> 1)[:bb], load_addr[0]),
+                               Cat(((col + 1) >> 1)[:bb], 0))),
+            even_rd.addr.eq(shared_addr),
+            odd_rd.addr.eq(Cat((col >> 1)[:bb], 1)),
+            wr.addr.eq(shared_addr),
+            wr.data.eq(load.payload.data),
+            wr.en.eq(load.valid),
+        ]
+        return even_rd, odd_rd
