@@ -39,7 +39,9 @@ def _elaborated(dut):
     ((9, 20, 7), Config(n_pe=3, density=0.4, index_bits=3, balance="column"), 1, 2),
     ((8, 12, 6), Config(n_pe=1, density=1.0, weight_bits=8, act_bits=12, accum_bits=32,
                         index_bits=6, lut_bits=8), 3, 1),
-    ((3, 2, 1), Config(n_pe=4, density=0.6), 1, 8),           # fewer cells than PEs
+    # Fewer projection rows than PEs (PEs 1-3 own none). More PEs than cells is refused
+    # by pruning, since a PE owns whole cells (limits.check_pe_count).
+    ((3, 4, 1), Config(n_pe=4, density=0.6), 1, 8),
 ])
 def test_channel_equals_golden_and_cycle_model(shape, cfg, c_n, depth):
     model = _model(*shape, cfg)
