@@ -9,7 +9,8 @@ from amaranth.utils import ceil_log2
 from ._params import CheckedComponent, check_image, check_int, image_ints
 from .load import write_layout
 
-__all__ = ["PointerReader", "SHARED_BANKS_MAX_BITS", "SHARED_BANKS_MAX_WORDS", "act_shape",
+__all__ = ["PointerReader", "SHARED_BANKS_LUTRAM_MAX_WORDS", "SHARED_BANKS_MAX_BITS",
+           "SHARED_BANKS_MAX_WORDS", "act_shape",
            "column_request_layout", "column_span_layout"]
 
 #: Both banks share one block RAM when they fit one RAMB18 in true-dual-port mode (1,024
@@ -17,6 +18,10 @@ __all__ = ["PointerReader", "SHARED_BANKS_MAX_BITS", "SHARED_BANKS_MAX_WORDS", "
 #: fall into LUT RAM (64 LUT in a PE, against 0.5 BRAM36 shared); at K 1 (1,689 columns)
 #: they are two RAMB18 and a shared memory would need a RAMB36 and 12 LUT more.
 SHARED_BANKS_MAX_WORDS, SHARED_BANKS_MAX_BITS = 1024, 18
+#: Up to this many words (both banks) the shared memory is left to LUT RAM: a small
+#: model's few pointers cost a handful of LUTs there, less than half a BRAM36 (at 128
+#: words both banks fit one RAM64M column per 3 bits of pointer in each bank).
+SHARED_BANKS_LUTRAM_MAX_WORDS = 128
 
 
 def act_shape(act_bits):
@@ -203,14 +208,17 @@ class PointerReader(CheckedComponent):
         """Both banks in one memory (the odd one at ``2**bank_bits``) with two read ports,
         the even bank's shared with the load's write (it takes the write's address while
         a load is offered), so the pair maps to one true-dual-port block RAM rather than
-        LUT RAM; returns the even and odd read ports."""
+        LUT RAM (up to :data:`SHARED_BANKS_LUTRAM_MAX_WORDS`, where LUT RAM is cheaper);
+        returns the even and odd read ports."""
         init = self._init or []
         bb = self.bank_bits
         image = [0] * (2 << bb)
         image[0:len(init[0::2])] = init[0::2]
         image[1 << bb:(1 << bb) + len(init[1::2])] = init[1::2]
+        block = (2 << bb) > SHARED_BANKS_LUTRAM_MAX_WORDS
         m.submodules.banks = banks = Memory(shape=unsigned(self._ptr_bits), depth=2 << bb,
-                                            init=image, attrs={"ram_style": "block"})
+                                            init=image,
+                                            attrs={"ram_style": "block"} if block else {})
         even_rd, odd_rd, wr = banks.read_port(), banks.read_port(), banks.write_port()
         col, load = self.req.payload.col, self.load
         load_addr = load.payload.addr
