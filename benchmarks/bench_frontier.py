@@ -93,6 +93,8 @@ def _batch1_points():
     # balance (equal entries per PE in every column) prunes the projection to nothing.
     pts += [Point(n, k, 1, "column", _default_share(n))
             for n in (256, 320, 384, 512) for k in (4, 8)]
+    # The LUT margin falls between 320 and 384 PEs at K 8 (column).
+    pts += [Point(352, 8, 1, "column", _default_share(352))]
     # What sharing the element-wise units costs in cycles and saves in area.
     pts += [Point(512, 4, 1, "pe", g) for g in (1, 4)]
     return pts
