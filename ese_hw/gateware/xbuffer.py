@@ -46,7 +46,10 @@ class InputBuffer(CheckedComponent):
     release : In(1)
         Free the front slot (its frame has been broadcast).
     empty : Out(1)
-        Neither slot holds any element.
+        Neither slot holds a whole frame (a frame still being written may be in one;
+        the formal proof in tests/formal showed the earlier "any element" reading was
+        wrong). The channel gates loads with it, which is safe: a load never touches
+        this buffer.
     step_begin : In(1)
         Latch the front slot's reset bits as ``zero``.
     zero : Out(n_channels)
