@@ -262,10 +262,9 @@ def _rtl_options(args):
     ``--ew-share`` against the model's PE count once the model is read)."""
     from .design import parse_int_option
 
-    try:
-        args.broadcast = int(args.broadcast)
-    except ValueError:
-        raise EseError(f"--broadcast must be an integer, got {args.broadcast!r}") from None
+    # Both default to None, so that the other engines can tell "not given" from "1".
+    args.broadcast = 1 if args.broadcast is None else parse_int_option("--broadcast",
+                                                                        args.broadcast)
     args.ew_share = 1 if args.ew_share is None else parse_int_option("--ew-share",
                                                                       args.ew_share)
     check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
@@ -337,7 +336,7 @@ def cmd_run(args, out):
                        f"{args.engine} needs one (run `{PROG} compress` first)")
     if args.engine != "rtl" and args.channels != 1:
         raise EseError(f"--channels needs --engine rtl (engine {args.engine})")
-    if args.engine != "rtl" and args.broadcast != "1":
+    if args.engine != "rtl" and args.broadcast is not None:
         raise EseError(f"--broadcast needs --engine rtl (engine {args.engine})")
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
@@ -473,7 +472,7 @@ def _add_run(sub):
                    help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
     s.add_argument("--queue-depth", type=int, default=8,
                    help="rtl engine: activation queue depth per PE (default 8)")
-    s.add_argument("--broadcast", default="1", metavar="K",
+    s.add_argument("--broadcast", metavar="K",
                    help="rtl engine: activations handed to every PE per transfer; must "
                         "divide the PE count (default 1)")
     s.add_argument("--ew-share", metavar="G",

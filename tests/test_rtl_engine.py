@@ -92,8 +92,8 @@ def test_rtl_engine_two_channels(files, tmp_path, ew_share):
     (["--channels", "3"], "x2", "2 sequences"),
     ([], "x4", r"shape \(1, 2, 5, 8\)"),
     (["--queue-depth", "0"], "x", "queue depth"),
-    (["--broadcast", "0"], "x", "broadcast width must be an integer in 1..16, got 0"),
-    (["--broadcast", "17"], "x", "broadcast width must be an integer in 1..16, got 17"),
+    (["--broadcast", "0"], "x", "--broadcast must be an integer in 1..16, got 0"),
+    (["--broadcast", "17"], "x", "--broadcast must be an integer in 1..16, got 17"),
     (["--broadcast", "x"], "x", "--broadcast must be an integer, got 'x'"),
     (["--broadcast", "4"], "x", "broadcast width 4 must divide the PE count 2"),
     (["--sim", "modelsim"], "x", "icarus or verilator"),
@@ -121,6 +121,10 @@ def test_channels_needs_rtl_engine(files, tmp_path, capsys):
     assert "--channels needs --engine rtl" in capsys.readouterr().err
     assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
                  str(tmp_path / "y.npy"), "--broadcast", "2"]) == 2
+    assert "--broadcast needs --engine rtl" in capsys.readouterr().err
+    # Given at all, even as "01" (which is 1), like --ew-share: only the rtl engine takes it.
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
+                 str(tmp_path / "y.npy"), "--broadcast", "01"]) == 2
     assert "--broadcast needs --engine rtl" in capsys.readouterr().err
 
 
