@@ -672,6 +672,16 @@ class LoadCheckerHarness(Harness):
         return m
 
 
+def _tiny_top_params(*, n_in, n_proj):
+    """The smallest channel the top harnesses build: one cell on one PE, one lane, 4-bit
+    activations, 2-bit weights and indices, 8-bit sums, 16-entry tables, queue depth 1,
+    2 entry words."""
+    return ChannelParams(n_in=n_in, n_cells=1, n_proj=n_proj, n_pe=1, n_channels=1,
+                         weight_bits=2, index_bits=2, act_bits=4, accum_bits=8,
+                         qformats=dict(fw_g=1, fw_y=1, fp=1, fa=3, fc=2, fg=3),
+                         lut_bits=4, lut_range_log2=2, queue_depth=1, entry_depth=2)
+
+
 class TopHarness(Harness):
     """:class:`AxisTop` (channel and y FIFO) at the smallest channel: I = 2, H = 1, P = 1,
     one PE, one lane, 4-bit activations, 2-bit weights, 8-bit sums, 16-entry tables,
@@ -689,10 +699,7 @@ class TopHarness(Harness):
 
     def elaborate(self, platform):
         m = Module()
-        params = ChannelParams(n_in=2, n_cells=1, n_proj=1, n_pe=1, n_channels=1,
-                               weight_bits=2, index_bits=2, act_bits=4, accum_bits=8,
-                               qformats=dict(fw_g=1, fw_y=1, fp=1, fa=3, fc=2, fg=3),
-                               lut_bits=4, lut_range_log2=2, queue_depth=1, entry_depth=2)
+        params = _tiny_top_params(n_in=2, n_proj=1)
         dut = AxisTop(params=params, y_fifo_depth=2)
         # The top makes its own sync domain from aclk; renamed, it runs on the harness's
         # clock (sby steps every flip-flop once a cycle).
@@ -769,10 +776,7 @@ class TopShellHarness(Harness):
 
     def elaborate(self, platform):
         m = Module()
-        params = ChannelParams(n_in=3, n_cells=1, n_proj=3, n_pe=1, n_channels=1,
-                               weight_bits=2, index_bits=2, act_bits=4, accum_bits=8,
-                               qformats=dict(fw_g=1, fw_y=1, fp=1, fa=3, fc=2, fg=3),
-                               lut_bits=4, lut_range_log2=2, queue_depth=1, entry_depth=2)
+        params = _tiny_top_params(n_in=3, n_proj=3)
         dut = _ShellTop(params=params, y_fifo_depth=4)
         dut.stand_in = ch = _StandInChannel(params)
         body = elaborate_open(m, "dut", dut, platform)
