@@ -486,12 +486,13 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
 
     Parameters
     ----------
-    model : CompressedModel
+    model : CompressedModel or CompressedStack
     x_q : (C, T, I) integers
         Quantized inputs, one sequence per lane (``C == params.n_channels``).
-    params : ChannelParams, optional
+    params : ChannelParams or StackParams, optional
         The top's channel (e.g. a :class:`~ese_hw.design.Design`'s, as ``ese-hw
-        generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`.
+        generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`
+        (a stack of several layers: :func:`stack_params`, every layer on chip).
     load : bytes, optional
         The ``s_axis_load`` stream (a ``load.bin``); default ``model``'s.
     sim, build_root, progress, seed, keep_run
@@ -518,7 +519,10 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     check_simulator(sim)
     if not 0.0 <= pause < 1.0:
         raise EseError(f"pause must be in [0, 1), got {pause}")
-    if params is None:
+    if params is None and _stack_layers(model) is not None:
+        params = stack_params(model, n_channels=c_n)
+    elif params is None:
+        model = getattr(model, "layers", (model,))[0]
         params = ChannelParams.for_model(model, n_channels=c_n,
                                          entry_depth=entry_capacity(model))
     if params.n_channels != c_n:

@@ -68,6 +68,12 @@ from .load import (
 __all__ = ["RESET_FIFO_DEPTH", "ChannelStack", "StackParams", "as_stack_params",
            "stack_load_bytes", "stack_load_words"]
 
+#: Parameters every layer of a stack shares: the lanes run in lock-step through every
+#: layer, an activation keeps its width, and one cycle model steps every layer with one
+#: queue depth, broadcast width, cell sharing and timing (:meth:`StackParams.for_stack`
+#: gives every layer the same).
+_SHARED = ("n_channels", "act_bits", "queue_depth", "broadcast", "ew_share", "timing")
+
 #: Reset words between two layers: the most frames a layer can hold from taking a
 #: frame's first x element to handing on its first y element (module doc).
 RESET_FIFO_DEPTH = 4
@@ -79,14 +85,19 @@ class StackParams:
 
     Checked on construction (``TypeError`` / ``ValueError``): at least one layer; layer
     ``k + 1``'s ``n_in`` is layer ``k``'s ``n_proj``; every layer has the same lane
-    count, ``act_bits`` and activation format ``fa`` (an integer ``y`` passes on
-    unchanged).
+    count, ``act_bits``, activation format ``fa`` (an integer ``y`` passes on
+    unchanged), queue depth, broadcast width, ``ew_share`` and timing (one cycle model
+    steps them all).
 
     Members
     -------
     layers : tuple of ChannelParams
-    n_layers, n_in, n_proj, n_channels, act_bits : int
-        L, layer 0's inputs, the last layer's outputs, the lanes, the activation width.
+    n_layers, n_in, n_proj, n_pe : int
+        L, layer 0's inputs, the last layer's outputs, the PEs of every layer together.
+    n_channels, act_bits, queue_depth, broadcast, ew_share, timing
+        What every layer shares.
+    index_bits : int
+        Layer 0's (``compress_stack`` gives every layer the same configuration).
     x_layout, y_layout : data layouts
         Layer 0's ``x`` and the last layer's ``y`` payloads.
     layer_bits : int
@@ -114,7 +125,7 @@ class StackParams:
             if p.n_in != prev.n_proj:
                 raise ValueError(f"layer {k} has n_in = {p.n_in}, layer {k - 1} gives "
                                  f"n_proj = {prev.n_proj}")
-            for name in ("n_channels", "act_bits"):
+            for name in _SHARED:
                 if getattr(p, name) != getattr(first, name):
                     raise ValueError(f"layer {k} has {name} = {getattr(p, name)}, layer 0 "
                                      f"has {getattr(first, name)}")
@@ -152,12 +163,16 @@ class StackParams:
         return self.layers[-1].n_proj
 
     @property
-    def n_channels(self):
-        return self.layers[0].n_channels
+    def n_pe(self):
+        return sum(p.n_pe for p in self.layers)
 
-    @property
-    def act_bits(self):
-        return self.layers[0].act_bits
+    n_channels = property(lambda self: self.layers[0].n_channels)
+    act_bits = property(lambda self: self.layers[0].act_bits)
+    queue_depth = property(lambda self: self.layers[0].queue_depth)
+    broadcast = property(lambda self: self.layers[0].broadcast)
+    ew_share = property(lambda self: self.layers[0].ew_share)
+    timing = property(lambda self: self.layers[0].timing)
+    index_bits = property(lambda self: self.layers[0].index_bits)
 
     @property
     def x_layout(self):

@@ -1,6 +1,8 @@
 """ChannelStack: L channels in a pipeline, bit-exact with GoldenStack, every layer's
 frame_done on stack_frame_cycles' cycle, the whole stack loaded through one stream."""
 
+import json
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -173,3 +175,51 @@ def test_one_layer_stack_takes_a_channels_load_stream():
         cp, channel_images(stack.layers[0], 1))
     two = StackParams.for_stack(_stack(SHAPES, CFG))
     assert two.layer_bits == 1 and "layer" in dict(two.load_layout.members)
+
+
+def _load_stream_status(dut, words):
+    """Send one load stream (integers) into ``dut``; return (loaded, load_error)."""
+    status = []
+
+    async def bench(ctx):
+        for payload in _beats(dut.params.load_layout, words):
+            await stream_put(ctx, dut.load, payload)
+        await ctx.tick()
+        status.append((ctx.get(dut.loaded), ctx.get(dut.load_error)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return status[0]
+
+
+def test_generate_writes_a_stack_the_top_accepts(tmp_path):
+    """``ese-hw generate`` on a 2-layer model: the top's Verilog holds both layers,
+    config.json every layer's parameters and the stack's cycle figures, and its
+    load.bin is the stack's one load stream, which the stack of config.json's
+    parameters accepts."""
+    from ese_hw.cli import main
+    from ese_hw.gateware.load import split_beats
+    from ese_hw.generate import TOP_NAME
+
+    stack = _stack(SHAPES, CFG, seed=5)
+    stack.save(tmp_path / "m.npz")
+    out = tmp_path / "gen"
+    assert main(["generate", str(tmp_path / "m.npz"), "-o", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    params = StackParams.from_dict(config["stack"])
+    assert params == StackParams.for_stack(stack)
+    assert "channel" not in config and len(config["memory_depths"]["layers"]) == 2
+    verilog = (out / f"{TOP_NAME}.v").read_text()
+    assert f"module {TOP_NAME}" in verilog and "layer1" in verilog
+    load = (out / "load.bin").read_bytes()
+    words = split_beats(load, params.load_layout.size)
+    assert words == stack_load_words(params, stack) and words[2] == params.load_config
+    assert _load_stream_status(ChannelStack(params=params), words) == (1, LoadError.NONE)
+    golden = GoldenStack(stack)
+    x_q = np.stack([golden.quantize_inputs(np.random.default_rng(0).standard_normal(
+        (config["performance"]["frames"], 3)))])
+    want = stack_cycles(stack, x_q, queue_depth=params.queue_depth)
+    assert config["performance"]["frame_interval_cycles"] == want["cycles_per_frame"]
+    assert "2 stacked LSTMP layers" in (out / "README.md").read_text()
