@@ -214,10 +214,11 @@ class LayerTimer:
         s_r = max(e_p + step, timer.all_idle(), self.out_free)
         done = int(s_r + self.prow + tm.readout_extra)
         if events is not None:
-            events.append({"x_start": s_x, "x_end": e_x, "y_start": s_y, "gate_done": s_p,
+            events.append({"x_first": int(x_first), "x_start": s_x, "x_end": e_x,
+                           "y_start": s_y, "gate_done": s_p,
                            "first_m": int(rounds[0]) if self.cells else s_p,
                            "proj_pushed": e_p, "readout_start": s_r, "frame_done": done,
-                           "output_end": None})
+                           "y_last": None, "output_end": None})
         self.ro_free = done
         self.wait_x = s_r + step
         self.done = done
@@ -233,9 +234,10 @@ class LayerTimer:
             raise ValueError(f"y_first = {y_first} is before the first y element exists "
                              f"({earliest})")
         # The last element is taken at y_first + P - 1; busy drops two cycles later.
-        self.out_free = y_first + self.model.n_proj - 1 + self.timing.output_extra
+        y_last = y_first + self.model.n_proj - 1
+        self.out_free = y_last + self.timing.output_extra
         if events is not None:
-            events[-1]["output_end"] = self.out_free
+            events[-1].update(y_last=y_last, output_end=self.out_free)
         return self.out_free
 
 
@@ -277,7 +279,7 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
 
 
 def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_share=1,
-                       resets=None, events=None, timing=DEFAULT_TIMING):
+                       resets=None, events=None, x_arrivals=None, timing=DEFAULT_TIMING):
     """Cycle of every layer's ``frame_done`` of :class:`ese_hw.gateware.stack.ChannelStack`.
 
     Parameters
@@ -294,7 +296,12 @@ def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_shar
     resets : (T, C) booleans, optional
         Lanes that start from zero state at that frame, in every layer.
     events : list of lists, optional
-        One list per layer: the layer's per-frame phase boundaries are appended.
+        One list per layer: the layer's per-frame phase boundaries are appended
+        (``x_first`` / ``y_last``: the cycles its first x element was taken and its last
+        y element left).
+    x_arrivals : (T,) integers, optional
+        The earliest cycle frame ``t``'s first x element is offered to layer 0 (then one
+        element per cycle); default: every frame waiting from cycle 0.
 
     Frame ``t`` goes through layers ``0 .. L-1`` in order (one :class:`LayerTimer` per
     layer). Layer 0 takes x one element per cycle as soon as a slot is free. Layer
@@ -316,6 +323,8 @@ def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_shar
     for t in range(t_n):
         zero = np.ones(c_n, bool) if t == 0 else resets[t]
         x_first = timers[0].x_ready()
+        if x_arrivals is not None:
+            x_first = max(x_first, int(x_arrivals[t]))
         for layer, timer in enumerate(timers):
             y_prev = None if zero.all() else np.where(zero[:, None], 0,
                                                       np.asarray(traces[layer]["y"])[:, t - 1])
