@@ -419,6 +419,11 @@ class Channel(CheckedComponent):
         Elaboration-time memory images (else load them through ``load``); it must fit
         the parameters (its shape, configuration, Q formats, entries within
         ``entry_depth``).
+    checked_words : bool
+        Take load words already checked outside (a layer of a
+        :class:`~ese_hw.gateware.stack.ChannelStack`, whose one checker serves every
+        layer): the ports of :attr:`ChannelParams.checked_words_signature`
+        (``load_words`` and ``frames_allowed``) replace ``load`` and its status.
 
     Members
     -------

@@ -1,8 +1,11 @@
 """The AXI4-Stream top: a :class:`~ese_hw.gateware.channel.Channel` with ports Vivado knows.
 
 :class:`AxisTop` wraps one channel (``n_channels`` lock-step lanes) for a block
-design. Its Verilog ports follow the ``<prefix>_t<signal>`` pattern, so Vivado's
-"Add Module" infers three AXI4-Stream interfaces and the clock and reset::
+design, or a :class:`~ese_hw.gateware.stack.ChannelStack` of one channel per layer
+(given :class:`~ese_hw.gateware.stack.StackParams`; x feeds layer 0, y is the last
+layer's, one load stream loads every layer). Its Verilog ports follow the
+``<prefix>_t<signal>`` pattern, so Vivado's "Add Module" infers three AXI4-Stream
+interfaces and the clock and reset::
 
     aclk, aresetn                            clock; synchronous reset, active low
     s_axis_x_tdata/tvalid/tready/tlast/tuser input frames, one beat per element
