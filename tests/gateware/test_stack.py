@@ -39,22 +39,29 @@ def run_stack(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.
               load_idle=0.0, max_cycles=200_000):
     """Send the load streams ``loads`` (lists of words), then stream ``x_q`` (C, T, I)
     through ``dut``; return (y (C, T, P), the cycles of each layer's frame_done pulses
-    (L lists), the (loaded, load_error, x ready) status after each load stream)."""
+    (L lists) and then of each frame's first y transfer, the (loaded, load_error,
+    x ready) status after each load stream)."""
     c_n, t_n, n_in = x_q.shape
     n_layers = dut.params.n_layers
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
     ys = np.zeros((c_n, t_n, dut.n_proj), dtype=np.int64)
     done = [[] for _ in range(n_layers)]
+    y_first = []                           # the cycle each frame's first y element left
     rng_x, rng_y, rng_l = (np.random.default_rng(seed + k) for k in range(3))
     status = []
 
     async def counter(ctx):
-        cycle = 0
-        async for _, _, pulses in ctx.tick().sample(dut.layer_done):
+        cycle = taken = 0
+        async for _, _, pulses, valid, ready in ctx.tick().sample(dut.layer_done, dut.y.valid,
+                                                                   dut.y.ready):
             cycle += 1
             for k in range(n_layers):
                 if pulses >> k & 1:
                     done[k].append(cycle)
+            if valid and ready:
+                if taken % dut.n_proj == 0:
+                    y_first.append(cycle)
+                taken += 1
             assert cycle < max_cycles, "stack deadlocked (no progress)"
 
     async def producer(ctx):
@@ -86,7 +93,7 @@ def run_stack(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
     sim.run()
-    return ys, done, status
+    return ys, done + [y_first], status
 
 
 def _inputs(golden, c_n, t_n, seed):
@@ -103,7 +110,8 @@ def _inputs(golden, c_n, t_n, seed):
 ])
 def test_two_layers_equal_golden_stack_and_cycle_model(k, c_n, shapes):
     """Baked images, a lane reset mid-sequence: the last layer's y bit-exact, every
-    layer's frame_done on stack_frame_cycles' cycle (consumer always ready)."""
+    layer's frame_done and each frame's first y on stack_frame_cycles' cycle (consumer
+    always ready)."""
     stack = _stack(shapes, CFG)
     golden = GoldenStack(stack)
     x_q = _inputs(golden, c_n, 7, seed=k)
@@ -116,8 +124,10 @@ def test_two_layers_equal_golden_stack_and_cycle_model(k, c_n, shapes):
     events = [[], []]
     model = stack_frame_cycles(stack.layers, x_q, traces, queue_depth=4, broadcast=k,
                                resets=resets, events=events)
-    # The bench counts from 1 at the first tick, the model from 0.
-    np.testing.assert_array_equal(np.asarray(done) - 1, model)
+    # The bench counts from 1 at the first tick, the model from 0; the last row is the
+    # stack's first y element of each frame.
+    y_first = [e["y_last"] - shapes[-1][2] + 1 for e in events[-1]]
+    np.testing.assert_array_equal(np.asarray(done) - 1, [*model, y_first])
     # The layers pipeline: layer 1 finishes frame t after layer 0 finished it, and
     # from frame 1 on layer 0 has finished frame t + 1 by then.
     assert (model[1] > model[0]).all() and (model[0][2:] < model[1][1:-1]).all()
@@ -146,7 +156,7 @@ def test_stack_loaded_at_run_time_with_stalls():
                                 seed=4, x_idle=0.3, y_stall=0.5, load_idle=0.3)
     assert status == [(0, LoadError.CONFIG, 0)] * 3 + [(1, LoadError.NONE, 1)]
     np.testing.assert_array_equal(y, golden.run_channels(x_q, resets))
-    assert [len(d) for d in done] == [8, 8]
+    assert [len(d) for d in done] == [8, 8, 8]
 
 
 def test_stack_cycles_interval_is_the_slowest_layer_and_latency_the_sum():
