@@ -42,7 +42,7 @@ Load
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -331,7 +331,7 @@ class ChannelStack(CheckedComponent):
             word_layout=sp.load_layout, config=sp.load_config, max_words=sp.load_max_words,
             preloaded=self._models is not None)
         loads_allowed = Signal()
-        m.d.comb += [loads_allowed.eq(~_any(c.busy for c in chans)),
+        m.d.comb += [loads_allowed.eq(~Cat(c.busy for c in chans).any()),
                      self.busy.eq(~loads_allowed),
                      self.load.ready.eq(loads_allowed),
                      checker.beats.payload.eq(self.load.payload),
@@ -342,7 +342,13 @@ class ChannelStack(CheckedComponent):
         for k, chan in enumerate(chans):
             mine = checker.words.valid
             if sp.n_layers > 1:
+                # The word's layer, and a PE and address within this layer's fields (a
+                # wider value would alias another word once cut to them).
                 mine = mine & (word.layer == k)
+                for name in ("pe", "addr"):
+                    width = chan.load_layout[name].width
+                    if word[name].shape().width > width:
+                        mine = mine & (word[name][width:] == 0)
             dst = chan.load_words.payload
             m.d.comb += [chan.load_words.valid.eq(mine),
                          chan.frames_allowed.eq(checker.loaded & ~checker.loading),
@@ -378,14 +384,6 @@ class ChannelStack(CheckedComponent):
             m.d.comb += [push.w_en.eq(take & first), push.w_data.eq(reset)]
         with m.If(take):
             m.d.sync += position.eq(Mux(position == n_in - 1, 0, position + 1))
-
-
-def _any(values):
-    values = list(values)
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
 
 
 # --------------------------------------------------------------------------------------
