@@ -364,3 +364,11 @@ def test_rtl_engine_runs_a_two_layer_stack(tmp_path):
     assert r["layers"] == 2 and r["bit_exact_vs_golden"] is True and not r["baked"]
     assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
     assert r["n_pe"] == 4
+    # The same run through the library (the build is cached): every frame_done of the
+    # last layer on the stack cycle model's cycle.
+    from ese_hw import flows
+
+    run = flows.run_rtl_engine(load_compressed_stack(model), x, sim="icarus",
+                               build_root=tmp_path / "build", progress=False)
+    assert run.rtl.cached and run.report["bit_exact_vs_golden"] is True
+    np.testing.assert_array_equal(run.rtl.frame_done, run.model_frame_done)
