@@ -51,7 +51,7 @@ from .stack import check_stack, describe_stack, require_single_lstmp, stack_floa
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
            "load_compressed", "load_compressed_stack", "check_config", "check_qformats",
-           "calibration_inputs",
+           "calibration_inputs", "dropped_column_warnings",
            "from_arrays", "stack_from_arrays", "is_compressed"]
 
 #: The single-LSTMP-layer layout (still written for exactly that case).
@@ -474,6 +474,29 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
 
+def dropped_column_warnings(stack):
+    """One line per matrix of ``stack`` (a :class:`CompressedStack`) in which ``column``
+    balance dropped whole columns: it keeps the same count per column in every PE, so
+    where density x rows per PE < 1 some columns keep nothing in any PE (their input
+    then reaches no output). Empty under the other balances, whose empty columns are
+    the weights' own (the report's ``empty_columns`` counts them all)."""
+    cfg = stack.config
+    if cfg.balance != "column":
+        return []
+    lines = []
+    for k, model in enumerate(stack.layers):
+        where = f"layer {k} " if len(stack.layers) > 1 else ""
+        for key, m in model.stats["matrices"].items():
+            empty, (rows, cols) = m.get("empty_columns", 0), m["shape"]
+            per_pe = rows // cfg.n_pe
+            if empty and cfg.density * per_pe < 1:
+                lines.append(f"{where}{key}: {empty} of {cols} columns keep no weight "
+                             f"(column balance needs density x rows per PE >= 1, here "
+                             f"{cfg.density:g} x {per_pe}); give fewer PEs, a higher "
+                             f"density or --balance pe")
+    return lines
+
+
 def _ptr_bits(img):
     return max(1, int(img.entries_per_pe.max()).bit_length())
 
@@ -488,7 +511,9 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
         per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),
-                       "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max())}
+                       "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max()),
+                       # An input (column) no kept weight reads: it reaches no output.
+                       "empty_columns": int((~m.any(axis=0)).sum())}
     nnz = sum(v["nnz"] for v in matrices.values())
     dense_params = sum(weights[k].size for k in weights.keys)
     spmvs = {}
