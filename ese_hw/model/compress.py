@@ -183,17 +183,8 @@ class CompressedModel:
         return {prefix + k: v for k, v in arrays.items()}
 
     def save(self, path):
-        """Write the model ``.npz`` atomically (version 1 for an LSTMP layer, else 2)."""
-        if not self.has_projection:
-            CompressedStack((self,)).save(path)
-            return
-        arrays = {
-            "format_version": np.array(FORMAT_VERSION),
-            "meta": np.array(json.dumps({"config": self.config.to_dict(),
-                                         "qformats": self.qformats, "stats": self.stats})),
-            **self.layer_arrays(),
-        }
-        atomic_savez(path, arrays)
+        """Write the model ``.npz`` atomically: a one-layer :meth:`CompressedStack.save`."""
+        CompressedStack((self,)).save(path)
 
 
 @dataclass(frozen=True)
@@ -235,18 +226,22 @@ class CompressedStack:
         return self.layers[0]
 
     def save(self, path):
-        """Write the model ``.npz`` atomically (version 1 for one LSTMP layer, else 2)."""
+        """Write the model ``.npz`` atomically: version 1 (bare names) for exactly one
+        LSTMP layer, so that files and tools made before stacks keep working, else
+        version 2 (``l{k}_`` prefixes)."""
+        cfg = self.config.to_dict()
         if len(self.layers) == 1 and self.layers[0].has_projection:
-            self.layers[0].save(path)
-            return
-        meta = {"config": self.config.to_dict(), "n_layers": len(self.layers),
-                "layers": [{"qformats": m.qformats, "stats": m.stats,
-                            "projection": m.has_projection} for m in self.layers]}
-        arrays = {"format_version": np.array(STACK_FORMAT_VERSION),
-                  "meta": np.array(json.dumps(meta))}
-        for k, m in enumerate(self.layers):
-            arrays.update(m.layer_arrays(f"l{k}_"))
-        atomic_savez(path, arrays)
+            m = self.layers[0]
+            meta = {"config": cfg, "qformats": m.qformats, "stats": m.stats}
+            arrays = {"format_version": np.array(FORMAT_VERSION), **m.layer_arrays()}
+        else:
+            meta = {"config": cfg, "n_layers": len(self.layers),
+                    "layers": [{"qformats": m.qformats, "stats": m.stats,
+                                "projection": m.has_projection} for m in self.layers]}
+            arrays = {"format_version": np.array(STACK_FORMAT_VERSION)}
+            for k, m in enumerate(self.layers):
+                arrays.update(m.layer_arrays(f"l{k}_"))
+        atomic_savez(path, {**arrays, "meta": np.array(json.dumps(meta))})
 
 
 def _fail(path, what):
