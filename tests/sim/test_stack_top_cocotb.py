@@ -1,6 +1,7 @@
 """A 2-layer stack behind the AXI4-Stream top, on Icarus and Verilator (cocotbext-axi).
 
-One build per simulator of a two-lane top holding both layers (no baked images). One
+One build per simulator of a two-lane top holding both layers, one PE each (no baked
+images). One
 run of phases, with seeded pauses on ``s_axis_load``, ``s_axis_x`` and ``m_axis_y``:
 first the load stream of another stack (its first layer alone: another configuration
 hash), which the top must refuse, with 2 frames offered that it must not take; then the
@@ -39,8 +40,9 @@ HELD = 2                                   # frames offered while a stream is re
 def test_two_layer_stack_through_axi_streams_with_pauses(sim):
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
+    # One PE per layer: the smallest stack (its Verilator build is most of the test's time).
     stack = compress_stack([random_weights(*s, seed=40 + k) for k, s in enumerate(SHAPES)],
-                           Config(n_pe=2, density=0.5))
+                           Config(n_pe=1, density=0.5))
     params = stack_params(stack, n_channels=2)
     golden = GoldenStack(stack)
     rng = np.random.default_rng(41)
