@@ -1,7 +1,7 @@
 """A 2-layer stack on chip against its layers alone: frame interval and latency (issue 10).
 
 The cycle model (:func:`ese_hw.model.cycles.stack_cycles`, equal to the RTL cycle for
-cycle in tests/gateware/test_stack.py) of seeded random LSTMP stacks, one lane, queue
+cycle in tests/gateware/test_channel_stack.py) of seeded random LSTMP stacks, one lane, queue
 depth 8, 6-bit indices, 200 MHz, over ``--frames`` seeded frames:
 
 * ``reduced``: 16/64/32 then 32/64/32, 4 PEs per layer, density 0.25;
