@@ -1,6 +1,6 @@
 """A 2-layer stack on chip against its layers alone: frame interval and latency (issue 10).
 
-The cycle model (:func:`ese_hw.model.cycles.stack_cycles`, equal to the RTL cycle for
+The cycle model (:func:`ese_hw.model.cycles.stack_frame_cycles`, equal to the RTL cycle for
 cycle in tests/gateware/test_channel_stack.py) of seeded random LSTMP stacks, one lane, queue
 depth 8, 6-bit indices, 200 MHz, over ``--frames`` seeded frames:
 
