@@ -12,9 +12,11 @@ For each: cycles per frame (steady state: the second half of the frames, every f
 waiting at the input) and the latency of a frame (its last x element in to its last y
 element out, frames offered one per interval so that none waits behind another) of the
 stack, and of each layer run alone on the same inputs (fed the previous layer's golden
-outputs), paced the same way. Writes ``build/bench/stack.json``.
+outputs), paced the same way. ``--estimate`` adds the stack's composed resource estimate
+against one flat synthesis (minutes; cached under ``build/estimate``). Writes
+``build/bench/stack.json``.
 
-    python -m benchmarks.bench_stack [--frames 16] [--points reduced,paper]
+    python -m benchmarks.bench_stack [--frames 16] [--points reduced,paper] [--estimate]
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ese_hw.estimate import estimate
+from ese_hw.gateware.stack import StackParams
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_frame_cycles
 from ese_hw.model.golden import GoldenStack
@@ -88,15 +92,36 @@ def run_point(name, frames):
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def estimate_check():
+    """The stack's composed estimate (shell + each layer's N x PE) against one flattened
+    synthesis of the whole stack top: 8/16/8 twice, 4 PEs per layer, 2 lanes."""
+    stack = compress_stack([random_weights(8, 16, 8, seed=1), random_weights(8, 16, 8, seed=2)],
+                           Config(n_pe=4, density=0.3))
+    params = StackParams.for_stack(stack, n_channels=2)
+    out = {}
+    for method, flatten in (("composed", False), ("flat", True)):
+        r = estimate(params, flatten=flatten, progress=False)
+        out[method] = {k: r[k] for k in ("LUT", "FF", "DSP48E2", "BRAM36", "method")}
+        out[method]["seconds"] = r.get("seconds")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--points", default=",".join(POINTS))
+    ap.add_argument("--estimate", action="store_true",
+                    help="also check the stack's composed estimate against a flat one (slow)")
     args = ap.parse_args(argv)
     rows = [run_point(name, args.frames) for name in args.points.split(",")]
+    if args.estimate:
+        rows.append({"point": "estimate_check", **estimate_check()})
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=1) + "\n")
     for r in rows:
+        if r["point"] == "estimate_check":
+            print(f"estimate: composed {r['composed']}, flat {r['flat']}")
+            continue
         s, a = r["stack"], r["layers_alone"]
         print(f"{r['point']}: stack {s['cycles_per_frame']:.0f} cycles/frame, latency "
               f"{s['latency_cycles']:.0f}; layers alone "
