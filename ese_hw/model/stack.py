@@ -25,7 +25,7 @@ from .npzio import read_npz
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "check_stack", "weight_stack_from_arrays",
            "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack",
-           "require_single_lstmp"]
+           "require_lstmp_layers", "require_single_lstmp"]
 
 #: The version of the multi-layer weights layout (version 1 is the bare single layer).
 WEIGHTS_FORMAT_VERSION = 2
@@ -65,6 +65,16 @@ def require_single_lstmp(layers, source):
         raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
                        f"(generate, estimate, sweep, run --engine rtl) support one LSTMP "
                        f"layer only, stacked and plain-LSTM layers are not supported yet")
+
+
+def require_lstmp_layers(layers, source):
+    """Raise :class:`EseError` unless every layer of ``layers`` is an LSTMP layer: the
+    gateware and the cycle model run stacks of them (plain layers are a later step)."""
+    plain = [k for k, w in enumerate(layers) if not w.has_projection]
+    if plain:
+        raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
+                       f"(generate, estimate, sweep, run --engine rtl) support LSTMP layers "
+                       f"only, layer {plain[0]} is a plain LSTM layer (not supported yet)")
 
 
 def save_weight_stack(path, layers):
