@@ -44,7 +44,7 @@ from .model.limits import (
 )
 from .model.lstmp import random_weights
 from .model.npzio import read_npz
-from .model.stack import require_single_lstmp, weight_stack_from_arrays
+from .model.stack import require_single_layer, weight_stack_from_arrays
 from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
@@ -274,8 +274,8 @@ def _check_agrees(option, given, model_value, path):
 def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
     """A compressed model file's ``arrays``, checked against the options given."""
     try:
-        # The gateware and cycle model run one LSTMP layer: refuse stacks and plain layers.
-        model = stack_from_arrays(arrays, source=str(path)).single_lstmp(str(path))
+        # The gateware and cycle model run one layer: refuse stacks.
+        model = stack_from_arrays(arrays, source=str(path)).single_layer(str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:        # malformed content the checks did not foresee
@@ -364,7 +364,7 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
         raise
     except (TypeError, ValueError) as e:
         raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
-    require_single_lstmp(layers, str(model_path))
+    require_single_layer(layers, str(model_path))
     weights = layers[0]
     file_shape = (weights.n_in, weights.n_cells, weights.n_proj)
     _check_shape(shape, file_shape, model_path)

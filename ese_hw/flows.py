@@ -139,7 +139,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     from .rtl import check_rtl_options, performance, run_rtl
 
     stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
-    model = stack.single_lstmp("rtl engine")
+    model = stack.single_layer("rtl engine")
     x = np.asarray(x)
     if x.ndim != 3:
         raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")

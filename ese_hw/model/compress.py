@@ -46,7 +46,7 @@ from .lstmp import (
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
-from .stack import check_stack, describe_stack, require_single_lstmp, stack_float
+from .stack import check_stack, describe_stack, require_single_layer, stack_float
 
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
@@ -228,10 +228,10 @@ class CompressedStack:
     def describe(self):
         return describe_stack(self.float_layers)
 
-    def single_lstmp(self, source="model"):
-        """The one :class:`CompressedModel` of a single LSTMP layer: what the hardware
-        (gateware, cycle model) runs today. Anything else is an :class:`EseError`."""
-        require_single_lstmp(self.float_layers, source)
+    def single_layer(self, source="model"):
+        """The one :class:`CompressedModel` of a single layer (LSTMP or plain): what the
+        hardware (gateware, cycle model) runs today. A stack is an :class:`EseError`."""
+        require_single_layer(self.float_layers, source)
         return self.layers[0]
 
     def save(self, path):

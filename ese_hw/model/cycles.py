@@ -15,7 +15,9 @@ the two cannot drift apart.
 * :func:`frame_cycles` is a whole LSTMP step of
   :class:`ese_hw.gateware.channel.Channel`: the scheduler's phases
   (docs/schedule.md), the broadcaster's two stages, the element-wise pass in
-  rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream.
+  rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream. A
+  plain LSTM layer (no ``W_ym``) has no projection phase: the read-out copies
+  ``m_t`` into the y banks once the element-wise pass has written its last cell.
 * :func:`channel_cycles` runs the golden model for the activations, then
   :func:`frame_cycles`, and reports cycles per frame and PE utilization.
 """
@@ -160,7 +162,8 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
     gate_counts = np.diff(model.gate.ptr, axis=1)
     x_counts = group_columns(gate_counts[:, :n_in], k)
     y_counts = group_columns(gate_counts[:, n_in:], k)
-    m_counts = group_columns(np.diff(model.ym.ptr, axis=1), k)
+    projection = model.has_projection
+    m_counts = group_columns(np.diff(model.ym.ptr, axis=1), k) if projection else None
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
     lanes = ew_share * c_n                  # what one element-wise unit feeds per cell
     slot = timing.ew_slot(lanes)
@@ -196,10 +199,15 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
             g0 = e_y + step
         s_p = max(g0, timer.all_idle(), ro_free)
         rounds = s_p + np.arange(cells) * slot + timing.m_round_ready(lanes)
-        avail = group_columns(rounds[np.arange(n_cells) // n], k, reduce=np.max)
-        e_p = _phase(timer, s_p, m_counts, m_nz[t], timing, avail)
-        d0 = e_p + step
-        s_r = max(d0, timer.all_idle(), out_free)
+        if projection:
+            avail = group_columns(rounds[np.arange(n_cells) // n], k, reduce=np.max)
+            e_p = _phase(timer, s_p, m_counts, m_nz[t], timing, avail)
+            s_r = max(e_p + step, timer.all_idle(), out_free)
+        else:
+            # No projection phase: the scheduler waits in EW for the last cell's m_t
+            # (the read-out then copies the m banks into the y banks).
+            e_p = None
+            s_r = max(s_p + step, int(rounds[-1]), out_free)
         done[t] = s_r + prow + timing.readout_extra
         output_end = int(done[t] + n_proj + timing.output_extra)
         if events is not None:
@@ -215,8 +223,10 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
 
 
 def useful_macs(model):
-    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded)."""
-    return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
+    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded;
+    a plain layer has eight, no ``W_ym``)."""
+    weights = model.gate.weights() + (model.ym.weights() if model.has_projection else [])
+    return sum(int(np.count_nonzero(w)) for w in weights)
 
 
 def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,

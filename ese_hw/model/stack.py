@@ -25,7 +25,7 @@ from .npzio import read_npz
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "check_stack", "weight_stack_from_arrays",
            "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack",
-           "require_single_lstmp"]
+           "require_single_layer"]
 
 #: The version of the multi-layer weights layout (version 1 is the bare single layer).
 WEIGHTS_FORMAT_VERSION = 2
@@ -58,13 +58,13 @@ def describe_stack(layers):
     return f"{len(layers)}-layer {kind} ({sizes})"
 
 
-def require_single_lstmp(layers, source):
-    """Raise :class:`EseError` unless ``layers`` is one LSTMP layer: all the gateware
-    and the cycle model run so far (stacks and plain layers are a later step)."""
-    if len(layers) != 1 or not layers[0].has_projection:
+def require_single_layer(layers, source):
+    """Raise :class:`EseError` unless ``layers`` is one layer (LSTMP or plain): all the
+    gateware and the cycle model run so far (stacks are a later step)."""
+    if len(layers) != 1:
         raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
-                       f"(generate, estimate, sweep, run --engine rtl) support one LSTMP "
-                       f"layer only, stacked and plain-LSTM layers are not supported yet")
+                       f"(generate, estimate, sweep, run --engine rtl) support one layer "
+                       f"(LSTMP or plain LSTM) only, stacked layers are not supported yet")
 
 
 def save_weight_stack(path, layers):

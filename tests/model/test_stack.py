@@ -88,7 +88,7 @@ def test_old_single_layer_files_load_as_one_layer(tmp_path):
     with np.load(tmp_path / "m.npz") as f:
         assert int(f["format_version"]) == 1 and "l0_bias" not in f.files
     stack = load_compressed_stack(tmp_path / "m.npz")
-    assert len(stack.layers) == 1 and stack.single_lstmp() is not None
+    assert len(stack.layers) == 1 and stack.single_layer() is not None
     x = _x(3)
     np.testing.assert_array_equal(GoldenStack(stack).run(x), GoldenModel(model).run(x))
 
