@@ -269,11 +269,15 @@ def _readme(config):
              "another model of this configuration) at run time." if c["model"]["baked"] else
              "The Verilog has no weights: send `load.bin` (or another model of this "
              "configuration) through `s_axis_load` before the first frame.")
+    shape = (f"{ch['n_in']}/{ch['n_cells']}/{ch['n_proj']} (input/cells/projection)"
+             if ch["projection"] else
+             f"{ch['n_in']}/{ch['n_cells']} (input/cells; a plain LSTM layer, y = m, "
+             "no projection)")
     return f"""# {c['top']}: ESE sparse-LSTM accelerator for the XCKU060
 
 Written by `{GENERATOR}` (ese_hw {c['ese_hw_version']}) for `{c['part']}` at \
 {c['clock']['mhz']:g} MHz. Model: {c['model']['source']}, shape \
-{ch['n_in']}/{ch['n_cells']}/{ch['n_proj']} (input/cells/projection); {ch['n_pe']} PEs, \
+{shape}; {ch['n_pe']} PEs, \
 {ch['n_channels']} lock-step channel(s), {ch['index_bits']}-bit indices, queue depth \
 {ch['queue_depth']}, broadcast width {ch['broadcast']}, {ch['ew_share']} PE(s) per \
 element-wise unit. Every parameter, memory depth and Q format is in `config.json`.

@@ -25,6 +25,12 @@ With ``ew_share`` = G > 1 the PEs have no cells of their own: N / G
 ``u G .. u G + G - 1``), reading their gate accumulators (``gate_rd``) and holding
 their m banks (``m_rd``, one per PE, read by the broadcaster as before); the
 sequencer drives the units.
+
+A plain LSTM layer (``ChannelParams.projection`` False) has no projection phase: the
+broadcaster walks x and y only, the PEs hold no projection accumulators or entries,
+and the m banks feed each PE's y bank (``m_copy_rd``) instead of the broadcaster; the
+read-out converts ``m_t`` into ``y_t`` there once the scheduler sees every cell written
+(``m_done``).
 """
 
 from dataclasses import dataclass, field, fields
