@@ -210,9 +210,8 @@ class ChannelParams:
             entry_depth = max(1, model_entry_depth(model))
         return cls(n_in=model.n_in, n_cells=model.n_cells, n_proj=model.n_proj,
                    projection=model.has_projection, n_pe=cfg.n_pe, n_channels=n_channels,
-                   weight_bits=cfg.weight_bits,
-                   index_bits=cfg.index_bits, act_bits=cfg.act_bits,
-                   accum_bits=cfg.accum_bits, qformats=model.qformats,
+                   weight_bits=cfg.weight_bits, index_bits=cfg.index_bits,
+                   act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, qformats=model.qformats,
                    lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
                    queue_depth=queue_depth, broadcast=broadcast, ew_share=ew_share,
                    entry_depth=entry_depth, timing=timing)
@@ -474,9 +473,8 @@ class Channel(CheckedComponent):
                  entry_depth, model=None, timing=DEFAULT_TIMING):
         self._params = ChannelParams(
             n_in=n_in, n_cells=n_cells, n_proj=n_proj, projection=projection, n_pe=n_pe,
-            n_channels=n_channels,
-            weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
-            accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
+            n_channels=n_channels, weight_bits=weight_bits, index_bits=index_bits,
+            act_bits=act_bits, accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
             lut_range_log2=lut_range_log2, queue_depth=queue_depth, broadcast=broadcast,
             ew_share=ew_share, entry_depth=entry_depth, timing=timing)
         self._images = None if model is None else channel_images(model, broadcast)
