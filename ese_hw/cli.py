@@ -354,7 +354,6 @@ def cmd_run(args, out):
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
     if args.engine == "rtl":
-        obj = obj.lstmp_layers(args.model)
         check_ew_share(args.ew_share, obj.config.n_pe, label="--ew-share")
     run, y = _run_engine(args, obj)
     out.npy(args.output, y)

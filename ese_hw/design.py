@@ -49,7 +49,7 @@ from .model.limits import (
 )
 from .model.lstmp import random_weights
 from .model.npzio import read_npz
-from .model.stack import require_lstmp_layers, weight_stack_from_arrays
+from .model.stack import weight_stack_from_arrays
 from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
@@ -284,8 +284,7 @@ def _check_agrees(option, given, model_value, path):
 def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
     """A compressed model file's ``arrays``, checked against the options given."""
     try:
-        # The gateware and cycle model run LSTMP layers, one or a stack: refuse plain ones.
-        stack = stack_from_arrays(arrays, source=str(path)).lstmp_layers(str(path))
+        stack = stack_from_arrays(arrays, source=str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:        # malformed content the checks did not foresee
@@ -392,7 +391,6 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
         raise
     except (TypeError, ValueError) as e:
         raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
-    require_lstmp_layers(layers, str(model_path))
     file_shape = tuple((w.n_in, w.n_cells, w.n_proj) for w in layers)
     if len(layers) == 1:
         file_shape = file_shape[0]

@@ -116,8 +116,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     Parameters
     ----------
     model : CompressedModel or CompressedStack
-        LSTMP layers (plain layers are refused: not in the gateware yet); a stack of
-        several runs on a :class:`~ese_hw.gateware.stack.ChannelStack`, every layer on
+        One layer or a stack, LSTMP or plain layers in any mix; a stack of several
+        runs on a :class:`~ese_hw.gateware.stack.ChannelStack`, every layer on
         chip, loaded through its one load stream.
     x : (C, T, I) finite floats
     sim, queue_depth, broadcast, ew_share, build_root, progress
@@ -142,7 +142,6 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     from .rtl import check_rtl_options, performance, run_rtl
 
     stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
-    stack.lstmp_layers("rtl engine")
     first = stack.layers[0]
     x = np.asarray(x)
     if x.ndim != 3:

@@ -283,9 +283,12 @@ def _design_line(config):
     c = config
     layers = c["stack"]["layers"] if "stack" in c else [c["channel"]]
     ch = layers[0]
-    shapes = ", then ".join(f"{p['n_in']}/{p['n_cells']}/{p['n_proj']}" for p in layers)
+    shapes = ", then ".join(f"{p['n_in']}/{p['n_cells']}/{p['n_proj']}"
+                            if p["projection"] else
+                            f"{p['n_in']}/{p['n_cells']}/- (a plain LSTM layer, y = m)"
+                            for p in layers)
     what = (f"shape {shapes} (input/cells/projection)" if len(layers) == 1 else
-            f"{len(layers)} stacked LSTMP layers, all on chip (layer k's y feeds layer "
+            f"{len(layers)} stacked layers, all on chip (layer k's y feeds layer "
             f"k+1's x), shapes {shapes} (input/cells/projection)")
     pes = " + ".join(str(p["n_pe"]) for p in layers)
     return (f"Model: {c['model']['source']}, {what}; {pes} PEs, {ch['n_channels']} "

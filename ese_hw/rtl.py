@@ -104,9 +104,10 @@ def _per_frame(done):
 
 
 def dense_macs(model):
-    """All weights of the nine dense matrices: ``4H(I + P) + PH``."""
+    """All weights of the nine dense matrices: ``4H(I + P) + PH`` (a plain layer: the
+    eight gate matrices, ``4H(I + H)``)."""
     i, h, p = model.n_in, model.n_cells, model.n_proj
-    return 4 * h * (i + p) + p * h
+    return 4 * h * (i + p) + (p * h if model.has_projection else 0)
 
 
 def performance(model, frame_done, *, n_channels, model_frame_done=None):

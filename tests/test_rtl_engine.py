@@ -7,6 +7,7 @@ the build cache is shared by the tests of this module.
 import json
 import os
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,9 +18,13 @@ from ese_hw.gateware.load import HEADER_FIELDS
 from ese_hw.model.compress import load_compressed
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
+from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
+from ese_hw.model.stack import save_weight_stack
 from ese_hw.simtools import simulator_available
 
 T = 5
+#: The cocotb channel tests' build directory (tests/sim/test_channel_cocotb.py).
+SHARED_BUILD = Path(__file__).resolve().parents[1] / "build" / "sim"
 REPORT_KEYS = ("cycles_per_frame", "utilization", "latency_us_at_200mhz", "gops_at_200mhz",
                "dense_equiv_gops_at_200mhz", "model_cycles_per_frame", "frames", "engine",
                "max_abs_error", "mean_abs_error", "bit_exact_vs_golden")
@@ -139,6 +144,39 @@ def test_rtl_engine_broadcast(files, tmp_path):
     r = json.loads(rep.read_text())
     assert r["bit_exact_vs_golden"] is True and r["broadcast"] == 2
     assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
+
+
+def test_rtl_engine_runs_a_plain_lstm_layer(tmp_path, capsys):
+    """A plain LSTM layer (no W_ym, y = m rescaled) from its weights file through
+    ``compress`` and ``run --engine rtl`` (two lanes, ``--broadcast 2 --ew-share 2``):
+    bit-exact against golden, frames on the cycle model's cycles, no projection MACs
+    counted. The model and options are tests/sim/test_channel_cocotb.py's plain-layer
+    test's, built under the same directory, so the two share one Icarus build."""
+    w = random_weights(6, 8, 8, seed=8)
+    plain = LSTMPWeights.from_arrays({k: w[k] for k in PLAIN_WEIGHT_KEYS}, projection=False)
+    weights, model_path, x = tmp_path / "w.npz", tmp_path / "m.npz", tmp_path / "x.npy"
+    save_weight_stack(weights, [plain])
+    assert main(["compress", str(weights), "-o", str(model_path), "--pes", "2",
+                 "--density", "0.5"]) == 0
+    np.save(x, np.random.default_rng(3).standard_normal((2, T, 6)))
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    assert main(["run", str(model_path), "--engine", "rtl", "--sim", "icarus",
+                 "--build-dir", str(SHARED_BUILD), "--channels", "2", "--broadcast", "2",
+                 "--ew-share", "2", "--inputs", str(x), "-o", str(y_path),
+                 "--report", str(rep)]) == 0
+    model = load_compressed(model_path)
+    assert not model.has_projection
+    y = np.load(y_path)
+    assert y.shape == (2, T, 8)
+    golden = GoldenModel(model)
+    for lane in range(2):
+        np.testing.assert_array_equal(y[lane], golden.run(np.load(x)[lane]))
+    r = json.loads(rep.read_text())
+    assert r["bit_exact_vs_golden"] is True
+    assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
+    gate_nonzeros = sum(int(np.count_nonzero(m)) for m in model.gate.weights())
+    assert r["useful_macs_per_frame"] == gate_nonzeros
+    assert "bit-exact vs golden: True" in capsys.readouterr().out
 
 
 def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):

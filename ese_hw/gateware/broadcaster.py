@@ -53,6 +53,9 @@ class Broadcaster(CheckedComponent):
     n_in, n_cells, n_proj, n_pe, n_channels, act_bits : int
     broadcast : int
         Columns per group (K); must divide ``n_pe``.
+    projection : bool
+        The layer has a projection (default). ``False`` (a plain LSTM layer): no ``P``
+        phase, so no ``m_rd`` ports, no ``m_ready`` and no ``m_t`` columns.
 
     Members
     -------
@@ -63,26 +66,34 @@ class Broadcaster(CheckedComponent):
     x_rd : In(bank_read_signature)
         The input buffer's front slot, K elements (one group) per address.
     y_rd, m_rd : In(bank_read_signature).array(n_pe)
-        Every PE's y bank and m bank.
+        Every PE's y bank and m bank (``m_rd`` only with a projection).
     m_ready : In
-        Local cells whose ``m_t`` is written in every PE.
+        Local cells whose ``m_t`` is written in every PE (only with a projection).
     zero : In(n_channels)
     column : Out(stream.Signature(column_layout))
     """
 
     @classmethod
     def check_parameters(cls, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits,
-                         broadcast):
+                         broadcast, projection):
         for name, v in (("n_in", n_in), ("n_cells", n_cells), ("n_proj", n_proj),
                         ("n_pe", n_pe), ("n_channels", n_channels), ("act_bits", act_bits),
                         ("broadcast", broadcast)):
             check_int(name, v)
         check_broadcast(broadcast, n_pe)
+        if not isinstance(projection, bool):
+            raise TypeError(f"projection must be a bool, not {projection!r}")
 
-    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits, broadcast=1):
+    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits, broadcast=1,
+                 projection=True):
         self._dims = (n_in, n_cells, n_proj)
         self._n_pe, self._c, self._ab, self._k = n_pe, n_channels, act_bits, broadcast
+        self._projection = projection
         lanes = lanes_layout(act_bits, n_channels)
+        m_ports = {
+            "m_rd": In(bank_read_signature(self.cells_per_pe, lanes)).array(n_pe),
+            "m_ready": In(range(self.cells_per_pe + 1)),
+        } if projection else {}
         super().__init__({
             "start": In(1),
             "phase": In(Phase),
@@ -90,8 +101,7 @@ class Broadcaster(CheckedComponent):
             "x_rd": In(bank_read_signature(self.groups(n_in),
                                            group_lanes_layout(act_bits, n_channels, broadcast))),
             "y_rd": In(bank_read_signature(self.proj_rows, lanes)).array(n_pe),
-            "m_rd": In(bank_read_signature(self.cells_per_pe, lanes)).array(n_pe),
-            "m_ready": In(range(self.cells_per_pe + 1)),
+            **m_ports,
             "zero": In(n_channels),
             "column": Out(stream.Signature(column_layout(self.n_cols, act_bits, n_channels,
                                                          broadcast))),
@@ -110,9 +120,16 @@ class Broadcaster(CheckedComponent):
         return -(-self._dims[2] // self._n_pe)
 
     @property
+    def phase_lengths(self):
+        """Columns of each phase, by :class:`Phase`: x, y and (with a projection) m."""
+        n_in, n_cells, n_proj = self._dims
+        lengths = {Phase.X: n_in, Phase.Y: n_proj}
+        return {**lengths, Phase.P: n_cells} if self._projection else lengths
+
+    @property
     def n_cols(self):
-        """Pointer-memory columns: the groups of all three phases."""
-        return sum(self.groups(n) for n in self._dims)
+        """Pointer-memory columns: the groups of every phase."""
+        return sum(self.groups(n) for n in self.phase_lengths.values())
 
     def _gather(self, m, ports, first_pe):
         """The K lanes-values that PEs ``first_pe .. first_pe + K - 1`` read (``ports``:
@@ -151,7 +168,6 @@ class Broadcaster(CheckedComponent):
         advance = Signal()
         read = Signal()
 
-        m_data = self._gather(m, self.m_rd, offer_bank)
         y_data = self._gather(m, self.y_rd, offer_bank)
         x_data = self.x_rd.data.as_value()
         kept = Cat(Mux(self.zero[ch], 0, Const(-1, ab)) for ch in range(n_lanes))
@@ -161,12 +177,14 @@ class Broadcaster(CheckedComponent):
                 m.d.comb += source.eq(x_data)
             with m.Case(Phase.Y):
                 m.d.comb += source.eq(Cat(v.as_value() & kept for v in y_data))
-            with m.Default():
-                m.d.comb += source.eq(Cat(m_data))
+            if self._projection:
+                with m.Case(Phase.P):
+                    m.d.comb += source.eq(Cat(self._gather(m, self.m_rd, offer_bank)))
         # A padded group's missing columns are zero, whatever the banks hold there.
         m.d.comb += acts.eq(Cat(Mux(offer_subs[s], source.word_select(s, lanes_bits), 0)
                                 for s in range(k)))
-        available = (phase != Phase.P) | (row < self.m_ready)
+        # An m_t group waits for its cells; x and y groups are always there.
+        available = (phase != Phase.P) | (row < self.m_ready) if self._projection else 1
         m.d.comb += [
             all_zero.eq(acts == 0),
             handed_on.eq(offer_valid & (all_zero | self.column.ready)),
@@ -175,17 +193,18 @@ class Broadcaster(CheckedComponent):
             self.column.valid.eq(offer_valid & ~all_zero),
             self.column.payload.col.eq(offer_col),
             self.column.payload.act.acts.eq(acts),
-            self.column.payload.act.proj.eq(offer_phase == Phase.P),
+            self.column.payload.act.proj.eq(offer_phase == Phase.P if self._projection else 0),
             self.x_rd.addr.eq(count),
             self.x_rd.en.eq(advance),
             self.idle.eq((count == length) & ~offer_valid),
         ]
         for p in range(n_pe):
-            m.d.comb += [self.m_rd[p].addr.eq(row), self.m_rd[p].en.eq(advance),
-                         self.y_rd[p].addr.eq(row), self.y_rd[p].en.eq(advance)]
+            m.d.comb += [self.y_rd[p].addr.eq(row), self.y_rd[p].en.eq(advance)]
+            if self._projection:
+                m.d.comb += [self.m_rd[p].addr.eq(row), self.m_rd[p].en.eq(advance)]
 
         with m.If(self.start):
-            lengths = {Phase.X: n_in, Phase.Y: n_proj, Phase.P: n_cells}
+            lengths = self.phase_lengths
             firsts = {Phase.X: 0, Phase.Y: self.groups(n_in),
                       Phase.P: self.groups(n_in) + self.groups(n_proj)}
             m.d.sync += [phase.eq(self.phase), count.eq(0), bank.eq(0), row.eq(0)]

@@ -25,6 +25,12 @@ With ``ew_share`` = G > 1 the PEs have no cells of their own: N / G
 ``u G .. u G + G - 1``), reading their gate accumulators (``gate_rd``) and holding
 their m banks (``m_rd``, one per PE, read by the broadcaster as before); the
 sequencer drives the units.
+
+A plain LSTM layer (``ChannelParams.projection`` False) has no projection phase: the
+broadcaster walks x and y only, the PEs hold no projection accumulators or entries,
+and the m banks feed each PE's y bank (``m_copy_rd``) instead of the broadcaster; the
+read-out converts ``m_t`` into ``y_t`` there once the scheduler sees every cell written
+(``m_done``).
 """
 
 from dataclasses import dataclass, field, fields
@@ -69,8 +75,12 @@ _DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "n_groups", "sub_bits", "pe_b
 
 
 def model_entry_depth(model):
-    """Entry words the longest PE of ``model`` needs (gate and projection entries)."""
-    return int((model.gate.entries_per_pe + model.ym.entries_per_pe).max())
+    """Entry words the longest PE of ``model`` needs (gate and projection entries; a
+    plain layer has gate entries only)."""
+    entries = model.gate.entries_per_pe
+    if model.has_projection:
+        entries = entries + model.ym.entries_per_pe
+    return int(entries.max())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +97,13 @@ class ChannelParams:
     ----------
     n_in, n_cells, n_proj : int
         The model's shape (I, H, P).
+    projection : bool
+        The layer has a projection ``W_ym`` (LSTMP, default). ``False``: a plain LSTM
+        layer, ``y_t = sat(rshift_round(m_t, fg - fa))`` (docs/contract.md section 3):
+        ``n_proj`` must equal ``n_cells``, no projection entries, pointers or
+        accumulators exist and a step has no projection phase; the read-out copies each
+        PE's m bank into its y bank (cell ``h`` and y row ``h`` are both PE ``h mod N``,
+        local row ``h // N``).
     n_pe, n_channels : int
     weight_bits, index_bits, act_bits, accum_bits : int
     qformats : mapping
@@ -111,10 +128,11 @@ class ChannelParams:
     cells_per_pe, proj_rows : int
         Cells and projection rows of one PE (``ceil(H / N)``, ``ceil(P / N)``).
     n_cols : int
-        Columns of a step: x, y and m (``I + P + H``).
+        Columns of a step: x, y and m (``I + P + H``; a plain layer ``I + H``, no m).
     n_groups : int
-        Pointer-memory entries but the last: the column groups of the three phases
-        (``ceil(I/K) + ceil(P/K) + ceil(H/K)``; ``n_cols`` for K = 1).
+        Pointer-memory entries but the last: the column groups of the phases
+        (``ceil(I/K) + ceil(P/K) + ceil(H/K)``, a plain layer without ``ceil(H/K)``;
+        ``n_cols`` for K = 1).
     sub_bits : int
         Entry-word bits of an entry's column within its group (``ceil_log2(K)``).
     pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
@@ -136,6 +154,7 @@ class ChannelParams:
     n_in: int
     n_cells: int
     n_proj: int
+    projection: bool = True
     n_pe: int
     n_channels: int = 1
     weight_bits: int = 12
@@ -158,6 +177,11 @@ class ChannelParams:
                      "broadcast", "ew_share", "entry_depth"):
             object.__setattr__(self, name, check_int(name, getattr(self, name)))
         check_broadcast(self.broadcast, self.n_pe)
+        if not isinstance(self.projection, bool):
+            raise TypeError(f"projection must be a bool, not {self.projection!r}")
+        if not self.projection and self.n_proj != self.n_cells:
+            raise ValueError(f"a plain layer (projection=False) outputs its {self.n_cells} "
+                             f"cells: n_proj must be {self.n_cells}, not {self.n_proj}")
         if self.n_pe % self.ew_share:
             raise ValueError(f"ew_share = {self.ew_share} must divide n_pe = {self.n_pe}")
         object.__setattr__(self, "accum_bits", check_int(
@@ -178,15 +202,16 @@ class ChannelParams:
     @classmethod
     def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
                   entry_depth=None, timing=DEFAULT_TIMING):
-        """Parameters sized for ``model``: its shape, configuration and Q formats, and
-        (``entry_depth=None``) entry memories that fit its longest PE exactly."""
+        """Parameters sized for ``model``: its shape, kind (``projection``: LSTMP or a
+        plain layer), configuration and Q formats, and (``entry_depth=None``) entry
+        memories that fit its longest PE exactly. A stack's layers each give their own."""
         cfg = model.config
         if entry_depth is None:
             entry_depth = max(1, model_entry_depth(model))
         return cls(n_in=model.n_in, n_cells=model.n_cells, n_proj=model.n_proj,
-                   n_pe=cfg.n_pe, n_channels=n_channels, weight_bits=cfg.weight_bits,
-                   index_bits=cfg.index_bits, act_bits=cfg.act_bits,
-                   accum_bits=cfg.accum_bits, qformats=model.qformats,
+                   projection=model.has_projection, n_pe=cfg.n_pe, n_channels=n_channels,
+                   weight_bits=cfg.weight_bits, index_bits=cfg.index_bits,
+                   act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, qformats=model.qformats,
                    lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
                    queue_depth=queue_depth, broadcast=broadcast, ew_share=ew_share,
                    entry_depth=entry_depth, timing=timing)
@@ -209,14 +234,20 @@ class ChannelParams:
         return -(-self.n_proj // self.n_pe)
 
     @property
+    def phase_lengths(self):
+        """Columns of each broadcast phase: x, y and m (a plain layer: x and y)."""
+        return ((self.n_in, self.n_proj, self.n_cells) if self.projection
+                else (self.n_in, self.n_proj))
+
+    @property
     def n_cols(self):
-        """Columns of a step: x, y and m."""
-        return self.n_in + self.n_cells + self.n_proj
+        """Columns of a step: x, y and m (a plain layer: x and y)."""
+        return sum(self.phase_lengths)
 
     @property
     def n_groups(self):
         """Column groups of a step (pointer-memory entries but the last)."""
-        return sum(-(-n // self.broadcast) for n in (self.n_in, self.n_proj, self.n_cells))
+        return sum(-(-n // self.broadcast) for n in self.phase_lengths)
 
     @property
     def sub_bits(self):
@@ -382,6 +413,10 @@ def _check_model_fits(params, model):
     mine = (params.n_in, params.n_cells, params.n_proj)
     if shape != mine:
         raise ValueError(f"model shape {shape} != channel shape {mine}")
+    if model.has_projection != params.projection:
+        kind = {True: "an LSTMP layer", False: "a plain LSTM layer"}
+        raise ValueError(f"model is {kind[model.has_projection]}, the channel is built "
+                         f"for {kind[params.projection]}")
     if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
         raise ValueError("model Q formats differ from the channel's")
     longest = model_entry_depth(model)
@@ -409,9 +444,9 @@ class Channel(CheckedComponent):
 
     Parameters (keyword-only)
     ----------
-    n_in, n_cells, n_proj, n_pe, n_channels, weight_bits, index_bits, act_bits,
-    accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, broadcast, ew_share,
-    entry_depth, timing
+    n_in, n_cells, n_proj, projection, n_pe, n_channels, weight_bits, index_bits,
+    act_bits, accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, broadcast,
+    ew_share, entry_depth, timing
         As for :class:`ChannelParams`, which the channel keeps (:attr:`params`) and
         takes every size and layout from. Give the same ``timing`` to
         :func:`ese_hw.model.cycles.frame_cycles`.
@@ -454,14 +489,14 @@ class Channel(CheckedComponent):
     def check_parameters(cls, *, model, checked_words, **params):
         _check_model_fits(ChannelParams(**params), model)
 
-    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels=1, weight_bits=12,
-                 index_bits=4, act_bits=16, accum_bits=48, qformats, lut_bits=12,
-                 lut_range_log2=3, queue_depth=8, broadcast=1, ew_share=1, entry_depth,
-                 model=None, timing=DEFAULT_TIMING, checked_words=False):
+    def __init__(self, *, n_in, n_cells, n_proj, projection=True, n_pe, n_channels=1,
+                 weight_bits=12, index_bits=4, act_bits=16, accum_bits=48, qformats,
+                 lut_bits=12, lut_range_log2=3, queue_depth=8, broadcast=1, ew_share=1,
+                 entry_depth, model=None, timing=DEFAULT_TIMING, checked_words=False):
         self._params = ChannelParams(
-            n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe, n_channels=n_channels,
-            weight_bits=weight_bits, index_bits=index_bits, act_bits=act_bits,
-            accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
+            n_in=n_in, n_cells=n_cells, n_proj=n_proj, projection=projection, n_pe=n_pe,
+            n_channels=n_channels, weight_bits=weight_bits, index_bits=index_bits,
+            act_bits=act_bits, accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
             lut_range_log2=lut_range_log2, queue_depth=queue_depth, broadcast=broadcast,
             ew_share=ew_share, entry_depth=entry_depth, timing=timing)
         self._images = None if model is None else channel_images(model, broadcast)
@@ -496,6 +531,7 @@ class Channel(CheckedComponent):
     n_in = _from_params("n_in")
     n_cells = _from_params("n_cells")
     n_proj = _from_params("n_proj")
+    projection = _from_params("projection")
     n_pe = _from_params("n_pe")
     n_channels = _from_params("n_channels")
     weight_bits = _from_params("weight_bits")
@@ -543,7 +579,8 @@ class Channel(CheckedComponent):
                          n_cols=c.n_groups, broadcast=c.broadcast, cells=c.cells_per_pe,
                          proj_rows=c.proj_rows, qformats=dict(c.qformats),
                          timing=c.timing, init=init, lut_bits=c.lut_bits,
-                         lut_range_log2=c.lut_range_log2, own_cells=c.ew_share == 1)
+                         lut_range_log2=c.lut_range_log2, own_cells=c.ew_share == 1,
+                         projection=c.projection)
 
     def _cell_unit(self, u):
         """Cell unit ``u`` (of PEs ``u G .. u G + G - 1``), with their peephole images when
@@ -567,12 +604,12 @@ class Channel(CheckedComponent):
         pes = [self._pe(p) for p in range(n_pe)]
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
-        m.submodules.sched = sched = Scheduler()
+        m.submodules.sched = sched = Scheduler(projection=c.projection)
         m.submodules.xbuf = xbuf = InputBuffer(n_in=n_in, n_channels=n_lanes, act_bits=ab,
                                                broadcast=c.broadcast)
         m.submodules.bc = bc = Broadcaster(n_in=n_in, n_cells=n_cells, n_proj=n_proj, n_pe=n_pe,
                                            n_channels=n_lanes, act_bits=ab,
-                                           broadcast=c.broadcast)
+                                           broadcast=c.broadcast, projection=c.projection)
         m.submodules.fanout = fanout = LockstepFanout(shape=bc.column.payload.shape(), n=n_pe)
         m.submodules.ew_seq = ew_seq = ElementwiseSequencer(cells=c.cells_per_pe,
                                                             n_channels=n_lanes, timing=timing,
@@ -613,10 +650,13 @@ class Channel(CheckedComponent):
         # in lock-step, so the first's count of written cells stands for all of them.
         units, m_rd = self._cell_units(m, pes)
         for p in range(n_pe):
-            wiring.connect(m, bc.m_rd[p], m_rd[p])
-        m.d.comb += [bc.zero.eq(xbuf.zero), bc.m_ready.eq(units[0].cells_done),
-                     ew_seq.zero.eq(xbuf.zero), output.start.eq(readout.finish),
-                     self.frame_done.eq(readout.frame_done)]
+            # The m banks feed the projection phase, or (a plain layer) the y banks.
+            wiring.connect(m, bc.m_rd[p] if c.projection else pes[p].m_copy_rd, m_rd[p])
+        if c.projection:
+            m.d.comb += bc.m_ready.eq(units[0].cells_done)
+        m.d.comb += [bc.zero.eq(xbuf.zero), ew_seq.zero.eq(xbuf.zero),
+                     sched.m_done.eq(units[0].cells_done == c.cells_per_pe),
+                     output.start.eq(readout.finish), self.frame_done.eq(readout.frame_done)]
         wiring.connect(m, ew_seq.control, *(unit.ew for unit in units))
         wiring.connect(m, readout.command, *(pe.readout for pe in pes))
         wiring.connect(m, output.y, wiring.flipped(self.y))

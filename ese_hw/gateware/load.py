@@ -62,12 +62,14 @@ LOAD_FIELD_BITS = 32
 LOAD_CRC = catalog.CRC32_ISO_HDLC
 #: The :class:`ChannelParams` fields that decide what a load word means: the model's
 #: shape, PE count, widths, Q formats and tables, the broadcast grouping and the entry
-#: memories (their address and pointer widths). The lane count, queue depth, cell-unit
-#: sharing and timing change neither the words nor their meaning, so one load stream
-#: serves every channel that differs only in those.
+#: memories (their address and pointer widths), and whether the layer has a projection
+#: (hashed only for a plain layer, ``projection`` False, so that every LSTMP hash is what
+#: it was before plain layers existed). The lane count, queue depth, cell-unit sharing and
+#: timing change neither the words nor their meaning, so one load stream serves every
+#: channel that differs only in those.
 LOAD_CONFIG_FIELDS = ("n_in", "n_cells", "n_proj", "n_pe", "weight_bits", "index_bits",
                       "act_bits", "accum_bits", "qformats", "lut_bits", "lut_range_log2",
-                      "broadcast", "entry_depth")
+                      "broadcast", "entry_depth", "projection")
 
 
 class LoadTarget(enum.Enum, shape=2):
@@ -462,6 +464,8 @@ def _check_images_fit(params, images):
 def _config_fields(params):
     fields = {name: getattr(params, name) for name in LOAD_CONFIG_FIELDS}
     fields["qformats"] = {k: int(v) for k, v in dict(fields["qformats"]).items()}
+    if fields["projection"]:
+        del fields["projection"]        # LSTMP: the hash it had before plain layers
     return fields
 
 

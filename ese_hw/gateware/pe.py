@@ -133,7 +133,8 @@ class SpmvUnit(wiring.Component):
     products to the gate accumulators (``4 * cells`` rows, initialised to the
     biases) or the projection accumulators (``proj_rows`` rows, from 0); one
     :class:`Accumulator` per lane each. ``gate_rd`` and ``proj_rd`` read a row of
-    every lane's accumulator at once (only while idle).
+    every lane's accumulator at once (only while idle). With ``projection=False`` (a
+    plain LSTM layer) there are no projection accumulators and no ``proj_rd``.
 
     Members
     -------
@@ -144,13 +145,15 @@ class SpmvUnit(wiring.Component):
     entry_load, ptr_load, bias_load : In(stream.Signature(write_layout, always_ready=True))
     gate_rd : Out(accum_read_signature(4 * cells))
     proj_rd : Out(accum_read_signature(proj_rows))
+        Only with a projection.
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, broadcast=1,
-                 init_words=None, init_ptr=None, init_bias=None):
+                 projection=True, init_words=None, init_ptr=None, init_bias=None):
         self._c, self._ab, self._accb, self._k = n_channels, act_bits, accum_bits, broadcast
         self._gate_rows, self._proj_rows = GATES * cells, proj_rows
+        self._projection = projection
         self._walker = dict(weight_bits=weight_bits, index_bits=index_bits,
                             act_bits=tag_layout(act_bits, n_channels, broadcast),
                             queue_depth=queue_depth, entry_depth=entry_depth, n_cols_max=n_cols,
@@ -165,7 +168,8 @@ class SpmvUnit(wiring.Component):
                               entry_depth=entry_depth, n_cols=n_cols, cells=cells,
                               broadcast=broadcast),
             "gate_rd": Out(accum_read_signature(self._gate_rows, accum_bits, n_channels)),
-            "proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels)),
+            **({"proj_rd": Out(accum_read_signature(proj_rows, accum_bits, n_channels))}
+               if projection else {}),
         })
 
     @staticmethod
@@ -190,11 +194,14 @@ class SpmvUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.walker = walker = ColumnWalker(**self._walker)
+        proj = self._projection
         acc_g = [Accumulator(**self._acc, local_rows=self._gate_rows) for _ in range(self._c)]
-        acc_p = [Accumulator(**self._acc, local_rows=self._proj_rows) for _ in range(self._c)]
+        acc_p = [Accumulator(**self._acc, local_rows=self._proj_rows)
+                 for _ in range(self._c if proj else 0)]
         for ch in range(self._c):
             m.submodules[f"acc_g{ch}"] = acc_g[ch]
-            m.submodules[f"acc_p{ch}"] = acc_p[ch]
+            if proj:
+                m.submodules[f"acc_p{ch}"] = acc_p[ch]
 
         wiring.connect(m, wiring.flipped(self.column), walker.column)
         wiring.connect(m, wiring.flipped(self.entry_load), walker.entry_load)
@@ -206,16 +213,19 @@ class SpmvUnit(wiring.Component):
         # An entry of a group multiplies the activation of its own column (sub).
         acts = tag.acts if self._k == 1 else tag.acts[ent.sub]
         for ch in range(self._c):
-            for acc, selected in ((acc_g[ch], ~tag.proj), (acc_p[ch], tag.proj)):
+            # Without a projection every entry is a gate entry.
+            routes = ([(acc_g[ch], ~tag.proj), (acc_p[ch], tag.proj)] if proj
+                      else [(acc_g[ch], 1)])
+            for acc, selected in routes:
                 m.d.comb += [
                     acc.entry.valid.eq(walker.entry.valid & selected),
                     acc.entry.payload.row.eq(ent.row),
                     acc.entry.payload.weight.eq(ent.weight),
                     acc.entry.payload.act.eq(acts[ch]),
                 ]
-            m.d.comb += [acc_g[ch].clear.eq(self.gate_clear),
-                         acc_p[ch].clear.eq(self.proj_clear),
-                         acc_p[ch].init_data.eq(0)]
+            m.d.comb += acc_g[ch].clear.eq(self.gate_clear)
+            if proj:
+                m.d.comb += [acc_p[ch].clear.eq(self.proj_clear), acc_p[ch].init_data.eq(0)]
         m.d.comb += self.idle.eq(walker.idle & Cat(a.idle for a in acc_g + acc_p).all())
 
         # Gate biases are the gate accumulators' initial values; every lane's
@@ -226,7 +236,7 @@ class SpmvUnit(wiring.Component):
         m.d.comb += bias_rd.addr.eq(acc_g[0].init_addr)
         m.d.comb += [a.init_data.eq(bias_rd.data) for a in acc_g]
 
-        for port, accs in ((self.gate_rd, acc_g), (self.proj_rd, acc_p)):
+        for port, accs in ((self.gate_rd, acc_g),) + (((self.proj_rd, acc_p),) if proj else ()):
             for ch, acc in enumerate(accs):
                 m.d.comb += [acc.ro_en.eq(port.en), acc.ro_addr.eq(port.addr),
                              port.data[ch].eq(acc.ro_data)]
@@ -242,6 +252,11 @@ class ChannelPE(wiring.Component):
     and the ``peep_load``, ``ew``, ``cells_done`` and ``m_rd`` ports are the shared
     unit's.
 
+    With ``projection=False`` (a plain LSTM layer, ``proj_rows == cells``) the PE has no
+    projection accumulators: its y bank is filled from its cells' m bank (``m_copy_rd``,
+    wired by the channel to ``m_rd`` or to the shared unit's bank of this PE), row ``k``
+    = local cell ``k``, as ``sat(rshift_round(m, fg - fa))``.
+
     Parameters (keyword-only)
     ----------
     n_channels, weight_bits, index_bits, act_bits, accum_bits : int
@@ -255,6 +270,8 @@ class ChannelPE(wiring.Component):
     timing : Timing
     own_cells : bool
         The PE has its own cell unit (default); else it exposes ``gate_rd``.
+    projection : bool
+        The layer has a projection (default); else the y bank copies the m bank.
     init : dict, optional
         Elaboration-time images ``words``, ``ptr``, ``bias``, ``peep``.
 
@@ -275,27 +292,34 @@ class ChannelPE(wiring.Component):
         The output stream's read of ``y_t``.
     gate_rd : Out(accum_read_signature(4 * cells))
         Only without its own cells: the shared cell unit's read of the gate sums.
+    m_copy_rd : In(bank_read_signature)
+        Only without a projection: the read-out's read of this PE's m bank.
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
                  lut_bits, lut_range_log2, broadcast=1, timing=DEFAULT_TIMING, own_cells=True,
-                 init=None):
+                 projection=True, init=None):
         init = init or {}
         self._own_cells = bool(own_cells)
+        self._projection = bool(projection)
         self._spmv = dict(n_channels=n_channels, weight_bits=weight_bits,
                           index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
                           queue_depth=queue_depth, entry_depth=entry_depth, n_cols=n_cols,
                           cells=cells, proj_rows=proj_rows, broadcast=broadcast,
-                          init_words=init.get("words"),
+                          projection=self._projection, init_words=init.get("words"),
                           init_ptr=init.get("ptr"), init_bias=init.get("bias"))
         self._cell = dict(n_channels=n_channels, weight_bits=weight_bits, act_bits=act_bits,
                           accum_bits=accum_bits, cells=cells, qformats=qformats,
                           lut_bits=lut_bits, lut_range_log2=lut_range_log2, timing=timing,
                           init_peep=init.get("peep"))
-        self._ybank = dict(n_channels=n_channels, act_bits=act_bits, accum_bits=accum_bits,
+        # A plain layer's y bank converts m_t (Q fg, act_bits) instead of a projection
+        # sum (Q fw_y + fg): W_ym = I at fw_y = 0 (docs/contract.md section 3).
+        fw_y = qformats["fw_y"] if self._projection else 0
+        self._ybank = dict(n_channels=n_channels, act_bits=act_bits,
+                           accum_bits=accum_bits if self._projection else act_bits,
                            proj_rows=proj_rows, timing=timing,
-                           shift=qformats["fw_y"] + qformats["fg"] - qformats["fa"])
+                           shift=fw_y + qformats["fg"] - qformats["fa"])
         lanes = lanes_layout(act_bits, n_channels)
         cell_ports = {
             "peep_load": In(stream.Signature(
@@ -306,6 +330,8 @@ class ChannelPE(wiring.Component):
         } if own_cells else {
             "gate_rd": Out(accum_read_signature(GATES * cells, accum_bits, n_channels)),
         }
+        if not self._projection:
+            cell_ports["m_copy_rd"] = In(bank_read_signature(cells, lanes))
         super().__init__({
             **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
                                   index_bits=index_bits, act_bits=act_bits,
@@ -337,7 +363,14 @@ class ChannelPE(wiring.Component):
         else:
             wiring.connect(m, spmv.gate_rd, flip(self.gate_rd))
         wiring.connect(m, flip(self.readout), ybank.command)
-        wiring.connect(m, ybank.proj_rd, spmv.proj_rd)
+        if self._projection:
+            wiring.connect(m, ybank.proj_rd, spmv.proj_rd)
+        else:
+            # The m bank reads like an accumulator (one cycle, the row addressed while
+            # en was high), so the y bank's timing is the same; only the widths differ.
+            src = self.m_copy_rd
+            m.d.comb += [src.addr.eq(ybank.proj_rd.addr), src.en.eq(ybank.proj_rd.en),
+                         ybank.proj_rd.data.eq(src.data)]
         wiring.connect(m, ybank.bc_rd, flip(self.y_rd))
         wiring.connect(m, ybank.out_rd, flip(self.out_rd))
         return m

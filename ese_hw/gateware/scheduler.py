@@ -15,6 +15,12 @@ One step ``t`` (docs/schedule.md has the timeline)::
 
 The read-out of ``y_t`` (and its output stream) overlaps the next step's X phase:
 only the Y phase waits for it.
+
+A plain LSTM layer (``projection=False``: ``y_t`` is ``m_t`` rescaled) has no P phase::
+
+    G_DRAIN  every PE idle              -> element-wise pass
+    EW       every cell's m_t written, y_{t-1} streamed out
+                                        -> read y_t out of the m banks
 """
 
 from amaranth.hdl import Module
@@ -39,6 +45,7 @@ class Step(enum.Enum, shape=3):
     G_DRAIN = 4
     P = 5
     P_DRAIN = 6
+    EW = 7      #: plain layers only: the element-wise pass, no projection phase
 
 
 class Scheduler(wiring.Component):
@@ -54,6 +61,8 @@ class Scheduler(wiring.Component):
         The broadcaster has pushed (or skipped) every column of its phase.
     ro_busy, out_busy : In(1)
         ``y_{t-1}`` is being read out of the accumulators / streamed out.
+    m_done : In(1)
+        Every local cell's ``m_t`` is written (read only without a projection).
     reset_all : In(1)
         Every lock-step channel starts this step from zero state (no Y phase).
     bc_start : Out(1), bc_phase : Out(Phase)
@@ -78,6 +87,13 @@ class Scheduler(wiring.Component):
     x_release: Out(1)
     step_begin: Out(1)
     state: Out(Step)
+    m_done: In(1)
+
+    def __init__(self, *, projection=True):
+        if not isinstance(projection, bool):
+            raise TypeError(f"projection must be a bool, not {projection!r}")
+        self._projection = projection
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -107,16 +123,36 @@ class Scheduler(wiring.Component):
             with m.State("G_DRAIN"):
                 m.d.comb += self.state.eq(Step.G_DRAIN)
                 with m.If(self.all_idle & ~self.ro_busy):
-                    m.d.comb += [self.ew_start.eq(1), self.proj_clear.eq(1),
-                                 self.bc_start.eq(1), self.bc_phase.eq(Phase.P)]
-                    m.next = "P"
-            with m.State("P"):
-                m.d.comb += self.state.eq(Step.P)
-                with m.If(self.bc_idle):
-                    m.next = "P_DRAIN"
-            with m.State("P_DRAIN"):
-                m.d.comb += self.state.eq(Step.P_DRAIN)
-                with m.If(self.all_idle & ~self.out_busy):
-                    m.d.comb += self.ro_start.eq(1)
-                    m.next = "WAIT_X"
+                    m.d.comb += self.ew_start.eq(1)
+                    if self._projection:
+                        m.d.comb += [self.proj_clear.eq(1), self.bc_start.eq(1),
+                                     self.bc_phase.eq(Phase.P)]
+                    m.next = "P" if self._projection else "EW"
+            if self._projection:
+                self._projection_phase(m)
+            else:
+                self._plain_step_end(m)
         return m
+
+    def _projection_phase(self, m):
+        """The P phase and its drain (inside the FSM), then the read-out of ``y_t`` from
+        the projection accumulators."""
+        with m.State("P"):
+            m.d.comb += self.state.eq(Step.P)
+            with m.If(self.bc_idle):
+                m.next = "P_DRAIN"
+        with m.State("P_DRAIN"):
+            m.d.comb += self.state.eq(Step.P_DRAIN)
+            with m.If(self.all_idle & ~self.out_busy):
+                m.d.comb += self.ro_start.eq(1)
+                m.next = "WAIT_X"
+
+    def _plain_step_end(self, m):
+        """A plain layer's end of step (inside the FSM): once the element-wise pass has
+        written every cell's ``m_t`` and ``y_{t-1}`` has left the y banks, the read-out
+        copies ``m_t`` into them as ``y_t``."""
+        with m.State("EW"):
+            m.d.comb += self.state.eq(Step.EW)
+            with m.If(self.m_done & ~self.out_busy):
+                m.d.comb += self.ro_start.eq(1)
+                m.next = "WAIT_X"

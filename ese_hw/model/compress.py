@@ -46,13 +46,7 @@ from .lstmp import (
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
-from .stack import (
-    check_stack,
-    describe_stack,
-    require_lstmp_layers,
-    require_single_lstmp,
-    stack_float,
-)
+from .stack import check_stack, describe_stack, stack_float
 
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
@@ -224,18 +218,6 @@ class CompressedStack:
 
     def describe(self):
         return describe_stack(self.float_layers)
-
-    def lstmp_layers(self, source="model"):
-        """This stack, checked to be LSTMP layers only: what the hardware (gateware, cycle
-        model) runs. A plain layer is an :class:`EseError`."""
-        require_lstmp_layers(self.float_layers, source)
-        return self
-
-    def single_lstmp(self, source="model"):
-        """The one :class:`CompressedModel` of a single LSTMP layer: what the hardware
-        (gateware, cycle model) runs today. Anything else is an :class:`EseError`."""
-        require_single_lstmp(self.float_layers, source)
-        return self.layers[0]
 
     def save(self, path):
         """Write the model ``.npz`` atomically: version 1 (bare names) for exactly one

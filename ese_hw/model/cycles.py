@@ -15,7 +15,9 @@ the two cannot drift apart.
 * :func:`frame_cycles` is a whole LSTMP step of
   :class:`ese_hw.gateware.channel.Channel`: the scheduler's phases
   (docs/schedule.md), the broadcaster's two stages, the element-wise pass in
-  rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream.
+  rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream. A
+  plain LSTM layer (no ``W_ym``) has no projection phase: the read-out copies
+  ``m_t`` into the y banks once the element-wise pass has written its last cell.
 * :func:`channel_cycles` runs the golden model for the activations, then
   :func:`frame_cycles`, and reports cycles per frame and PE utilization.
 """
@@ -161,7 +163,9 @@ class LayerTimer:
         n_in = model.n_in
         self.x_counts = group_columns(gate_counts[:, :n_in], self.k)
         self.y_counts = group_columns(gate_counts[:, n_in:], self.k)
-        self.m_counts = group_columns(np.diff(model.ym.ptr, axis=1), self.k)
+        self.projection = model.has_projection
+        self.m_counts = (group_columns(np.diff(model.ym.ptr, axis=1), self.k)
+                         if self.projection else None)
         self.cells = -(-model.n_cells // n)
         self.prow = -(-model.n_proj // n)
         self.lanes = ew_share * n_channels      # what one element-wise unit feeds per cell
@@ -209,9 +213,16 @@ class LayerTimer:
             g0 = _phase(timer, s_y, self.y_counts, y_nz, tm) + step
         s_p = max(g0, timer.all_idle(), self.ro_free)
         rounds = s_p + np.arange(self.cells) * self.slot + tm.m_round_ready(self.lanes)
-        avail = group_columns(rounds[np.arange(model.n_cells) // n], self.k, reduce=np.max)
-        e_p = _phase(timer, s_p, self.m_counts, m_nz, tm, avail)
-        s_r = max(e_p + step, timer.all_idle(), self.out_free)
+        if self.projection:
+            avail = group_columns(rounds[np.arange(model.n_cells) // n], self.k,
+                                  reduce=np.max)
+            e_p = _phase(timer, s_p, self.m_counts, m_nz, tm, avail)
+            s_r = max(e_p + step, timer.all_idle(), self.out_free)
+        else:
+            # No projection phase: the scheduler waits in EW for the last cell's m_t
+            # (the read-out then copies the m banks into the y banks).
+            e_p = None
+            s_r = max(s_p + step, int(rounds[-1]), self.out_free)
         done = int(s_r + self.prow + tm.readout_extra)
         if events is not None:
             events.append({"x_first": int(x_first), "x_start": s_x, "x_end": e_x,
@@ -340,8 +351,10 @@ def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_shar
 
 
 def useful_macs(model):
-    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded)."""
-    return sum(int(np.count_nonzero(w)) for w in model.gate.weights() + model.ym.weights())
+    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded;
+    a plain layer has eight, no ``W_ym``)."""
+    weights = model.gate.weights() + (model.ym.weights() if model.has_projection else [])
+    return sum(int(np.count_nonzero(w)) for w in weights)
 
 
 def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,

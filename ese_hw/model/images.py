@@ -3,7 +3,9 @@
 A channel PE runs both SpMVs of a step from one entry memory and one pointer
 memory: the gate SpMV's columns ``0 .. I+P-1`` (``x_t`` then ``y_{t-1}``),
 then the projection's columns ``I+P .. I+P+H-1`` (``m_t``), whose entries follow
-the gate entries in the entry memory. Besides those, each PE holds the biases
+the gate entries in the entry memory. A plain LSTM layer (no ``W_ym``, ``P = H``) has
+the gate SpMV's columns only: no projection entries and no pointers for ``m_t``.
+Besides those, each PE holds the biases
 of its gate rows (the gate accumulators' initial values) and the three
 peepholes of its cells.
 
@@ -22,7 +24,8 @@ import numpy as np
 from .limits import check_int
 
 __all__ = ["LOAD_ENTRY", "LOAD_PTR", "LOAD_BIAS", "LOAD_PEEP", "ChannelImages",
-           "channel_images", "group_starts", "load_words", "sub_bits", "walk_groups"]
+           "channel_images", "group_starts", "load_words", "phase_lengths", "sub_bits",
+           "walk_groups"]
 
 #: ``target`` codes of the channel's load stream (``ese_hw.gateware.load.LoadTarget``).
 LOAD_ENTRY, LOAD_PTR, LOAD_BIAS, LOAD_PEEP = 0, 1, 2, 3
@@ -37,7 +40,8 @@ class ChannelImages:
     words : entry words (gate entries, then projection entries); with K > 1 each has
         ``sub << (weight_bits + index_bits)`` added, ``sub`` its column within its group
     ptr : one pointer per group and one past the last:
-        ``ceil(I/K) + ceil(P/K) + ceil(H/K) + 1`` per PE
+        ``ceil(I/K) + ceil(P/K) + ceil(H/K) + 1`` per PE (a plain layer:
+        ``ceil(I/K) + ceil(H/K) + 1``, no ``m_t`` groups)
     bias : gate-row biases (local row ``4k + g``), ``4 * cells_per_pe`` per PE
     peep : packed peepholes per local cell: ``p_i | p_f << wb | p_o << 2 wb`` (two's
         complement fields of ``weight_bits``)
@@ -65,6 +69,15 @@ def group_starts(lengths, broadcast):
     return np.concatenate(starts + [[first]]).astype(np.int64)
 
 
+def phase_lengths(model):
+    """Columns of each broadcast phase of a step of ``model``: ``(I, P, H)`` (``x_t``,
+    ``y_{t-1}``, ``m_t``), or ``(I, H)`` for a plain layer, which has no projection
+    phase."""
+    if model.has_projection:
+        return (model.n_in, model.n_proj, model.n_cells)
+    return (model.n_in, model.n_proj)
+
+
 def channel_images(model, broadcast=1):
     """The :class:`ChannelImages` of a :class:`~ese_hw.model.compress.CompressedModel`
     for a channel that broadcasts ``broadcast`` (K) columns per transfer."""
@@ -74,7 +87,7 @@ def channel_images(model, broadcast=1):
     mask = (1 << wb) - 1
     h = model.n_cells
     hl = -(-h // n)
-    lengths = (model.n_in, model.n_proj, h)
+    lengths = phase_lengths(model)
     starts = group_starts(lengths, k)
     # Each column's place in its group: its offset from its phase's first column, mod K.
     phase_first = np.repeat(np.cumsum((0,) + lengths[:-1]), lengths)
@@ -82,10 +95,13 @@ def channel_images(model, broadcast=1):
     sub_shift = wb + model.config.index_bits
     words, ptr, bias, peep = [], [], [], []
     for p in range(n):
-        g_words, y_words = model.gate.words[p], model.ym.words[p]
-        full = np.concatenate([model.gate.ptr[p], len(g_words) + model.ym.ptr[p][1:]])
+        g_words, full = model.gate.words[p], model.gate.ptr[p]
+        w = np.asarray(g_words, dtype=np.int64)
+        if model.has_projection:
+            y_words = model.ym.words[p]
+            full = np.concatenate([full, len(g_words) + model.ym.ptr[p][1:]])
+            w = np.concatenate([w, np.asarray(y_words, dtype=np.int64)])
         col_of = np.repeat(np.arange(len(full) - 1), np.diff(full))
-        w = np.concatenate([g_words, y_words]).astype(np.int64)
         words.append((w | sub[col_of] << sub_shift).astype(np.uint32))
         ptr.append(full[starts])
         cells = np.arange(p, h, n)

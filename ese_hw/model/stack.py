@@ -24,8 +24,7 @@ from .lstmp import LSTMPWeights, atomic_savez, check_inputs, lstmp_float
 from .npzio import read_npz
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "check_stack", "weight_stack_from_arrays",
-           "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack",
-           "require_lstmp_layers", "require_single_lstmp"]
+           "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack"]
 
 #: The version of the multi-layer weights layout (version 1 is the bare single layer).
 WEIGHTS_FORMAT_VERSION = 2
@@ -56,25 +55,6 @@ def describe_stack(layers):
     sizes = " -> ".join([str(layers[0].n_in)] + [
         f"{w.n_cells}{'/' + str(w.n_proj) if w.has_projection else ''}" for w in layers])
     return f"{len(layers)}-layer {kind} ({sizes})"
-
-
-def require_single_lstmp(layers, source):
-    """Raise :class:`EseError` unless ``layers`` is one LSTMP layer: all the gateware
-    and the cycle model run so far (stacks and plain layers are a later step)."""
-    if len(layers) != 1 or not layers[0].has_projection:
-        raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
-                       f"(generate, estimate, sweep, run --engine rtl) support one LSTMP "
-                       f"layer only, stacked and plain-LSTM layers are not supported yet")
-
-
-def require_lstmp_layers(layers, source):
-    """Raise :class:`EseError` unless every layer of ``layers`` is an LSTMP layer: the
-    gateware and the cycle model run stacks of them (plain layers are a later step)."""
-    plain = [k for k, w in enumerate(layers) if not w.has_projection]
-    if plain:
-        raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
-                       f"(generate, estimate, sweep, run --engine rtl) support LSTMP layers "
-                       f"only, layer {plain[0]} is a plain LSTM layer (not supported yet)")
 
 
 def save_weight_stack(path, layers):

@@ -15,13 +15,22 @@ from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_cycles, stack_frame_cycles
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.images import channel_images
-from ese_hw.model.lstmp import random_weights
+from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
+
+
+def _layer(n_in, n_cells, n_proj, seed):
+    """Random weights of an LSTMP layer, or of a plain one (no W_ym) when ``n_proj`` is
+    None."""
+    if n_proj is not None:
+        return random_weights(n_in, n_cells, n_proj, seed=seed)
+    w = random_weights(n_in, n_cells, n_cells, seed=seed)
+    return LSTMPWeights.from_arrays({k: w[k] for k in PLAIN_WEIGHT_KEYS}, projection=False)
 
 
 def _stack(shapes, cfg, seed=0):
-    """A compressed stack of layers ``(I, H, P)``, each one's I the previous one's P."""
-    return compress_stack([random_weights(*s, seed=seed + k) for k, s in enumerate(shapes)],
-                          cfg)
+    """A compressed stack of layers ``(I, H, P)`` (P None: a plain layer, y = m), each
+    one's I the previous one's output size."""
+    return compress_stack([_layer(*s, seed=seed + k) for k, s in enumerate(shapes)], cfg)
 
 
 SHAPES = ((3, 8, 4), (4, 8, 4))
@@ -107,6 +116,7 @@ def _inputs(golden, c_n, t_n, seed):
 @pytest.mark.parametrize("k, c_n, shapes", [
     (1, 1, SHAPES),
     (2, 2, ((3, 8, 4), (4, 16, 4))),       # layer 1 the slower: layer 0's y waits
+    (2, 1, ((3, 8, None), (8, 8, 4))),     # a plain layer (y = m) feeding an LSTMP one
 ])
 def test_two_layers_equal_golden_stack_and_cycle_model(k, c_n, shapes):
     """Baked images, a lane reset mid-sequence: the last layer's y bit-exact, every
@@ -126,13 +136,13 @@ def test_two_layers_equal_golden_stack_and_cycle_model(k, c_n, shapes):
                                resets=resets, events=events)
     # The bench counts from 1 at the first tick, the model from 0; the last row is the
     # stack's first y element of each frame.
-    y_first = [e["y_last"] - shapes[-1][2] + 1 for e in events[-1]]
+    y_first = [e["y_last"] - stack.n_out + 1 for e in events[-1]]
     np.testing.assert_array_equal(np.asarray(done) - 1, [*model, y_first])
     # The layers pipeline: layer 1 finishes frame t after layer 0 finished it, and
     # from frame 1 on layer 0 has finished frame t + 1 by then.
     assert (model[1] > model[0]).all() and (model[0][2:] < model[1][1:-1]).all()
     # Layer 0's y was held back by a full layer 1 (the stream outlasts P + 2 cycles).
-    held = [e["output_end"] - e["frame_done"] > shapes[0][2] + 2 for e in events[0]]
+    held = [e["output_end"] - e["frame_done"] > stack.layers[0].n_proj + 2 for e in events[0]]
     assert any(held) == (shapes[1][1] > shapes[0][1])
 
 
@@ -240,4 +250,4 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
         (config["performance"]["frames"], 3)))])
     want = stack_cycles(stack, x_q, queue_depth=params.queue_depth)
     assert config["performance"]["frame_interval_cycles"] == want["cycles_per_frame"]
-    assert "2 stacked LSTMP layers" in (out / "README.md").read_text()
+    assert "2 stacked layers" in (out / "README.md").read_text()

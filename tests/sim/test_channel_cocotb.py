@@ -18,7 +18,8 @@ cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
   without stalls.
 
 A K-wide broadcast (K = 2 baked, K = 4 loaded with two lanes) runs on both simulators,
-with and without stalls.
+with and without stalls, and so does a plain LSTM layer (no projection; two lanes, K = 2,
+G = 2, loaded at run time, a lane reset).
 
 A grid of small models (PE counts {1, 2, 4} x index widths {4, 6}, the configurations
 the stand-alone SpMV's cocotb test used to cover) runs on Icarus without stalls: outputs
@@ -39,7 +40,7 @@ import pytest
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
-from ese_hw.model.lstmp import random_weights
+from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
 from ese_hw.rtl import performance, run_rtl
 from ese_hw.simtools import SIMULATORS, simulator_available
 
@@ -185,6 +186,37 @@ def test_broadcast_bit_exact_and_cycle_model(sim, k, lanes, model, request):
     stalled = run_rtl(model, x_q, **kw, x_idle=0.3, y_stall=0.4, load_idle=0.2, seed=k)
     assert stalled.cached
     np.testing.assert_array_equal(stalled.y, want)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_plain_lstm_layer_two_lanes_loaded(sim, request):
+    """A plain LSTM layer (no projection phase; the y banks copy m_t rescaled), two
+    lanes with a lane reset, K = 2 and two PEs per cell unit, its images loaded at run
+    time: bit-exact with random stalls on ``load``, ``x`` and ``y``, and every
+    ``frame_done`` on the cycle model's cycle without stalls (the same build)."""
+    _need(sim)
+    w = random_weights(6, 8, 8, seed=8)
+    plain = LSTMPWeights.from_arrays({k: w[k] for k in PLAIN_WEIGHT_KEYS}, projection=False)
+    model = compress(plain, Config(n_pe=2, density=0.5))
+    g = GoldenModel(model)
+    rng = np.random.default_rng(15)
+    x_q = np.stack([g.quantize_inputs(rng.standard_normal((5, 6)) * s) for s in (1.0, 1.5)])
+    x_q[:, 2, :2] = 0                                     # a zero (skipped) group
+    resets = np.zeros((5, 2), bool)
+    resets[3, 1] = True                                   # lane 1 restarts mid-sequence
+    want = g.run_channels(x_q, resets)
+    kw = dict(sim=sim, build_root=BUILD_ROOT, broadcast=2, ew_share=2, resets=resets,
+              expected=want, preload=False, progress=False)
+
+    t0 = time.perf_counter()
+    stalled = run_rtl(model, x_q, **kw, load_idle=0.3, x_idle=0.3, y_stall=0.4, seed=8)
+    _timing(request, sim, "plain_layer_stalled", stalled, t0)
+    np.testing.assert_array_equal(stalled.y, want)
+    np.testing.assert_array_equal(stalled.y[1, 3:], g.run_quantized(x_q[1, 3:]))
+    unstalled = run_rtl(model, x_q, **kw)
+    assert unstalled.cached
+    np.testing.assert_array_equal(unstalled.y, want)
+    _check_cycles(model, x_q, unstalled, resets=resets)
 
 
 def test_testbench_catches_a_wrong_output(model):
