@@ -31,8 +31,11 @@ from .encode import (
     encode_spmv,
     gate_from_pe_mats,
     gate_pe_mats,
-    merge_rows,
-    split_rows,
+    merge_ym,
+    proj_split,
+    row_parts,
+    ym_pe_mats,
+    ym_rows_per_pe,
 )
 from .limits import LIMITS, check_int, check_pe_count
 from .lstmp import (
@@ -165,7 +168,7 @@ class CompressedModel:
         out = {f"W_{g}x": wx[k] for k, g in enumerate(GATES)}
         out.update({f"W_{g}r": wr[k] for k, g in enumerate(GATES)})
         if self.has_projection:
-            out["W_ym"] = merge_rows(decode_spmv(self.ym))
+            out["W_ym"] = merge_ym(decode_spmv(self.ym), self.n_proj)
         return out
 
     def layer_arrays(self, prefix=""):
@@ -328,8 +331,9 @@ def stack_from_arrays(arrays, *, source):
     return CompressedStack(tuple(layers))
 
 
-def _image_from_arrays(arrays, name, cfg, cols, rows, source):
-    """One SpMV image (``{name}_words``, ``_ptr``, ``_rows``), checked."""
+def _image_from_arrays(arrays, name, cfg, cols, rows, source, row_layouts=None):
+    """One SpMV image (``{name}_words``, ``_ptr``, ``_rows``), checked; with
+    ``row_layouts`` (arrays of rows per PE) its rows per PE must be one of them."""
     ptr = np.asarray(arrays[f"{name}_ptr"])
     words = np.asarray(arrays[f"{name}_words"])
     rpp = np.asarray(arrays[f"{name}_rows"])
@@ -345,8 +349,11 @@ def _image_from_arrays(arrays, name, cfg, cols, rows, source):
     if len(words) and (words.min() < 0 or
                        int(words.max()) >= 1 << (cfg.weight_bits + cfg.index_bits)):
         _fail(source, f"{label} entry words exceed {cfg.weight_bits + cfg.index_bits} bits")
-    if int(rpp.sum()) != rows:
+    if int(rpp.sum()) != rows and row_layouts is None:
         _fail(source, f"{label} row split does not add up to {rows} rows")
+    if row_layouts is not None and not any(np.array_equal(rpp, r) for r in row_layouts):
+        _fail(source, f"{label} row split is neither {rows} rows over {cfg.n_pe} PEs "
+                      f"nor their parts")
     split = np.cumsum(ptr[:, -1])[:-1]
     img = SpmvImage(np.split(words.astype(np.uint32), split), ptr.astype(np.int64),
                     rpp.astype(np.int64), cfg.index_bits, cfg.weight_bits)
@@ -378,7 +385,10 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
         _fail(source, str(e))
     check_qformats(qformats, source=source)
     gate = _image_from_arrays(arrays, f"{prefix}gate", cfg, n_in + n_proj, 4 * h, source)
-    ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source)
+    # W_ym's rows as files before the split held them (one PE per row), or in parts.
+    ym_layouts = [ym_rows_per_pe(n_proj, cfg.n_pe, s)
+                  for s in sorted({1, proj_split(cfg.n_pe, n_proj)})]
+    ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source, ym_layouts)
           if projection else None)
     bias, peep = np.asarray(arrays[f"{prefix}bias"]), np.asarray(arrays[f"{prefix}peep"])
     if bias.shape != (4, h) or peep.shape != (3, h):
@@ -468,8 +478,8 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
                               [masks[f"W_{g}r"] for g in GATES], cfg.n_pe))
     ym_img = None
     if pruned.has_projection:
-        ym_img = encode_spmv(split_rows(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
-                             weight_bits=wb, pe_masks=split_rows(masks["W_ym"], cfg.n_pe))
+        ym_img = encode_spmv(ym_pe_mats(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
+                             weight_bits=wb, pe_masks=ym_pe_mats(masks["W_ym"], cfg.n_pe))
     stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need)
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
@@ -484,7 +494,9 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
     per_pe_nnz = np.zeros(n, dtype=np.int64)            # over all nine matrices
     for k in weights.matrix_keys:
         m = masks[k]
-        per_pe = np.array([int(m[p::n].sum()) for p in range(n)])
+        split = proj_split(n, m.shape[0]) if k == "W_ym" else 1
+        per_pe = np.array([int(m[np.ix_(ri, ci)].sum())
+                           for ri, ci in row_parts(*m.shape, n, split=split)])
         per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),
