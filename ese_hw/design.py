@@ -35,6 +35,7 @@ from .model.compress import (
     load_compressed,
     stack_from_arrays,
 )
+from .model.encode import proj_split
 from .model.limits import (
     CLOCK_MHZ_RANGE,
     LIMITS,
@@ -297,6 +298,9 @@ def _cache_key(weights_id, shape, config):
     """Everything a compression depends on, as a file name."""
     key = {"weights": weights_id, "shape": list(shape), "config": config.to_dict(),
            "format_version": FORMAT_VERSION, "ese_hw": __version__}
+    split = proj_split(config.n_pe, shape[2])
+    if split > 1:                # W_ym in parts: unlike an entry cached before the split
+        key["ym_split"] = split
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     i, h, p = shape
     return f"{i}x{h}x{p}_pe{config.n_pe}_i{config.index_bits}_{digest}.npz"

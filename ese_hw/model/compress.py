@@ -399,17 +399,21 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
                            peep.astype(np.int64), float_w, stats)
 
 
-def compress(weights, config=Config(), *, calib=None):
+def compress(weights, config=Config(), *, calib=None, split_projection=True):
     """Prune, quantize and encode one layer's ``weights`` (LSTMP or plain); return a
     :class:`CompressedModel`.
 
     ``calib`` is a (T, I) float sequence used to choose the activation and cell
-    Q formats (default :func:`calibration_inputs`).
+    Q formats (default :func:`calibration_inputs`). With more PEs than ``W_ym`` rows
+    each row is split over :func:`~ese_hw.model.encode.proj_split` PEs, unless
+    ``split_projection`` is False (one PE per row, the others idle in that phase: the
+    layout before the split, which still loads and runs, kept for comparison).
     """
-    return compress_stack([weights], config, calib=calib).layers[0]
+    return compress_stack([weights], config, calib=calib,
+                          split_projection=split_projection).layers[0]
 
 
-def compress_stack(layers, config=Config(), *, calib=None):
+def compress_stack(layers, config=Config(), *, calib=None, split_projection=True):
     """Prune, quantize and encode every layer of a stack with the same ``config``;
     return a :class:`CompressedStack`.
 
@@ -420,7 +424,8 @@ def compress_stack(layers, config=Config(), *, calib=None):
     check_config(config)
     layers = check_stack(layers)
     pruned = [prune_weights(w, n_pe=config.n_pe, density=config.density,
-                            balance=config.balance) for w in layers]
+                            balance=config.balance, split_projection=split_projection)
+              for w in layers]
     if calib is None:
         calib = calibration_inputs(layers[0].n_in)
     _, states = stack_float([p for p, _ in pruned], calib, return_state=True)
@@ -428,7 +433,8 @@ def compress_stack(layers, config=Config(), *, calib=None):
     fa = frac_bits_for(act_max, config.act_bits, headroom=1)
     models, x_cal = [], calib
     for (p, masks), w, (y_cal, c_cal) in zip(pruned, layers, states, strict=True):
-        model = _compress_layer(p, masks, w, config, fa=fa, c_max=np.abs(c_cal).max())
+        model = _compress_layer(p, masks, w, config, fa=fa, c_max=np.abs(c_cal).max(),
+                                split_projection=split_projection)
         model.stats["calibration"] = {"frames": int(calib.shape[0]),
                                       "max_abs_x": float(np.abs(x_cal).max()),
                                       "max_abs_y": float(np.abs(y_cal).max()),
@@ -438,7 +444,7 @@ def compress_stack(layers, config=Config(), *, calib=None):
     return CompressedStack(tuple(models))
 
 
-def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
+def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max, split_projection=True):
     """Quantize and encode one pruned layer at the stack's activation format ``fa``."""
     wb, ab = cfg.weight_bits, cfg.act_bits
     gate_keys = MATRIX_KEYS[:8]
@@ -478,9 +484,12 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
                               [masks[f"W_{g}r"] for g in GATES], cfg.n_pe))
     ym_img = None
     if pruned.has_projection:
-        ym_img = encode_spmv(ym_pe_mats(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
-                             weight_bits=wb, pe_masks=ym_pe_mats(masks["W_ym"], cfg.n_pe))
-    stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need)
+        split = proj_split(cfg.n_pe, pruned.n_proj) if split_projection else 1
+        ym_img = encode_spmv(ym_pe_mats(wq["W_ym"], cfg.n_pe, split=split),
+                             index_bits=cfg.index_bits, weight_bits=wb,
+                             pe_masks=ym_pe_mats(masks["W_ym"], cfg.n_pe, split=split))
+    stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need,
+                   split=split if pruned.has_projection else 1)
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
 
@@ -488,15 +497,14 @@ def _ptr_bits(img):
     return max(1, int(img.entries_per_pe.max()).bit_length())
 
 
-def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
+def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need, split=1):
     n = cfg.n_pe
     matrices = {}
     per_pe_nnz = np.zeros(n, dtype=np.int64)            # over all nine matrices
     for k in weights.matrix_keys:
         m = masks[k]
-        split = proj_split(n, m.shape[0]) if k == "W_ym" else 1
-        per_pe = np.array([int(m[np.ix_(ri, ci)].sum())
-                           for ri, ci in row_parts(*m.shape, n, split=split)])
+        parts = row_parts(*m.shape, n, split=split if k == "W_ym" else 1)
+        per_pe = np.array([int(m[np.ix_(ri, ci)].sum()) for ri, ci in parts])
         per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),

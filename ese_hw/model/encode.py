@@ -223,15 +223,16 @@ def row_parts(rows, cols, n_pe, *, split=1):
             else (empty, empty) for q in range(n_pe)]
 
 
-def ym_pe_mats(w, n_pe):
+def ym_pe_mats(w, n_pe, *, split=None):
     """Per-PE sub-matrices of ``W_ym`` (P, H): :func:`split_rows` when ``n_pe <= P``;
-    else each PE's part (:func:`row_parts` with :func:`proj_split`) as a (1, H) row,
-    zero outside its columns (the m phase broadcasts all H columns to every PE), or
-    (0, H) for a PE without a part. The hardware adds the S parts of a row."""
+    else each PE's part (:func:`row_parts` with :func:`proj_split`, or ``split``) as a
+    (1, H) row, zero outside its columns (the m phase broadcasts all H columns to every
+    PE), or (0, H) for a PE without a part. The hardware adds the S parts of a row."""
     w = np.asarray(w)
     rows, cols = w.shape
+    split = proj_split(n_pe, rows) if split is None else split
     mats = []
-    for ri, ci in row_parts(rows, cols, n_pe, split=proj_split(n_pe, rows)):
+    for ri, ci in row_parts(rows, cols, n_pe, split=split):
         mat = np.zeros((len(ri), cols), dtype=w.dtype)
         mat[:, ci] = w[np.ix_(ri, ci)]
         mats.append(mat)

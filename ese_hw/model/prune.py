@@ -96,9 +96,13 @@ def prune_matrix(w, *, n_pe, density, balance="pe", offset=0, split=1):
     return mask
 
 
-def prune_weights(weights, *, n_pe, density, balance="pe"):
+def prune_weights(weights, *, n_pe, density, balance="pe", split_projection=True):
     """Prune the nine matrices of an :class:`LSTMPWeights` (eight for a plain layer,
     which has no ``W_ym``); return (pruned weights, masks).
+
+    With more PEs than ``W_ym`` rows its rows are balanced in parts
+    (:func:`~ese_hw.model.encode.proj_split`), unless ``split_projection`` is False
+    (the layout before the split, kept to measure what the split buys).
 
     Peepholes and biases are dense vectors and are never pruned.
 
@@ -116,7 +120,7 @@ def prune_weights(weights, *, n_pe, density, balance="pe"):
         w = weights[key]
         if key == "W_ym":
             offset = 0
-        split = proj_split(n_pe, w.shape[0]) if key == "W_ym" else 1
+        split = proj_split(n_pe, w.shape[0]) if key == "W_ym" and split_projection else 1
         m = prune_matrix(w, n_pe=n_pe, density=density, balance=balance, offset=offset,
                          split=split)
         offset = (offset + int(round(density * w.size))) % n_pe
