@@ -30,7 +30,14 @@ import numpy as np
 
 from . import __version__, flows
 from .errors import EseError
-from .model.compress import Config, check_config, compress_stack, is_compressed, stack_from_arrays
+from .model.compress import (
+    Config,
+    check_config,
+    compress_stack,
+    dropped_column_warnings,
+    is_compressed,
+    stack_from_arrays,
+)
 from .model.lstmp import MATRIX_KEYS, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
 from .model.stack import describe_stack, save_weight_stack, weight_stack_from_arrays
@@ -181,7 +188,8 @@ def _format_layer(model):
         f"indices, {c.accum_bits}-bit accumulators "
         f"({s.get('accum_bits_needed', '?')} needed)",
         "",
-        f"{'matrix':<7} {'shape':>11} {'density':>8} {'nnz':>9} {'PE min':>7} {'PE max':>7}",
+        f"{'matrix':<7} {'shape':>11} {'density':>8} {'nnz':>9} {'PE min':>7} {'PE max':>7} "
+        f"{'empty cols':>10}",
     ]
     for k in MATRIX_KEYS:
         if k not in s["matrices"]:
@@ -189,7 +197,8 @@ def _format_layer(model):
         m = s["matrices"][k]
         shape = "x".join(str(d) for d in m["shape"])
         lines.append(f"{k:<7} {shape:>11} {m['density']:>8.4f} {m['nnz']:>9} "
-                     f"{m['pe_nnz_min']:>7} {m['pe_nnz_max']:>7}")
+                     f"{m['pe_nnz_min']:>7} {m['pe_nnz_max']:>7} "
+                     f"{m.get('empty_columns', '?'):>10}")
     lines += ["", f"{'SpMV':<7} {'entries':>9} {'padding':>9} {'fraction':>9} "
                   f"{'PE min':>7} {'PE max':>7} {'ptr bits':>8}"]
     for name, v in s["spmv"].items():
@@ -249,6 +258,8 @@ def cmd_compress(args, out):
     layers = _load_weights(args.weights)
     calib = None if args.calib is None else _read_npy(args.calib, layers[0].n_in)
     model = compress_stack(layers, cfg, calib=calib)
+    for line in dropped_column_warnings(model):
+        print(f"ese-hw: warning: {line}", file=sys.stderr)
     out.saved(args.output, model.save)
     if args.report is not None:
         out.json(args.report, compress_report(model))

@@ -81,6 +81,25 @@ def test_compress_report_and_table(files, tmp_path, capsys):
         assert word in text, word
 
 
+def test_compress_warns_when_column_balance_drops_columns(files, tmp_path, capsys):
+    # W_ym is 32 x 64: 8 rows per PE on 4 PEs, and 0.1 x 8 < 1, so column balance keeps
+    # nothing in some of its columns in every PE; the gate matrices (16 rows per PE) keep
+    # every column. Under pe balance the same density drops no W_ym column.
+    for balance, warned in (("column", True), ("pe", False)):
+        out, rep = tmp_path / f"{balance}.npz", tmp_path / f"{balance}.json"
+        assert main(["compress", str(files.weights), "-o", str(out), "--pes", "4",
+                     "--density", "0.1", "--balance", balance, "--report", str(rep)]) == 0
+        err = capsys.readouterr().err
+        empty = _read_json(rep)["matrices"]["W_ym"]["empty_columns"]
+        assert (empty > 0) == warned, (balance, empty)
+        lines = [line for line in err.splitlines() if "warning" in line]
+        if warned:
+            assert len(lines) == 1 and "W_ym" in lines[0], err
+            assert f"{empty} of {N_CELLS} columns" in lines[0] and "0.1 x 8" in lines[0]
+        else:
+            assert not lines, err
+
+
 def test_compress_is_deterministic(files, tmp_path):
     outs = []
     for k in range(2):

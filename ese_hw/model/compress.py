@@ -54,7 +54,7 @@ from .stack import check_stack, describe_stack, require_single_layer, stack_floa
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
            "load_compressed", "load_compressed_stack", "check_config", "check_qformats",
-           "calibration_inputs",
+           "calibration_inputs", "dropped_column_warnings",
            "from_arrays", "stack_from_arrays", "is_compressed"]
 
 #: The single-LSTMP-layer layout (still written for exactly that case).
@@ -186,17 +186,8 @@ class CompressedModel:
         return {prefix + k: v for k, v in arrays.items()}
 
     def save(self, path):
-        """Write the model ``.npz`` atomically (version 1 for an LSTMP layer, else 2)."""
-        if not self.has_projection:
-            CompressedStack((self,)).save(path)
-            return
-        arrays = {
-            "format_version": np.array(FORMAT_VERSION),
-            "meta": np.array(json.dumps({"config": self.config.to_dict(),
-                                         "qformats": self.qformats, "stats": self.stats})),
-            **self.layer_arrays(),
-        }
-        atomic_savez(path, arrays)
+        """Write the model ``.npz`` atomically: a one-layer :meth:`CompressedStack.save`."""
+        CompressedStack((self,)).save(path)
 
 
 @dataclass(frozen=True)
@@ -238,18 +229,22 @@ class CompressedStack:
         return self.layers[0]
 
     def save(self, path):
-        """Write the model ``.npz`` atomically (version 1 for one LSTMP layer, else 2)."""
+        """Write the model ``.npz`` atomically: version 1 (bare names) for exactly one
+        LSTMP layer, so that files and tools made before stacks keep working, else
+        version 2 (``l{k}_`` prefixes)."""
+        cfg = self.config.to_dict()
         if len(self.layers) == 1 and self.layers[0].has_projection:
-            self.layers[0].save(path)
-            return
-        meta = {"config": self.config.to_dict(), "n_layers": len(self.layers),
-                "layers": [{"qformats": m.qformats, "stats": m.stats,
-                            "projection": m.has_projection} for m in self.layers]}
-        arrays = {"format_version": np.array(STACK_FORMAT_VERSION),
-                  "meta": np.array(json.dumps(meta))}
-        for k, m in enumerate(self.layers):
-            arrays.update(m.layer_arrays(f"l{k}_"))
-        atomic_savez(path, arrays)
+            m = self.layers[0]
+            meta = {"config": cfg, "qformats": m.qformats, "stats": m.stats}
+            arrays = {"format_version": np.array(FORMAT_VERSION), **m.layer_arrays()}
+        else:
+            meta = {"config": cfg, "n_layers": len(self.layers),
+                    "layers": [{"qformats": m.qformats, "stats": m.stats,
+                                "projection": m.has_projection} for m in self.layers]}
+            arrays = {"format_version": np.array(STACK_FORMAT_VERSION)}
+            for k, m in enumerate(self.layers):
+                arrays.update(m.layer_arrays(f"l{k}_"))
+        atomic_savez(path, {**arrays, "meta": np.array(json.dumps(meta))})
 
 
 def _fail(path, what):
@@ -493,6 +488,29 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max, split_projection=
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
 
+def dropped_column_warnings(stack):
+    """One line per matrix of ``stack`` (a :class:`CompressedStack`) in which ``column``
+    balance dropped whole columns: it keeps the same count per column in every PE, so
+    where density x rows per PE < 1 some columns keep nothing in any PE (their input
+    then reaches no output). Empty under the other balances, whose empty columns are
+    the weights' own (the report's ``empty_columns`` counts them all)."""
+    cfg = stack.config
+    if cfg.balance != "column":
+        return []
+    lines = []
+    for k, model in enumerate(stack.layers):
+        where = f"layer {k} " if len(stack.layers) > 1 else ""
+        for key, m in model.stats["matrices"].items():
+            empty, (rows, cols) = m.get("empty_columns", 0), m["shape"]
+            per_pe = rows // cfg.n_pe
+            if empty and cfg.density * per_pe < 1:
+                lines.append(f"{where}{key}: {empty} of {cols} columns keep no weight "
+                             f"(column balance needs density x rows per PE >= 1, here "
+                             f"{cfg.density:g} x {per_pe}); give fewer PEs, a higher "
+                             f"density or --balance pe")
+    return lines
+
+
 def _ptr_bits(img):
     return max(1, int(img.entries_per_pe.max()).bit_length())
 
@@ -508,7 +526,9 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need, split=1):
         per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),
-                       "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max())}
+                       "pe_nnz_min": int(per_pe.min()), "pe_nnz_max": int(per_pe.max()),
+                       # An input (column) no kept weight reads: it reaches no output.
+                       "empty_columns": int((~m.any(axis=0)).sum())}
     nnz = sum(v["nnz"] for v in matrices.values())
     dense_params = sum(weights[k].size for k in weights.keys)
     spmvs = {}
