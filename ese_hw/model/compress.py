@@ -503,6 +503,8 @@ def dropped_column_warnings(stack):
         for key, m in model.stats["matrices"].items():
             empty, (rows, cols) = m.get("empty_columns", 0), m["shape"]
             per_pe = rows // cfg.n_pe
+            if key == "W_ym" and int(model.ym.rows_per_pe.sum()) != rows:
+                per_pe = 1              # split over S PEs: each holds a part of one row
             if empty and cfg.density * per_pe < 1:
                 lines.append(f"{where}{key}: {empty} of {cols} columns keep no weight "
                              f"(column balance needs density x rows per PE >= 1, here "

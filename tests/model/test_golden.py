@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from ese_hw.errors import EseError
-from ese_hw.model.compress import Config, compress, load_compressed
+from ese_hw.model.compress import (
+    Config,
+    compress,
+    compress_stack,
+    dropped_column_warnings,
+    load_compressed,
+)
 from ese_hw.model.encode import encode_spmv, split_rows
 from ese_hw.model.golden import GoldenModel, spmv, spmv_walk
 from ese_hw.model.lstmp import GATES, lstmp_float, random_weights
@@ -248,3 +254,13 @@ def test_run_channels_resets_restart_from_zero_state():
     np.testing.assert_array_equal(y[1, :4], g.run_quantized(x_q[1, :4]))
     np.testing.assert_array_equal(y[1, 4:], g.run_quantized(x_q[1, 4:]))
     assert tr["m"].shape == (2, 6, 12) and tr["c"].shape == (2, 6, 12)
+
+
+def test_split_projection_column_balance_warns_with_one_row_per_part():
+    """Column balance on a split W_ym (12 PEs, 4 rows: each PE a part of one row) keeps
+    the same columns in every part; the dropped-column warning names that one row (it
+    said 0 rows per PE, rows // n_pe, before it knew the split)."""
+    stack = compress_stack([random_weights(8, 12, 4, seed=3)],
+                           Config(n_pe=12, density=0.3, balance="column"))
+    lines = [line for line in dropped_column_warnings(stack) if line.startswith("W_ym:")]
+    assert len(lines) == 1 and "9 of 12 columns" in lines[0] and "0.3 x 1)" in lines[0]
