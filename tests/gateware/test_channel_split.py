@@ -32,7 +32,6 @@ def _inputs(g, c_n, t_n, seed):
 @pytest.mark.parametrize("n_pe, broadcast, ew_share, lanes, balance", [
     (4, 1, 1, 1, "pe"),
     (8, 2, 2, 2, "column"),
-    (8, 1, 2, 1, "pe"),
     (4, 2, 1, 2, "column"),
 ])
 def test_split_channel_equals_golden_and_cycle_model(n_pe, broadcast, ew_share, lanes,
