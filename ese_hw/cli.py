@@ -314,7 +314,9 @@ def _run_engine(args, obj):
 def _run_message(args, run):
     r = run.report
     if r["engine"] == "rtl":
-        return (f"rtl ({args.sim}): {r['frames']} frames x {args.channels} channel(s) -> "
+        layers = f", {r['layers']} layers on chip" if r["layers"] > 1 else ""
+        return (f"rtl ({args.sim}{layers}): {r['frames']} frames x {args.channels} "
+                f"channel(s) -> "
                 f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
                 f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
                 f"{r['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
@@ -352,7 +354,6 @@ def cmd_run(args, out):
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
     if args.engine == "rtl":
-        obj = obj.single_layer(args.model)
         check_ew_share(args.ew_share, obj.config.n_pe, label="--ew-share")
     run, y = _run_engine(args, obj)
     out.npy(args.output, y)

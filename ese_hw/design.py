@@ -1,8 +1,9 @@
 """One accelerator design from the command line: the options ``generate``, ``estimate``
 and ``sweep`` share, and the :class:`Design` they describe.
 
-A design is a channel's parameters (:class:`~ese_hw.gateware.channel.ChannelParams`),
-the compressed model that sized its memories, and a clock. Its memory depths always
+A design is a channel's parameters (:class:`~ese_hw.gateware.channel.ChannelParams`;
+for a stack of LSTMP layers, :class:`~ese_hw.gateware.stack.StackParams`, every layer on
+chip), the compressed model that sized its memories, and a clock. Its memory depths always
 come from a real encoding: given a compressed ``MODEL.npz``, from that model; given
 float weights (``ese-hw init``), from their compression with the options; given only
 ``--shape`` and ``--density``, from seeded random weights of that shape
@@ -26,13 +27,17 @@ from pathlib import Path
 from . import __version__
 from .errors import EseError
 from .gateware.channel import ChannelParams
+from .gateware.stack import StackParams
 from .model.compress import (
     FORMAT_VERSION,
     CompressedModel,
+    CompressedStack,
     Config,
     compress,
+    compress_stack,
     is_compressed,
     load_compressed,
+    load_compressed_stack,
     stack_from_arrays,
 )
 from .model.encode import proj_split
@@ -45,7 +50,7 @@ from .model.limits import (
 )
 from .model.lstmp import random_weights
 from .model.npzio import read_npz
-from .model.stack import require_single_layer, weight_stack_from_arrays
+from .model.stack import weight_stack_from_arrays
 from .rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
@@ -78,11 +83,13 @@ class Design:
 
     Members
     -------
-    params : ChannelParams
-        Every parameter of the channel, memory depths from :attr:`model`.
-    model : CompressedModel or None
+    params : ChannelParams or StackParams
+        Every parameter of the channel (of a stack: of every layer's channel), memory
+        depths from :attr:`model`.
+    model : CompressedModel, CompressedStack or None
         The model that sized the memories (``None`` only for a caller that built
-        ``params`` by hand and needs no images).
+        ``params`` by hand and needs no images); a stack of several LSTMP layers runs
+        every layer on chip.
     clock_mhz : float
     source : str
         Where the model came from: the ``MODEL.npz`` path, or
@@ -91,8 +98,8 @@ class Design:
         The model file (the given ``MODEL.npz``, or the cached random model).
     """
 
-    params: ChannelParams
-    model: CompressedModel | None
+    params: ChannelParams | StackParams
+    model: CompressedModel | CompressedStack | None
     clock_mhz: float
     source: str
     model_path: Path | None = None
@@ -103,7 +110,10 @@ class Design:
 
     @property
     def shape(self):
-        """(I, H, P)."""
+        """(I, H, P); a stack's: one such tuple per layer."""
+        layers = getattr(self.params, "layers", None)
+        if layers is not None:
+            return tuple((p.n_in, p.n_cells, p.n_proj) for p in layers)
         return (self.params.n_in, self.params.n_cells, self.params.n_proj)
 
 
@@ -275,42 +285,57 @@ def _check_agrees(option, given, model_value, path):
 def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
     """A compressed model file's ``arrays``, checked against the options given."""
     try:
-        # The gateware and cycle model run one layer: refuse stacks.
-        model = stack_from_arrays(arrays, source=str(path)).single_layer(str(path))
+        stack = stack_from_arrays(arrays, source=str(path))
     except EseError:
         raise
     except (TypeError, ValueError) as e:        # malformed content the checks did not foresee
         raise EseError(f"{path}: malformed compressed model ({type(e).__name__})") from None
-    _check_shape(shape, (model.n_in, model.n_cells, model.n_proj), path)
+    model = stack.layers[0] if len(stack.layers) == 1 else stack
+    _check_shape(shape, _shape_of(model), path)
     _check_agrees("--pes", n_pe, model.config.n_pe, path)
     _check_agrees("--index-bits", index_bits, model.config.index_bits, path)
     _check_agrees("--density", density, model.config.density, path)
     return model
 
 
+def _shape_of(model):
+    """(I, H, P) of one layer; of a stack, one such tuple per layer."""
+    layers = getattr(model, "layers", None)
+    if layers is not None:
+        return tuple(_shape_of(m) for m in layers)
+    return (model.n_in, model.n_cells, model.n_proj)
+
+
 def _check_shape(shape, file_shape, path):
+    if shape is not None and isinstance(file_shape[0], tuple):
+        raise EseError(f"--shape {','.join(map(str, shape))} cannot describe {path}, a "
+                       f"{len(file_shape)}-layer stack (its shapes come from the file)")
     if shape is not None and tuple(shape) != file_shape:
         raise EseError(f"--shape {','.join(map(str, shape))} disagrees with {path}, which "
                        f"is {','.join(map(str, file_shape))}")
 
 
 def _cache_key(weights_id, shape, config):
-    """Everything a compression depends on, as a file name."""
+    """Everything a compression depends on, as a file name (``shape``: (I, H, P), or
+    one such tuple per layer of a stack)."""
     key = {"weights": weights_id, "shape": list(shape), "config": config.to_dict(),
            "format_version": FORMAT_VERSION, "ese_hw": __version__}
     split = proj_split(config.n_pe, shape[2])
     if split > 1:                # W_ym in parts: unlike an entry cached before the split
         key["ym_split"] = split
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    i, h, p = shape
-    return f"{i}x{h}x{p}_pe{config.n_pe}_i{config.index_bits}_{digest}.npz"
+    layers = shape if isinstance(shape[0], tuple) else (shape,)
+    i, h, p = layers[0]
+    stem = f"{i}x{h}x{p}" if len(layers) == 1 else f"stack{len(layers)}_{i}x{h}x{p}"
+    return f"{stem}_pe{config.n_pe}_i{config.index_bits}_{digest}.npz"
 
 
 def cached_compress(weights_id, make_weights, shape, config, *, cache_dir=DEFAULT_CACHE_DIR):
     """(path, model): ``make_weights()`` compressed with ``config``, from the cache under
     ``cache_dir`` (keyed by ``weights_id``, ``shape`` and every ``config`` field) or
-    compressed now and cached. A ``filelock`` lock makes concurrent callers (a sweep's
-    workers) compress once."""
+    compressed now and cached. With ``shape`` one (I, H, P) per layer,
+    ``make_weights()`` gives the layers and the model is a ``CompressedStack``. A
+    ``filelock`` lock makes concurrent callers (a sweep's workers) compress once."""
     from filelock import FileLock
 
     cache_dir = Path(cache_dir)
@@ -319,13 +344,15 @@ def cached_compress(weights_id, make_weights, shape, config, *, cache_dir=DEFAUL
     except OSError as e:
         raise EseError(f"cannot create {cache_dir}: {e.strerror}") from None
     path = cache_dir / _cache_key(weights_id, shape, config)
+    stacked = isinstance(shape[0], tuple)
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
-                return path, load_compressed(path)
+                return path, (load_compressed_stack if stacked else load_compressed)(path)
             except EseError:
                 pass                            # a damaged cache entry: compress again
-        model = compress(make_weights(), config)
+        weights = make_weights()
+        model = compress_stack(weights, config) if stacked else compress(weights, config)
         model.save(path)                        # atomic: no half-written cache entry
     return path, model
 
@@ -368,11 +395,12 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
         raise
     except (TypeError, ValueError) as e:
         raise EseError(f"{model_path}: malformed weights ({type(e).__name__})") from None
-    require_single_layer(layers, str(model_path))
-    weights = layers[0]
-    file_shape = (weights.n_in, weights.n_cells, weights.n_proj)
+    file_shape = tuple((w.n_in, w.n_cells, w.n_proj) for w in layers)
+    if len(layers) == 1:
+        file_shape = file_shape[0]
     _check_shape(shape, file_shape, model_path)
-    path, model = cached_compress(file_digest(model_path), lambda: weights, file_shape, config,
+    make = (lambda: layers[0]) if len(layers) == 1 else (lambda: layers)
+    path, model = cached_compress(file_digest(model_path), make, file_shape, config,
                                   cache_dir=cache_dir)
     return model, f"{model_path} (compressed at density {config.density:g})", path
 
@@ -423,8 +451,12 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
                                             n_pe=n_pe, index_bits=index_bits,
                                             cache_dir=cache_dir)
     _check_groupings(broadcast, ew_share, model.config.n_pe)
-    params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
-                                     broadcast=broadcast, ew_share=ew_share)
+    if isinstance(model, CompressedStack):          # every layer on chip (ChannelStack)
+        params = StackParams.for_stack(model, n_channels=n_channels, queue_depth=queue_depth,
+                                       broadcast=broadcast, ew_share=ew_share)
+    else:
+        params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
+                                         broadcast=broadcast, ew_share=ew_share)
     return Design(params=params, model=model, clock_mhz=clock_mhz, source=source,
                   model_path=path)
 

@@ -156,13 +156,15 @@ def _counts(cells: dict) -> dict:
 
 
 def _part_modules(modules, part, count) -> list[str]:
-    """The ``count`` modules of a repeated ``part`` (``"pe"``, ``"cell_unit"``) in the
+    """The ``count`` modules of a repeated ``part`` (``"pe"``, ``"cell_unit"``; in a
+    stack ``"layer<k>/pe"``, ``"layer<k>/cell_unit"``: those of layer k's channel) in the
     top's Verilog, the first first (``EseError`` if the split does not find exactly
     ``count`` of them under one parent)."""
+    layer, _, kind = part.rpartition("/")
     found = {}
     for name in modules:
-        m = _PARTS[part].search(name)
-        if m:
+        m = _PARTS[kind].search(name)
+        if m and (not layer or f".{layer}." in name):
             found[int(m.group(1))] = name
     parents = {name.rpartition(".")[0] for name in found.values()}
     if sorted(found) != list(range(count)) or len(parents) != 1:
@@ -194,9 +196,10 @@ def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=No
         if part in given:
             parts[part] = given[part]
         else:
-            path = verilog.parent / f"{part}.v"
+            path = verilog.parent / f"{part.replace('/', '_')}.v"
             path.write_text("".join(t for name, t in modules.items() if _below(name, rs[0])))
-            bar.set_description(f"estimate: synthesize one {part.replace('_', ' ')}")
+            what = part.replace("_", " ").replace("/", " ")
+            bar.set_description(f"estimate: synthesize one {what}")
             parts[part] = _counts(yosys_resource_estimate(path, rs[0]))
         bar.update()
     bar.set_description("estimate: synthesize the shell")
@@ -206,9 +209,11 @@ def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=No
     total = {k: shell[k] + sum(n * parts[p][k] for p, n in counts.items())
              for k in shell if k != "lut_levels"}
     total["lut_levels"] = max(c["lut_levels"] for c in (shell, *parts.values()))
-    components = {**parts, "shell": shell, "n_pe": counts["pe"]}
-    if "cell_unit" in counts:
-        components["n_cell_units"] = counts["cell_unit"]
+    components = {**parts, "shell": shell,
+                  "n_pe": sum(n for p, n in counts.items() if p.endswith("pe"))}
+    if any(p.endswith("cell_unit") for p in counts):
+        components["n_cell_units"] = sum(n for p, n in counts.items()
+                                         if p.endswith("cell_unit"))
     if lanes:
         components["pe_lanes"] = list(lanes)
     return {**total, "components": components}
@@ -223,15 +228,31 @@ def _method(params, flatten) -> str:
     method = f"shell + N x PE{over}"
     if params.ew_share > 1:
         method += f" + N/G x CellUnit{over}"
+    layers = getattr(params, "layers", None)
+    if layers is not None:
+        method += f", per layer of {len(layers)}"
     return method
 
 
 def _part_counts(params) -> dict:
-    """The repeated parts of ``params``' channel and how many of each."""
-    counts = {"pe": params.n_pe}
-    if params.ew_share > 1:
-        counts["cell_unit"] = params.n_pe // params.ew_share
-    return counts
+    """The repeated parts of ``params``' channel and how many of each; of a stack's
+    channels, per layer (``"layer<k>/pe"``...): each layer's PE is other hardware."""
+    layers = getattr(params, "layers", None)
+    if layers is None:
+        counts = {"pe": params.n_pe}
+        if params.ew_share > 1:
+            counts["cell_unit"] = params.n_pe // params.ew_share
+        return counts
+    return {f"layer{k}/{part}": n for k, p in enumerate(layers)
+            for part, n in _part_counts(p).items()}
+
+
+def _with_lanes(params, lanes):
+    """``params`` (a channel's or a stack's) with ``lanes`` lock-step lanes."""
+    layers = getattr(params, "layers", None)
+    if layers is None:
+        return dataclasses.replace(params, n_channels=lanes)
+    return type(params)(tuple(dataclasses.replace(p, n_channels=lanes) for p in layers))
 
 
 def _extrapolate_pe(narrow: dict, wide: dict, n_channels: int) -> dict:
@@ -258,7 +279,7 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
         # The two synthesizable lane counts, as configurations of their own (cached,
         # reusable): their PE (and cell unit).
         for lanes in (MAX_SYNTH_LANES // 2, MAX_SYNTH_LANES):
-            r = estimate(dataclasses.replace(params, n_channels=lanes), cache_dir=cache_dir,
+            r = estimate(_with_lanes(params, lanes), cache_dir=cache_dir,
                          progress=progress, y_fifo_depth=y_fifo_depth)
             narrow_wide.append({part: r["components"][part] for part in counts})
     steps = 2 if flatten else 2 + len(counts)
@@ -275,7 +296,8 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
         given = {part: _extrapolate_pe(narrow_wide[0][part], narrow_wide[1][part],
                                        params.n_channels)
                  for part in counts} if over_lanes else {}
-        lanes = [{**nw["pe"], "n_channels": n}
+        first_pe = next(part for part in counts if part.endswith("pe"))
+        lanes = [{**nw[first_pe], "n_channels": n}
                  for nw, n in zip(narrow_wide, (MAX_SYNTH_LANES // 2, MAX_SYNTH_LANES),
                                   strict=False)]
         return _synthesize_composed(verilog, TOP_NAME, counts, bar, given=given, lanes=lanes)
@@ -293,8 +315,12 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
 
     Parameters
     ----------
-    params : ChannelParams
-        The channel's configuration (:class:`~ese_hw.gateware.channel.ChannelParams`).
+    params : ChannelParams or StackParams
+        The channel's configuration (:class:`~ese_hw.gateware.channel.ChannelParams`),
+        or a stack's (:class:`~ese_hw.gateware.stack.StackParams`): then the shell is
+        the whole stack top with every layer's PEs blackboxed (every layer's channel
+        logic, the inter-layer reset FIFOs, the one load checker, the AXI adapters) and
+        each layer's PE is synthesized once: ``shell + sum over layers of N_k x PE_k``.
     margin : float in (0, 1]
         ``fits`` is true when no resource's share exceeds it.
     cache_dir : path-like
@@ -326,16 +352,17 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     EseError
         ``margin`` is not in (0, 1].
     TypeError
-        ``params`` is not a ``ChannelParams``.
+        ``params`` is not a ``ChannelParams`` or a ``StackParams``.
     """
     from filelock import FileLock
 
     from .gateware.channel import ChannelParams
+    from .gateware.stack import StackParams
     from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     margin = check_margin(margin)
-    if not isinstance(params, ChannelParams):
-        raise TypeError(f"params must be a ChannelParams, not {params!r}")
+    if not isinstance(params, ChannelParams | StackParams):
+        raise TypeError(f"params must be a ChannelParams or a StackParams, not {params!r}")
     y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
     method = _method(params, flatten)
     key = {"params": params.to_dict(), "y_fifo_depth": y_fifo_depth, "method": method,

@@ -8,7 +8,8 @@ Three engines turn float inputs into float outputs:
     The bit-exact integer model, :class:`ese_hw.model.golden.GoldenModel`; its report
     adds the error against float.
 ``rtl``
-    The channel's generated Verilog in a simulator, :func:`ese_hw.rtl.run_rtl`. One
+    The channel's (a stack's: every layer's) generated Verilog in a simulator,
+    :func:`ese_hw.rtl.run_rtl`. One
     flow: quantize the inputs, run the golden model once (its outputs for the bit-exact
     check, its trace for the cycle model), compute the memory images once, simulate,
     and put the RTL's cycles next to the cycle model's (:func:`performance`).
@@ -28,10 +29,10 @@ import numpy as np
 
 from .errors import EseError
 from .model.compress import CompressedModel, CompressedStack
-from .model.cycles import frame_cycles
-from .model.golden import GoldenModel, GoldenStack
+from .model.cycles import stack_frame_cycles
+from .model.golden import GoldenStack
 from .model.images import channel_images
-from .model.lstmp import LSTMPWeights, lstmp_float
+from .model.lstmp import LSTMPWeights
 from .model.stack import stack_float
 
 __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
@@ -115,7 +116,9 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     Parameters
     ----------
     model : CompressedModel or CompressedStack
-        One LSTMP layer: stacks and plain layers are refused (not in the gateware yet).
+        One layer or a stack, LSTMP or plain layers in any mix; a stack of several
+        runs on a :class:`~ese_hw.gateware.stack.ChannelStack`, every layer on
+        chip, loaded through its one load stream.
     x : (C, T, I) finite floats
     sim, queue_depth, broadcast, ew_share, build_root, progress
         As for :func:`ese_hw.rtl.run_rtl`.
@@ -139,25 +142,27 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     from .rtl import check_rtl_options, performance, run_rtl
 
     stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
-    model = stack.single_layer("rtl engine")
+    first = stack.layers[0]
     x = np.asarray(x)
     if x.ndim != 3:
-        raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {model.n_in})")
+        raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {first.n_in})")
     check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth,
-                      broadcast=broadcast, ew_share=ew_share, n_pe=model.config.n_pe)
-    golden = GoldenModel(model)
+                      broadcast=broadcast, ew_share=ew_share, n_pe=first.config.n_pe)
+    golden = GoldenStack(stack)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
-    y_golden, trace = golden.run_channels(x_q, trace=True)
-    model_done = frame_cycles(model, x_q, y_golden, trace["m"], queue_depth=queue_depth,
-                              broadcast=broadcast, ew_share=ew_share)
-    res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, broadcast=broadcast,
-                  ew_share=ew_share, build_root=build_root, preload=bake,
-                  images=channel_images(model, broadcast), progress=progress)
-    y = res.y / 2.0 ** model.qformats["fa"]
-    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
-    figures = performance(model, res.frame_done, n_channels=x.shape[0],
+    y_golden, traces = golden.run_channels(x_q, trace=True)
+    model_done = stack_frame_cycles(stack.layers, x_q, traces, queue_depth=queue_depth,
+                                    broadcast=broadcast, ew_share=ew_share)[-1]
+    one = len(stack.layers) == 1
+    res = run_rtl(first if one else stack, x_q, sim=sim, queue_depth=queue_depth,
+                  broadcast=broadcast, ew_share=ew_share, build_root=build_root, preload=bake,
+                  images=channel_images(first, broadcast) if one else None, progress=progress)
+    y = res.y / 2.0 ** golden.fa
+    ref = np.stack([stack_float(stack.float_layers, s) for s in x])
+    figures = performance(stack, res.frame_done, n_channels=x.shape[0],
                           model_frame_done=model_done)
-    report = _report("rtl", y, sim=sim, channels=int(x.shape[0]), queue_depth=queue_depth,
+    report = _report("rtl", y, sim=sim, layers=len(stack.layers), channels=int(x.shape[0]),
+                     queue_depth=queue_depth,
                      broadcast=broadcast, ew_share=ew_share,
                      **figures, **output_errors(y, ref),
                      bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),

@@ -18,7 +18,8 @@
     memory depths come from, and the random model's stream is what a first test of a
     bitstream loads.
 ``config.json``
-    Every channel parameter (``ChannelParams.to_dict()``), memory depths, Q formats,
+    Every channel parameter (``ChannelParams.to_dict()``; for a stack of layers
+    ``stack``, ``StackParams.to_dict()``: every layer's), memory depths, Q formats,
     the port table, the clock, the model's source, ``load.bin``'s size, header, CRC-32
     and digest,
     and the cycle model's frame interval and latency at the clock.
@@ -46,8 +47,8 @@ import numpy as np
 
 from . import __version__
 from .errors import EseError
-from .model.cycles import frame_cycles, useful_macs
-from .model.golden import GoldenModel
+from .model.cycles import stack_frame_cycles, useful_macs
+from .model.golden import GoldenStack
 from .model.limits import check_int
 from .rtl import dense_macs
 
@@ -148,7 +149,8 @@ def _commit_dir(tmp, out_dir, exists):
 
 def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
     """The cycle model's figures for ``design`` at its clock, on ``frames`` seeded
-    standard-normal frames per channel (:func:`ese_hw.model.cycles.frame_cycles`).
+    standard-normal frames per channel (:func:`ese_hw.model.cycles.stack_frame_cycles`;
+    a stack's frames go through every layer, its interval is the last layer's).
 
     ``frame_interval_cycles`` is the steady state (mean distance of ``frame_done``
     over frames 1 .. T-1); ``latency_us`` is that interval at the clock, the figure
@@ -160,22 +162,26 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
     model, params = design.model, design.params
     if frames < 2:
         raise ValueError(f"frames must be at least 2 for a steady state, got {frames}")
-    golden = GoldenModel(model)
+    golden = GoldenStack(model)
+    layers = golden.stack.layers
     rng = np.random.default_rng(seed)
-    x_q = np.stack([golden.quantize_inputs(rng.standard_normal((frames, model.n_in)))
+    x_q = np.stack([golden.quantize_inputs(rng.standard_normal((frames, golden.stack.n_in)))
                     for _ in range(params.n_channels)])
-    y_q, trace = golden.run_channels(x_q, trace=True)
-    events = []
-    done = frame_cycles(model, x_q, y_q, trace["m"], queue_depth=params.queue_depth,
-                        broadcast=params.broadcast, ew_share=params.ew_share, events=events,
-                        timing=params.timing)
-    interval = float(np.diff(done).mean())
-    step = float(np.mean([e["output_end"] - e["x_start"] for e in events[1:]]))
-    useful, dense = useful_macs(model), dense_macs(model)
+    _, traces = golden.run_channels(x_q, trace=True)
+    events = [[] for _ in layers]
+    done = stack_frame_cycles(layers, x_q, traces, queue_depth=params.queue_depth,
+                              broadcast=params.broadcast, ew_share=params.ew_share,
+                              events=events, timing=params.timing)
+    interval = float(np.diff(done[-1]).mean())
+    # From layer 0's step start to the last layer's last y element.
+    step = float(np.mean([last["output_end"] - first["x_start"]
+                          for first, last in zip(events[0][1:], events[-1][1:], strict=True)]))
+    useful = sum(useful_macs(m) for m in layers)
+    dense = sum(dense_macs(m) for m in layers)
     us = 1.0 / design.clock_mhz
-    return {
+    out = {
         "frames": frames, "seed": seed, "clock_mhz": design.clock_mhz,
-        "frame_done_cycles": [int(d) for d in done],
+        "frame_done_cycles": [int(d) for d in done[-1]],
         "frame_interval_cycles": interval,
         "frame_interval_us": interval * us,
         "latency_us": interval * us,
@@ -186,11 +192,17 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
         "gops": 2 * useful * params.n_channels / (interval * us) / 1e3,
         "dense_equiv_gops": 2 * dense * params.n_channels / (interval * us) / 1e3,
     }
+    if len(layers) > 1:
+        out["layer_frame_interval_cycles"] = [float(np.diff(d).mean()) for d in done]
+    return out
 
 
 def memory_depths(params):
     """Words and widths of every PE's memories (the loadable ones first); the lookup
-    tables are a cell unit's, one per ``ew_share`` PEs (``n_cell_units``)."""
+    tables are a cell unit's, one per ``ew_share`` PEs (``n_cell_units``). A stack's:
+    ``{"layers": [...]}``, one such dict per layer."""
+    if hasattr(params, "layers"):
+        return {"layers": [memory_depths(p) for p in params.layers]}
     p = params
     return {
         "per_pe": {
@@ -215,6 +227,13 @@ def memory_depths(params):
 
 def _config(design, top, load_bytes, perf, files, bake):
     params, model = design.params, design.model
+    layers = getattr(params, "layers", None)
+    if layers is None:
+        kind, entries, qformats = "channel", params.entry_depth, dict(params.qformats)
+    else:
+        kind = "stack"
+        entries = [p.entry_depth for p in layers]
+        qformats = [dict(p.qformats) for p in layers]
     return {
         "generator": GENERATOR,
         "ese_hw_version": __version__,
@@ -225,9 +244,9 @@ def _config(design, top, load_bytes, perf, files, bake):
                   "period_ns": round(design.clock_period_ns, 6)},
         "model": {"source": design.source, "baked": bake,
                   "config": model.config.to_dict(),
-                  "entries_per_pe_max": params.entry_depth},
-        "channel": params.to_dict(),
-        "qformats": dict(params.qformats),
+                  "entries_per_pe_max": entries},
+        kind: params.to_dict(),
+        "qformats": qformats,
         "memory_depths": memory_depths(params),
         "y_fifo_depth": top.y_fifo_depth,
         "tdata_bits": {"s_axis_x": top.x_tdata_bits, "m_axis_y": top.y_tdata_bits,
@@ -259,8 +278,27 @@ def _part():
     return PART
 
 
+def _design_line(config):
+    """The README's sentence on the shape and the channel's configuration."""
+    c = config
+    layers = c["stack"]["layers"] if "stack" in c else [c["channel"]]
+    ch = layers[0]
+    shapes = ", then ".join(f"{p['n_in']}/{p['n_cells']}/{p['n_proj']}"
+                            if p["projection"] else
+                            f"{p['n_in']}/{p['n_cells']}/- (a plain LSTM layer, y = m)"
+                            for p in layers)
+    what = (f"shape {shapes} (input/cells/projection)" if len(layers) == 1 else
+            f"{len(layers)} stacked layers, all on chip (layer k's y feeds layer "
+            f"k+1's x), shapes {shapes} (input/cells/projection)")
+    pes = " + ".join(str(p["n_pe"]) for p in layers)
+    return (f"Model: {c['model']['source']}, {what}; {pes} PEs, {ch['n_channels']} "
+            f"lock-step channel(s), {ch['index_bits']}-bit indices, queue depth "
+            f"{ch['queue_depth']}, broadcast width {ch['broadcast']}, {ch['ew_share']} PE(s) "
+            f"per element-wise unit.")
+
+
 def _readme(config):
-    c, ch, perf = config, config["channel"], config["performance"]
+    c, perf = config, config["performance"]
     rows = "\n".join(f"| `{p['name']}` | {p['direction']} | {p['width']} | {p['role']} |"
                      for p in c["ports"])
     lb = c["load_stream"]
@@ -269,18 +307,11 @@ def _readme(config):
              "another model of this configuration) at run time." if c["model"]["baked"] else
              "The Verilog has no weights: send `load.bin` (or another model of this "
              "configuration) through `s_axis_load` before the first frame.")
-    shape = (f"{ch['n_in']}/{ch['n_cells']}/{ch['n_proj']} (input/cells/projection)"
-             if ch["projection"] else
-             f"{ch['n_in']}/{ch['n_cells']} (input/cells; a plain LSTM layer, y = m, "
-             "no projection)")
     return f"""# {c['top']}: ESE sparse-LSTM accelerator for the XCKU060
 
 Written by `{GENERATOR}` (ese_hw {c['ese_hw_version']}) for `{c['part']}` at \
-{c['clock']['mhz']:g} MHz. Model: {c['model']['source']}, shape \
-{shape}; {ch['n_pe']} PEs, \
-{ch['n_channels']} lock-step channel(s), {ch['index_bits']}-bit indices, queue depth \
-{ch['queue_depth']}, broadcast width {ch['broadcast']}, {ch['ew_share']} PE(s) per \
-element-wise unit. Every parameter, memory depth and Q format is in `config.json`.
+{c['clock']['mhz']:g} MHz. {_design_line(c)} Every parameter, memory depth and Q \
+format is in `config.json`.
 
 Cycle model at {perf['clock_mhz']:g} MHz: {perf['frame_interval_cycles']:.0f} cycles per \
 frame ({perf['latency_us']:.2f} us), PE utilization {perf['utilization']:.3f}, \
@@ -311,7 +342,8 @@ loaded. A load waits while frames are in flight, and no x beat is taken between 
 stream's first beat and its TLAST. `aresetn` keeps the memories and `loaded` (a stream \
 cut by the reset leaves it low). The word format (target, PE, address and data fields) \
 is in ese_hw's docs/contract.md, section "The AXI4-Stream top"; the field widths are \
-`channel.ports.load` in `config.json`.
+`channel.ports.load` in `config.json` (for a stack, `stack.load_layout`: the word has a \
+`layer` field too, and the hash covers every layer).
 
 ## Running Vivado
 

@@ -45,7 +45,7 @@ from .simtools import build_design, check_simulator, run_test
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
            "check_ew_share", "check_rtl_options", "dense_macs", "entry_capacity", "performance",
-           "run_rtl", "run_top", "top_key", "useful_macs"]
+           "run_rtl", "run_top", "stack_params", "top_key", "useful_macs"]
 
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
@@ -111,22 +111,26 @@ def dense_macs(model):
 
 
 def performance(model, frame_done, *, n_channels, model_frame_done=None):
-    """Figures of DESIGN.md section 4 from the ``frame_done`` cycles of a run.
+    """Figures of DESIGN.md section 4 from the ``frame_done`` cycles of a run (of a
+    stack: its last layer's, with the MACs and PEs of every layer).
 
     ``model_frame_done`` (the cycle model's, e.g. ``channel_cycles(...)["frame_done"]``)
     adds ``model_cycles_per_frame`` and ``model_rel_diff`` ((RTL - model) / model).
     """
     cpf = _per_frame(frame_done)
-    useful, dense = useful_macs(model), dense_macs(model)
+    layers = getattr(model, "layers", (model,))          # a stack: every layer's work
+    useful = sum(useful_macs(m) for m in layers)
+    dense = sum(dense_macs(m) for m in layers)
+    n_pe = sum(m.config.n_pe for m in layers)
     latency_us = cpf / CLOCK_MHZ
     out = {
         "cycles_per_frame": cpf,
         "useful_macs_per_frame": useful,
-        "utilization": useful / (model.config.n_pe * cpf),
+        "utilization": useful / (n_pe * cpf),
         "latency_us_at_200mhz": latency_us,
         "gops_at_200mhz": 2 * useful * n_channels / latency_us / 1e3,
         "dense_equiv_gops_at_200mhz": 2 * dense * n_channels / latency_us / 1e3,
-        "n_pe": model.config.n_pe,
+        "n_pe": n_pe,
         "n_channels": n_channels,
     }
     if model_frame_done is not None:
@@ -257,6 +261,58 @@ def _build_channel(params, model, *, preload):
     return Channel.from_params(params, model=model if preload else None)
 
 
+def _stack_layers(model):
+    """The layers of ``model`` when it is a stack of several, else ``None`` (one layer runs
+    on a :class:`~ese_hw.gateware.channel.Channel`, as it always has)."""
+    layers = getattr(model, "layers", None)
+    return None if layers is None or len(layers) == 1 else tuple(layers)
+
+
+def stack_params(stack, *, n_channels, queue_depth=8, broadcast=1, ew_share=1, preload=False,
+                 entry_depth=None):
+    """The :class:`~ese_hw.gateware.stack.StackParams` run for a stack: every layer's
+    :func:`_channel_params` (entry memories of :func:`entry_capacity` per layer when
+    loaded at run time; ``entry_depth``, if given, one value per layer)."""
+    from .gateware.stack import StackParams
+
+    layers = getattr(stack, "layers", (stack,))
+    depths = [None] * len(layers) if entry_depth is None else list(entry_depth)
+    if len(depths) != len(layers):
+        raise EseError(f"entry_depth has {len(depths)} values for {len(layers)} layers")
+    return StackParams(tuple(
+        _channel_params(m, n_channels=n_channels, queue_depth=queue_depth, broadcast=broadcast,
+                        preload=preload, entry_depth=d, ew_share=ew_share)
+        for m, d in zip(layers, depths, strict=True)))
+
+
+def _run_target(model, *, n_channels, queue_depth, broadcast, ew_share, preload, entry_depth,
+                images):
+    """What :func:`run_rtl` builds and sends for ``model``: (params, build factory, build
+    key, load stream bytes or ``None`` when baked). One layer: a channel; a stack of
+    several: a :class:`~ese_hw.gateware.stack.ChannelStack` and its one load stream."""
+    from .gateware.load import load_stream_bytes
+    from .gateware.stack import ChannelStack, stack_load_bytes
+
+    layers = _stack_layers(model)
+    if layers is None:
+        model = getattr(model, "layers", (model,))[0]
+        images = channel_images(model, broadcast) if images is None else images
+        params = _channel_params(model, n_channels=n_channels, queue_depth=queue_depth,
+                                 broadcast=broadcast, preload=preload,
+                                 entry_depth=entry_depth, ew_share=ew_share)
+        load = None if preload else load_stream_bytes(params, images)      # its load.bin
+        return (params, lambda: _build_channel(params, model, preload=preload),
+                channel_key(params, images, preload=preload), load)
+    params = stack_params(model, n_channels=n_channels, queue_depth=queue_depth,
+                          broadcast=broadcast, ew_share=ew_share, preload=preload,
+                          entry_depth=entry_depth)
+    key = {"stack": [channel_key(p, channel_images(m, broadcast), preload=preload)
+                     for p, m in zip(params.layers, layers, strict=True)]}
+    load = None if preload else stack_load_bytes(params, model)
+    return (params, lambda: ChannelStack(params=params, model=model if preload else None),
+            key, load)
+
+
 def _check_expected(y, expected, sim):
     """The testbench's outputs against ``expected`` (the golden model's)."""
     expected = np.asarray(expected)
@@ -280,7 +336,10 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
 
     Parameters
     ----------
-    model : CompressedModel
+    model : CompressedModel or CompressedStack
+        One layer runs on a :class:`~ese_hw.gateware.channel.Channel`; a stack of
+        several on a :class:`~ese_hw.gateware.stack.ChannelStack` (every layer on chip,
+        one load stream for all; ``frame_done`` is the last layer's).
     x_q : (C, T, I) integers
         Quantized inputs (``GoldenModel.quantize_inputs``), one sequence per lock-step
         channel; the channel is built with ``n_channels = C``.
@@ -306,7 +365,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         ``load_idle`` seeded idle cycles (one word per cycle: 423,000 words at the
         paper's shape), in memories of
         :func:`entry_capacity`, so one build serves every model of the configuration.
-    entry_depth : int, optional
+    entry_depth : int (a sequence, one per layer, for a stack), optional
         Entry words per PE of the channel built (at least the model's need); default
         above.
     build_root : path-like
@@ -331,27 +390,22 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .gateware.load import load_stream_bytes
     from .sim.tb_channel import channel_tb_data, read_tb_out, y_values
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
                       ew_share=ew_share, n_pe=model.config.n_pe)
-    images = channel_images(model, broadcast) if images is None else images
-    params = _channel_params(model, n_channels=c_n, queue_depth=queue_depth,
-                             broadcast=broadcast, preload=preload, entry_depth=entry_depth,
-                             ew_share=ew_share)
-    build = build_design(sim, lambda: _build_channel(params, model, preload=preload),
-                         TOPLEVEL, build_root,
-                         key=channel_key(params, images, preload=preload), progress=progress)
-    load = None if preload else load_stream_bytes(params, images)      # its load.bin
+    params, factory, key, load = _run_target(
+        model, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
+        ew_share=ew_share, preload=preload, entry_depth=entry_depth, images=images)
+    build = build_design(sim, factory, TOPLEVEL, build_root, key=key, progress=progress)
     data = channel_tb_data(params, x_q, load=load, resets=resets, x_idle=x_idle,
                            y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,
                    progress_total=t_n, progress_unit="frames")
     out = read_tb_out(run.run_dir)
-    y = y_values(params.y_layout, out["y_words"], (c_n, t_n, model.n_proj))
+    y = y_values(params.y_layout, out["y_words"], (c_n, t_n, params.n_proj))
     if expected is not None:
         _check_expected(y, expected, sim)
     if not keep_run:
@@ -362,7 +416,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
                      sim_cycles=int(out["sim_cycles"]), ew_share=ew_share,
                      extra={"load_cycles": int(out["load_cycles"]),
                             "load_seconds": float(out["load_seconds"]),
-                            "entry_depth": params.entry_depth,
+                            "entry_depth": getattr(params, "entry_depth", None) or
+                            [p.entry_depth for p in params.layers],
                             "tb_wall_seconds": float(out["wall_seconds"]),
                             "run_dir": str(run.run_dir) if keep_run else None},
                      broadcast=broadcast)
@@ -432,12 +487,13 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
 
     Parameters
     ----------
-    model : CompressedModel
+    model : CompressedModel or CompressedStack
     x_q : (C, T, I) integers
         Quantized inputs, one sequence per lane (``C == params.n_channels``).
-    params : ChannelParams, optional
+    params : ChannelParams or StackParams, optional
         The top's channel (e.g. a :class:`~ese_hw.design.Design`'s, as ``ese-hw
-        generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`.
+        generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`
+        (a stack of several layers: :func:`stack_params`, every layer on chip).
     load : bytes, optional
         The ``s_axis_load`` stream (a ``load.bin``); default ``model``'s.
     sim, build_root, progress, seed, keep_run
@@ -464,7 +520,10 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     check_simulator(sim)
     if not 0.0 <= pause < 1.0:
         raise EseError(f"pause must be in [0, 1), got {pause}")
-    if params is None:
+    if params is None and _stack_layers(model) is not None:
+        params = stack_params(model, n_channels=c_n)
+    elif params is None:
+        model = getattr(model, "layers", (model,))[0]
         params = ChannelParams.for_model(model, n_channels=c_n,
                                          entry_depth=entry_capacity(model))
     if params.n_channels != c_n:

@@ -3,7 +3,7 @@ against area.
 
 Every point of the grid is one :class:`~ese_hw.design.Design`: its compressed model
 (cached on disk by :mod:`ese_hw.design`), the golden and cycle models over ``frames``
-seeded input frames per channel (:func:`ese_hw.model.cycles.channel_cycles`; C
+seeded input frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; C
 lock-step channels run C different sequences), the figures of DESIGN.md section 4
 (:func:`ese_hw.rtl.performance`) and the resource estimate
 (:func:`ese_hw.estimate.estimate`, cached by configuration).
@@ -45,11 +45,12 @@ from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
 from .flows import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .model.compress import Config, is_compressed
-from .model.cycles import channel_cycles
-from .model.golden import GoldenModel
+from .model.cycles import stack_cycles
+from .model.golden import GoldenStack
 from .model.limits import LIMITS, check_int
-from .model.lstmp import atomic_write, lstmp_float
+from .model.lstmp import atomic_write
 from .model.npzio import read_npz
+from .model.stack import stack_float
 from .rtl import CLOCK_MHZ, performance
 from .simtools import progress_line
 
@@ -141,8 +142,15 @@ def _design(point, settings):
 
 def _quantized_inputs(model, n_channels, settings):
     x = sweep_inputs(model.n_in, n_channels, settings.frames, settings.seed)
-    golden = GoldenModel(model)
+    golden = GoldenStack(model)
     return x, np.stack([golden.quantize_inputs(s) for s in x])
+
+
+def _padding_fraction(model):
+    """Padding entries over all entries, of every layer of a stack together."""
+    stats = [m.stats for m in getattr(model, "layers", (model,))]
+    padding = sum(st["padding_total"] for st in stats)
+    return float(padding / max(1, padding + sum(st["nnz_total"] for st in stats)))
 
 
 def _at_clock(perf, clock_mhz):
@@ -187,11 +195,12 @@ def run_point(point, settings):
     design = _design(point, settings)
     model, c_n = design.model, point["n_channels"]
     x, x_q = _quantized_inputs(model, c_n, settings)
-    cyc = channel_cycles(model, x_q, queue_depth=design.params.queue_depth,
-                         broadcast=design.params.broadcast, ew_share=design.params.ew_share)
+    cyc = stack_cycles(model, x_q, queue_depth=design.params.queue_depth,
+                       broadcast=design.params.broadcast, ew_share=design.params.ew_share)
     perf = performance(model, cyc["frame_done"], n_channels=c_n)
-    y = cyc["y"] / 2.0 ** model.qformats["fa"]
-    ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
+    golden = GoldenStack(model)
+    y = cyc["y"] / 2.0 ** golden.fa
+    ref = np.stack([stack_float(golden.stack.float_layers, s) for s in x])
     timing = _at_clock(perf, design.clock_mhz)
     row = {
         "key": point_key(**point), **point,
@@ -206,7 +215,7 @@ def run_point(point, settings):
         "gops": timing["gops"],
         "dense_equiv_gops": timing["dense_equiv_gops"],
         "useful_macs_per_frame": perf["useful_macs_per_frame"],
-        "padding_fraction": float(model.stats["padding_fraction"]),
+        "padding_fraction": _padding_fraction(model),
         "golden_vs_float_max_abs_error": output_errors(y, ref)["max_abs_error"],
         **_estimate_columns(design.params, settings),
         "frame_done": [int(v) for v in cyc["frame_done"]],
@@ -390,9 +399,9 @@ def _grid_points(designs):
     out = []
     for kw in designs:
         n_pe, bits = kw["n_pe"], kw["index_bits"]
-        if fixed:
-            params = make_design(**kw).params
-            n_pe, bits = params.n_pe, params.index_bits
+        if fixed:                       # the model's own (every layer's, for a stack)
+            config = make_design(**kw).model.config
+            n_pe, bits = config.n_pe, config.index_bits
         point = {"n_pe": Config().n_pe if n_pe is None else n_pe,
                  "n_channels": kw["n_channels"],
                  "index_bits": DEFAULT_INDEX_BITS if bits is None else bits,

@@ -42,8 +42,8 @@ from ese_hw.gateware.load import LoadError, pack_fields, split_beats
 from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
 from ese_hw.simtools import DATA_ENV, ProgressReporter, load_tb_data
 
-__all__ = ["CLOCK_NS", "ChannelTB", "channel_tb_data", "read_tb_out", "x_payloads",
-           "y_values"]
+__all__ = ["CLOCK_NS", "ChannelTB", "channel_tb_data", "read_tb_out", "watchdog_cycles",
+           "x_payloads", "y_values"]
 
 CLOCK_NS = 5.0
 
@@ -74,6 +74,16 @@ def x_payloads(x_layout, x_q, reset_mask):
     return pack_fields(x_layout, x=lanes, reset=reset.reshape(-1))
 
 
+def watchdog_cycles(params, factor, base):
+    """A watchdog budget of cycles without progress for a channel or a stack of them
+    (``params``: ``ChannelParams`` or ``StackParams``): ``factor`` times what a step of
+    every layer touches (its PE's entries, columns, element-wise slots, inputs and
+    outputs), plus ``base``."""
+    per_step = sum(p.entry_depth + p.n_cols + p.ew_slot * p.cells_per_pe + p.n_in + p.n_proj
+                   for p in getattr(params, "layers", (params,)))
+    return factor * per_step + base
+
+
 def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=0.0,
                     load_idle=0.0, stall_cycles=None):
     """Data for :class:`ChannelTB`: the ``load`` and ``x`` payloads, packed here from the
@@ -83,9 +93,9 @@ def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=
 
     Parameters
     ----------
-    params : ChannelParams
-        The channel's parameters (:class:`ese_hw.gateware.channel.ChannelParams`), for
-        its payload layouts and sizes.
+    params : ChannelParams or StackParams
+        The channel's parameters (:class:`ese_hw.gateware.channel.ChannelParams`), or a
+        :class:`~ese_hw.gateware.stack.ChannelStack`'s, for its payload layouts and sizes.
     x_q : (C, T, I) integers
         Every channel's quantized inputs (``C == params.n_channels``).
     resets : (T, C) booleans, optional
@@ -114,8 +124,7 @@ def channel_tb_data(params, x_q, *, resets=None, load=None, x_idle=0.0, y_stall=
     load_beats = [w | int(k == len(beats) - 1) << word_bits for k, w in enumerate(beats)]
     if stall_cycles is None:
         # Far more than any phase of a step can take without a transfer or a frame_done.
-        per_pe = params.entry_depth + params.n_cols + params.ew_slot * params.cells_per_pe
-        stall_cycles = 20 * (per_pe + params.n_in + params.n_proj) + 2000
+        stall_cycles = watchdog_cycles(params, 20, 2000)
     return {
         "x_words": _payload_bytes(x_payloads(x_layout, x_q, reset_mask), x_layout.size),
         "load_beats": _payload_bytes(load_beats, params.load_beat_layout.size),

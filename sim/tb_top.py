@@ -42,7 +42,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from ese_hw.gateware.load import LOAD_VERSION, LoadError, byte_width, split_beats
-from ese_hw.sim.tb_channel import kick_comb_blocks
+from ese_hw.sim.tb_channel import kick_comb_blocks, watchdog_cycles
 from ese_hw.simtools import DATA_ENV, load_tb_data
 
 __all__ = ["CLOCK_NS", "TopTB", "read_top_out", "refused_load_streams", "top_tb_data"]
@@ -87,8 +87,7 @@ def top_tb_data(params, phases, *, pause=0.0, stall_cycles=None, hold_cycles=100
         data[f"resets_{k}"] = np.asarray(resets, np.int64).reshape(-1)
         data[f"error_{k}"] = np.int64(error)
     if stall_cycles is None:
-        per_pe = params.entry_depth + params.n_cols + params.ew_slot * params.cells_per_pe
-        stall_cycles = 40 * (per_pe + params.n_in + params.n_proj) + 5000
+        stall_cycles = watchdog_cycles(params, 40, 5000)
     data["stall_cycles"] = np.int64(stall_cycles)
     return data
 

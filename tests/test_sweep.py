@@ -288,3 +288,36 @@ def test_point_with_shared_cell_units(tmp_path, monkeypatch):
     sweep.write_tables(tmp_path, [alone, shared])
     with open(tmp_path / "sweep.csv", newline="") as f:
         assert [r["ew_share"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_point_of_a_stack(tmp_path, monkeypatch):
+    """A 2-layer LSTMP model file sweeps like one layer: the point takes the model's PE
+    count, the row is the stack's cycle model (every layer on chip), its MACs and PEs
+    are both layers', and the estimate is asked for the stack's parameters (stubbed:
+    tests/gateware/test_channel_stack.py checks how the stack's parts are found)."""
+    from ese_hw.gateware.stack import StackParams
+    from ese_hw.model.compress import Config, compress_stack
+    from ese_hw.model.cycles import stack_cycles
+    from ese_hw.model.golden import GoldenStack
+    from ese_hw.model.lstmp import random_weights
+
+    stack = compress_stack([random_weights(3, 8, 4, seed=1), random_weights(4, 8, 4, seed=2)],
+                           Config(n_pe=2, density=0.5))
+    stack.save(tmp_path / "m.npz")
+    seen = []
+    monkeypatch.setattr(sweep, "_estimate_columns",
+                        lambda params, settings: seen.append(params) or {"LUT": 1})
+    designs = [{"model_path": tmp_path / "m.npz", "shape": None, "density": None,
+                "queue_depth": 8, "clock_mhz": 200.0, "n_pe": None, "n_channels": 2,
+                "index_bits": None, "cache_dir": tmp_path}]
+    settings = sweep._settings(designs, frames=FRAMES, seed=0, margin=0.8, cache_dir=tmp_path)
+    (key, point), = sweep._grid_points(designs)
+    assert key == "pe2-ch2-ib4"
+    row = sweep.run_point(point, settings)
+    assert seen == [StackParams.for_stack(stack, n_channels=2)]
+    golden = GoldenStack(stack)
+    x_q = np.stack([golden.quantize_inputs(s) for s in sweep.sweep_inputs(3, 2, FRAMES, 0)])
+    want = stack_cycles(stack, x_q, queue_depth=8)
+    assert row["frame_done"] == [int(v) for v in want["frame_done"]]
+    assert row["useful_macs_per_frame"] == want["useful_macs_per_frame"]
+    assert row["utilization"] == pytest.approx(want["utilization"])

@@ -6,8 +6,10 @@ from :mod:`.pointer` (even/odd pointer banks), :mod:`.matrix_reader` (entry walk
 and decode), :mod:`.pe` (activation queue + the two, as :class:`ColumnWalker`) and
 :mod:`.accumulator` (multiply, wrap-around accumulate; forwarding only in a block-RAM
 buffer); every memory loads at run time through :mod:`.load` (a checked stream: header,
-CRC-32, :class:`LoadChecker`). :class:`AxisTop` (:mod:`.top`) puts
-a channel behind AXI4-Stream ports for a Vivado block design.
+CRC-32, :class:`LoadChecker`). :class:`ChannelStack` (:mod:`.stack`) holds one
+channel per layer of a stack, each layer's y into the next one's x on chip.
+:class:`AxisTop` (:mod:`.top`) puts a channel or a stack behind AXI4-Stream ports for a
+Vivado block design.
 """
 
 from .accumulator import Accumulator
@@ -16,7 +18,9 @@ from .load import LoadChecker, LoadError, LoadTarget
 from .matrix_reader import MatrixReader
 from .pe import ColumnWalker
 from .pointer import PointerReader
+from .stack import ChannelStack, StackParams
 from .top import AxisTop
 
-__all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ColumnWalker", "LoadChecker",
-           "LoadError", "LoadTarget", "MatrixReader", "PointerReader"]
+__all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ChannelStack",
+           "ColumnWalker", "LoadChecker", "LoadError", "LoadTarget", "MatrixReader",
+           "PointerReader", "StackParams"]

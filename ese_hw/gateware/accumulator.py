@@ -50,6 +50,13 @@ class Accumulator(CheckedComponent):
     (synchronously, so the same-cycle write of the entry in Y is missed): ``base`` is
     then that entry's sum, forwarded, when it wrote the same row. Both behave alike.
 
+    A read-out (``ro_en`` in X) goes through the same adder: its product register is
+    loaded with 0 instead of ``weight * act``, so ``ro_data`` is ``sum = base + 0`` in Y
+    (and nothing is written: no entry is valid). ``base`` then has no reader but the
+    adder, so the LUT that picks it also forms the adder's propagate bit; with a read
+    port of its own it would cost a LUT per bit (measured by
+    ``benchmarks/bench_pe_parts.py`` at 384 PEs, K 8: 99 LUT per PE).
+
     ``clear`` empties the buffer in one cycle by resetting the ``touched`` flags, so
     no cycles are spent zeroing (or preloading) rows: entries offered from the cycle
     of ``clear`` on accumulate onto the initial values, and what the entries before
@@ -181,14 +188,17 @@ class Accumulator(CheckedComponent):
         # Each lane's data path.
         for ch in range(n_lanes):
             # Reset-less: its value matters only with y_valid, which is reset.
+            # A read-out adds a zero product, so it reads the row through the adder: the
+            # base (buffer or initial value) then feeds only the adder, and the LUT that
+            # picks it also forms the adder's propagate bit (no LUT per bit of its own).
             y_prod = Signal(signed(self._wb + self._ab), name=f"y_prod{ch}", reset_less=True)
-            m.d.sync += y_prod.eq(ent.weight * acts[ch])
+            m.d.sync += y_prod.eq(Mux(self.ro_en, 0, ent.weight * acts[ch]))
             old = Signal(signed(self._accb), name=f"old{ch}")
             acc_sum = Signal(signed(self._accb), name=f"sum{ch}")
             m.d.comb += [
                 old.eq(Mux(y_touched, rd.data[ch], self.init_data)),
                 wr.data[ch].eq(acc_sum),
-                ro_data[ch].eq(old),
+                ro_data[ch].eq(acc_sum),
             ]
             if fwd is None:
                 m.d.comb += acc_sum.eq(old + y_prod)    # truncation = wrap-around

@@ -336,6 +336,23 @@ class ChannelParams:
             "load_error": Out(LoadError),
         })
 
+    @property
+    def checked_words_signature(self):
+        """The ports of a channel whose load stream is checked outside it (one layer of
+        :class:`~ese_hw.gateware.stack.ChannelStack`): ``x``, ``y``, ``frame_done`` and
+        ``busy`` as in :attr:`signature`; ``load_words`` (payload words already passed
+        by a :class:`~ese_hw.gateware.load.LoadChecker`, always ready, taken only while
+        ``busy`` is low) and ``frames_allowed`` (a good model is loaded and no load
+        stream is under way) in place of ``load`` and its status."""
+        return wiring.Signature({
+            "x": In(stream.Signature(self.x_layout)),
+            "y": Out(stream.Signature(self.y_layout)),
+            "load_words": In(stream.Signature(self.load_layout, always_ready=True)),
+            "frames_allowed": In(1),
+            "frame_done": Out(1),
+            "busy": Out(1),
+        })
+
     # ---- Serialisation.
     def to_dict(self):
         """JSON-ready: the parameters (``qformats`` and ``timing`` as nested dicts of
@@ -444,6 +461,11 @@ class Channel(CheckedComponent):
         Elaboration-time memory images (else load them through ``load``); it must fit
         the parameters (its shape, configuration, Q formats, entries within
         ``entry_depth``).
+    checked_words : bool
+        Take load words already checked outside (a layer of a
+        :class:`~ese_hw.gateware.stack.ChannelStack`, whose one checker serves every
+        layer): the ports of :attr:`ChannelParams.checked_words_signature`
+        (``load_words`` and ``frames_allowed``) replace ``load`` and its status.
 
     Members
     -------
@@ -471,13 +493,13 @@ class Channel(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, model, **params):
+    def check_parameters(cls, *, model, checked_words, **params):
         _check_model_fits(ChannelParams(**params), model)
 
     def __init__(self, *, n_in, n_cells, n_proj, projection=True, n_pe, n_channels=1,
                  weight_bits=12, index_bits=4, act_bits=16, accum_bits=48, qformats,
                  lut_bits=12, lut_range_log2=3, queue_depth=8, broadcast=1, ew_share=1,
-                 entry_depth, model=None, timing=DEFAULT_TIMING):
+                 entry_depth, model=None, timing=DEFAULT_TIMING, checked_words=False):
         self._params = ChannelParams(
             n_in=n_in, n_cells=n_cells, n_proj=n_proj, projection=projection, n_pe=n_pe,
             n_channels=n_channels, weight_bits=weight_bits, index_bits=index_bits,
@@ -485,14 +507,17 @@ class Channel(CheckedComponent):
             lut_range_log2=lut_range_log2, queue_depth=queue_depth, broadcast=broadcast,
             ew_share=ew_share, entry_depth=entry_depth, timing=timing)
         self._images = None if model is None else channel_images(model, broadcast)
-        super().__init__(self._params.signature)
+        self._checked_words = bool(checked_words)
+        super().__init__(self._params.checked_words_signature if checked_words
+                         else self._params.signature)
 
     @classmethod
-    def from_params(cls, params, *, model=None):
-        """The channel of ``params`` (with ``model``'s memory images baked in, if given)."""
+    def from_params(cls, params, *, model=None, checked_words=False):
+        """The channel of ``params`` (with ``model``'s memory images baked in, if given;
+        with ``checked_words``, the ports of :attr:`ChannelParams.checked_words_signature`)."""
         if not isinstance(params, ChannelParams):
             raise TypeError(f"params must be a ChannelParams, not {params!r}")
-        return cls(**params.kwargs(), model=model)
+        return cls(**params.kwargs(), model=model, checked_words=checked_words)
 
     @classmethod
     def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
@@ -615,7 +640,11 @@ class Channel(CheckedComponent):
                      for pe in pes]
 
         # Data paths: x into the buffer, columns to the PEs, y out.
-        checker, frames_allowed = self._check_loads(m)
+        if self._checked_words:
+            words, frames_allowed = self.load_words, self.frames_allowed
+        else:
+            checker, frames_allowed = self._check_loads(m)
+            words = checker.words
         m.d.comb += [xbuf.x.payload.eq(self.x.payload),
                      xbuf.x.valid.eq(self.x.valid & frames_allowed),
                      self.x.ready.eq(xbuf.x.ready & frames_allowed)]
@@ -647,9 +676,11 @@ class Channel(CheckedComponent):
         # Loads only while nothing is in flight: between steps, every part idle.
         loads_allowed = ((sched.state == Step.WAIT_X) & all_idle & xbuf.empty & ~ew_seq.busy
                          & ~readout.busy & ~output.busy)
-        m.d.comb += [self.load.ready.eq(loads_allowed), self.busy.eq(~loads_allowed),
-                     checker.beats.valid.eq(self.load.valid & loads_allowed)]
-        self._route_loads(m, pes, units, checker.words)
+        m.d.comb += self.busy.eq(~loads_allowed)
+        if not self._checked_words:
+            m.d.comb += [self.load.ready.eq(loads_allowed),
+                         checker.beats.valid.eq(self.load.valid & loads_allowed)]
+        self._route_loads(m, pes, units, words)
         return m
 
     def _check_loads(self, m):

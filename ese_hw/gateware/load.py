@@ -40,6 +40,7 @@ from ._params import CheckedComponent, check_int
 __all__ = ["HEADER_FIELDS", "LOAD_CONFIG_FIELDS", "LOAD_CRC", "LOAD_FIELD_BITS", "LOAD_MAGIC",
            "LOAD_VERSION", "LoadChecker", "LoadError", "LoadTarget", "byte_width",
            "frame_load_stream", "load_beat_layout", "load_config", "load_layout",
+           "stack_load_config", "stack_load_layout",
            "load_stream_bytes", "load_stream_words", "loadable_memory", "max_load_words",
            "pack_fields", "pack_load_words", "route_load", "split_beats", "stream_crc",
            "write_layout"]
@@ -413,8 +414,9 @@ def pack_load_words(layout, rows):
     Parameters
     ----------
     layout : :func:`load_layout`
-    rows : (k, 4) integers
-        ``(target, pe, addr, data)`` rows of :func:`ese_hw.model.images.load_words`.
+    rows : (k, 4) or, for a :func:`stack_load_layout` with a layer field, (k, 5) integers
+        ``(target, pe, addr, data)`` rows of :func:`ese_hw.model.images.load_words`
+        (``(target, layer, pe, addr, data)`` for a stack).
 
     Returns
     -------
@@ -424,11 +426,13 @@ def pack_load_words(layout, rows):
     Raises
     ------
     ValueError
-        A target, PE or address does not fit its field (it would load the wrong word).
+        A target, layer, PE or address does not fit its field (it would load the wrong
+        word).
     """
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
-    columns = dict(zip(("target", "pe", "addr", "data"), rows.T, strict=True))
-    for name in ("target", "pe", "addr"):
+    names = tuple(name for name, _ in layout)          # a stack's word has a layer field
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1, len(names))
+    columns = dict(zip(names, rows.T, strict=True))
+    for name in names[:-1]:
         width = layout[name].width
         col = columns[name]
         if len(col) and (col.min() < 0 or col.max() >= 1 << width):
@@ -457,17 +461,52 @@ def _check_images_fit(params, images):
                              f"n_groups + 1 = {params.n_groups + 1}")
 
 
+def _config_fields(params):
+    fields = {name: getattr(params, name) for name in LOAD_CONFIG_FIELDS}
+    fields["qformats"] = {k: int(v) for k, v in dict(fields["qformats"]).items()}
+    if fields["projection"]:
+        del fields["projection"]        # LSTMP: the hash it had before plain layers
+    return fields
+
+
+def _hash32(value):
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
 def load_config(params):
     """The configuration hash of a load stream's third beat: the first 4 bytes
     (little-endian) of the SHA-256 of ``params``' :data:`LOAD_CONFIG_FIELDS` as compact
     JSON with sorted keys. ``params`` is a ``ChannelParams`` (or anything with those
     attributes); the gateware compares with this same number."""
-    fields = {name: getattr(params, name) for name in LOAD_CONFIG_FIELDS}
-    fields["qformats"] = {k: int(v) for k, v in dict(fields["qformats"]).items()}
-    if fields["projection"]:
-        del fields["projection"]        # LSTMP: the hash it had before plain layers
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+    return _hash32(_config_fields(params))
+
+
+def stack_load_config(layers):
+    """The configuration hash of a stack of channels (``layers``: every layer's
+    ``ChannelParams``, layer 0 first). One layer: its :func:`load_config`, so a one-layer
+    stack takes a channel's load stream unchanged. Several: the same hash of
+    ``{"layers": [...]}``, every layer's :data:`LOAD_CONFIG_FIELDS` in order, so a
+    stream for another layer count, order or any layer's shape is refused."""
+    layers = list(layers)
+    if len(layers) == 1:
+        return load_config(layers[0])
+    return _hash32({"layers": [_config_fields(p) for p in layers]})
+
+
+def stack_load_layout(layer_bits, pe_bits, addr_bits, data_bits):
+    """One payload word of a stack's load stream: :func:`load_layout` with a ``layer``
+    field (which layer's channel the word is for) after ``target``; no ``layer`` field
+    when ``layer_bits`` is 0 (one layer: a channel's word, bit for bit)."""
+    if layer_bits == 0:
+        return load_layout(pe_bits, addr_bits, data_bits)
+    return data.StructLayout({
+        "target": LoadTarget,
+        "layer": unsigned(layer_bits),
+        "pe": unsigned(pe_bits),
+        "addr": unsigned(addr_bits),
+        "data": unsigned(data_bits),
+    })
 
 
 def max_load_words(params):

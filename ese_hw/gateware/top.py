@@ -1,8 +1,11 @@
 """The AXI4-Stream top: a :class:`~ese_hw.gateware.channel.Channel` with ports Vivado knows.
 
 :class:`AxisTop` wraps one channel (``n_channels`` lock-step lanes) for a block
-design. Its Verilog ports follow the ``<prefix>_t<signal>`` pattern, so Vivado's
-"Add Module" infers three AXI4-Stream interfaces and the clock and reset::
+design, or a :class:`~ese_hw.gateware.stack.ChannelStack` of one channel per layer
+(given :class:`~ese_hw.gateware.stack.StackParams`; x feeds layer 0, y is the last
+layer's, one load stream loads every layer). Its Verilog ports follow the
+``<prefix>_t<signal>`` pattern, so Vivado's "Add Module" infers three AXI4-Stream
+interfaces and the clock and reset::
 
     aclk, aresetn                            clock; synchronous reset, active low
     s_axis_x_tdata/tvalid/tready/tlast/tuser input frames, one beat per element
@@ -55,6 +58,7 @@ from ..model.timing import DEFAULT_TIMING
 from ._params import CheckedComponent, check_int
 from .channel import Channel, ChannelParams
 from .load import LoadError, byte_width, load_stream_bytes, pack_fields
+from .stack import ChannelStack, StackParams, stack_load_bytes
 
 __all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
            "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
@@ -120,11 +124,15 @@ class AxisTop(CheckedComponent):
 
     Parameters (keyword-only)
     ----------
-    params : ChannelParams
-        The channel's parameters.
+    params : ChannelParams or StackParams
+        The channel's parameters; a stack's (:class:`~ese_hw.gateware.stack.StackParams`)
+        puts a :class:`~ese_hw.gateware.stack.ChannelStack` behind the same ports:
+        ``s_axis_x`` feeds layer 0, ``m_axis_y`` carries the last layer's outputs,
+        ``s_axis_load`` takes the stack's one load stream, ``frame_done`` is the last
+        layer's.
     y_fifo_depth : int
         Entries of the FIFO on y (:data:`DEFAULT_Y_FIFO_DEPTH`).
-    model : CompressedModel, optional
+    model : CompressedModel or CompressedStack, optional
         Memory images baked in at elaboration (else load them through ``s_axis_load``).
 
     Members
@@ -143,9 +151,12 @@ class AxisTop(CheckedComponent):
 
     @classmethod
     def check_parameters(cls, *, params, y_fifo_depth, model):
-        if not isinstance(params, ChannelParams):
-            raise TypeError(f"params must be a ChannelParams, not {params!r}")
         check_int("y_fifo_depth", y_fifo_depth)
+        if isinstance(params, StackParams):
+            ChannelStack.check(params=params, model=model)
+            return
+        if not isinstance(params, ChannelParams):
+            raise TypeError(f"params must be a ChannelParams or a StackParams, not {params!r}")
         Channel.check(**params.kwargs(), model=model)
 
     def __init__(self, *, params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, model=None):
@@ -188,7 +199,7 @@ class AxisTop(CheckedComponent):
     # ---- Parameters and widths.
     @property
     def params(self):
-        """The channel's :class:`ChannelParams`."""
+        """The channel's :class:`ChannelParams` (a stack's :class:`StackParams`)."""
         return self._params
 
     @property
@@ -221,9 +232,11 @@ class AxisTop(CheckedComponent):
 
     def to_dict(self):
         """JSON-ready description for a configuration file: ``channel``
-        (``ChannelParams.to_dict()``), ``y_fifo_depth``, ``baked``, ``tdata_bits`` (per
-        stream) and ``ports`` (:meth:`port_table`)."""
-        return {"channel": self._params.to_dict(), "y_fifo_depth": self._y_fifo_depth,
+        (``ChannelParams.to_dict()``; for a stack ``stack``, ``StackParams.to_dict()``),
+        ``y_fifo_depth``, ``baked``, ``tdata_bits`` (per stream) and ``ports``
+        (:meth:`port_table`)."""
+        key = "stack" if isinstance(self._params, StackParams) else "channel"
+        return {key: self._params.to_dict(), "y_fifo_depth": self._y_fifo_depth,
                 "baked": self.baked, "tdata_bits": axis_tdata_bits(self._params),
                 "ports": self.port_table()}
 
@@ -249,7 +262,13 @@ class AxisTop(CheckedComponent):
         # no clk/rst ports of its own; AXI's reset is synchronous and active low.
         m.domains.sync = sync = ClockDomain("sync")
         m.d.comb += [sync.clk.eq(self.aclk), sync.rst.eq(~self.aresetn)]
-        m.submodules.channel = channel = Channel.from_params(p, model=self._model)
+        if isinstance(p, StackParams):
+            # Every layer on chip; the stack has the channel's ports (x is layer 0's, y the
+            # last layer's, one load stream for all), so the adapters below are the same.
+            channel = ChannelStack(params=p, model=self._model)
+            m.submodules.stack = channel
+        else:
+            m.submodules.channel = channel = Channel.from_params(p, model=self._model)
         m.d.comb += [self.frame_done.eq(channel.frame_done), self.busy.eq(channel.busy),
                      self.loaded.eq(channel.loaded), self.loading.eq(channel.loading),
                      self.load_error.eq(channel.load_error)]
@@ -351,6 +370,9 @@ def model_load_bytes(params, model):
     """:func:`load_stream_bytes` of ``model``'s images (``load.bin``), after checking
     that ``model`` fits the channel of ``params`` (``ValueError`` otherwise: another
     shape, configuration or Q formats, which the images alone do not show, or more
-    entries than ``entry_depth``)."""
+    entries than ``entry_depth``). For :class:`StackParams` the stack's one load stream
+    (:func:`~ese_hw.gateware.stack.stack_load_bytes`) of ``model``'s layers."""
+    if isinstance(params, StackParams):
+        return stack_load_bytes(params, model)
     Channel.check(**params.kwargs(), model=model)
     return load_stream_bytes(params, channel_images(model, params.broadcast))

@@ -49,7 +49,7 @@ from .lstmp import (
 from .npzio import read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
-from .stack import check_stack, describe_stack, require_single_layer, stack_float
+from .stack import check_stack, describe_stack, stack_float
 
 __all__ = ["FORMAT_VERSION", "STACK_FORMAT_VERSION", "QFORMAT_KEYS", "Config",
            "CompressedModel", "CompressedStack", "compress", "compress_stack",
@@ -221,12 +221,6 @@ class CompressedStack:
 
     def describe(self):
         return describe_stack(self.float_layers)
-
-    def single_layer(self, source="model"):
-        """The one :class:`CompressedModel` of a single layer (LSTMP or plain): what the
-        hardware (gateware, cycle model) runs today. A stack is an :class:`EseError`."""
-        require_single_layer(self.float_layers, source)
-        return self.layers[0]
 
     def save(self, path):
         """Write the model ``.npz`` atomically: version 1 (bare names) for exactly one

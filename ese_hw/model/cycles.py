@@ -29,10 +29,13 @@ from .timing import DEFAULT_TIMING
 
 __all__ = [
     "ArrayTimer",
+    "LayerTimer",
     "group_columns",
     "useful_macs",
     "frame_cycles",
+    "stack_frame_cycles",
     "channel_cycles",
+    "stack_cycles",
 ]
 
 class ArrayTimer:
@@ -123,6 +126,137 @@ def _phase(timer, start, counts, nonzero, timing, avail=None):
     return done + timing.bc_idle_latency
 
 
+class LayerTimer:
+    """The step recurrence of one :class:`ese_hw.gateware.channel.Channel`, frame after
+    frame, with its state carried between frames (the PE array, the x slots, the
+    scheduler, the read-out and the output stream).
+
+    A frame is stepped in two calls, so that a stack can couple its layers:
+
+    * :meth:`x_ready` is the earliest cycle the next frame's first ``x`` element can be
+      taken (its x slot freed, the previous frame's last element taken);
+    * :meth:`step` takes the frame's elements one per cycle from ``x_first`` (at least
+      :meth:`x_ready`) and returns its ``frame_done`` cycle;
+    * :meth:`output` streams its ``y``: element 0 is taken at ``y_first`` (at least
+      ``frame_done + 1``; later when the consumer holds it off), the rest one per cycle
+      after it (the output register refills in the cycle of each transfer and the
+      consumer, an x slot being written, never waits in a frame). The next frame's
+      read-out waits for the stream's end.
+
+    Every ``+ timing.strobe_latency`` is a registered reaction: a scheduler state change,
+    a freed x slot, a full-slot flag.
+
+    Parameters
+    ----------
+    model : CompressedModel
+    n_channels, queue_depth, broadcast, ew_share, timing
+        As for :func:`frame_cycles`.
+    """
+
+    def __init__(self, model, *, n_channels, queue_depth, broadcast=1, ew_share=1,
+                 timing=DEFAULT_TIMING):
+        n = model.config.n_pe
+        self.model, self.timing, self.n_channels = model, timing, n_channels
+        self.k = check_int("broadcast", broadcast)
+        ew_share = check_int("ew_share", ew_share)
+        gate_counts = np.diff(model.gate.ptr, axis=1)
+        n_in = model.n_in
+        self.x_counts = group_columns(gate_counts[:, :n_in], self.k)
+        self.y_counts = group_columns(gate_counts[:, n_in:], self.k)
+        self.projection = model.has_projection
+        self.m_counts = (group_columns(np.diff(model.ym.ptr, axis=1), self.k)
+                         if self.projection else None)
+        self.cells = -(-model.n_cells // n)
+        self.prow = -(-model.n_proj // n)
+        self.lanes = ew_share * n_channels      # what one element-wise unit feeds per cell
+        self.slot = timing.ew_slot(self.lanes)
+        self.timer = ArrayTimer(n, queue_depth, timing=timing)
+        self.t = 0                              # frames stepped
+        self.release = [-(1 << 40)] * 2         # cycle each x slot was last released
+        self.last_x = -1                        # the previous frame's last x element taken
+        self.wait_x = 0                         # the scheduler enters WAIT_X
+        self.ro_free = -(1 << 40)               # ro_busy low from this cycle
+        self.out_free = -(1 << 40)              # out_busy low from this cycle
+        self.done = None
+
+    def x_ready(self):
+        """The earliest cycle the next frame's first ``x`` element can be taken."""
+        return max(self.last_x + 1, self.release[self.t % 2] + self.timing.strobe_latency)
+
+    def step(self, x_first, x_nz, y_prev, m_nz, zero, events=None):
+        """Step the next frame; return its ``frame_done`` cycle.
+
+        ``x_first``: the cycle its first x element is taken (elements one per cycle);
+        ``x_nz`` / ``m_nz``: its grouped non-zero flags of x and m (every lane);
+        ``y_prev``: (C, P) the lanes' ``y_{t-1}`` (zero-state lanes already 0);
+        ``zero``: (C,) the lanes that start from zero state. With ``events`` (a list),
+        the frame's phase boundaries are appended (``output_end`` set by :meth:`output`).
+        """
+        tm, model, timer, step = self.timing, self.model, self.timer, self.timing.strobe_latency
+        n_in, n = model.n_in, model.config.n_pe
+        if x_first < self.x_ready():
+            raise ValueError(f"x_first = {x_first} is before the slot is free "
+                             f"({self.x_ready()})")
+        s = self.t % 2
+        self.last_x = x_first + n_in - 1
+        x_full = self.last_x + step                 # the slot's full flag after its last write
+        s_x = max(self.wait_x, x_full)
+        e_x = _phase(timer, s_x, self.x_counts, x_nz, tm)
+        self.release[s] = e_x
+        y_wait = e_x + step
+        s_y = None
+        if zero.all():
+            g0 = y_wait + step
+        else:
+            s_y = max(y_wait, self.ro_free)
+            y_nz = group_columns(np.any(y_prev != 0, axis=0), self.k, reduce=np.any)
+            g0 = _phase(timer, s_y, self.y_counts, y_nz, tm) + step
+        s_p = max(g0, timer.all_idle(), self.ro_free)
+        rounds = s_p + np.arange(self.cells) * self.slot + tm.m_round_ready(self.lanes)
+        if self.projection:
+            avail = group_columns(rounds[np.arange(model.n_cells) // n], self.k,
+                                  reduce=np.max)
+            e_p = _phase(timer, s_p, self.m_counts, m_nz, tm, avail)
+            s_r = max(e_p + step, timer.all_idle(), self.out_free)
+        else:
+            # No projection phase: the scheduler waits in EW for the last cell's m_t
+            # (the read-out then copies the m banks into the y banks).
+            e_p = None
+            s_r = max(s_p + step, int(rounds[-1]), self.out_free)
+        done = int(s_r + self.prow + tm.readout_extra)
+        if events is not None:
+            events.append({"x_first": int(x_first), "x_start": s_x, "x_end": e_x,
+                           "y_start": s_y, "gate_done": s_p,
+                           "first_m": int(rounds[0]) if self.cells else s_p,
+                           "proj_pushed": e_p, "readout_start": s_r, "frame_done": done,
+                           "y_last": None, "output_end": None})
+        self.ro_free = done
+        self.wait_x = s_r + step
+        self.done = done
+        self.t += 1
+        return done
+
+    def output(self, y_first=None, events=None):
+        """The stepped frame's ``y`` leaves from ``y_first`` (default ``frame_done + 1``,
+        taken at once); returns the cycle the output stream is idle again."""
+        earliest = self.done + self.timing.y_bank_read_latency
+        y_first = earliest if y_first is None else int(y_first)
+        if y_first < earliest:
+            raise ValueError(f"y_first = {y_first} is before the first y element exists "
+                             f"({earliest})")
+        # The last element is taken at y_first + P - 1; busy drops two cycles later.
+        y_last = y_first + self.model.n_proj - 1
+        self.out_free = y_last + self.timing.output_extra
+        if events is not None:
+            events[-1].update(y_last=y_last, output_end=self.out_free)
+        return self.out_free
+
+
+def _nonzero_flags(values, broadcast):
+    """Grouped "non-zero in some lane" flags of (C, T, n) activations: (T, n / K)."""
+    return group_columns(np.any(np.asarray(values) != 0, axis=0), broadcast, reduce=np.any)
+
+
 def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
                  events=None, timing=DEFAULT_TIMING):
     """Cycle of every ``frame_done`` of :class:`ese_hw.gateware.channel.Channel`.
@@ -144,81 +278,75 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
     timing : Timing
         The channel's latencies (the same object the channel was built with).
 
-    The recurrence follows ``ese_hw.gateware.scheduler`` (the step's phases) and
-    the channel's broadcaster, element-wise sequencer and read-out; the PEs are
-    :class:`ArrayTimer`. Inputs are assumed to arrive one element per cycle from
-    cycle 0 and outputs to be taken at once. Returns an int64 array of T cycles.
-    With ``events`` (a list), one dict of phase boundaries per frame is appended.
-    Every ``+ timing.strobe_latency`` below is a registered reaction: a scheduler
-    state change, a freed x slot, a full-slot flag.
+    One :class:`LayerTimer` stepped frame by frame. Inputs are assumed to arrive one
+    element per cycle from cycle 0 and outputs to be taken at once. Returns an int64
+    array of T cycles. With ``events`` (a list), one dict of phase boundaries per frame
+    is appended.
     """
-    c_n, t_n, n_in = x_q.shape
-    n = model.config.n_pe
-    n_cells, n_proj = model.n_cells, model.n_proj
-    cells = -(-n_cells // n)
-    prow = -(-n_proj // n)
-    k = check_int("broadcast", broadcast)
-    ew_share = check_int("ew_share", ew_share)
-    gate_counts = np.diff(model.gate.ptr, axis=1)
-    x_counts = group_columns(gate_counts[:, :n_in], k)
-    y_counts = group_columns(gate_counts[:, n_in:], k)
-    projection = model.has_projection
-    m_counts = group_columns(np.diff(model.ym.ptr, axis=1), k) if projection else None
-    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
-    lanes = ew_share * c_n                  # what one element-wise unit feeds per cell
-    slot = timing.ew_slot(lanes)
-    step = timing.strobe_latency
+    return stack_frame_cycles([model], x_q, [{"y": y_q, "m": m_q}], queue_depth=queue_depth,
+                              broadcast=broadcast, ew_share=ew_share, resets=resets,
+                              events=None if events is None else [events],
+                              timing=timing)[-1]
 
-    timer = ArrayTimer(n, queue_depth, timing=timing)
-    x_nz = group_columns(np.any(np.asarray(x_q) != 0, axis=0), k, reduce=np.any)   # (T, I/K)
-    m_nz = group_columns(np.any(np.asarray(m_q) != 0, axis=0), k, reduce=np.any)   # (T, H/K)
-    y_q = np.asarray(y_q)
-    done = np.zeros(t_n, dtype=np.int64)
-    release = [-(1 << 40)] * 2     # cycle each slot was last released
-    wait_x = 0                     # the scheduler enters WAIT_X
-    ro_free = -(1 << 40)           # ro_busy low from this cycle
-    out_free = -(1 << 40)
-    prev_load_start = -n_in
+
+def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_share=1,
+                       resets=None, events=None, x_arrivals=None, timing=DEFAULT_TIMING):
+    """Cycle of every layer's ``frame_done`` of :class:`ese_hw.gateware.stack.ChannelStack`.
+
+    Parameters
+    ----------
+    models : sequence of CompressedModel
+        The layers, layer 0 first (every layer built with the same ``queue_depth``,
+        ``broadcast``, ``ew_share`` and ``timing``).
+    x_q : (C, T, I) integers
+        Layer 0's inputs.
+    traces : sequence of dicts
+        Per layer, its outputs ``y`` (C, T, P) and ``m`` (C, T, H) (the golden model's,
+        :meth:`ese_hw.model.golden.GoldenStack.run_channels`); layer ``k + 1``'s inputs
+        are layer ``k``'s ``y``.
+    resets : (T, C) booleans, optional
+        Lanes that start from zero state at that frame, in every layer.
+    events : list of lists, optional
+        One list per layer: the layer's per-frame phase boundaries are appended
+        (``x_first`` / ``y_last``: the cycles its first x element was taken and its last
+        y element left).
+    x_arrivals : (T,) integers, optional
+        The earliest cycle frame ``t``'s first x element is offered to layer 0 (then one
+        element per cycle); default: every frame waiting from cycle 0.
+
+    Frame ``t`` goes through layers ``0 .. L-1`` in order (one :class:`LayerTimer` per
+    layer). Layer 0 takes x one element per cycle as soon as a slot is free. Layer
+    ``k``'s y leaves when it exists and layer ``k + 1`` can take it (its slot for frame
+    ``t`` freed by its frame ``t - 2``, and frame ``t - 1``'s elements all taken: both
+    already stepped), which is also when layer ``k + 1``'s frame ``t`` arrives; the last
+    layer's y is taken at once. Returns an (L, T) int64 array.
+    """
+    x_q = np.asarray(x_q)
+    c_n, t_n, _ = x_q.shape
+    k = check_int("broadcast", broadcast)
+    resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
+    timers = [LayerTimer(m, n_channels=c_n, queue_depth=queue_depth, broadcast=k,
+                         ew_share=ew_share, timing=timing) for m in models]
+    inputs = [x_q] + [tr["y"] for tr in traces[:-1]]
+    x_nz = [_nonzero_flags(x, k) for x in inputs]
+    m_nz = [_nonzero_flags(tr["m"], k) for tr in traces]
+    done = np.zeros((len(models), t_n), dtype=np.int64)
     for t in range(t_n):
-        s = t % 2
-        load_start = max(prev_load_start + n_in, release[s] + step)
-        prev_load_start = load_start
-        x_full = load_start + n_in - 1 + step       # the slot's full flag after its last write
-        s_x = max(wait_x, x_full)
         zero = np.ones(c_n, bool) if t == 0 else resets[t]
-        e_x = _phase(timer, s_x, x_counts, x_nz[t], timing)
-        release[s] = e_x
-        y_wait = e_x + step
-        if zero.all():
-            g0 = y_wait + step
-        else:
-            s_y = max(y_wait, ro_free)
-            y_prev = np.where(zero[:, None], 0, y_q[:, t - 1])
-            y_nz = group_columns(np.any(y_prev != 0, axis=0), k, reduce=np.any)
-            e_y = _phase(timer, s_y, y_counts, y_nz, timing)
-            g0 = e_y + step
-        s_p = max(g0, timer.all_idle(), ro_free)
-        rounds = s_p + np.arange(cells) * slot + timing.m_round_ready(lanes)
-        if projection:
-            avail = group_columns(rounds[np.arange(n_cells) // n], k, reduce=np.max)
-            e_p = _phase(timer, s_p, m_counts, m_nz[t], timing, avail)
-            s_r = max(e_p + step, timer.all_idle(), out_free)
-        else:
-            # No projection phase: the scheduler waits in EW for the last cell's m_t
-            # (the read-out then copies the m banks into the y banks).
-            e_p = None
-            s_r = max(s_p + step, int(rounds[-1]), out_free)
-        done[t] = s_r + prow + timing.readout_extra
-        output_end = int(done[t] + n_proj + timing.output_extra)
-        if events is not None:
-            events.append({"x_start": s_x, "x_end": e_x,
-                           "y_start": None if zero.all() else s_y,
-                           "gate_done": s_p, "first_m": int(rounds[0]) if cells else s_p,
-                           "proj_pushed": e_p, "readout_start": s_r, "frame_done": int(done[t]),
-                           "output_end": output_end})
-        ro_free = done[t]
-        out_free = output_end
-        wait_x = s_r + step
+        x_first = timers[0].x_ready()
+        if x_arrivals is not None:
+            x_first = max(x_first, int(x_arrivals[t]))
+        for layer, timer in enumerate(timers):
+            y_prev = None if zero.all() else np.where(zero[:, None], 0,
+                                                      np.asarray(traces[layer]["y"])[:, t - 1])
+            ev = None if events is None else events[layer]
+            done[layer, t] = timer.step(x_first, x_nz[layer][t], y_prev, m_nz[layer][t], zero,
+                                        events=ev)
+            y_first = done[layer, t] + timing.y_bank_read_latency
+            if layer + 1 < len(timers):
+                y_first = max(y_first, timers[layer + 1].x_ready())
+            timer.output(y_first, events=ev)
+            x_first = y_first
     return done
 
 
@@ -258,5 +386,50 @@ def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=N
         # sent ahead wait in the x slots, and that wait is queueing, not latency).
         "latency_cycles": float(np.mean([e["output_end"] - e["x_start"] + timing.strobe_latency
                                          for e in events[1:] or events])),
+        "y": y_q,
+    }
+
+
+def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
+                 timing=DEFAULT_TIMING):
+    """:func:`channel_cycles` of a stack (a ``CompressedStack``, or one model): runs the
+    golden stack for every layer's activations, then :func:`stack_frame_cycles`.
+
+    Returns ``frame_done`` (the last layer's, T), ``layer_frame_done`` (L, T),
+    ``cycles_per_frame`` (steady-state interval of the last layer's frames, the
+    slowest layer's), ``layer_cycles_per_frame`` (each layer's own interval),
+    ``useful_macs_per_frame`` (all layers), ``utilization`` (over every layer's PEs),
+    ``latency_cycles`` (layer 0's X phase start to the last layer's y stream end, plus
+    a strobe, like :func:`channel_cycles`) and ``y`` (the last layer's outputs).
+    """
+    from .golden import GoldenStack
+
+    x_q = np.asarray(x_q, dtype=np.int64)
+    golden = GoldenStack(stack)
+    models = golden.stack.layers
+    y_q, traces = golden.run_channels(x_q, resets, trace=True)
+    events = [[] for _ in models]
+    done = stack_frame_cycles(models, x_q, traces, queue_depth=queue_depth,
+                              broadcast=broadcast, ew_share=ew_share, resets=resets,
+                              events=events, timing=timing)
+    t_n = x_q.shape[1]
+
+    def interval(d):
+        return float(np.diff(d).mean()) if t_n > 1 else float(d[0])
+
+    per_frame = interval(done[-1])
+    useful = sum(useful_macs(m) for m in models)
+    pes = sum(m.config.n_pe for m in models)
+    frames = range(1, t_n) if t_n > 1 else range(t_n)
+    latency = [events[-1][t]["output_end"] - events[0][t]["x_start"] + timing.strobe_latency
+               for t in frames]
+    return {
+        "frame_done": done[-1],
+        "layer_frame_done": done,
+        "cycles_per_frame": per_frame,
+        "layer_cycles_per_frame": [interval(d) for d in done],
+        "useful_macs_per_frame": useful,
+        "utilization": useful / (pes * per_frame),
+        "latency_cycles": float(np.mean(latency)),
         "y": y_q,
     }

@@ -232,6 +232,20 @@ class GoldenStack:
             x_q = layer.run_quantized(x_q)
         return x_q
 
+    def run_channels(self, x_q, resets=None, *, trace=False):
+        """Several independent sequences through the stack, as the lock-step lanes of
+        :class:`~ese_hw.gateware.stack.ChannelStack` run them: ``x_q`` (C, T, I) integers,
+        ``resets`` (T, C) booleans restarting lane ``c`` of *every* layer at frame ``t``
+        (the stack carries a frame's reset bits from layer to layer). Returns the last
+        layer's (C, T, P) outputs and, with ``trace``, one dict per layer (layer 0 first)
+        of its inputs ``x``, outputs ``y`` and ``m``, ``c`` traces, each (C, T, n)."""
+        layers = []
+        for layer in self.layers:
+            y, tr = layer.run_channels(x_q, resets, trace=True)
+            layers.append({"x": np.asarray(x_q, dtype=np.int64), "y": y, **tr})
+            x_q = y
+        return (x_q, layers) if trace else x_q
+
     def run(self, x):
         """Float inputs (T, I) -> float outputs (T, P_last) through the integer stack."""
         return self.run_quantized(self.quantize_inputs(x)) / 2.0 ** self.fa

@@ -24,8 +24,7 @@ from .lstmp import LSTMPWeights, atomic_savez, check_inputs, lstmp_float
 from .npzio import read_npz
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "check_stack", "weight_stack_from_arrays",
-           "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack",
-           "require_single_layer"]
+           "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack"]
 
 #: The version of the multi-layer weights layout (version 1 is the bare single layer).
 WEIGHTS_FORMAT_VERSION = 2
@@ -56,15 +55,6 @@ def describe_stack(layers):
     sizes = " -> ".join([str(layers[0].n_in)] + [
         f"{w.n_cells}{'/' + str(w.n_proj) if w.has_projection else ''}" for w in layers])
     return f"{len(layers)}-layer {kind} ({sizes})"
-
-
-def require_single_layer(layers, source):
-    """Raise :class:`EseError` unless ``layers`` is one layer (LSTMP or plain): all the
-    gateware and the cycle model run so far (stacks are a later step)."""
-    if len(layers) != 1:
-        raise EseError(f"{source}: a {describe_stack(layers)} model; the hardware flows "
-                       f"(generate, estimate, sweep, run --engine rtl) support one layer "
-                       f"(LSTMP or plain LSTM) only, stacked layers are not supported yet")
 
 
 def save_weight_stack(path, layers):

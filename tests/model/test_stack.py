@@ -1,5 +1,7 @@
 """Stacked and plain layers in the model: file layouts, compress, float and golden."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,7 @@ def test_old_single_layer_files_load_as_one_layer(tmp_path):
     with np.load(tmp_path / "m.npz") as f:
         assert int(f["format_version"]) == 1 and "l0_bias" not in f.files
     stack = load_compressed_stack(tmp_path / "m.npz")
-    assert len(stack.layers) == 1 and stack.single_layer() is not None
+    assert len(stack.layers) == 1 and stack.layers[0].has_projection
     x = _x(3)
     np.testing.assert_array_equal(GoldenStack(stack).run(x), GoldenModel(model).run(x))
 
@@ -173,33 +175,23 @@ def test_cli_compress_and_run_a_stack(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), GoldenStack(model).run(x))
 
 
-_HARDWARE = {
-    "generate": ["generate", "{f}", "-o", "{d}/gen"],
-    "estimate": ["estimate", "{f}"],
-    "sweep": ["sweep", "{f}", "-o", "{d}/sweep"],
-    "rtl": ["run", "{f}", "--inputs", "{d}/x.npy", "-o", "{d}/y.npy", "--engine", "rtl"],
-}
-# (run --engine rtl refuses float weights before it looks at their layers.)
-_REFUSALS = [(cmd, kind) for cmd in _HARDWARE for kind in ("weights", "model", "plain")
-             if not (cmd == "rtl" and kind == "weights")]
-
-
-@pytest.mark.parametrize(("cmd", "kind"), _REFUSALS)
-def test_hardware_flows_refuse_stacks(cmd, kind, tmp_path, capsys):
-    """Two layers, LSTMP or plain, are refused by every hardware flow (one plain layer
-    runs: tests/test_rtl_engine.py, tests/gateware/test_channel_plain.py)."""
-    stack = _stacks()["plain"] if kind == "plain" else _stacks()["lstmp"]
+@pytest.mark.parametrize("kind", ["weights", "model"])
+def test_generate_takes_a_stack_with_plain_layers(kind, tmp_path, capsys):
+    """No hardware flow refuses a layer kind any more: a stack of a plain layer and an
+    LSTMP one, given as weights or compressed, becomes one stack top whose config.json
+    names both kinds (the RTL runs of such stacks: tests/gateware/test_channel_stack.py)."""
+    stack = [_plain(3, 8, 1), random_weights(8, 8, 4, seed=2)]
     f = tmp_path / "f.npz"
     if kind == "weights":
         save_weight_stack(f, stack)
     else:
         compress_stack(stack, CFG).save(f)
-    np.save(tmp_path / "x.npy", _x(3))
-    assert main([a.format(f=f, d=tmp_path) for a in _HARDWARE[cmd]]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not supported yet" in err, err
-    assert ("2-layer LSTM (" if kind == "plain" else "2-layer LSTMP") in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz", "x.npy"]
+    assert main(["generate", str(f), "-o", str(tmp_path / "gen"), "--pes", "4"]) == 0, \
+        capsys.readouterr().err
+    config = json.loads((tmp_path / "gen" / "config.json").read_text())
+    layers = config["stack"]["layers"]
+    assert [p["projection"] for p in layers] == [False, True]
+    assert [(p["n_in"], p["n_cells"], p["n_proj"]) for p in layers] == [(3, 8, 8), (8, 8, 4)]
 
 
 def test_bad_compressed_stack_files(tmp_path):
