@@ -68,3 +68,18 @@ def test_split_channel_loaded_with_resets():
     np.testing.assert_array_equal(y, g.run_channels(x_q, resets))
     model_done = channel_cycles(model, x_q, resets=resets, **kw)["frame_done"]
     np.testing.assert_array_equal(np.diff(done), np.diff(model_done))
+
+
+def test_unsplit_model_runs_on_a_split_channel():
+    """A model whose W_ym rows sit one per PE (files written before the split) on the
+    same 4-PE channel: the partners hold no projection entries and add 0, so y is still
+    bit-exact and every frame_done on the cycle model's cycle."""
+    model = compress(random_weights(N_IN, CELLS, PROJ, seed=1), Config(n_pe=4, density=0.5),
+                     split_projection=False)
+    assert model.ym.entries_per_pe.tolist()[PROJ:] == [0, 0]
+    g = GoldenModel(model)
+    x_q = _inputs(g, 1, 4, seed=6)
+    y, done = run_channel(Channel.for_model(model, queue_depth=4, preload=True), x_q)
+    np.testing.assert_array_equal(y, g.run_channels(x_q))
+    model_done = channel_cycles(model, x_q, queue_depth=4)["frame_done"]
+    np.testing.assert_array_equal(np.asarray(done) - 1, model_done)
