@@ -5,7 +5,10 @@ random weights, density 0.112, 6-bit indices, queue depth 8, 200 MHz):
 
 * ``n_pe`` PEs, a ``broadcast`` of K activations per transfer, ``n_channels`` lock-step
   channels, the pruning's ``balance`` (``pe``: equal entries per PE; ``column``: equal
-  entries per PE in every column) and ``ew_share`` PEs per element-wise unit.
+  entries per PE in every column) and ``ew_share`` PEs per element-wise unit;
+* past 2 P = 1,024 PEs, ``split_projection``: each ``W_ym`` row split over
+  ``n_pe // P`` PEs (the compressor's default; keys end in ``-split``) or one PE per row
+  with the others idle in the projection (the layout before the split, ``-nosplit``).
 
 What each point records:
 
@@ -29,7 +32,7 @@ Points run on a Dask ``LocalCluster`` (:func:`ese_hw.sweep.dask_client`); the es
 are what takes time (minutes per new configuration). Writes
 ``build/bench/frontier.json``; ``--markdown`` prints the README's table.
 
-    python -m benchmarks.bench_frontier [--frames 6] [--points batch1,throughput]
+    python -m benchmarks.bench_frontier [--frames 6] [--points batch1,throughput,split]
                                         [--no-estimate] [--rtl KEY ...] [--markdown]
 """
 
@@ -47,8 +50,9 @@ from ese_hw.design import DEFAULT_INDEX_BITS, DEFAULT_SHAPE, RANDOM_SEED, cached
 from ese_hw.estimate import RESOURCES, estimate
 from ese_hw.flows import ESE_FIGURES, output_errors
 from ese_hw.gateware.channel import ChannelParams
-from ese_hw.model.compress import Config
+from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import lstmp_float, random_weights
 from ese_hw.rtl import CLOCK_MHZ, dense_macs
@@ -71,11 +75,19 @@ class Point:
     n_channels: int
     balance: str
     ew_share: int
+    split_projection: bool = True
+
+    @property
+    def splits(self):
+        """The PEs outnumber W_ym's rows twice or more, so its rows can be split."""
+        return proj_split(self.n_pe, DEFAULT_SHAPE[2]) > 1
 
     @property
     def key(self):
+        split = ("" if not self.splits else "-split" if self.split_projection
+                 else "-nosplit")
         return (f"pe{self.n_pe}-k{self.broadcast}-ch{self.n_channels}-{self.balance}"
-                f"-g{self.ew_share}")
+                f"-g{self.ew_share}{split}")
 
 
 def _default_share(n_pe):
@@ -89,15 +101,22 @@ def _batch1_points():
            for n in (32, 64, 128, 256, 512, 1024) for k in (1, 2, 4, 8)]
     # Where the estimate's LUT limit falls (between 256 and 512 PEs), in steps of 64.
     pts += [Point(n, 8, 1, "pe", _default_share(n)) for n in (320, 384)]
-    # Not 1024 PEs: past P = 512 PEs some PEs hold no projection row, so column
-    # balance (equal entries per PE in every column) prunes the projection to nothing.
     pts += [Point(n, k, 1, "column", _default_share(n))
             for n in (256, 320, 384, 512) for k in (4, 8)]
+    pts += [pt for pt in _split_points() if pt not in pts]
     # The LUT margin falls between 320 and 384 PEs at K 8 (column).
     pts += [Point(352, 8, 1, "column", _default_share(352))]
     # What sharing the element-wise units costs in cycles and saves in area.
     pts += [Point(512, 4, 1, "pe", g) for g in (1, 4)]
     return pts
+
+
+def _split_points():
+    """1024 PEs (two per W_ym row), K 8, both balances, with the projection split and
+    without: without it half the PEs hold no projection row, so ``pe`` balance keeps
+    half of W_ym's weights and ``column`` balance none."""
+    return [Point(1024, 8, 1, b, _default_share(1024), split)
+            for b in ("pe", "column") for split in (True, False)]
 
 
 def _throughput_points():
@@ -107,12 +126,16 @@ def _throughput_points():
                Point(512, 4, 4, "pe", 16)])
 
 
-POINT_SETS = {"batch1": _batch1_points, "throughput": _throughput_points}
+POINT_SETS = {"batch1": _batch1_points, "throughput": _throughput_points,
+              "split": _split_points}
 
 
 def _model(point):
     """The paper-shape model compressed for ``point`` (cached under build/models)."""
     config = Config(n_pe=point.n_pe, index_bits=DEFAULT_INDEX_BITS, balance=point.balance)
+    if not point.split_projection:          # not the compressor's default: not cached
+        return compress(random_weights(*DEFAULT_SHAPE, seed=RANDOM_SEED), config,
+                        split_projection=False)
     _, model = cached_compress(f"random seed {RANDOM_SEED}",
                                lambda: random_weights(*DEFAULT_SHAPE, seed=RANDOM_SEED),
                                DEFAULT_SHAPE, config)
@@ -140,8 +163,8 @@ def _cycle_figures(point, model, frames):
         "golden_vs_float_max_abs_error": errors["max_abs_error"],
         "golden_vs_float_mean_abs_error": errors["mean_abs_error"],
         # Achieved density: below the target where the balance cannot keep it (1024
-        # PEs: half the PEs have no projection row, and pe balance gives every PE the
-        # same entry count).
+        # PEs without the split: half the PEs have no projection row, and pe balance
+        # gives every PE the same entry count).
         "density": float(model.stats["density"]),
         "entries_per_pe_max": int((model.gate.entries_per_pe + model.ym.entries_per_pe).max()),
     }
@@ -215,8 +238,10 @@ def markdown_table(rows, best):
              "|" + "---|" * 17]
     for r in rows:
         fits = "n/m" if r["fits"] is None else ("yes" if r["fits"] else "no")
+        balance = r["balance"] + {True: ", split", False: ", no split"}.get(
+            r.get("split_projection") if r["n_pe"] >= 2 * DEFAULT_SHAPE[2] else None, "")
         lines.append(
-            f"| {r['n_pe']} | {r['broadcast']} | {r['n_channels']} | {r['balance']} "
+            f"| {r['n_pe']} | {r['broadcast']} | {r['n_channels']} | {balance} "
             f"| {r['ew_share']} | {r['cycles_per_frame']:,.0f} | {r['frame_interval_us']:.2f} "
             f"| {r['latency_us']:.2f} | {r['utilization']:.3f} | {r['sparse_gops']:.1f} "
             f"| {_cell(r['LUT'], ',')} | {_cell(r['FF'], ',')} | {_cell(r['DSP48E2'], ',')} "

@@ -40,6 +40,7 @@ from .model.compress import (
     load_compressed_stack,
     stack_from_arrays,
 )
+from .model.encode import proj_split
 from .model.limits import (
     CLOCK_MHZ_RANGE,
     LIMITS,
@@ -319,8 +320,11 @@ def _cache_key(weights_id, shape, config):
     one such tuple per layer of a stack)."""
     key = {"weights": weights_id, "shape": list(shape), "config": config.to_dict(),
            "format_version": FORMAT_VERSION, "ese_hw": __version__}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     layers = shape if isinstance(shape[0], tuple) else (shape,)
+    splits = [proj_split(config.n_pe, p) for _, _, p in layers]
+    if max(splits) > 1:          # W_ym in parts: unlike an entry cached before the split
+        key["ym_split"] = splits
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     i, h, p = layers[0]
     stem = f"{i}x{h}x{p}" if len(layers) == 1 else f"stack{len(layers)}_{i}x{h}x{p}"
     return f"{stem}_pe{config.n_pe}_i{config.index_bits}_{digest}.npz"

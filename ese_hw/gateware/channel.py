@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ..model.compress import QFORMAT_KEYS
+from ..model.encode import proj_split
 from ..model.images import channel_images, sub_bits
 from ..model.limits import check_int
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
@@ -232,6 +233,12 @@ class ChannelParams:
     @property
     def proj_rows(self):
         return -(-self.n_proj // self.n_pe)
+
+    @property
+    def proj_split(self):
+        """PEs per ``W_ym`` row (S, :func:`ese_hw.model.encode.proj_split`): PE ``r`` owns
+        row ``r`` and adds the parts of PEs ``r + P, r + 2P, ...`` (1 without a projection)."""
+        return proj_split(self.n_pe, self.n_proj) if self.projection else 1
 
     @property
     def phase_lengths(self):
@@ -580,7 +587,8 @@ class Channel(CheckedComponent):
                          proj_rows=c.proj_rows, qformats=dict(c.qformats),
                          timing=c.timing, init=init, lut_bits=c.lut_bits,
                          lut_range_log2=c.lut_range_log2, own_cells=c.ew_share == 1,
-                         projection=c.projection)
+                         projection=c.projection,
+                         proj_partners=c.proj_split - 1 if p < c.n_proj else 0)
 
     def _cell_unit(self, u):
         """Cell unit ``u`` (of PEs ``u G .. u G + G - 1``), with their peephole images when
@@ -646,6 +654,10 @@ class Channel(CheckedComponent):
             wiring.connect(m, fanout.o[p], pe.column)
             wiring.connect(m, bc.y_rd[p], pe.y_rd)
             wiring.connect(m, output.bank_rd[p], pe.out_rd)
+        # A split projection: each row's owner adds its partners' parts at read-out.
+        for r in range(n_proj if c.proj_split > 1 else 0):
+            m.d.comb += [pes[r].proj_partner[j - 1].eq(pes[r + j * n_proj].proj_sum)
+                         for j in range(1, c.proj_split)]
         # The cell units (each PE's own, or the shared ones) run the element-wise pass
         # in lock-step, so the first's count of written cells stands for all of them.
         units, m_rd = self._cell_units(m, pes)

@@ -21,6 +21,7 @@ from .accumulator import Accumulator
 from .cell import CellUnit
 from .lanes import (
     GATES,
+    accum_lanes_layout,
     accum_read_signature,
     bank_read_signature,
     column_layout,
@@ -252,6 +253,14 @@ class ChannelPE(wiring.Component):
     and the ``peep_load``, ``ew``, ``cells_done`` and ``m_rd`` ports are the shared
     unit's.
 
+    With ``proj_partners`` S - 1 > 0 (the PEs outnumber ``W_ym``'s rows, so each row is
+    split over S PEs, :func:`ese_hw.model.encode.row_parts`) the PE owns its row's y: the
+    read-out adds the partners' projection sums (``proj_partner``, read at the same row
+    in the same cycle: the read-out command reaches every PE at once) to its own before
+    the conversion, in ``accum_bits`` like the accumulators (the compressor's
+    ``accum_bits`` check bounds the whole row, so neither a part nor the sum wraps). Every
+    PE with a projection exposes its projection sum as ``proj_sum`` for an owner to add.
+
     With ``projection=False`` (a plain LSTM layer, ``proj_rows == cells``) the PE has no
     projection accumulators: its y bank is filled from its cells' m bank (``m_copy_rd``,
     wired by the channel to ``m_rd`` or to the shared unit's bank of this PE), row ``k``
@@ -272,6 +281,8 @@ class ChannelPE(wiring.Component):
         The PE has its own cell unit (default); else it exposes ``gate_rd``.
     projection : bool
         The layer has a projection (default); else the y bank copies the m bank.
+    proj_partners : int
+        PEs whose projection sums this PE's read-out adds to its own (S - 1, or 0).
     init : dict, optional
         Elaboration-time images ``words``, ``ptr``, ``bias``, ``peep``.
 
@@ -294,15 +305,22 @@ class ChannelPE(wiring.Component):
         Only without its own cells: the shared cell unit's read of the gate sums.
     m_copy_rd : In(bank_read_signature)
         Only without a projection: the read-out's read of this PE's m bank.
+    proj_sum : Out(accum_lanes_layout)
+        Only with a projection: the projection row the read-out is reading (every lane).
+    proj_partner : In(accum_lanes_layout).array(proj_partners)
+        Only with partners: their ``proj_sum``.
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
                  lut_bits, lut_range_log2, broadcast=1, timing=DEFAULT_TIMING, own_cells=True,
-                 projection=True, init=None):
+                 projection=True, proj_partners=0, init=None):
         init = init or {}
         self._own_cells = bool(own_cells)
         self._projection = bool(projection)
+        self._partners = check_int("proj_partners", proj_partners, 0)
+        if self._partners and not self._projection:
+            raise ValueError("a plain layer (projection=False) has no projection partners")
         self._spmv = dict(n_channels=n_channels, weight_bits=weight_bits,
                           index_bits=index_bits, act_bits=act_bits, accum_bits=accum_bits,
                           queue_depth=queue_depth, entry_depth=entry_depth, n_cols=n_cols,
@@ -332,6 +350,11 @@ class ChannelPE(wiring.Component):
         }
         if not self._projection:
             cell_ports["m_copy_rd"] = In(bank_read_signature(cells, lanes))
+        else:
+            sums = accum_lanes_layout(accum_bits, n_channels)
+            cell_ports["proj_sum"] = Out(sums)
+            if self._partners:
+                cell_ports["proj_partner"] = In(sums).array(self._partners)
         super().__init__({
             **SpmvUnit.step_ports(n_channels=n_channels, weight_bits=weight_bits,
                                   index_bits=index_bits, act_bits=act_bits,
@@ -364,7 +387,13 @@ class ChannelPE(wiring.Component):
             wiring.connect(m, spmv.gate_rd, flip(self.gate_rd))
         wiring.connect(m, flip(self.readout), ybank.command)
         if self._projection:
-            wiring.connect(m, ybank.proj_rd, spmv.proj_rd)
+            own = spmv.proj_rd
+            m.d.comb += [own.addr.eq(ybank.proj_rd.addr), own.en.eq(ybank.proj_rd.en),
+                         self.proj_sum.eq(own.data)]
+            for ch in range(len(own.data)):
+                # Integer sums: truncating to accum_bits is the accumulators' wrap-around.
+                total = sum((p[ch] for p in getattr(self, "proj_partner", ())), own.data[ch])
+                m.d.comb += ybank.proj_rd.data[ch].eq(total)
         else:
             # The m bank reads like an accumulator (one cycle, the row addressed while
             # en was high), so the y bank's timing is the same; only the widths differ.

@@ -31,8 +31,11 @@ from .encode import (
     encode_spmv,
     gate_from_pe_mats,
     gate_pe_mats,
-    merge_rows,
-    split_rows,
+    merge_ym,
+    proj_split,
+    row_parts,
+    ym_pe_mats,
+    ym_rows_per_pe,
 )
 from .limits import LIMITS, check_int, check_pe_count
 from .lstmp import (
@@ -165,7 +168,7 @@ class CompressedModel:
         out = {f"W_{g}x": wx[k] for k, g in enumerate(GATES)}
         out.update({f"W_{g}r": wr[k] for k, g in enumerate(GATES)})
         if self.has_projection:
-            out["W_ym"] = merge_rows(decode_spmv(self.ym))
+            out["W_ym"] = merge_ym(decode_spmv(self.ym), self.n_proj)
         return out
 
     def layer_arrays(self, prefix=""):
@@ -317,8 +320,9 @@ def stack_from_arrays(arrays, *, source):
     return CompressedStack(tuple(layers))
 
 
-def _image_from_arrays(arrays, name, cfg, cols, rows, source):
-    """One SpMV image (``{name}_words``, ``_ptr``, ``_rows``), checked."""
+def _image_from_arrays(arrays, name, cfg, cols, rows, source, row_layouts=None):
+    """One SpMV image (``{name}_words``, ``_ptr``, ``_rows``), checked; with
+    ``row_layouts`` (arrays of rows per PE) its rows per PE must be one of them."""
     ptr = np.asarray(arrays[f"{name}_ptr"])
     words = np.asarray(arrays[f"{name}_words"])
     rpp = np.asarray(arrays[f"{name}_rows"])
@@ -334,8 +338,11 @@ def _image_from_arrays(arrays, name, cfg, cols, rows, source):
     if len(words) and (words.min() < 0 or
                        int(words.max()) >= 1 << (cfg.weight_bits + cfg.index_bits)):
         _fail(source, f"{label} entry words exceed {cfg.weight_bits + cfg.index_bits} bits")
-    if int(rpp.sum()) != rows:
+    if int(rpp.sum()) != rows and row_layouts is None:
         _fail(source, f"{label} row split does not add up to {rows} rows")
+    if row_layouts is not None and not any(np.array_equal(rpp, r) for r in row_layouts):
+        _fail(source, f"{label} row split is neither {rows} rows over {cfg.n_pe} PEs "
+                      f"nor their parts")
     split = np.cumsum(ptr[:, -1])[:-1]
     img = SpmvImage(np.split(words.astype(np.uint32), split), ptr.astype(np.int64),
                     rpp.astype(np.int64), cfg.index_bits, cfg.weight_bits)
@@ -367,7 +374,10 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
         _fail(source, str(e))
     check_qformats(qformats, source=source)
     gate = _image_from_arrays(arrays, f"{prefix}gate", cfg, n_in + n_proj, 4 * h, source)
-    ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source)
+    # W_ym's rows as files before the split held them (one PE per row), or in parts.
+    ym_layouts = [ym_rows_per_pe(n_proj, cfg.n_pe, s)
+                  for s in sorted({1, proj_split(cfg.n_pe, n_proj)})]
+    ym = (_image_from_arrays(arrays, f"{prefix}ym", cfg, h, n_proj, source, ym_layouts)
           if projection else None)
     bias, peep = np.asarray(arrays[f"{prefix}bias"]), np.asarray(arrays[f"{prefix}peep"])
     if bias.shape != (4, h) or peep.shape != (3, h):
@@ -378,17 +388,21 @@ def _layer_from_arrays(arrays, prefix, cfg, qformats, stats, projection, *, sour
                            peep.astype(np.int64), float_w, stats)
 
 
-def compress(weights, config=Config(), *, calib=None):
+def compress(weights, config=Config(), *, calib=None, split_projection=True):
     """Prune, quantize and encode one layer's ``weights`` (LSTMP or plain); return a
     :class:`CompressedModel`.
 
     ``calib`` is a (T, I) float sequence used to choose the activation and cell
-    Q formats (default :func:`calibration_inputs`).
+    Q formats (default :func:`calibration_inputs`). With more PEs than ``W_ym`` rows
+    each row is split over :func:`~ese_hw.model.encode.proj_split` PEs, unless
+    ``split_projection`` is False (one PE per row, the others idle in that phase: the
+    layout before the split, which still loads and runs, kept for comparison).
     """
-    return compress_stack([weights], config, calib=calib).layers[0]
+    return compress_stack([weights], config, calib=calib,
+                          split_projection=split_projection).layers[0]
 
 
-def compress_stack(layers, config=Config(), *, calib=None):
+def compress_stack(layers, config=Config(), *, calib=None, split_projection=True):
     """Prune, quantize and encode every layer of a stack with the same ``config``;
     return a :class:`CompressedStack`.
 
@@ -399,7 +413,8 @@ def compress_stack(layers, config=Config(), *, calib=None):
     check_config(config)
     layers = check_stack(layers)
     pruned = [prune_weights(w, n_pe=config.n_pe, density=config.density,
-                            balance=config.balance) for w in layers]
+                            balance=config.balance, split_projection=split_projection)
+              for w in layers]
     if calib is None:
         calib = calibration_inputs(layers[0].n_in)
     _, states = stack_float([p for p, _ in pruned], calib, return_state=True)
@@ -407,7 +422,8 @@ def compress_stack(layers, config=Config(), *, calib=None):
     fa = frac_bits_for(act_max, config.act_bits, headroom=1)
     models, x_cal = [], calib
     for (p, masks), w, (y_cal, c_cal) in zip(pruned, layers, states, strict=True):
-        model = _compress_layer(p, masks, w, config, fa=fa, c_max=np.abs(c_cal).max())
+        model = _compress_layer(p, masks, w, config, fa=fa, c_max=np.abs(c_cal).max(),
+                                split_projection=split_projection)
         model.stats["calibration"] = {"frames": int(calib.shape[0]),
                                       "max_abs_x": float(np.abs(x_cal).max()),
                                       "max_abs_y": float(np.abs(y_cal).max()),
@@ -417,7 +433,7 @@ def compress_stack(layers, config=Config(), *, calib=None):
     return CompressedStack(tuple(models))
 
 
-def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
+def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max, split_projection=True):
     """Quantize and encode one pruned layer at the stack's activation format ``fa``."""
     wb, ab = cfg.weight_bits, cfg.act_bits
     gate_keys = MATRIX_KEYS[:8]
@@ -457,9 +473,12 @@ def _compress_layer(pruned, masks, weights, cfg, *, fa, c_max):
                               [masks[f"W_{g}r"] for g in GATES], cfg.n_pe))
     ym_img = None
     if pruned.has_projection:
-        ym_img = encode_spmv(split_rows(wq["W_ym"], cfg.n_pe), index_bits=cfg.index_bits,
-                             weight_bits=wb, pe_masks=split_rows(masks["W_ym"], cfg.n_pe))
-    stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need)
+        split = proj_split(cfg.n_pe, pruned.n_proj) if split_projection else 1
+        ym_img = encode_spmv(ym_pe_mats(wq["W_ym"], cfg.n_pe, split=split),
+                             index_bits=cfg.index_bits, weight_bits=wb,
+                             pe_masks=ym_pe_mats(masks["W_ym"], cfg.n_pe, split=split))
+    stats = _stats(cfg, masks, gate_img, ym_img, weights, accum_need=need,
+                   split=split if pruned.has_projection else 1)
     return CompressedModel(cfg, q, gate_img, ym_img, bias, peep, pruned, stats)
 
 
@@ -478,6 +497,8 @@ def dropped_column_warnings(stack):
         for key, m in model.stats["matrices"].items():
             empty, (rows, cols) = m.get("empty_columns", 0), m["shape"]
             per_pe = rows // cfg.n_pe
+            if key == "W_ym" and int(model.ym.rows_per_pe.sum()) != rows:
+                per_pe = 1              # split over S PEs: each holds a part of one row
             if empty and cfg.density * per_pe < 1:
                 lines.append(f"{where}{key}: {empty} of {cols} columns keep no weight "
                              f"(column balance needs density x rows per PE >= 1, here "
@@ -490,13 +511,14 @@ def _ptr_bits(img):
     return max(1, int(img.entries_per_pe.max()).bit_length())
 
 
-def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need):
+def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need, split=1):
     n = cfg.n_pe
     matrices = {}
     per_pe_nnz = np.zeros(n, dtype=np.int64)            # over all nine matrices
     for k in weights.matrix_keys:
         m = masks[k]
-        per_pe = np.array([int(m[p::n].sum()) for p in range(n)])
+        parts = row_parts(*m.shape, n, split=split if k == "W_ym" else 1)
+        per_pe = np.array([int(m[np.ix_(ri, ci)].sum()) for ri, ci in parts])
         per_pe_nnz += per_pe
         matrices[k] = {"shape": list(m.shape), "nnz": int(m.sum()),
                        "density": float(m.mean()),

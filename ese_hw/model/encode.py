@@ -13,6 +13,7 @@ from ..errors import EseError
 __all__ = [
     "SpmvImage", "encode_spmv", "decode_spmv", "entry_table", "split_rows", "merge_rows",
     "gate_pe_mats", "gate_from_pe_mats", "pack_word", "unpack_words",
+    "proj_split", "row_parts", "ym_pe_mats", "ym_rows_per_pe", "ym_row_index", "merge_ym",
 ]
 
 
@@ -194,3 +195,75 @@ def gate_from_pe_mats(pe_mats, n_in):
     for p, m in enumerate(pe_mats):
         stacked[:, p::n_pe, :] = m.reshape(hp[p], 4, cols).transpose(1, 0, 2)
     return tuple(stacked[:, :, :n_in]), tuple(stacked[:, :, n_in:])
+
+
+# ----------------------------------------------------------------- the projection's parts
+
+def proj_split(n_pe, n_proj):
+    """PEs that share each row of ``W_ym`` (S): ``n_pe // n_proj`` when the PEs outnumber
+    its ``n_proj`` rows, else 1 (row ``r`` on PE ``r % n_pe``, as every other matrix)."""
+    return max(1, n_pe // n_proj)
+
+
+def row_parts(rows, cols, n_pe, *, split=1):
+    """(row indices, column indices) of every PE's part of a ``rows x cols`` matrix.
+
+    ``split`` 1: PE ``p`` has rows ``p, p + n_pe, ...``, every column. ``split`` S > 1
+    (``S * rows <= n_pe``): PE ``q = r + j * rows`` (``j < S``) has row ``r``'s columns
+    ``j, j + S, j + 2S, ...``, so every PE sees about ``cols / S`` of the row, spread
+    over the whole broadcast (a K-wide group's columns go to all S parts); PEs from
+    ``S * rows`` on have no part.
+    """
+    if split == 1:
+        return [(np.arange(p, rows, n_pe), np.arange(cols)) for p in range(n_pe)]
+    if split * rows > n_pe:
+        raise EseError(f"{split} parts of {rows} rows need {split * rows} PEs, not {n_pe}")
+    empty = np.zeros(0, np.int64)
+    return [(np.array([q % rows]), np.arange(q // rows, cols, split)) if q < split * rows
+            else (empty, empty) for q in range(n_pe)]
+
+
+def ym_pe_mats(w, n_pe, *, split=None):
+    """Per-PE sub-matrices of ``W_ym`` (P, H): :func:`split_rows` when ``n_pe <= P``;
+    else each PE's part (:func:`row_parts` with :func:`proj_split`, or ``split``) as a
+    (1, H) row, zero outside its columns (the m phase broadcasts all H columns to every
+    PE), or (0, H) for a PE without a part. The hardware adds the S parts of a row."""
+    w = np.asarray(w)
+    rows, cols = w.shape
+    split = proj_split(n_pe, rows) if split is None else split
+    mats = []
+    for ri, ci in row_parts(rows, cols, n_pe, split=split):
+        mat = np.zeros((len(ri), cols), dtype=w.dtype)
+        mat[:, ci] = w[np.ix_(ri, ci)]
+        mats.append(mat)
+    return mats
+
+
+def ym_rows_per_pe(n_proj, n_pe, split):
+    """Local ``W_ym`` rows of every PE, unsplit (``split`` 1) or with ``split`` parts."""
+    return np.array([len(ri) for ri, _ in row_parts(n_proj, 1, n_pe, split=split)],
+                    dtype=np.int64)
+
+
+def ym_row_index(rows_per_pe, n_proj, local_rows):
+    """(n_pe, local_rows) int64: the ``W_ym`` row that PE ``q``'s local row ``l`` adds
+    into, ``q % P + l * n_pe`` (-1 past the PE's rows). One rule for both layouts: unsplit
+    (PE ``q < P`` holds rows ``q + l n``) and split (every PE one row, ``l = 0``)."""
+    n_pe = len(rows_per_pe)
+    q, l_ = np.meshgrid(np.arange(n_pe), np.arange(local_rows), indexing="ij")
+    index = q % n_proj + l_ * n_pe
+    return np.where(l_ < np.asarray(rows_per_pe)[:, None], index, -1)
+
+
+def merge_ym(pe_mats, n_proj):
+    """Inverse of :func:`ym_pe_mats` (and of :func:`split_rows` for ``W_ym``): every PE's
+    local rows added into the rows :func:`ym_row_index` names."""
+    rows_per_pe = [m.shape[0] for m in pe_mats]
+    index = ym_row_index(rows_per_pe, n_proj, max(rows_per_pe, default=0))
+    out = np.zeros((n_proj, pe_mats[0].shape[1]), dtype=pe_mats[0].dtype)
+    for q, mat in enumerate(pe_mats):
+        rows = index[q, :mat.shape[0]]
+        if len(rows) and rows.max() >= n_proj:
+            raise EseError(f"PE {q}: W_ym row {int(rows.max())} past {n_proj} rows")
+        np.add.at(out, rows, mat)
+    return out

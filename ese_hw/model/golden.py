@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import EseError
 from .compress import CompressedModel, CompressedStack
-from .encode import entry_table
+from .encode import entry_table, ym_row_index
 from .lstmp import check_inputs
 from .lut import lut_index, make_lut
 from .quant import quantize, rshift_round, sat, wrap
@@ -109,9 +109,10 @@ class GoldenModel:
         self._bias_init = np.zeros(n * lr, dtype=np.int64)
         self._bias_init[self._gate_index] = model.bias
         if model.has_projection:
-            lry = model.ym.local_rows
-            proj = np.arange(model.n_proj)
-            self._ym_index = (proj % n) * lry + proj // n
+            # The y row each projection accumulator adds into: one per row, or with the
+            # PEs outnumbering W_ym's rows S parts per row, which the read-out adds.
+            self._ym_row = ym_row_index(model.ym.rows_per_pe, model.n_proj,
+                                        model.ym.local_rows).ravel()
 
     def quantize_inputs(self, x):
         x = check_inputs(x, self.model.n_in)
@@ -151,7 +152,11 @@ class GoldenModel:
         q = self.q
         if self.ym_plan is None:
             return sat(rshift_round(m, q["fw_y"] + q["fg"] - q["fa"]), self.cfg.act_bits)
-        acc = self.ym_plan(m, accum_bits=self.cfg.accum_bits).ravel()[self._ym_index]
+        parts = self.ym_plan(m, accum_bits=self.cfg.accum_bits).ravel()
+        used = self._ym_row >= 0
+        acc = np.zeros(self.model.n_proj, np.int64)
+        np.add.at(acc, self._ym_row[used], parts[used])
+        acc = wrap(acc, self.cfg.accum_bits)
         return sat(rshift_round(acc, q["fw_y"] + q["fg"] - q["fa"]), self.cfg.act_bits)
 
     def run_quantized(self, x_q, state=None, *, trace=False):

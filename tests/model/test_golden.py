@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from ese_hw.errors import EseError
-from ese_hw.model.compress import Config, compress, load_compressed
+from ese_hw.model.compress import (
+    Config,
+    compress,
+    compress_stack,
+    dropped_column_warnings,
+    load_compressed,
+)
 from ese_hw.model.encode import encode_spmv, split_rows
 from ese_hw.model.golden import GoldenModel, spmv, spmv_walk
 from ese_hw.model.lstmp import GATES, lstmp_float, random_weights
@@ -60,6 +66,20 @@ def test_vectorized_spmv_equals_entry_walk(ib, n_pe):
         np.testing.assert_array_equal(got[p, :len(dense[p::n_pe])], dense[p::n_pe])
 
 
+def _proj_sum(model, accy, j):
+    """Row ``j`` of ``W_ym m`` from the PEs' projection accumulators: PE ``j % n``'s local
+    row ``j // n``, or, when each row is split over S PEs (one row per PE), the sum of
+    PEs ``j, j + P, ..., j + (S-1) P``."""
+    n, p_ = model.config.n_pe, model.n_proj
+    if model.ym.rows_per_pe.sum() == p_:
+        return int(accy[j % n, j // n])
+    s = n // p_
+    assert model.ym.rows_per_pe.tolist() == [1] * (s * p_) + [0] * (n - s * p_)
+    total = sum(int(accy[q, 0]) for q in range(j, s * p_, p_))
+    return (total + (1 << (model.config.accum_bits - 1))) % (1 << model.config.accum_bits) \
+        - (1 << (model.config.accum_bits - 1))
+
+
 def _walk_lstmp(model, x_q):
     """Frame loop built from spmv_walk and scalar per-cell maths (no shared vector code)."""
     cfg, q = model.config, model.qformats
@@ -102,7 +122,7 @@ def _walk_lstmp(model, x_q):
             o = int(sig[idx(ao + rr(po * c[k], fp + fc - a_f), a_f)])
             m.append(st(rr(o * int(tnh[idx(c[k], fc)]), fg)))
         accy = spmv_walk(model.ym, m, accum_bits=cfg.accum_bits)
-        y = [st(rr(int(accy[j % n, j // n]), q["fw_y"] + fg - q["fa"])) for j in range(p_)]
+        y = [st(rr(_proj_sum(model, accy, j), q["fw_y"] + fg - q["fa"])) for j in range(p_)]
         out.append(y)
     return np.array(out)
 
@@ -112,6 +132,9 @@ def _walk_lstmp(model, x_q):
     Config(n_pe=3, density=0.4, index_bits=2, weight_bits=8, act_bits=12, accum_bits=30),
     Config(n_pe=1, density=1.0, index_bits=6, balance="none"),
     Config(n_pe=2, density=0.2, index_bits=3, balance="column", lut_bits=8),
+    # More PEs than W_ym's 8 rows: each row split over 2 PEs (18 PEs: two without a part).
+    Config(n_pe=16, density=0.3, index_bits=4),
+    Config(n_pe=18, density=0.3, index_bits=3, balance="column"),
 ])
 def test_golden_model_equals_scalar_walk(cfg):
     w = random_weights(16, 20, 8, seed=cfg.n_pe)
@@ -145,8 +168,10 @@ def test_state_carries_over_frames():
     assert not np.array_equal(g.run_quantized(x_q[4:]), whole[4:])
 
 
-def test_save_load_keeps_everything(tmp_path):
-    model = compress(random_weights(8, 12, 6, seed=3), Config(n_pe=4, density=0.3))
+@pytest.mark.parametrize("n_pe", [4, 12])
+def test_save_load_keeps_everything(tmp_path, n_pe):
+    """Also with W_ym's 6 rows split over 12 PEs (nothing more is stored)."""
+    model = compress(random_weights(8, 12, 6, seed=3), Config(n_pe=n_pe, density=0.3))
     model.save(tmp_path / "m.npz")
     back = load_compressed(tmp_path / "m.npz")
     assert back.config == model.config and back.qformats == model.qformats
@@ -157,13 +182,43 @@ def test_save_load_keeps_everything(tmp_path):
     np.testing.assert_array_equal(GoldenModel(back).run(x), GoldenModel(model).run(x))
 
 
-def test_quantized_matrices_are_the_pruned_weights():
+@pytest.mark.parametrize("n_pe", [4, 12])
+def test_quantized_matrices_are_the_pruned_weights(n_pe):
     w = random_weights(8, 12, 6, seed=3)
-    model = compress(w, Config(n_pe=4, density=0.3))
+    model = compress(w, Config(n_pe=n_pe, density=0.3))
     q = model.qformats
     for k, m in model.quantized_matrices().items():
         f = q["fw_y"] if k == "W_ym" else q["fw_g"]
         np.testing.assert_array_equal(m, quantize(model.float_weights[k], f, 12))
+
+
+def test_unsplit_projection_files_still_load_and_run(tmp_path):
+    """A model whose W_ym rows sit one per PE although the PEs outnumber them (as files
+    written before the split hold them) loads and runs: its layout is told apart by its
+    rows per PE, and the golden model equals the scalar walk. The split keeps the whole
+    density where the unsplit layout keeps the rows' share; a row layout that is
+    neither is refused."""
+    w = random_weights(8, 12, 4, seed=3)
+    cfg = Config(n_pe=12, density=0.3)
+    old = compress(w, cfg, split_projection=False)
+    assert old.ym.rows_per_pe.tolist() == [1] * 4 + [0] * 8
+    old.save(tmp_path / "old.npz")
+    back = load_compressed(tmp_path / "old.npz")
+    np.testing.assert_array_equal(back.ym.rows_per_pe, old.ym.rows_per_pe)
+    np.testing.assert_array_equal(back.quantized_matrices()["W_ym"],
+                                  old.quantized_matrices()["W_ym"])
+    g = GoldenModel(back)
+    x_q = g.quantize_inputs(np.random.default_rng(4).standard_normal((5, 8)))
+    np.testing.assert_array_equal(g.run_quantized(x_q), _walk_lstmp(back, x_q))
+    new = compress(w, cfg)
+    assert new.ym.rows_per_pe.tolist() == [1] * 12
+    assert new.stats["matrices"]["W_ym"]["nnz"] == round(0.3 * 4 * 12)
+    assert old.stats["matrices"]["W_ym"]["nnz"] < new.stats["matrices"]["W_ym"]["nnz"]
+    arrays = dict(np.load(tmp_path / "old.npz"))
+    arrays["ym_rows"] = np.array([2, 1, 1] + [0] * 9)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(EseError, match="ym row split is neither"):
+        load_compressed(tmp_path / "bad.npz")
 
 
 def test_padding_at_paper_shape_shrinks_with_index_bits():
@@ -199,3 +254,13 @@ def test_run_channels_resets_restart_from_zero_state():
     np.testing.assert_array_equal(y[1, :4], g.run_quantized(x_q[1, :4]))
     np.testing.assert_array_equal(y[1, 4:], g.run_quantized(x_q[1, 4:]))
     assert tr["m"].shape == (2, 6, 12) and tr["c"].shape == (2, 6, 12)
+
+
+def test_split_projection_column_balance_warns_with_one_row_per_part():
+    """Column balance on a split W_ym (12 PEs, 4 rows: each PE a part of one row) keeps
+    the same columns in every part; the dropped-column warning names that one row (it
+    said 0 rows per PE, rows // n_pe, before it knew the split)."""
+    stack = compress_stack([random_weights(8, 12, 4, seed=3)],
+                           Config(n_pe=12, density=0.3, balance="column"))
+    lines = [line for line in dropped_column_warnings(stack) if line.startswith("W_ym:")]
+    assert len(lines) == 1 and "9 of 12 columns" in lines[0] and "0.3 x 1)" in lines[0]

@@ -12,10 +12,11 @@ cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
   in the middle and of both later; bit-exact with random stalls on ``load``, ``x`` and
   ``y``, and cycle-checked without stalls.
 
-* four PEs sharing two cell units (``ew_share`` 2), two lanes, built without images:
-  loaded at run time, bit-exact with random stalls on ``load``, ``x`` and ``y``, and
-  cycle-checked (the cycle model counting ``G * C`` lanes per element-wise slot)
-  without stalls.
+* four PEs sharing two cell units (``ew_share`` 2), two lanes, built without images,
+  with two projections, so each ``W_ym`` row is split over two PEs whose sums its owner
+  adds at read-out: loaded at run time, bit-exact with random stalls on ``load``, ``x``
+  and ``y``, and cycle-checked (the cycle model counting ``G * C`` lanes per
+  element-wise slot) without stalls.
 
 A K-wide broadcast (K = 2 baked, K = 4 loaded with two lanes) runs on both simulators,
 with and without stalls, and so does a plain LSTM layer (no projection; two lanes, K = 2,
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ese_hw.gateware.channel import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
@@ -136,9 +138,13 @@ def test_two_channels_loaded_at_run_time_with_resets(sim, model, request):
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_shared_cell_units_two_lanes(sim, request):
     """Two PEs per cell unit, two lanes, the model loaded at run time: bit-exact with
-    stalls, cycle-exact without (each PE's peepholes reach its unit's right word)."""
+    stalls, cycle-exact without (each PE's peepholes reach its unit's right word). P 2
+    on 4 PEs: the projection is split (S 2), every part holding entries, so the
+    owners' partner sums are checked too (the same build)."""
     _need(sim)
-    model = compress(random_weights(12, 24, 8, seed=9), Config(n_pe=4, density=0.3))
+    model = compress(random_weights(12, 24, 2, seed=9), Config(n_pe=4, density=0.3))
+    assert ChannelParams.for_model(model).proj_split == 2
+    assert (model.ym.entries_per_pe > 0).all()
     g = GoldenModel(model)
     rng = np.random.default_rng(14)
     x_q = np.stack([g.quantize_inputs(rng.standard_normal((6, 12)) * s) for s in (1.0, 1.5)])
