@@ -109,7 +109,7 @@ def run_golden(model, x, *, ref=None):
 
 
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
-                   build_root="build/rtl", bake=False, progress=None):
+                   build_root="build/rtl", bake=False, progress=None, build_args=()):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
@@ -117,7 +117,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     model : CompressedModel or CompressedStack
         One LSTMP layer: stacks and plain layers are refused (not in the gateware yet).
     x : (C, T, I) finite floats
-    sim, queue_depth, broadcast, ew_share, build_root, progress
+    sim, queue_depth, broadcast, ew_share, build_root, progress, build_args
         As for :func:`ese_hw.rtl.run_rtl`.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
@@ -152,7 +152,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
                               broadcast=broadcast, ew_share=ew_share)
     res = run_rtl(model, x_q, sim=sim, queue_depth=queue_depth, broadcast=broadcast,
                   ew_share=ew_share, build_root=build_root, preload=bake,
-                  images=channel_images(model, broadcast), progress=progress)
+                  images=channel_images(model, broadcast), progress=progress,
+                  build_args=build_args)
     y = res.y / 2.0 ** model.qformats["fa"]
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     figures = performance(model, res.frame_done, n_channels=x.shape[0],
