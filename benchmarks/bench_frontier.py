@@ -49,6 +49,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import resource
 import threading
 import time
 from dataclasses import dataclass
@@ -245,6 +247,14 @@ def peak_memory(interval_s=1.0):
         sampler.join()
 
 
+def _cpu_seconds():
+    """CPU seconds of this process and of its waited-for children so far (the Verilog
+    generation runs here; Verilator, g++ and the simulator are children). On a shared
+    machine the wall times stretch with the load; these do not."""
+    return sum(getattr(resource.getrusage(who), f) for who in
+               (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+
+
 def _build_timings(build_dir):
     """Verilog generation and simulator build seconds from a build's ``built.json``
     (also when this run reused the build)."""
@@ -272,6 +282,7 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
     y_golden = golden.run_channels(np.stack([golden.quantize_inputs(s) for s in x]))
     row = {"rtl_checked": False, "rtl_frames": frames, "rtl_build_s": None, "rtl_run_s": None,
            "simulator": SIMULATOR}
+    cpu0, load0 = _cpu_seconds(), os.getloadavg()[1]
     with peak_memory() as mem:
         try:
             run = run_rtl_engine(model, x, sim=SIMULATOR, queue_depth=8,
@@ -281,6 +292,7 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
         except EseError as e:
             print(f"{point.key}: RTL run failed: {e}")
             return {**row, "rtl": {"error": str(e), "peak_memory_gb": mem["peak_gb"]}}
+    cpu_s, load = round(_cpu_seconds() - cpu0, 1), round((load0 + os.getloadavg()[1]) / 2, 1)
     differences = rtl_differences(run.rtl.y, y_golden, run.rtl.frame_done, run.model_frame_done)
     for line in differences:
         print(f"{point.key}: RTL differs: {line}")
@@ -298,7 +310,8 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
                     "verilog_s": verilog_s, "verilator_build_s": build_s,
                     "build_reused": bool(run.rtl.cached), "build_args": list(
                         VERILATOR_FAST_BUILD_ARGS),
-                    "peak_memory_gb": mem["peak_gb"], "load_cycles": rep["load_cycles"],
+                    "peak_memory_gb": mem["peak_gb"], "cpu_s": cpu_s,
+                    "load_average_5min": load, "load_cycles": rep["load_cycles"],
                     "load_s": rep["load_seconds"], "gateware": gateware_digest(),
                     "build_dir": rep["build_dir"]}}
 
