@@ -330,6 +330,13 @@ def carry_rtl_checks(rows, previous):
         row["rtl"] = {**old["rtl"], "from_earlier_run": True}
 
 
+def _merged(old_rows, new_rows):
+    """``old_rows`` with each point of ``new_rows`` replacing its old row (or appended)."""
+    new = {r["key"]: r for r in new_rows}
+    kept = [new.pop(r["key"], r) for r in old_rows]
+    return kept + list(new.values())
+
+
 def best_points(rows):
     """The best batch-1 point (shortest interval, one channel) and the best throughput
     point (most sparse GOPS within the interval bound) among those that fit."""
@@ -384,13 +391,20 @@ def main(argv=None):
                    help="points to run in Verilator too (keys as in the JSON)")
     p.add_argument("--rtl-frames", type=int, default=DEFAULT_RTL_FRAMES, metavar="N",
                    help=f"frames per RTL check (default {DEFAULT_RTL_FRAMES})")
+    p.add_argument("--only", nargs="+", metavar="KEY",
+                   help="run only these points and update them in the existing JSON")
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)
     points = [pt for name in args.points.split(",") for pt in POINT_SETS[name]()]
     by_key_point = {pt.key: pt for pt in points}
-    unknown = [key for key in args.rtl if key not in by_key_point]
-    if unknown:
-        p.error(f"--rtl: no point {unknown[0]} among --points {args.points}")
+    for option, keys in (("--only", args.only or []), ("--rtl", args.rtl)):
+        unknown = [key for key in keys if key not in by_key_point]
+        if unknown:
+            p.error(f"{option}: no point {unknown[0]} among --points {args.points}")
+    if args.only:
+        points = [by_key_point[key] for key in dict.fromkeys(args.only)]
+        if not set(args.rtl) <= set(args.only):
+            p.error("--rtl: every point checked must be among --only")
     if args.rtl_frames < 2:
         p.error(f"--rtl-frames must be at least 2 (cycles per frame), got {args.rtl_frames}")
     t0 = time.perf_counter()
@@ -408,8 +422,10 @@ def main(argv=None):
     by_key = {r["key"]: r for r in rows}
     for key in args.rtl:                       # one build at a time: each takes the cores
         by_key[key].update(rtl_check(by_key_point[key], args.rtl_frames))
-    if OUT.is_file():
-        carry_rtl_checks(rows, json.loads(OUT.read_text()))
+    previous = json.loads(OUT.read_text()) if OUT.is_file() else {"points": []}
+    if args.only:                              # the other points as the last run left them
+        rows = _merged(previous["points"], rows)
+    carry_rtl_checks(rows, previous)
     best = best_points(rows)
     out = {"shape": list(DEFAULT_SHAPE), "density": Config().density,
            "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": CLOCK_MHZ,

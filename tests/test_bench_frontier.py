@@ -67,8 +67,17 @@ def test_a_rerun_keeps_earlier_checks_of_the_same_gateware_only():
     assert d["rtl_checked"] is False and "from_earlier_run" not in d["rtl"]   # this run's
 
 
+def test_only_replaces_its_points_and_keeps_the_others_in_order():
+    old = [_row("a"), _row("b"), _row("c")]
+    new = [_checked("b", "x"), _checked("z", "x")]
+    assert bf._merged(old, new) == [_row("a"), new[0], _row("c"), new[1]]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--rtl", "pe7-k1-ch1-pe-g1"], "--rtl: no point pe7-k1-ch1-pe-g1 among --points"),
+    (["--only", "pe7-k1-ch1-pe-g1"], "--only: no point pe7-k1-ch1-pe-g1 among --points"),
+    (["--only", "pe32-k1-ch1-pe-g1", "--rtl", "pe64-k1-ch1-pe-g2"],
+     "--rtl: every point checked must be among --only"),
     (["--rtl-frames", "1"], "--rtl-frames must be at least 2"),
 ])
 def test_bad_rtl_options_stop_before_anything_runs(argv, message, capsys):
