@@ -23,23 +23,38 @@ What each point records:
   under ``build/estimate``): LUT, FF, DSP48E2, BRAM36, each one's share of the XCKU060,
   and ``fits`` (every share within the 80 % margin). ``--no-estimate`` leaves them
   ``None`` (not measured), never guessed;
-* ``rtl_checked``: whether this point's configuration ran in Verilator bit-exact
-  against the golden model with every ``frame_done`` equal to the cycle model's
-  (``--rtl KEY``, at the paper shape: slow; the suite checks every feature at reduced
-  shapes).
+* ``rtl_checked``: whether this point's channel (``--rtl KEY``: the paper shape at the
+  point's configuration, the point's seeded model baked into the Verilog)
+  ran ``--rtl-frames`` seeded frames in Verilator with every y bit equal to the golden
+  model's and every ``frame_done`` on the cycle model's cycle (no stalls: the cycle
+  model assumes none); with ``rtl_frames``, ``rtl_build_s`` (Verilog generation and
+  Verilator build), ``rtl_run_s`` (the simulation: load and frames), ``simulator`` and
+  the details under ``rtl`` (both models' ``frame_done``, the peak memory and CPU time
+  of the build and run, what differed). A difference or a failed run is printed and
+  leaves ``rtl_checked`` false. The builds use :data:`RTL_BUILD_ARGS` and are cached
+  under ``build/rtl``;
+  a later run without ``--rtl`` keeps a point's check while the gateware sources are
+  unchanged (:func:`carry_rtl_checks`). Slow: a 320-PE channel is a 90 MB Verilog
+  file (README "Past the broadcast wall"); the suite checks every feature at reduced
+  shapes.
 
 Points run on a Dask ``LocalCluster`` (:func:`ese_hw.sweep.dask_client`); the estimates
 are what takes time (minutes per new configuration). Writes
 ``build/bench/frontier.json``; ``--markdown`` prints the README's table.
 
     python -m benchmarks.bench_frontier [--frames 6] [--points batch1,throughput,split]
-                                        [--no-estimate] [--rtl KEY ...] [--markdown]
+                                        [--no-estimate] [--estimate-only KEY ...]
+                                        [--rtl KEY ...] [--rtl-frames 3] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import resource
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +71,7 @@ from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import lstmp_float, random_weights
 from ese_hw.rtl import CLOCK_MHZ, dense_macs
+from ese_hw.simtools import VERILATOR_FAST_BUILD_ARGS, gateware_digest
 from ese_hw.sweep import dask_client, sweep_inputs
 
 OUT = Path("build/bench/frontier.json")
@@ -64,6 +80,16 @@ OUT = Path("build/bench/frontier.json")
 SPARTUS_US_PER_LAYER = 1.0
 #: The issue's goals: batch-1 frame interval and throughput (with its interval bound).
 GOAL_INTERVAL_US, GOAL_GOPS, GOAL_GOPS_INTERVAL_US = 5.0, 700.0, 60.0
+#: The RTL check: its simulator, its build cache and its frames per point.
+SIMULATOR, RTL_BUILD_ROOT, DEFAULT_RTL_FRAMES = "verilator", "build/rtl", 3
+#: Its Verilator build: VPI on the top's ports only, and g++ at -O0 (after the cheaper
+#: VPI, g++ at -Os is most of a paper-shape build: a 320-PE channel's 110 MB of C++
+#: costs ~8 CPU-minutes at Verilator's -Os/-O0 for fast/slow code and ~2.6 at -O0;
+#: a baked check simulates a few thousand cycles, so the slower model costs nothing).
+RTL_BUILD_ARGS = (*VERILATOR_FAST_BUILD_ARGS, "-CFLAGS", "-O0")
+#: A point's RTL fields before (or without) a check.
+NOT_RTL_CHECKED = {"rtl_checked": False, "rtl_frames": 0, "rtl_build_s": None,
+                   "rtl_run_s": None, "simulator": None}
 
 
 @dataclass(frozen=True)
@@ -189,26 +215,154 @@ def run_point(point, frames, with_estimate):
                                      broadcast=point.broadcast, ew_share=point.ew_share)
     row.update(_estimate_figures(params) if with_estimate
                else {**{k: None for k in RESOURCES}, "fits": None})
-    row["rtl_checked"] = False
+    row.update(NOT_RTL_CHECKED)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
 
-def rtl_check(point, frames):
-    """Run ``point`` in Verilator (model sent through the load stream); returns whether
-    it is bit-exact against golden with every ``frame_done`` equal to the cycle model."""
+def rtl_differences(y_rtl, y_golden, done_rtl, done_model):
+    """What differs between an RTL run and the models, one line per kind (empty: nothing).
+
+    ``y_rtl``/``y_golden`` are (C, T, P) integers; ``done_rtl``/``done_model`` the
+    ``frame_done`` cycles of the RTL and of the cycle model.
+    """
+    lines = []
+    y_rtl, y_golden = np.asarray(y_rtl), np.asarray(y_golden)
+    if y_rtl.shape != y_golden.shape:
+        lines.append(f"y: shape {y_rtl.shape}, golden {y_golden.shape}")
+    else:
+        bad = np.argwhere(y_rtl != y_golden)
+        if len(bad):
+            c, t, q = (int(i) for i in bad[0])
+            lines.append(f"y: {len(bad)} of {y_rtl.size} elements differ from golden; first at "
+                         f"channel {c}, frame {t}, element {q}: RTL {y_rtl[c, t, q]}, golden "
+                         f"{y_golden[c, t, q]}")
+    done_rtl, done_model = np.asarray(done_rtl), np.asarray(done_model)
+    if done_rtl.shape != done_model.shape:
+        lines.append(f"frame_done: {done_rtl.size} pulses, the cycle model has {done_model.size}")
+    elif not np.array_equal(done_rtl, done_model):
+        t = int(np.flatnonzero(done_rtl != done_model)[0])
+        lines.append(f"frame_done: frame {t} at cycle {done_rtl[t]}, the cycle model says "
+                     f"{done_model[t]} (RTL {done_rtl.tolist()}, model {done_model.tolist()})")
+    return lines
+
+
+@contextlib.contextmanager
+def peak_memory(interval_s=1.0):
+    """Samples the resident memory of this process and all its children (the Verilog
+    generation here, Verilator, make and g++ below) every ``interval_s``; yields a
+    dict whose ``peak_gb`` holds the largest sum seen once the block ends."""
+    import psutil
+
+    me, found, stop = psutil.Process(), {"peak_gb": 0.0}, threading.Event()
+
+    def sample():
+        while True:
+            total = 0
+            for proc in (me, *me.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            found["peak_gb"] = max(found["peak_gb"], round(total / 2**30, 2))
+            if stop.wait(interval_s):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True, name="peak memory")
+    sampler.start()
+    try:
+        yield found
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def _cpu_seconds():
+    """CPU seconds of this process and of its waited-for children so far (the Verilog
+    generation runs here; Verilator, g++ and the simulator are children). On a shared
+    machine the wall times stretch with the load; these do not."""
+    return sum(getattr(resource.getrusage(who), f) for who in
+               (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+
+
+def _build_timings(build_dir):
+    """Verilog generation and simulator build seconds from a build's ``built.json``
+    (also when this run reused the build)."""
+    stamp = json.loads((Path(build_dir) / "built.json").read_text())
+    return stamp["verilog_seconds"], stamp["build_seconds"]
+
+
+def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
+    """Run ``point``'s channel in Verilator on ``frames`` seeded frames, the point's seeded
+    model baked into the Verilog (the load stream would add ~423,000 simulated cycles a
+    check; the load path is checked at reduced shapes in the suite), and compare it with
+    the golden model (every y bit) and the cycle model (every ``frame_done`` cycle; no
+    stalls, which the cycle model assumes).
+
+    Returns the point's RTL fields: ``rtl_checked`` (true only when both agree),
+    ``rtl_frames``, ``rtl_build_s`` (Verilog generation plus Verilator build, from the
+    build's stamp even when it was reused), ``rtl_run_s`` (the simulation: load and
+    frames), ``simulator`` and ``rtl`` (the details, the differences included). A
+    difference or a failed run is printed and leaves ``rtl_checked`` false.
+    """
+    from ese_hw.errors import EseError
     from ese_hw.flows import run_rtl_engine
 
     model = _model(point)
     x = sweep_inputs(model.n_in, point.n_channels, frames, seed=0)
-    run = run_rtl_engine(model, x, sim="verilator", queue_depth=8, broadcast=point.broadcast,
-                         ew_share=point.ew_share, progress=True)
-    cycles_equal = bool(np.array_equal(run.rtl.frame_done, run.model_frame_done))
-    return {"bit_exact_vs_golden": bool(run.report["bit_exact_vs_golden"]),
-            "cycles_equal_model": cycles_equal,
-            "rtl_cycles_per_frame": run.report["cycles_per_frame"],
-            "build_seconds": run.report["build_seconds"],
-            "sim_seconds": run.report["sim_seconds"]}
+    golden = GoldenModel(model)
+    y_golden = golden.run_channels(np.stack([golden.quantize_inputs(s) for s in x]))
+    row = {"rtl_checked": False, "rtl_frames": frames, "rtl_build_s": None, "rtl_run_s": None,
+           "simulator": SIMULATOR}
+    cpu0, load0 = _cpu_seconds(), os.getloadavg()[1]
+    with peak_memory() as mem:
+        try:
+            run = run_rtl_engine(model, x, sim=SIMULATOR, queue_depth=8,
+                                 broadcast=point.broadcast, ew_share=point.ew_share,
+                                 build_root=build_root, bake=True, progress=True,
+                                 build_args=RTL_BUILD_ARGS)
+        except EseError as e:
+            print(f"{point.key}: RTL run failed: {e}")
+            return {**row, "rtl": {"error": str(e), "peak_memory_gb": mem["peak_gb"]}}
+    cpu_s, load = round(_cpu_seconds() - cpu0, 1), round((load0 + os.getloadavg()[1]) / 2, 1)
+    differences = rtl_differences(run.rtl.y, y_golden, run.rtl.frame_done, run.model_frame_done)
+    for line in differences:
+        print(f"{point.key}: RTL differs: {line}")
+    verilog_s, build_s = _build_timings(run.rtl.build_dir)
+    rep = run.report
+    return {**row, "rtl_checked": not differences, "rtl_build_s": round(verilog_s + build_s, 1),
+            "rtl_run_s": rep["sim_seconds"],
+            "rtl": {"differences": differences,
+                    "bit_exact_vs_golden": bool(rep["bit_exact_vs_golden"]),
+                    "cycles_equal_model": not any(d.startswith("frame_done")
+                                                  for d in differences),
+                    "frame_done": [int(v) for v in run.rtl.frame_done],
+                    "model_frame_done": [int(v) for v in run.model_frame_done],
+                    "rtl_cycles_per_frame": rep["cycles_per_frame"],
+                    "verilog_s": verilog_s, "verilator_build_s": build_s,
+                    "build_reused": bool(run.rtl.cached), "build_args": list(RTL_BUILD_ARGS),
+                    "peak_memory_gb": mem["peak_gb"], "cpu_s": cpu_s,
+                    "load_average_5min": load, "gateware": gateware_digest(),
+                    "build_dir": rep["build_dir"]}}
+
+
+def carry_rtl_checks(rows, previous):
+    """Keep, for every point not checked in this run, an earlier run's RTL check of the
+    same point (``previous``: that run's JSON) if it ran on the same gateware sources:
+    re-running the frontier without ``--rtl`` then keeps the table's RTL column."""
+    digest = gateware_digest()
+    before = {r["key"]: r for r in previous.get("points", [])}
+    for row in rows:
+        old = before.get(row["key"])
+        if row["rtl_frames"] or not old or (old.get("rtl") or {}).get("gateware") != digest:
+            continue
+        row.update({k: old[k] for k in NOT_RTL_CHECKED})
+        row["rtl"] = {**old["rtl"], "from_earlier_run": True}
+
+
+def _merged(old_rows, new_rows):
+    """``old_rows`` with each point of ``new_rows`` replacing its old row (or appended)."""
+    new = {r["key"]: r for r in new_rows}
+    kept = [new.pop(r["key"], r) for r in old_rows]
+    return kept + list(new.values())
 
 
 def best_points(rows):
@@ -265,9 +419,24 @@ def main(argv=None):
                    help="estimate only these points (the others' resources stay None)")
     p.add_argument("--rtl", nargs="*", default=[], metavar="KEY",
                    help="points to run in Verilator too (keys as in the JSON)")
+    p.add_argument("--rtl-frames", type=int, default=DEFAULT_RTL_FRAMES, metavar="N",
+                   help=f"frames per RTL check (default {DEFAULT_RTL_FRAMES})")
+    p.add_argument("--only", nargs="+", metavar="KEY",
+                   help="run only these points and update them in the existing JSON")
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)
     points = [pt for name in args.points.split(",") for pt in POINT_SETS[name]()]
+    by_key_point = {pt.key: pt for pt in points}
+    for option, keys in (("--only", args.only or []), ("--rtl", args.rtl)):
+        unknown = [key for key in keys if key not in by_key_point]
+        if unknown:
+            p.error(f"{option}: no point {unknown[0]} among --points {args.points}")
+    if args.only:
+        points = [by_key_point[key] for key in dict.fromkeys(args.only)]
+        if not set(args.rtl) <= set(args.only):
+            p.error("--rtl: every point checked must be among --only")
+    if args.rtl_frames < 2:
+        p.error(f"--rtl-frames must be at least 2 (cycles per frame), got {args.rtl_frames}")
     t0 = time.perf_counter()
     with dask_client() as client:
         wanted = None if args.estimate_only is None else set(args.estimate_only)
@@ -281,11 +450,12 @@ def main(argv=None):
     for i, row in zip(order, gathered, strict=True):
         rows[i] = row
     by_key = {r["key"]: r for r in rows}
-    for key in args.rtl:
-        point = next(pt for pt in points if pt.key == key)
-        check = rtl_check(point, args.frames)
-        by_key[key]["rtl"] = check
-        by_key[key]["rtl_checked"] = check["bit_exact_vs_golden"] and check["cycles_equal_model"]
+    for key in args.rtl:                       # one build at a time: each takes the cores
+        by_key[key].update(rtl_check(by_key_point[key], args.rtl_frames))
+    previous = json.loads(OUT.read_text()) if OUT.is_file() else {"points": []}
+    if args.only:                              # the other points as the last run left them
+        rows = _merged(previous["points"], rows)
+    carry_rtl_checks(rows, previous)
     best = best_points(rows)
     out = {"shape": list(DEFAULT_SHAPE), "density": Config().density,
            "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": CLOCK_MHZ,
@@ -299,7 +469,7 @@ def main(argv=None):
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(markdown_table(rows, best) if args.markdown else
           "\n".join(f"{r['key']}: {r['frame_interval_us']:.2f} us, {r['sparse_gops']:.1f} GOPS, "
-                    f"fits {r['fits']}" for r in rows))
+                    f"fits {r['fits']}, RTL-checked {r['rtl_checked']}" for r in rows))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def run_golden(model, x, *, ref=None):
 
 
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
-                   build_root="build/rtl", bake=False, progress=None):
+                   build_root="build/rtl", bake=False, progress=None, build_args=()):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
@@ -120,7 +120,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
         runs on a :class:`~ese_hw.gateware.stack.ChannelStack`, every layer on
         chip, loaded through its one load stream.
     x : (C, T, I) finite floats
-    sim, queue_depth, broadcast, ew_share, build_root, progress
+    sim, queue_depth, broadcast, ew_share, build_root, progress, build_args
         As for :func:`ese_hw.rtl.run_rtl`.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
@@ -156,7 +156,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     one = len(stack.layers) == 1
     res = run_rtl(first if one else stack, x_q, sim=sim, queue_depth=queue_depth,
                   broadcast=broadcast, ew_share=ew_share, build_root=build_root, preload=bake,
-                  images=channel_images(first, broadcast) if one else None, progress=progress)
+                  images=channel_images(first, broadcast) if one else None, progress=progress,
+                  build_args=build_args)
     y = res.y / 2.0 ** golden.fa
     ref = np.stack([stack_float(stack.float_layers, s) for s in x])
     figures = performance(stack, res.frame_done, n_channels=x.shape[0],

@@ -331,7 +331,7 @@ def _check_expected(y, expected, sim):
 def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
             resets=None, expected=None, x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0,
             entry_depth=None, build_root="build/rtl", images=None, progress=None, seed=0,
-            keep_run=False):
+            keep_run=False, build_args=()):
     """Run ``x_q`` through the channel's RTL for ``model``.
 
     Parameters
@@ -379,6 +379,9 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Stall seed.
     keep_run : bool
         Keep the run directory (data, outputs, logs) after a successful run.
+    build_args : sequence of str
+        Extra simulator build arguments (part of the build's cache key), e.g.
+        :data:`ese_hw.simtools.VERILATOR_FAST_BUILD_ARGS` for a large channel.
 
     Returns
     -------
@@ -399,7 +402,8 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
     params, factory, key, load = _run_target(
         model, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
         ew_share=ew_share, preload=preload, entry_depth=entry_depth, images=images)
-    build = build_design(sim, factory, TOPLEVEL, build_root, key=key, progress=progress)
+    build = build_design(sim, factory, TOPLEVEL, build_root, key=key, progress=progress,
+                         build_args=build_args)
     data = channel_tb_data(params, x_q, load=load, resets=resets, x_idle=x_idle,
                            y_stall=y_stall, load_idle=load_idle)
     run = run_test(build, TB_MODULE, data=data, seed=seed, progress=progress,

@@ -72,6 +72,7 @@ __all__ = [
     "PROGRESS_ENV",
     "SIMULATORS",
     "VERILATOR_BUILD_ARGS",
+    "VERILATOR_FAST_BUILD_ARGS",
     "Build",
     "CocotbResult",
     "ProgressReporter",
@@ -102,6 +103,14 @@ SIMULATORS = ("icarus", "verilator")
 
 # Amaranth's Verilog trips Verilator's width lint; the warnings are harmless there.
 VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
+
+#: Build arguments that make a large design's Verilator build cheaper without changing
+#: what it computes. cocotb's runner passes ``--public-flat-rw``, which keeps every signal
+#: of every module visible to VPI and so stops Verilator from optimizing any of them
+#: away; the testbenches touch only the top's ports, so public access to depth 1 (the
+#: top module) is enough. On the 4-PE test channel it halves the C++ that g++ compiles
+#: (9.2 -> 4.8 MB), with the same outputs and ``frame_done`` cycles.
+VERILATOR_FAST_BUILD_ARGS = ("--no-public-flat-rw", "--public-depth", "1")
 
 
 def verilator_lint(verilog_path, top_module: str, *, timeout: float = 600) -> list[str]:
