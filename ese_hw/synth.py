@@ -11,12 +11,24 @@ build without ``read_verilog`` or the Xilinx cell library, so it cannot run
 compiles the WebAssembly for ~35-60 s and caches it in ``~/.cache/YoWASP``), or a
 ``yosys`` on ``PATH`` if yowasp is missing. YoWASP's sandbox only sees the current
 directory, so the design is copied into a temporary directory that becomes the cwd.
+
+Result cache
+------------
+With the environment variable :data:`SYNTH_CACHE_ENV` (``ESE_SYNTH_CACHE``) naming a
+directory, :func:`yosys_resource_estimate` keeps each result there as JSON, named by a
+digest of everything the synthesis reads (the Verilog text, the top, the family, the
+blackboxes, the Yosys version and this module's source), so the same input is
+synthesized once; a ``filelock`` lock beside the file serialises concurrent runs of
+one input. Unset (the default), nothing is cached here. The test suite points it at a
+fresh directory per session: several tests synthesize the same part (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,12 +36,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["RESOURCE_KEYS", "XCKU060_CAPACITY", "find_synth_yosys", "split_verilog_modules",
-           "yosys_resource_estimate", "yosys_version"]
+__all__ = ["RESOURCE_KEYS", "SYNTH_CACHE_ENV", "XCKU060_CAPACITY", "find_synth_yosys",
+           "split_verilog_modules", "yosys_resource_estimate", "yosys_version"]
 
 #: Summary keys returned by :func:`yosys_resource_estimate`.
 RESOURCE_KEYS = ("LUT", "FF", "CARRY", "DSP48E2", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL",
                  "LUT_AS_MEMORY")
+
+#: Environment variable naming the result cache's directory (module docstring).
+SYNTH_CACHE_ENV = "ESE_SYNTH_CACHE"
 
 #: xcku060-ffva1156-2-e capacity (DESIGN.md section 4): CLB LUTs (logic and memory),
 #: CLB flip-flops, DSP48E2 slices and 36 Kb block RAMs (a RAMB18E2 is half of one).
@@ -151,10 +166,47 @@ def yosys_resource_estimate(
         MUXF7/F8 wide-function muxes) in a row between registers, carry chains, DSPs,
         memories and ports (Yosys ``ltp`` over those cells); and ``by_type``: the raw
         ``{cell type: count}`` from ``stat -json``.
+
+        Kept by content in the directory ``ESE_SYNTH_CACHE`` names, when it is set
+        (module docstring).
     """
     src = Path(verilog_path)
     if not src.is_file():
         raise FileNotFoundError(src)
+    blackboxes = list(blackboxes)
+    cache_dir = os.environ.get(SYNTH_CACHE_ENV)
+    if not cache_dir:
+        return _synthesize(src, top, family, blackboxes, timeout)
+    from filelock import FileLock
+
+    from .model.lstmp import atomic_write
+
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"synth-{_cache_key(src.read_bytes(), top, family, blackboxes)}.json"
+    with FileLock(cache / f".{path.stem}.lock"):
+        if path.is_file():
+            return json.loads(path.read_text())
+        result = _synthesize(src, top, family, blackboxes, timeout)
+        atomic_write(path, json.dumps(result))
+    return result
+
+
+def _cache_key(verilog: bytes, top: str, family: str, blackboxes: list) -> str:
+    """The result cache's name for one synthesis: a digest of all it reads."""
+    key = {"verilog": hashlib.sha256(verilog).hexdigest(), "top": top, "family": family,
+           "blackboxes": blackboxes, "yosys": yosys_version(), "synth": _module_digest()}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@functools.cache
+def _module_digest() -> str:
+    """This module's source: a change to the script or the counting misses the cache."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: float) -> dict:
+    """One ``synth_xilinx`` run of :func:`yosys_resource_estimate`, uncached."""
     empty = "".join(f"blackbox {name}; " for name in blackboxes)
     with tempfile.TemporaryDirectory(prefix="ese_synth_") as tmp:
         shutil.copy(src, Path(tmp) / "design.v")

@@ -20,6 +20,7 @@ from ese_hw.model.compress import load_compressed
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import WEIGHT_KEYS, load_weights, lstmp_float
 from tests.cli_expect import assert_one_line_error
+from tests.shared_designs import SMALL_DESIGN
 
 N_IN, N_CELLS, N_PROJ = 16, 64, 32
 SHAPE = ["--input", str(N_IN), "--cells", str(N_CELLS), "--proj", str(N_PROJ)]
@@ -169,9 +170,9 @@ def test_run_float(files, tmp_path, which):
 #: (minutes) and runs Yosys on it; here every step runs for real, on Icarus and small.
 #: The sweep's one point is the design itself, whose estimate step 4 has cached: a
 #: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
-#: tests/test_sweep.py sweeps more points.
-TINY_DEMO = dict(shape=(8, 16, 8), density=0.5, n_pe=2,
-                 sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
+#: tests/test_sweep.py sweeps more points. The design is tests/test_estimate.py's too
+#: (tests/shared_designs.py), so the session synthesizes its parts once.
+TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
 
 
 def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):

