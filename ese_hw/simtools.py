@@ -101,9 +101,6 @@ PROGRESS_ENV = "ESE_TB_PROGRESS"
 #: Simulators the runner supports.
 SIMULATORS = ("icarus", "verilator")
 
-# Amaranth's Verilog trips Verilator's width lint; the warnings are harmless there.
-VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
-
 #: Build arguments that make a large design's Verilator build cheaper without changing
 #: what it computes. cocotb's runner passes ``--public-flat-rw``, which keeps every signal
 #: of every module visible to VPI and so stops Verilator from optimizing any of them
@@ -111,6 +108,11 @@ VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
 #: top module) is enough. On the 4-PE test channel it halves the C++ that g++ compiles
 #: (9.2 -> 4.8 MB), with the same outputs and ``frame_done`` cycles.
 VERILATOR_FAST_BUILD_ARGS = ("--no-public-flat-rw", "--public-depth", "1")
+
+#: Every Verilator build's arguments: Amaranth's Verilog trips Verilator's width lint
+#: (harmless there), and the fast arguments above (every testbench, the AXI top's
+#: cocotbext-axi drivers included, touches only the top's ports).
+VERILATOR_BUILD_ARGS = ("-Wno-fatal", *VERILATOR_FAST_BUILD_ARGS)
 
 
 def verilator_lint(verilog_path, top_module: str, *, timeout: float = 600) -> list[str]:
@@ -425,7 +427,10 @@ def build_design(
     from filelock import FileLock, Timeout
 
     check_simulator(sim)
-    full_key = {"key": dict(key or {}), "waves": waves, "build_args": list(build_args),
+    # The default arguments are part of the key: a build made with other ones is stale.
+    defaults = list(VERILATOR_BUILD_ARGS) if sim == "verilator" else []
+    full_key = {"key": dict(key or {}), "waves": waves,
+                "build_args": defaults + list(build_args),
                 "amaranth": amaranth.__version__, "gateware": gateware_digest()}
     directory = Path(build_root).resolve() / build_key(sim, toplevel, full_key)
     stamp = directory / "built.json"
