@@ -2,7 +2,7 @@
 
 import numpy as np
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put
+from sim_streams import get_frames, put_frames, stream_put
 
 from ese_hw.gateware.load import load_stream_words
 from ese_hw.model.images import channel_images
@@ -45,22 +45,10 @@ def run_channel(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=
         if loads:
             await ctx.tick()
             assert ctx.get(dut.loaded), f"load refused: {ctx.get(dut.load_error)}"
-        for t in range(t_n):
-            for j in range(n_in):
-                rst = int(sum(1 << ch for ch in range(c_n) if resets[t, ch])) if j == 0 else 0
-                await stream_put(ctx, dut.x, {"x": [int(v) for v in x_q[:, t, j]],
-                                              "reset": rst}, rng=rng_x, idle_prob=x_idle)
+        await put_frames(ctx, dut.x, x_q, resets, rng=rng_x, idle_prob=x_idle)
 
     async def consumer(ctx):
-        for t in range(t_n):
-            for q in range(n_proj):
-                v = await stream_get(ctx, dut.y, rng=rng_y, stall_prob=y_stall)
-                ys[:, t, q] = [int(e) for e in v]
-        # Nothing more may come out.
-        ctx.set(dut.y.ready, 1)
-        for _ in range(50):
-            _, _, valid = await ctx.tick().sample(dut.y.valid)
-            assert not valid, "an extra y element"
+        await get_frames(ctx, dut.y, ys, rng=rng_y, stall_prob=y_stall)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

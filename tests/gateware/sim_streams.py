@@ -1,6 +1,6 @@
 """Stream helpers for Amaranth-simulator testbenches: put/get with seeded random stalls."""
 
-__all__ = ["stream_put", "stream_get", "stream_rules"]
+__all__ = ["stream_put", "stream_get", "stream_rules", "put_frames", "get_frames"]
 
 
 async def stream_put(ctx, port, payload, *, rng=None, idle_prob=0.0):
@@ -22,6 +22,31 @@ async def stream_get(ctx, port, *, rng=None, stall_prob=0.0):
         if ready and valid:
             ctx.set(port.ready, 0)
             return payload
+
+
+async def put_frames(ctx, port, x_q, resets, *, rng=None, idle_prob=0.0):
+    """Send every frame of ``x_q`` (C, T, I) on a channel's ``x`` port, all lanes side by
+    side, with ``resets`` (T, C) as the ``reset`` bits of each frame's first element."""
+    c_n, t_n, n_in = x_q.shape
+    for t in range(t_n):
+        for j in range(n_in):
+            rst = int(sum(1 << ch for ch in range(c_n) if resets[t, ch])) if j == 0 else 0
+            await stream_put(ctx, port, {"x": [int(v) for v in x_q[:, t, j]], "reset": rst},
+                             rng=rng, idle_prob=idle_prob)
+
+
+async def get_frames(ctx, port, ys, *, rng=None, stall_prob=0.0, quiet_cycles=50):
+    """Fill ``ys`` (C, T, P) from a channel's ``y`` port, then hold ready for
+    ``quiet_cycles`` and fail on any further element (nothing may be duplicated)."""
+    _, t_n, n_out = ys.shape
+    for t in range(t_n):
+        for q in range(n_out):
+            v = await stream_get(ctx, port, rng=rng, stall_prob=stall_prob)
+            ys[:, t, q] = [int(e) for e in v]
+    ctx.set(port.ready, 1)
+    for _ in range(quiet_cycles):
+        _, _, valid = await ctx.tick().sample(port.valid)
+        assert not valid, "an extra y element"
 
 
 def stream_rules(port):

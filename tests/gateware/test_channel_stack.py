@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put
+from sim_streams import get_frames, put_frames, stream_put
 
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.load import LoadError, load_stream_words
@@ -80,21 +80,10 @@ def run_stack(dut, x_q, *, loads=(), resets=None, seed=0, x_idle=0.0, y_stall=0.
             await ctx.tick()
             status.append((ctx.get(dut.loaded), ctx.get(dut.load_error),
                            ctx.get(dut.x.ready)))
-        for t in range(t_n):
-            for j in range(n_in):
-                rst = int(sum(1 << ch for ch in range(c_n) if resets[t, ch])) if j == 0 else 0
-                await stream_put(ctx, dut.x, {"x": [int(v) for v in x_q[:, t, j]],
-                                              "reset": rst}, rng=rng_x, idle_prob=x_idle)
+        await put_frames(ctx, dut.x, x_q, resets, rng=rng_x, idle_prob=x_idle)
 
     async def consumer(ctx):
-        for t in range(t_n):
-            for q in range(dut.n_proj):
-                v = await stream_get(ctx, dut.y, rng=rng_y, stall_prob=y_stall)
-                ys[:, t, q] = [int(e) for e in v]
-        ctx.set(dut.y.ready, 1)
-        for _ in range(50):
-            _, _, valid = await ctx.tick().sample(dut.y.valid)
-            assert not valid, "an extra y element"
+        await get_frames(ctx, dut.y, ys, rng=rng_y, stall_prob=y_stall)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
