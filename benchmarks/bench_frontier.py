@@ -361,7 +361,8 @@ def carry_rtl_checks(rows, previous):
 def _merged(old_rows, new_rows):
     """``old_rows`` with each point of ``new_rows`` replacing its old row (or appended)."""
     new = {r["key"]: r for r in new_rows}
-    kept = [new.pop(r["key"], r) for r in old_rows]
+    # A row from a JSON written before the RTL fields existed reads as not checked.
+    kept = [new.pop(r["key"], {**NOT_RTL_CHECKED, **r}) for r in old_rows]
     return kept + list(new.values())
 
 

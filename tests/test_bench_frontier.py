@@ -73,6 +73,15 @@ def test_only_replaces_its_points_and_keeps_the_others_in_order():
     assert bf._merged(old, new) == [_row("a"), new[0], _row("c"), new[1]]
 
 
+def test_rows_of_a_json_from_before_the_rtl_fields_read_as_unchecked():
+    # frontier.json files written before --rtl existed have no rtl_* fields: merged
+    # with --only they must neither stop the run nor count as checked.
+    old_row = {k: v for k, v in _row("a").items() if k not in bf.NOT_RTL_CHECKED}
+    rows = bf._merged([old_row], [_checked("b", "x")])
+    bf.carry_rtl_checks(rows, {"points": [old_row]})
+    assert rows[0] == _row("a") and rows[0]["rtl_checked"] is False
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--rtl", "pe7-k1-ch1-pe-g1"], "--rtl: no point pe7-k1-ch1-pe-g1 among --points"),
     (["--only", "pe7-k1-ch1-pe-g1"], "--only: no point pe7-k1-ch1-pe-g1 among --points"),
