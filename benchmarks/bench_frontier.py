@@ -358,6 +358,22 @@ def carry_rtl_checks(rows, previous):
         row["rtl"] = {**old["rtl"], "from_earlier_run": True}
 
 
+def carry_estimates(rows, previous):
+    """Keep, for every point of ``rows`` not estimated in this run (``fits`` None), an
+    earlier run's estimate of the same point (``previous``: that run's JSON), marked
+    ``estimate_from_earlier_run``: an ``--only KEY --rtl KEY --no-estimate`` check must not
+    drop the point's resources (a 384-PE estimate takes ~30 min). The README says which
+    code each estimate ran on."""
+    before = {r["key"]: r for r in previous.get("points", [])}
+    for row in rows:
+        old = before.get(row["key"])
+        if row["fits"] is not None or not old or old.get("fits") is None:
+            continue
+        fields = [*RESOURCES, *(f"share_{k}" for k in RESOURCES), "fits", "estimate_method"]
+        row.update({k: old[k] for k in fields if k in old})
+        row["estimate_from_earlier_run"] = True
+
+
 def _merged(old_rows, new_rows):
     """``old_rows`` with each point of ``new_rows`` replacing its old row (or appended)."""
     new = {r["key"]: r for r in new_rows}
@@ -457,6 +473,7 @@ def main(argv=None):
     if args.only:                              # the other points as the last run left them
         rows = _merged(previous["points"], rows)
     carry_rtl_checks(rows, previous)
+    carry_estimates(rows, previous)
     best = best_points(rows)
     out = {"shape": list(DEFAULT_SHAPE), "density": Config().density,
            "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": CLOCK_MHZ,

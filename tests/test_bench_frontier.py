@@ -73,6 +73,18 @@ def test_only_replaces_its_points_and_keeps_the_others_in_order():
     assert bf._merged(old, new) == [_row("a"), new[0], _row("c"), new[1]]
 
 
+def test_a_point_not_estimated_keeps_its_earlier_estimate():
+    estimated = {**_row("a"), "LUT": 242_517, "fits": True, "share_LUT": 0.731}
+    rows = [{**_row("a"), "LUT": None, "fits": None}, {**_row("b"), "LUT": None, "fits": None},
+            {**_row("c"), "LUT": 1, "fits": False}]
+    bf.carry_estimates(rows, {"points": [estimated, _row("b") | {"fits": None},
+                                         {**_row("c"), "LUT": 2, "fits": True}]})
+    a, b, c = rows
+    assert a["LUT"] == 242_517 and a["fits"] is True and a["estimate_from_earlier_run"]
+    assert b["fits"] is None and "estimate_from_earlier_run" not in b   # nothing to keep
+    assert c["LUT"] == 1 and c["fits"] is False    # estimated in this run: its own figures
+
+
 def test_rows_of_a_json_from_before_the_rtl_fields_read_as_unchecked():
     # frontier.json files written before --rtl existed have no rtl_* fields: merged
     # with --only they must neither stop the run nor count as checked.
