@@ -41,7 +41,8 @@ __all__ = ["HEADER_FIELDS", "LOAD_CONFIG_FIELDS", "LOAD_CRC", "LOAD_FIELD_BITS",
            "LOAD_VERSION", "LoadChecker", "LoadError", "LoadTarget", "byte_width",
            "frame_load_stream", "load_beat_layout", "load_config", "load_layout",
            "stack_load_config", "stack_load_layout",
-           "load_stream_bytes", "load_stream_words", "loadable_memory", "max_load_words",
+           "load_stream_bytes", "load_stream_words", "beat_bytes", "loadable_memory",
+           "max_load_words",
            "pack_fields", "pack_load_words", "route_load", "split_beats", "stream_crc",
            "write_layout"]
 
@@ -525,14 +526,16 @@ def split_beats(blob, word_bits):
     return [int.from_bytes(blob[k:k + n_bytes], "little") for k in range(0, len(blob), n_bytes)]
 
 
-def _beat_bytes(words, n_bytes):
+def beat_bytes(words, n_bytes):
+    """A load stream's beats ``words`` (integers) as ``load.bin`` bytes: ``n_bytes`` per
+    beat, little-endian (bit 0 of a word is bit 0 of its first byte)."""
     return b"".join(int(w).to_bytes(n_bytes, "little") for w in words)
 
 
 def stream_crc(words, word_bits):
     """The checksum of a load stream's beats ``words`` (integers of ``word_bits`` bits):
     ``zlib.crc32`` of their bytes, ``byte_width(word_bits)`` bytes each, little-endian."""
-    return zlib.crc32(_beat_bytes(words, byte_width(word_bits)))
+    return zlib.crc32(beat_bytes(words, byte_width(word_bits)))
 
 
 def frame_load_stream(payload, *, config, word_bits):
@@ -590,4 +593,4 @@ def load_stream_bytes(params, images):
         The images do not fit the channel (PE count, entry depth, column count).
     """
     words = load_stream_words(params, images)
-    return _beat_bytes(words, byte_width(params.load_layout.size))
+    return beat_bytes(words, byte_width(params.load_layout.size))

@@ -57,6 +57,7 @@ from .load import (
     LoadChecker,
     LoadError,
     LoadTarget,
+    beat_bytes,
     byte_width,
     frame_load_stream,
     load_beat_layout,
@@ -415,6 +416,4 @@ def stack_load_bytes(params, stack):
     """:func:`stack_load_words` as bytes: the stack's ``load.bin`` (one beat per word,
     ``byte_width(load_layout.size)`` bytes, little-endian)."""
     params = as_stack_params(params)
-    n_bytes = byte_width(params.load_layout.size)
-    return b"".join(int(w).to_bytes(n_bytes, "little")
-                    for w in stack_load_words(params, stack))
+    return beat_bytes(stack_load_words(params, stack), byte_width(params.load_layout.size))
