@@ -2,7 +2,7 @@
 and ``sweep`` share, and the :class:`Design` they describe.
 
 A design is a channel's parameters (:class:`~ese_hw.gateware.channel.ChannelParams`;
-for a stack of LSTMP layers, :class:`~ese_hw.gateware.stack.StackParams`, every layer on
+for a stack of layers, :class:`~ese_hw.gateware.stack.StackParams`, every layer on
 chip), the compressed model that sized its memories, and a clock. Its memory depths always
 come from a real encoding: given a compressed ``MODEL.npz``, from that model; given
 float weights (``ese-hw init``), from their compression with the options; given only
@@ -88,8 +88,8 @@ class Design:
         depths from :attr:`model`.
     model : CompressedModel, CompressedStack or None
         The model that sized the memories (``None`` only for a caller that built
-        ``params`` by hand and needs no images); a stack of several LSTMP layers runs
-        every layer on chip.
+        ``params`` by hand and needs no images); a stack of several layers runs every
+        layer on chip.
     clock_mhz : float
     source : str
         Where the model came from: the ``MODEL.npz`` path, or
@@ -111,10 +111,7 @@ class Design:
     @property
     def shape(self):
         """(I, H, P); a stack's: one such tuple per layer."""
-        layers = getattr(self.params, "layers", None)
-        if layers is not None:
-            return tuple((p.n_in, p.n_cells, p.n_proj) for p in layers)
-        return (self.params.n_in, self.params.n_cells, self.params.n_proj)
+        return _shape_of(self.params)
 
 
 # ---------------------------------------------------------------------------- options
@@ -299,7 +296,8 @@ def _load_model(arrays, path, *, shape, density, n_pe, index_bits):
 
 
 def _shape_of(model):
-    """(I, H, P) of one layer; of a stack, one such tuple per layer."""
+    """(I, H, P) of one layer; of a stack, one such tuple per layer (``model``: a
+    compressed model or stack, or their channel or stack parameters alike)."""
     layers = getattr(model, "layers", None)
     if layers is not None:
         return tuple(_shape_of(m) for m in layers)
