@@ -359,35 +359,21 @@ def useful_macs(model):
 
 def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
                    timing=DEFAULT_TIMING):
-    """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I).
+    """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I):
+    :func:`stack_cycles` of ``model`` as a one-layer stack, which runs the golden model for
+    the activations, then :func:`frame_cycles`' recurrence. The figures are over frames
+    1 .. T-1 (frame 0 starts from an empty pipeline); ``latency_cycles`` is a frame's last
+    x element in to its last y element out, for a frame whose last element arrives just
+    as the channel can start it (inputs sent ahead wait in the x slots, and that wait is
+    queueing, not latency).
 
-    Runs the golden model for the activations, then :func:`frame_cycles`. The
-    figures are over frames 1 .. T-1 (frame 0 starts from an empty pipeline).
+    Returns ``frame_done``, ``cycles_per_frame``, ``useful_macs_per_frame``,
+    ``utilization``, ``latency_cycles`` and ``y``.
     """
-    from .golden import GoldenModel
-
-    x_q = np.asarray(x_q, dtype=np.int64)
-    y_q, tr = GoldenModel(model).run_channels(x_q, resets, trace=True)
-    m_q = tr["m"]
-    t_n = x_q.shape[1]
-    events = []
-    done = frame_cycles(model, x_q, y_q, m_q, queue_depth=queue_depth, broadcast=broadcast,
-                        ew_share=ew_share, resets=resets, events=events, timing=timing)
-    per_frame = float(np.diff(done).mean()) if t_n > 1 else float(done[0])
-    n = model.config.n_pe
-    useful = useful_macs(model)
-    return {
-        "frame_done": done,
-        "cycles_per_frame": per_frame,
-        "useful_macs_per_frame": useful,
-        "utilization": useful / (n * per_frame),
-        # Last x element in -> last y element out, steady state (frames 1 .. T-1), for
-        # a frame whose last element arrives just as the channel can start it (inputs
-        # sent ahead wait in the x slots, and that wait is queueing, not latency).
-        "latency_cycles": float(np.mean([e["output_end"] - e["x_start"] + timing.strobe_latency
-                                         for e in events[1:] or events])),
-        "y": y_q,
-    }
+    res = stack_cycles(model, x_q, queue_depth=queue_depth, broadcast=broadcast,
+                       ew_share=ew_share, resets=resets, timing=timing)
+    return {k: res[k] for k in ("frame_done", "cycles_per_frame", "useful_macs_per_frame",
+                                "utilization", "latency_cycles", "y")}
 
 
 def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
