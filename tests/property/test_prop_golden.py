@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ese_hw.model.compress import Config
+from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel, spmv, spmv_walk
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.quant import rshift_round, sat
@@ -80,7 +81,9 @@ def test_spmvs_equal_the_literal_walk(model, data):
 def test_golden_frame_equals_the_literal_walk(model, data):
     """One frame of the golden model, its SpMVs replaced by the literal walk and its
     rows placed by the contract's ownership: gate g of cell h is PE h mod N's local row
-    4 (h // N) + g, bias preloaded there; projection row q is PE q mod N's row q // N."""
+    4 (h // N) + g, bias preloaded there; projection row q is PE q mod N's row q // N, or,
+    split over S = N // P PEs when N >= 2P, the sum of PEs q + jP's row 0 (j < S), wrapped
+    to the accumulator width (docs/contract.md section 1)."""
     cfg, q = model.config, model.qformats
     n, h, n_proj = cfg.n_pe, model.n_cells, model.n_proj
     golden = GoldenModel(model)
@@ -99,8 +102,17 @@ def test_golden_frame_equals_the_literal_walk(model, data):
 
     c, m = golden.elementwise(gates, c_prev)
     acc_y = literal_walk(model.ym, m, cfg.accum_bits)
-    y = [int(sat(rshift_round(int(acc_y[j % n, j // n]), q["fw_y"] + q["fg"] - q["fa"]),
-                 cfg.act_bits)) for j in range(n_proj)]
+    split = proj_split(n, n_proj)
+    half, full = 1 << (cfg.accum_bits - 1), 1 << cfg.accum_bits
+
+    def row_sum(j):
+        if split == 1:
+            return int(acc_y[j % n, j // n])
+        total = sum(int(acc_y[j + k * n_proj, 0]) for k in range(split))
+        return (total + half) % full - half
+
+    y = [int(sat(rshift_round(row_sum(j), q["fw_y"] + q["fg"] - q["fa"]), cfg.act_bits))
+         for j in range(n_proj)]
     np.testing.assert_array_equal(golden.project(m), y)
     y_run, trace = golden.run_quantized(x[None], (y_prev, c_prev), trace=True)
     np.testing.assert_array_equal(y_run[0], y)
