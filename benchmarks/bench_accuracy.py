@@ -3,8 +3,8 @@
     python -m benchmarks.bench_accuracy [--quick]
 
 1. Builds (or loads from build/speech/) the espeak-ng spoken-word corpus of
-   :mod:`ese_hw.speech`; the test set is the held-out voices.
-2. Trains a dense float LSTMP classifier (:mod:`ese_hw.train`: one ``nn.LSTM(proj_size)``
+   :mod:`ese_hw.study.speech`; the test set is the held-out voices.
+2. Trains a dense float LSTMP classifier (:mod:`ese_hw.study.train`: one ``nn.LSTM(proj_size)``
    layer, a float head on the last frame's ``y``).
 3. For each balance (``pe``, ``column``, ``none``) prunes with the project's masks and
    fine-tunes, in steps of decreasing density 0.5 -> 0.25 -> 0.112 -> 0.05 (each step
@@ -36,7 +36,7 @@ from ese_hw.errors import EseError
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import WEIGHT_KEYS, lstmp_float
-from ese_hw.speech import NUMBERED_VARIANTS, CorpusParams, build_corpus
+from ese_hw.study.speech import NUMBERED_VARIANTS, CorpusParams, build_corpus
 
 DENSITIES = (1.0, 0.5, 0.25, 0.112, 0.05)
 BALANCES = ("pe", "column", "none")
@@ -95,7 +95,7 @@ def _compress_checked(path, spec, calib):
 
 def _evaluate_point(clf, spec, data, out_dir, tag):
     """Float (torch) accuracy on the whole test set, then export, compress and golden."""
-    from ese_hw.train import accuracy, export_weights, head_arrays
+    from ese_hw.study.train import accuracy, export_weights, head_arrays
 
     xte, yte, sub, calib = data["xte"], data["yte"], data["sub"], data["calib"]
     point = {"float_acc": accuracy(clf, xte, yte)}
@@ -120,7 +120,7 @@ def _evaluate_point(clf, spec, data, out_dir, tag):
 
 def _rtl_check(model, features, n):
     """The channel's Verilog (Verilator) on ``n`` test utterances, each bit-exact?"""
-    from ese_hw.flows import run_rtl_engine
+    from ese_hw.flows.engines import run_rtl_engine
 
     runs = []
     for x in features[:n]:
@@ -134,7 +134,7 @@ def _rtl_check(model, features, n):
 
 
 def _train_dense(args, data, log):
-    from ese_hw.train import LstmpClassifier, accuracy, train_epochs
+    from ese_hw.study.train import LstmpClassifier, accuracy, train_epochs
 
     n_words = int(max(data["ytr"].max(), data["yte"].max())) + 1
     clf = LstmpClassifier(data["xtr"][0].shape[1], args.cells, args.proj, n_words, seed=0)
@@ -150,7 +150,7 @@ def _train_dense(args, data, log):
 
 
 def _sweep(args, dense, data, out_dir, log):
-    from ese_hw.train import PruneSpec, fine_tune
+    from ese_hw.study.train import PruneSpec, fine_tune
 
     points, models = [], {}
     for balance in BALANCES:

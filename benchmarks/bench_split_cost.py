@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from ese_hw.gateware.channel import Channel
-from ese_hw.synth import split_verilog_modules
+from ese_hw.synthesis.yosys import split_verilog_modules
 
 from .bench_frontier import Point, _model
 from .bench_lane_cost import component_verilog, synth_part

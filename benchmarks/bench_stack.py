@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ese_hw.estimate import estimate
+from ese_hw.flows.estimate import estimate
 from ese_hw.gateware.stack import StackParams
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_frame_cycles
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.lstmp import random_weights
-from ese_hw.rtl import CLOCK_MHZ
+from ese_hw.simulation.rtl import CLOCK_MHZ
 
 OUT = Path("build/bench/stack.json")
 POINTS = {

@@ -1,9 +1,9 @@
 """The full default sweep on the paper shape: where the XCKU060's limits fall.
 
 Seeded random paper-shape LSTMP (153/1024/512, density 0.112), the grid of
-:data:`ese_hw.sweep.DEFAULT_GRID` (PEs 16..256 x channels 1, 8, 32 x index bits 4, 6:
+:data:`ese_hw.flows.sweep.DEFAULT_GRID` (PEs 16..256 x channels 1, 8, 32 x index bits 4, 6:
 30 points), queue depth 8, 200 MHz, ``--frames`` seeded frames per channel, on a
-Dask ``LocalCluster`` (one worker per core) through :func:`ese_hw.sweep.run_sweep`.
+Dask ``LocalCluster`` (one worker per core) through :func:`ese_hw.flows.sweep.run_sweep`.
 The sweep directory is ``build/bench/sweep`` (resumed if it is there); the summary
 (every point, the largest configuration that fits two ways, wall time) goes to
 ``build/bench/sweep.json``. ``--docs`` copies the plots to ``docs/``. Not a test:
@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from ese_hw.cli import build_parser
-from ese_hw.sweep import DEFAULT_FRAMES, grid_from_sweep_args, run_sweep
+from ese_hw.flows.sweep import DEFAULT_FRAMES, grid_from_sweep_args, run_sweep
 
 OUT = Path("build/bench/sweep.json")
 SWEEP_DIR = Path("build/bench/sweep")

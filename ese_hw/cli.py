@@ -1,4 +1,5 @@
-"""The ``ese-hw`` command: a thin argparse layer over :mod:`ese_hw.flows` and :mod:`ese_hw.model`.
+"""The ``ese-hw`` command: a thin argparse layer over :mod:`ese_hw.flows.engines` and
+:mod:`ese_hw.model`.
 
 Subcommands::
 
@@ -11,7 +12,7 @@ Subcommands::
                [--sim icarus|verilator --channels C --queue-depth D --broadcast K
                 --ew-share G --bake]
                [--report R.json]
-    ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.demo)
+    ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.flows.demo)
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
 unreadable or malformed file, an unwritable output) is reported as one line
@@ -28,8 +29,9 @@ import tempfile
 
 import numpy as np
 
-from . import __version__, flows
+from . import __version__
 from .errors import EseError
+from .flows import engines as flows
 from .model.compress import (
     Config,
     check_config,
@@ -41,7 +43,7 @@ from .model.compress import (
 from .model.lstmp import MATRIX_KEYS, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
 from .model.stack import describe_stack, save_weight_stack, weight_stack_from_arrays
-from .rtl import check_ew_share, check_rtl_options
+from .simulation.rtl import check_ew_share, check_rtl_options
 
 __all__ = ["main", "build_parser"]
 
@@ -245,7 +247,7 @@ def cmd_init(args, out):
 
 
 def cmd_import(args, out):
-    from .torch_import import import_lstm
+    from .model.torch_import import import_lstm
 
     layers = import_lstm(args.model, prefix=args.prefix)
     out.saved(args.output, lambda path: save_weight_stack(path, layers))
@@ -271,7 +273,7 @@ def cmd_compress(args, out):
 def _rtl_options(args):
     """The rtl options, checked before any file is read (the broadcast width and
     ``--ew-share`` against the model's PE count once the model is read)."""
-    from .design import parse_int_option
+    from .flows.design import parse_int_option
 
     # Both default to None, so that the other engines can tell "not given" from "1".
     args.broadcast = 1 if args.broadcast is None else parse_int_option("--broadcast",
@@ -364,7 +366,7 @@ def cmd_run(args, out):
 
 
 def cmd_demo(args, out):
-    from .demo import run_demo
+    from .flows.demo import run_demo
 
     report = run_demo(args.out, frames=args.frames, rtl_frames=args.rtl_frames, sim=args.sim,
                       log=lambda line: print(line, flush=True))
@@ -373,8 +375,8 @@ def cmd_demo(args, out):
 
 
 def cmd_generate(args, out):
-    from .design import design_from_args
-    from .generate import check_out_dir, check_y_fifo_depth, generate
+    from .flows.design import design_from_args
+    from .flows.generate import check_out_dir, check_y_fifo_depth, generate
 
     check_y_fifo_depth(args.y_fifo_depth)     # the cheap checks before any compression
     check_out_dir(args.output)
@@ -391,8 +393,8 @@ def cmd_generate(args, out):
 
 
 def cmd_sweep(args, out):
-    from . import sweep
-    from .estimate import parse_margin
+    from .flows import sweep
+    from .flows.estimate import parse_margin
 
     margin = parse_margin(args.margin)              # every option checked first
     if args.model_option is not None:
@@ -407,9 +409,9 @@ def cmd_sweep(args, out):
 
 
 def cmd_estimate(args, out):
-    from .design import design_from_args
-    from .estimate import estimate, format_estimate, parse_margin
-    from .generate import check_y_fifo_depth
+    from .flows.design import design_from_args
+    from .flows.estimate import estimate, format_estimate, parse_margin
+    from .flows.generate import check_y_fifo_depth
 
     margin = parse_margin(args.margin)          # the cheap checks before any compression
     y_fifo_depth = check_y_fifo_depth(args.y_fifo_depth)
@@ -501,7 +503,7 @@ def _add_run(sub):
 
 
 def _add_demo(sub):
-    from .demo import DEFAULT_FRAMES, DEFAULT_RTL_FRAMES
+    from .flows.demo import DEFAULT_FRAMES, DEFAULT_RTL_FRAMES
 
     s = sub.add_parser("demo", help="the main job end to end on the paper-shape model: "
                                     "compress, generate the XCKU060 tree, RTL through the "
@@ -518,7 +520,7 @@ def _add_demo(sub):
 
 
 def _add_generate(sub):
-    from .design import add_design_options
+    from .flows.design import add_design_options
     from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     s = sub.add_parser("generate", help="write the AXI4-Stream top's Verilog, a Vivado "
@@ -534,9 +536,9 @@ def _add_generate(sub):
 
 
 def _add_sweep(sub):
-    from .design import add_design_options
-    from .estimate import DEFAULT_MARGIN
-    from .sweep import DEFAULT_FRAMES, DEFAULT_GRID
+    from .flows.design import add_design_options
+    from .flows.estimate import DEFAULT_MARGIN
+    from .flows.sweep import DEFAULT_FRAMES, DEFAULT_GRID
 
     grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEFAULT_GRID.items())
     s = sub.add_parser("sweep", help="sweep PEs x channels x PEs per element-wise unit x "
@@ -566,8 +568,8 @@ def _add_sweep(sub):
 
 
 def _add_estimate(sub):
-    from .design import add_design_options
-    from .estimate import DEFAULT_CACHE_DIR, DEFAULT_MARGIN
+    from .flows.design import add_design_options
+    from .flows.estimate import DEFAULT_CACHE_DIR, DEFAULT_MARGIN
     from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     s = sub.add_parser("estimate", help="FPGA resources of the AXI4-Stream top on the "

@@ -2,7 +2,8 @@
 
 The host prepares everything with :func:`channel_tb_data`, including every ``load``
 and ``x`` payload integer packed from the channel's own layouts, and passes it through
-:func:`ese_hw.simtools.run_test` (:func:`ese_hw.rtl.run_rtl` does); the testbench
+:func:`ese_hw.simulation.runner.run_test` (:func:`ese_hw.simulation.rtl.run_rtl` does); the
+testbench
 only streams those integers, and records:
 
 * optional run-time loading of the model through ``load``: one checked load stream
@@ -23,7 +24,7 @@ Whatever happens, the ``y`` payloads and cycles measured so far are written to
 ``tb_out.npz`` beside the data file (read back with :func:`read_tb_out`; the host
 decodes the lanes with :func:`y_values` and compares them with the golden model). The
 frames done go to the runner's progress line through
-:class:`ese_hw.simtools.ProgressReporter`.
+:class:`ese_hw.simulation.runner.ProgressReporter`.
 
 Without stalls the x driver and y collector wait on ``ready``/``valid`` edges instead of
 polling every clock, so a long run costs Python time only per transfer.
@@ -39,8 +40,8 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 
 from ese_hw.gateware.load import LoadError, pack_fields, split_beats
-from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
-from ese_hw.simtools import DATA_ENV, ProgressReporter, load_tb_data
+from ese_hw.simulation.runner import DATA_ENV, ProgressReporter, load_tb_data
+from ese_hw.simulation.testbenches.streams import StreamDriver, StreamSink, reset, start_clock
 
 __all__ = ["CLOCK_NS", "ChannelTB", "channel_tb_data", "read_tb_out", "watchdog_cycles",
            "x_payloads", "y_values"]
@@ -181,7 +182,7 @@ class EdgeCollector:
 
     It has no stream-rule check: with ``ready`` always high every valid cycle is a
     transfer, so no rule can be broken. Runs with ``y`` stalls use the checking
-    :class:`~ese_hw.sim.streams.StreamSink` instead."""
+    :class:`~ese_hw.simulation.testbenches.streams.StreamSink` instead."""
 
     def __init__(self, dut, prefix):
         self.valid = getattr(dut, f"{prefix}__valid")

@@ -1,6 +1,6 @@
 """cocotb testbench for a stream FIFO (``i`` in, ``o`` out): in order, no loss, no duplicates.
 
-Data (``ese_hw.simtools.load_tb_data``): ``words`` (uint array to push), ``idle_prob``
+Data (``ese_hw.simulation.runner.load_tb_data``): ``words`` (uint array to push), ``idle_prob``
 and ``stall_prob`` (0-d floats). Random stalls are seeded from ``cocotb.RANDOM_SEED``.
 """
 
@@ -9,8 +9,8 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles
 
-from ese_hw.sim.streams import StreamDriver, StreamSink, reset, start_clock
-from ese_hw.simtools import load_tb_data
+from ese_hw.simulation.runner import load_tb_data
+from ese_hw.simulation.testbenches.streams import StreamDriver, StreamSink, reset, start_clock
 
 CLOCK_NS = 5.0
 

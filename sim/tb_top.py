@@ -42,8 +42,8 @@ from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from ese_hw.gateware.load import LOAD_VERSION, LoadError, byte_width, split_beats
-from ese_hw.sim.tb_channel import kick_comb_blocks, watchdog_cycles
-from ese_hw.simtools import DATA_ENV, load_tb_data
+from ese_hw.simulation.runner import DATA_ENV, load_tb_data
+from ese_hw.simulation.testbenches.tb_channel import kick_comb_blocks, watchdog_cycles
 
 __all__ = ["CLOCK_NS", "TopTB", "read_top_out", "refused_load_streams", "top_tb_data"]
 

@@ -8,7 +8,7 @@ much further with fresh random draws and keeps failing examples in the local dat
 
 Several tests synthesize the same Verilog (the 16-lane shell of the lane check both
 ways, the parts of one configuration that several files estimate): ``ESE_SYNTH_CACHE``
-(:data:`ese_hw.synth.SYNTH_CACHE_ENV`) points at a directory new to each session, so each
+(:data:`ese_hw.synthesis.yosys.SYNTH_CACHE_ENV`) points at a directory new to each session, so each
 distinct input runs through Yosys once per session and never comes from an earlier run.
 The estimate's own cache (``cache_dir``) is left as each test sets it.
 """
@@ -18,7 +18,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ese_hw.synth import SYNTH_CACHE_ENV
+from ese_hw.synthesis.yosys import SYNTH_CACHE_ENV
 
 settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, max_examples=50,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_frontier as bf
-from ese_hw.simtools import gateware_digest
+from ese_hw.simulation.runner import gateware_digest
 
 
 def _y(seed=0):

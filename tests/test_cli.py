@@ -181,9 +181,9 @@ def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     the summary table next to ESE's figures, with the plots' paths."""
     import functools
 
-    from ese_hw import demo
-    from ese_hw.flows import ESE_FIGURES
-    from ese_hw.simtools import simulator_available
+    from ese_hw.flows import demo
+    from ese_hw.flows.engines import ESE_FIGURES
+    from ese_hw.simulation.runner import simulator_available
 
     if not simulator_available("icarus"):
         pytest.skip("icarus is not installed")

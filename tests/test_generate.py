@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 
 from ese_hw.cli import main
-from ese_hw.design import make_design
+from ese_hw.flows.design import make_design
+from ese_hw.flows.generate import TOP_NAME, check_out_dir
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.load import LOAD_MAGIC, LOAD_VERSION, LoadError
 from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, model_load_bytes
-from ese_hw.generate import TOP_NAME, check_out_dir
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
-from ese_hw.simtools import simulator_available, verilator_lint
+from ese_hw.simulation.runner import simulator_available, verilator_lint
 
 SHAPE = (16, 64, 32)
 OPTIONS = ["--shape", "16,64,32", "--density", "0.25", "--pes", "4"]
@@ -178,7 +178,7 @@ def test_config_performance_is_the_cycle_model(out):
 def test_broadcast_figures_and_depths():
     """A K = 4 design: its cycle figures are the cycle model's for K = 4, its pointer
     memory one word per column group, its entry words 2 sub bits wider."""
-    from ese_hw.generate import cycle_figures, memory_depths
+    from ese_hw.flows.generate import cycle_figures, memory_depths
 
     design = make_design(shape=SHAPE, density=0.25, n_pe=4, n_channels=1, broadcast=4)
     perf = cycle_figures(design, frames=3)
@@ -242,7 +242,7 @@ def test_previous_output_is_replaced(out, work):
 
 
 def test_failure_leaves_no_dir(work, monkeypatch):
-    import ese_hw.generate as gen
+    import ese_hw.flows.generate as gen
 
     def broken(design, frames=8, **_):
         raise RuntimeError("cycle model failed")

@@ -20,7 +20,7 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
 from ese_hw.model.stack import save_weight_stack
-from ese_hw.simtools import simulator_available
+from ese_hw.simulation.runner import simulator_available
 
 T = 5
 #: The cocotb channel tests' build directory (tests/sim/test_channel_cocotb.py).
@@ -182,8 +182,9 @@ def test_rtl_engine_runs_a_plain_lstm_layer(tmp_path, capsys):
 def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     """One rtl run: one golden model (outputs and the cycle model's trace), one
     computation of the memory images (build key, Verilog and load words)."""
-    from ese_hw import flows, rtl
+    from ese_hw.flows import engines as flows
     from ese_hw.model import golden, images
+    from ese_hw.simulation import rtl
 
     made = {"golden": 0, "images": 0}
     run_channels = golden.GoldenModel.run_channels
@@ -210,7 +211,7 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
 def test_rtl_progress_counts_every_frame(files, capsys):
     """With progress on, the simulation's line reaches T of T frames (reported by the
     testbench through the runner's pipe); off, nothing is drawn."""
-    from ese_hw import flows
+    from ese_hw.flows import engines as flows
 
     model = load_compressed(files.model)
     x = np.load(files.x)[None]
@@ -227,7 +228,7 @@ def test_cached_run_makes_no_channel(files, monkeypatch, preload):
     whose build is cached constructs no Channel at all, with or without baked-in images
     (the load words are packed from the params' layout)."""
     from ese_hw.gateware.channel import Channel
-    from ese_hw.rtl import run_rtl
+    from ese_hw.simulation.rtl import run_rtl
 
     model = load_compressed(files.model)
     g = GoldenModel(model)
@@ -272,7 +273,7 @@ def test_entry_capacity_rounds_to_whole_bram36():
     from ese_hw.gateware.channel import model_entry_depth
     from ese_hw.model.compress import Config, compress
     from ese_hw.model.lstmp import random_weights
-    from ese_hw.rtl import bram36_words, entry_capacity
+    from ese_hw.simulation.rtl import bram36_words, entry_capacity
 
     assert [bram36_words(w) for w in (1, 9, 10, 16, 18, 19, 36, 48, 72, 100)] == \
         [32768, 4096, 2048, 2048, 2048, 1024, 1024, 512, 512, 512]
@@ -285,7 +286,8 @@ def test_second_model_of_a_configuration_reuses_the_build(two_models, tmp_path, 
     """The rtl engine loads the model through the load stream: the build is keyed by the
     configuration, so a second model of it runs on the first one's build (the channel
     factory runs once), and each model's outputs equal its own golden model."""
-    from ese_hw import flows, rtl
+    from ese_hw.flows import engines as flows
+    from ese_hw.simulation import rtl
 
     factory_calls = []
     build_channel = rtl._build_channel
@@ -313,7 +315,7 @@ def test_second_model_of_a_configuration_reuses_the_build(two_models, tmp_path, 
 
 def test_load_refuses_a_model_bigger_than_the_entry_depth(two_models, tmp_path):
     from ese_hw.errors import EseError
-    from ese_hw.rtl import run_rtl
+    from ese_hw.simulation.rtl import run_rtl
 
     g = GoldenModel(two_models[1])
     x_q = g.quantize_inputs(np.zeros((1, 8)))[None]
@@ -356,7 +358,7 @@ def test_run_top_loads_the_model_and_equals_golden(two_models, tmp_path):
     two lanes of frames with pauses on every interface and a lane restarted by TUSER;
     the outputs equal each model's golden model, and the second model runs on the first
     one's build."""
-    from ese_hw.rtl import run_top
+    from ese_hw.simulation.rtl import run_top
 
     rng = np.random.default_rng(12)
     resets = np.zeros((T, 2), bool)
@@ -395,7 +397,7 @@ def test_rtl_engine_runs_a_two_layer_stack(tmp_path, monkeypatch):
     y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
     # Every frame_done of the last layer on the stack cycle model's cycle (the rtl
     # engine's report only keeps their mean).
-    from ese_hw import flows
+    from ese_hw.flows import engines as flows
 
     done = {}
     run_rtl_engine = flows.run_rtl_engine

@@ -14,7 +14,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ese_hw.errors import EseError
-from ese_hw.simtools import (
+from ese_hw.simulation.runner import (
     SIMULATORS,
     SimulationError,
     build_design,
@@ -71,6 +71,10 @@ class FlickeringFIFO(StreamFIFO):
         return m
 
 
+#: The stream-FIFO testbench every test here runs.
+FIFO_TB = "ese_hw.simulation.testbenches.tb_stream_fifo"
+
+
 def _need(sim):
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed (make sysdeps / make venv)")
@@ -87,7 +91,7 @@ def test_stream_fifo_random_stalls(sim, tmp_path_factory, request):
         sim,
         lambda: StreamFIFO(width=width, depth=depth),
         "stream_fifo",
-        "ese_hw.sim.tb_stream_fifo",
+        FIFO_TB,
         build_root,
         key={"width": width, "depth": depth},
         data={"words": words, "idle_prob": 0.3, "stall_prob": 0.4},
@@ -125,7 +129,7 @@ def test_failures_are_reported(sim, tmp_path_factory):
             sim,
             lambda: BrokenFIFO(width=8, depth=4),
             "broken_fifo",
-            "ese_hw.sim.tb_stream_fifo",
+            FIFO_TB,
             build_root,
             data={"words": words, "idle_prob": 0.0, "stall_prob": 0.0},
             testcase="test_in_order_no_loss_no_dup",
@@ -139,7 +143,7 @@ def test_stream_rule_violations_are_reported(tmp_path_factory):
     words = np.arange(64, dtype=np.uint32)
     with pytest.raises(SimulationError, match="valid dropped before the transfer"):
         run_cocotb("icarus", lambda: FlickeringFIFO(width=8, depth=4), "flicker_fifo",
-                   "ese_hw.sim.tb_stream_fifo", tmp_path_factory.getbasetemp() / "sim_build",
+                   FIFO_TB, tmp_path_factory.getbasetemp() / "sim_build",
                    data={"words": words, "idle_prob": 0.0, "stall_prob": 0.5},
                    testcase="test_in_order_no_loss_no_dup")
 

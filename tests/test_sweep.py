@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw import sweep
 from ese_hw.cli import build_parser, main
-from ese_hw.design import make_design
+from ese_hw.flows import sweep
+from ese_hw.flows.design import make_design
+from ese_hw.flows.plots import PLOTS
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
-from ese_hw.rtl import CLOCK_MHZ, performance
-from ese_hw.sweep_plots import PLOTS
+from ese_hw.simulation.rtl import CLOCK_MHZ, performance
 
 SHAPE = "8,16,8"
 GRID = ["--shape", SHAPE, "--density", "0.5", "--pes", "1,2", "--channels", "2",
@@ -61,7 +61,7 @@ def swept(tmp_path_factory):
 
 def _direct(n_pe):
     """The figures of one point from direct calls (no Dask, no sweep code)."""
-    from ese_hw.estimate import estimate
+    from ese_hw.flows.estimate import estimate
 
     design = make_design(shape=(8, 16, 8), density=0.5, n_pe=n_pe, n_channels=2,
                          index_bits=4)

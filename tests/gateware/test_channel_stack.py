@@ -208,10 +208,10 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
     load.bin is the stack's one load stream, which the stack of config.json's
     parameters accepts."""
     from ese_hw.cli import main
-    from ese_hw.estimate import _part_counts, _part_modules
+    from ese_hw.flows.estimate import _part_counts, _part_modules
+    from ese_hw.flows.generate import TOP_NAME
     from ese_hw.gateware.load import split_beats
-    from ese_hw.generate import TOP_NAME
-    from ese_hw.synth import split_verilog_modules
+    from ese_hw.synthesis.yosys import split_verilog_modules
 
     stack = _stack(SHAPES, CFG, seed=5)
     stack.save(tmp_path / "m.npz")

@@ -6,7 +6,7 @@ import pytest
 from ese_hw.gateware import Channel
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.lstmp import random_weights
-from ese_hw.simtools import generate_verilog, simulator_available, verilator_lint
+from ese_hw.simulation.runner import generate_verilog, simulator_available, verilator_lint
 
 
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")

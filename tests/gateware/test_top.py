@@ -34,8 +34,8 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
-from ese_hw.sim.tb_top import refused_load_streams
-from ese_hw.simtools import generate_verilog
+from ese_hw.simulation.runner import generate_verilog
+from ese_hw.simulation.testbenches.tb_top import refused_load_streams
 
 SHAPE = (8, 12, 6)          # I, H, P: small enough for many frames in the simulator
 
@@ -433,7 +433,8 @@ def test_second_model_loaded_at_run_time(model):
 # The checked load path: refused streams, resets in a load and in a frame.
 
 def _bad_loads(params, model):
-    """The refused streams of :func:`ese_hw.sim.tb_top.refused_load_streams` for ``model``,
+    """The refused streams of :func:`ese_hw.simulation.testbenches.tb_top.refused_load_streams` for
+    ``model``,
     the configuration case a real load.bin for another PE count."""
     other = _model(n_pe=3)
     other_bytes = model_load_bytes(ChannelParams.for_model(other, n_channels=2), other)

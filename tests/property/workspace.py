@@ -117,11 +117,11 @@ def workspace(root):
     work.mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
-        mp.setattr("ese_hw.rtl.run_rtl", _stop_rtl)
-        mp.setattr("ese_hw.estimate.estimate", _stop_estimate)
-        mp.setattr("ese_hw.generate._write_all", _stop_write_all)
-        mp.setattr("ese_hw.sweep.dask_client", _stop_dask)
-        mp.setattr("ese_hw.demo._compress", _stop_demo)
+        mp.setattr("ese_hw.simulation.rtl.run_rtl", _stop_rtl)
+        mp.setattr("ese_hw.flows.estimate.estimate", _stop_estimate)
+        mp.setattr("ese_hw.flows.generate._write_all", _stop_write_all)
+        mp.setattr("ese_hw.flows.sweep.dask_client", _stop_dask)
+        mp.setattr("ese_hw.flows.demo._compress", _stop_demo)
         yield f
 
 

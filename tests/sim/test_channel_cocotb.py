@@ -1,7 +1,8 @@
 """The channel's generated Verilog on Icarus and Verilator, against the golden model.
 
-Through :func:`ese_hw.rtl.run_rtl` (the ``rtl`` engine's library, testbench
-``ese_hw.sim.tb_channel``) on the small model of the Amaranth-simulator tests (16 inputs, 64
+Through :func:`ese_hw.simulation.rtl.run_rtl` (the ``rtl`` engine's library, testbench
+``ese_hw.simulation.testbenches.tb_channel``) on the small model of the Amaranth-simulator tests
+(16 inputs, 64
 cells, 32 projections, 4 PEs, density 0.25). Two builds per simulator:
 
 * one channel, memory images baked in: 24 frames bit-exact without stalls (and the
@@ -43,8 +44,8 @@ from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
-from ese_hw.rtl import performance, run_rtl
-from ese_hw.simtools import SIMULATORS, VERILATOR_FAST_BUILD_ARGS, simulator_available
+from ese_hw.simulation.rtl import performance, run_rtl
+from ese_hw.simulation.runner import SIMULATORS, VERILATOR_FAST_BUILD_ARGS, simulator_available
 
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 T = 24

@@ -26,9 +26,9 @@ from ese_hw.gateware.top import (
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.lstmp import random_weights
-from ese_hw.rtl import stack_params, top_key
-from ese_hw.sim.tb_top import read_top_out, top_tb_data
-from ese_hw.simtools import SIMULATORS, build_design, run_test, simulator_available
+from ese_hw.simulation.rtl import TOP_TB_MODULE, stack_params, top_key
+from ese_hw.simulation.runner import SIMULATORS, build_design, run_test, simulator_available
+from ese_hw.simulation.testbenches.tb_top import read_top_out, top_tb_data
 
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 SHAPES = ((3, 8, 4), (4, 8, 4))
@@ -60,7 +60,7 @@ def test_two_layer_stack_through_axi_streams_with_pauses(sim):
     build = build_design(sim, lambda: AxisTop(params=params), "axis_top", BUILD_ROOT,
                          key=top_key(params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH),
                          progress=False)
-    run = run_test(build, "ese_hw.sim.tb_top", data=top_tb_data(params, phases, pause=0.3),
+    run = run_test(build, TOP_TB_MODULE, data=top_tb_data(params, phases, pause=0.3),
                    seed=42, progress=False)
     out = read_top_out(run.run_dir)
     assert out["status"][0] == (0, 0, LoadError.CONFIG)

@@ -1,11 +1,11 @@
 """The AXI4-Stream top's Verilog on Icarus and Verilator through cocotbext-axi.
 
-Testbench ``ese_hw.sim.tb_top``: ``AxiStreamSource`` on ``s_axis_load`` and
+Testbench ``ese_hw.simulation.testbenches.tb_top``: ``AxiStreamSource`` on ``s_axis_load`` and
 ``s_axis_x``, ``AxiStreamSink`` on ``m_axis_y``, seeded pause generators on all three.
 One build per simulator of a small two-lane top without baked images, then one run of
 phases: model A loaded from its ``load.bin`` bytes and 6 frames (lane 1 restarted
 on frame 3 through TUSER); then seven load streams the top must refuse
-(:func:`ese_hw.sim.tb_top.refused_load_streams`: wrong magic, wrong version, a
+(:func:`ese_hw.simulation.testbenches.tb_top.refused_load_streams`: wrong magic, wrong version, a
 ``load.bin`` for another PE count, a length more than the memories hold, TLAST early,
 TLAST late, a flipped payload bit), each with the code ``load_error`` must show, the
 first with 2 frames of B offered (both lanes restarted) that must not be taken while
@@ -34,9 +34,8 @@ from ese_hw.gateware.top import (
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
-from ese_hw.rtl import top_key
-from ese_hw.sim.tb_top import read_top_out, refused_load_streams, top_tb_data
-from ese_hw.simtools import (
+from ese_hw.simulation.rtl import TOP_TB_MODULE, top_key
+from ese_hw.simulation.runner import (
     SIMULATORS,
     build_design,
     generate_verilog,
@@ -44,6 +43,7 @@ from ese_hw.simtools import (
     simulator_available,
     verilator_lint,
 )
+from ese_hw.simulation.testbenches.tb_top import read_top_out, refused_load_streams, top_tb_data
 
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 SHAPE = (8, 12, 6)
@@ -99,7 +99,7 @@ def test_two_models_through_axi_streams_with_pauses(sim, models, params, request
     build = build_design(sim, lambda: _top(params), "axis_top", BUILD_ROOT,
                          key=top_key(params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH),
                          progress=False)
-    run = run_test(build, "ese_hw.sim.tb_top", data=top_tb_data(params, phases, pause=0.3),
+    run = run_test(build, TOP_TB_MODULE, data=top_tb_data(params, phases, pause=0.3),
                    seed=34, progress=False)
     out = read_top_out(run.run_dir)
     request.node.user_properties.append(("wall_s", round(time.perf_counter() - t0, 2)))

@@ -1,4 +1,4 @@
-"""PNG plots of a sweep's rows (:mod:`ese_hw.sweep`), drawn with matplotlib's Agg canvas.
+"""PNG plots of a sweep's rows (:mod:`ese_hw.flows.sweep`), drawn with matplotlib's Agg canvas.
 
 Every plot shows every point: a design that does not fit the XCKU060 under the
 sweep's margin is drawn hollow with a red cross, never left out. Series are one
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .model.lstmp import atomic_write
+from ..model.lstmp import atomic_write
 
 __all__ = ["PLOTS", "plot_all"]
 
@@ -139,7 +139,7 @@ def _finish(fig, ax, path, title):
 
 
 def _capacity_lines(ax, resource, margin):
-    from .synth import XCKU060_CAPACITY
+    from ..synthesis.yosys import XCKU060_CAPACITY
 
     cap = XCKU060_CAPACITY[resource]
     ax.axvline(cap, color="0.25", lw=1.5, label=f"XCKU060: {cap:,} {resource}")

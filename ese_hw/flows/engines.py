@@ -9,7 +9,7 @@ Three engines turn float inputs into float outputs:
     adds the error against float.
 ``rtl``
     The channel's (a stack's: every layer's) generated Verilog in a simulator,
-    :func:`ese_hw.rtl.run_rtl`. One
+    :func:`ese_hw.simulation.rtl.run_rtl`. One
     flow: quantize the inputs, run the golden model once (its outputs for the bit-exact
     check, its trace for the cycle model), compute the memory images once, simulate,
     and put the RTL's cycles next to the cycle model's (:func:`performance`).
@@ -27,13 +27,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .errors import EseError
-from .model.compress import CompressedModel, CompressedStack
-from .model.cycles import stack_frame_cycles
-from .model.golden import GoldenStack
-from .model.images import channel_images
-from .model.lstmp import LSTMPWeights
-from .model.stack import stack_float
+from ..errors import EseError
+from ..model.compress import CompressedModel, CompressedStack
+from ..model.cycles import stack_frame_cycles
+from ..model.golden import GoldenStack
+from ..model.images import channel_images
+from ..model.lstmp import LSTMPWeights
+from ..model.stack import stack_float
 
 __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
            "run_float", "run_golden", "run_rtl_engine"]
@@ -59,7 +59,7 @@ class EngineRun:
     y : float outputs, (T, P); (C, T, P) for the rtl engine
     report : dict of JSON-ready figures (``frames``, ``engine``, ``max_abs_output``,
         errors against float, and for rtl the performance figures)
-    rtl : the :class:`~ese_hw.rtl.RtlResult` of an rtl run, else None
+    rtl : the :class:`~ese_hw.simulation.rtl.RtlResult` of an rtl run, else None
     model_frame_done : the cycle model's ``frame_done`` cycles of an rtl run, else None
     """
 
@@ -121,16 +121,16 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
         chip, loaded through its one load stream.
     x : (C, T, I) finite floats
     sim, queue_depth, broadcast, ew_share, build_root, progress, build_args
-        As for :func:`ese_hw.rtl.run_rtl`.
+        As for :func:`ese_hw.simulation.rtl.run_rtl`.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
         model goes in through the ``load`` stream before the first frame, and the build
-        serves every model of the configuration (:func:`ese_hw.rtl.entry_capacity`).
+        serves every model of the configuration (:func:`ese_hw.simulation.rtl.entry_capacity`).
 
     Returns
     -------
     EngineRun
-        ``y`` is (C, T, P). The report has the figures of :func:`ese_hw.rtl.performance`
+        ``y`` is (C, T, P). The report has the figures of :func:`ese_hw.simulation.rtl.performance`
         (against the cycle model), the error against float, ``bit_exact_vs_golden``,
         ``baked``, the build and simulation times and the load's cycles and time.
 
@@ -139,7 +139,7 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     EseError
         Bad options (checked before anything runs), or a failed build or simulation.
     """
-    from .rtl import check_rtl_options, performance, run_rtl
+    from ..simulation.rtl import check_rtl_options, performance, run_rtl
 
     stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
     first = stack.layers[0]

@@ -179,7 +179,7 @@ def yosys_resource_estimate(
         return _synthesize(src, top, family, blackboxes, timeout)
     from filelock import FileLock
 
-    from .model.lstmp import atomic_write
+    from ..model.lstmp import atomic_write
 
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)

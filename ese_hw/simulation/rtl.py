@@ -2,14 +2,15 @@
 
 :func:`run_rtl` elaborates :class:`~ese_hw.gateware.channel.Channel` for the model
 (memory images baked in, or loaded at run time), builds its Verilog with Icarus or
-Verilator through the one cocotb runner (:mod:`ese_hw.simtools`: cached, locked, with
-progress lines) and runs the testbench :mod:`ese_hw.sim.tb_channel` on it: the frames
+Verilator through the one cocotb runner (:mod:`ese_hw.simulation.runner`: cached, locked, with
+progress lines) and runs the testbench :mod:`ese_hw.simulation.testbenches.tb_channel` on it: the
+frames
 go in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
 ``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
-figures of DESIGN.md section 4. :mod:`ese_hw.flows` puts this next to the golden and
+figures of DESIGN.md section 4. :mod:`ese_hw.flows.engines` puts this next to the golden and
 cycle models for the command line. :func:`run_top` does the same for the AXI4-Stream top
 (:class:`~ese_hw.gateware.top.AxisTop`) with its cocotbext-axi testbench
-:mod:`ese_hw.sim.tb_top`, the model sent as ``load.bin``.
+:mod:`ese_hw.simulation.testbenches.tb_top`, the model sent as ``load.bin``.
 
 Build cache
 -----------
@@ -37,11 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EseError
-from .model.cycles import useful_macs
-from .model.images import channel_images
-from .model.limits import check_divides_pes
-from .simtools import build_design, check_simulator, run_test
+from ..errors import EseError
+from ..model.cycles import useful_macs
+from ..model.images import channel_images
+from ..model.limits import check_divides_pes
+from .runner import build_design, check_simulator, run_test
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
            "check_ew_share", "check_rtl_options", "dense_macs", "entry_capacity", "performance",
@@ -50,7 +51,7 @@ __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
 #: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
 CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
-TB_MODULE = "ese_hw.sim.tb_channel"
+TB_MODULE = "ese_hw.simulation.testbenches.tb_channel"
 
 #: A BRAM36's shapes (word width, words) from 32K x 1 to 512 x 72: a memory of a given
 #: word width occupies whole BRAM36s of the narrowest shape that holds its words.
@@ -151,7 +152,7 @@ def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, 
     EseError
         One line naming the bad value (the command line shows it as is).
     """
-    from .model.limits import LIMITS, check_int
+    from ..model.limits import LIMITS, check_int
 
     for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth),
                         ("broadcast", broadcast), ("ew_share", ew_share)):
@@ -166,7 +167,7 @@ def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, 
 
 def check_ew_share(ew_share, n_pe, *, label=None):
     """``ew_share`` must divide the PE count (``None``: not known yet, nothing to check)."""
-    from .model.limits import LIMITS
+    from ..model.limits import LIMITS
 
     check_divides_pes(LIMITS["ew_share"].label if label is None else label, ew_share, n_pe)
 
@@ -198,7 +199,7 @@ def _images_digest(images):
 
 def _entry_need(model):
     """Entry words per PE the model needs: its longest PE's (at least 1)."""
-    from .gateware.channel import model_entry_depth
+    from ..gateware.channel import model_entry_depth
 
     return max(1, model_entry_depth(model))
 
@@ -241,7 +242,7 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
     needs elaborating on the host side (and a cached run elaborates nothing at all).
     Entry memories: ``entry_depth`` if given, else exactly the model's need when the
     images are baked in, :func:`entry_capacity` when they are loaded."""
-    from .gateware.channel import ChannelParams
+    from ..gateware.channel import ChannelParams
 
     need = _entry_need(model)
     if entry_depth is None:
@@ -256,7 +257,7 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
 
 def _build_channel(params, model, *, preload):
     """The channel to generate Verilog from (the build factory; not called when cached)."""
-    from .gateware.channel import Channel
+    from ..gateware.channel import Channel
 
     return Channel.from_params(params, model=model if preload else None)
 
@@ -273,7 +274,7 @@ def stack_params(stack, *, n_channels, queue_depth=8, broadcast=1, ew_share=1, p
     """The :class:`~ese_hw.gateware.stack.StackParams` run for a stack: every layer's
     :func:`_channel_params` (entry memories of :func:`entry_capacity` per layer when
     loaded at run time; ``entry_depth``, if given, one value per layer)."""
-    from .gateware.stack import StackParams
+    from ..gateware.stack import StackParams
 
     layers = getattr(stack, "layers", (stack,))
     depths = [None] * len(layers) if entry_depth is None else list(entry_depth)
@@ -290,8 +291,8 @@ def _run_target(model, *, n_channels, queue_depth, broadcast, ew_share, preload,
     """What :func:`run_rtl` builds and sends for ``model``: (params, build factory, build
     key, load stream bytes or ``None`` when baked). One layer: a channel; a stack of
     several: a :class:`~ese_hw.gateware.stack.ChannelStack` and its one load stream."""
-    from .gateware.load import load_stream_bytes
-    from .gateware.stack import ChannelStack, stack_load_bytes
+    from ..gateware.load import load_stream_bytes
+    from ..gateware.stack import ChannelStack, stack_load_bytes
 
     layers = _stack_layers(model)
     if layers is None:
@@ -381,7 +382,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Keep the run directory (data, outputs, logs) after a successful run.
     build_args : sequence of str
         Extra simulator build arguments (part of the build's cache key), e.g.
-        :data:`ese_hw.simtools.VERILATOR_FAST_BUILD_ARGS` for a large channel.
+        :data:`ese_hw.simulation.runner.VERILATOR_FAST_BUILD_ARGS` for a large channel.
 
     Returns
     -------
@@ -393,7 +394,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .sim.tb_channel import channel_tb_data, read_tb_out, y_values
+    from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
@@ -430,7 +431,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
 # ---------------------------------------------------------------------------- AXI top
 
 TOP_TOPLEVEL = "axis_top"
-TOP_TB_MODULE = "ese_hw.sim.tb_top"
+TOP_TB_MODULE = "ese_hw.simulation.testbenches.tb_top"
 
 
 @dataclass(frozen=True)
@@ -465,9 +466,9 @@ def top_key(params, *, y_fifo_depth):
 
 
 def _top_phases(params, model, x_q, resets, load):
-    """The one phase of :func:`ese_hw.sim.tb_top.top_tb_data`: the model's load
+    """The one phase of :func:`ese_hw.simulation.testbenches.tb_top.top_tb_data`: the model's load
     bytes, the frames' x bytes and each frame's TUSER lane-reset mask."""
-    from .gateware.top import model_load_bytes, x_stream_bytes
+    from ..gateware.top import model_load_bytes, x_stream_bytes
 
     if load is None:
         try:
@@ -485,8 +486,8 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
 
     The top (:class:`ese_hw.gateware.top.AxisTop`, no baked images) is built once per
     :func:`top_key` with the one runner (cached, locked); the testbench
-    :mod:`ese_hw.sim.tb_top` drives it through cocotbext-axi: ``load`` (``load.bin``)
-    on ``s_axis_load``, then the frames on ``s_axis_x``, the outputs from
+    :mod:`ese_hw.simulation.testbenches.tb_top` drives it through cocotbext-axi: ``load``
+    (``load.bin``) on ``s_axis_load``, then the frames on ``s_axis_x``, the outputs from
     ``m_axis_y``, seeded pauses of probability ``pause`` on all three.
 
     Parameters
@@ -495,7 +496,7 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     x_q : (C, T, I) integers
         Quantized inputs, one sequence per lane (``C == params.n_channels``).
     params : ChannelParams or StackParams, optional
-        The top's channel (e.g. a :class:`~ese_hw.design.Design`'s, as ``ese-hw
+        The top's channel (e.g. a :class:`~ese_hw.flows.design.Design`'s, as ``ese-hw
         generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`
         (a stack of several layers: :func:`stack_params`, every layer on chip).
     load : bytes, optional
@@ -515,9 +516,9 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     -------
     TopResult
     """
-    from .gateware.channel import ChannelParams
-    from .gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, axis_tdata_bits, y_from_stream_bytes
-    from .sim.tb_top import read_top_out, top_tb_data
+    from ..gateware.channel import ChannelParams
+    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, axis_tdata_bits, y_from_stream_bytes
+    from .testbenches.tb_top import read_top_out, top_tb_data
 
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape

@@ -1,24 +1,24 @@
 """``ese-hw demo`` (``make demo``): the project's three jobs end to end on the paper's model.
 
-On the default design of :func:`ese_hw.design.make_design` (seeded random LSTMP weights
+On the default design of :func:`ese_hw.flows.design.make_design` (seeded random LSTMP weights
 153/1024/512 compressed to density 0.112 for 32 PEs with 6-bit indices, one channel,
 queue depth 8, 200 MHz):
 
 1. **compress** (cached under ``build/models``), and the golden model against the
    pruned float LSTMP on ``frames`` seeded frames;
-2. **generate** the XCKU060 tree (:func:`ese_hw.generate.generate`: the AXI4-Stream
+2. **generate** the XCKU060 tree (:func:`ese_hw.flows.generate.generate`: the AXI4-Stream
    top's Verilog, the Vivado flow, ``load.bin``, ``config.json``) into ``DIR/xcku060``;
-3. **RTL**: the top's Verilog in a simulator (:func:`ese_hw.rtl.run_top`), the model
+3. **RTL**: the top's Verilog in a simulator (:func:`ese_hw.simulation.rtl.run_top`), the model
    sent from that tree's ``load.bin`` through ``s_axis_load`` and ``rtl_frames``
    frames through ``s_axis_x``; the outputs must equal the golden model bit for bit;
-4. **estimate** its FPGA resources (:func:`ese_hw.estimate.estimate`, Yosys), run
+4. **estimate** its FPGA resources (:func:`ese_hw.flows.estimate.estimate`, Yosys), run
    beside step 3 (Yosys is a process of its own; the simulation uses one core);
-5. a small **sweep** (:data:`DEMO_SWEEP`, :func:`ese_hw.sweep.run_sweep` on a Dask
+5. a small **sweep** (:data:`DEMO_SWEEP`, :func:`ese_hw.flows.sweep.run_sweep` on a Dask
    ``LocalCluster``) into ``DIR/sweep``, with its plots;
 6. one **summary table**: the design, the sweep's point with the most GOPS that fits,
-   and ESE's own figures (:data:`ese_hw.flows.ESE_FIGURES`).
+   and ESE's own figures (:data:`ese_hw.flows.engines.ESE_FIGURES`).
 
-Latency and GOPS are the cycle model's (:func:`ese_hw.generate.cycle_figures`), which
+Latency and GOPS are the cycle model's (:func:`ese_hw.flows.generate.cycle_figures`), which
 the RTL matches cycle for cycle (tests/sim, ``benchmarks/bench_channel.py``).
 """
 
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EseError
-from .flows import ESE_FIGURES, run_golden
-from .model.limits import check_int
-from .simtools import check_simulator
+from ..errors import EseError
+from ..model.limits import check_int
+from ..simulation.runner import check_simulator
+from .engines import ESE_FIGURES, run_golden
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_RTL_FRAMES", "DEMO_SWEEP", "check_demo_options",
            "format_summary", "run_demo", "summary_rows"]
@@ -104,8 +104,8 @@ def _generate(log, design, tree):
 
 
 def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
-    from .model.golden import GoldenModel
-    from .rtl import run_top
+    from ..model.golden import GoldenModel
+    from ..simulation.rtl import run_top
 
     log(f"== 3. RTL: the AXI4-Stream top on {sim}, load.bin then {rtl_frames} frames "
         f"(the first build takes minutes; cached in {build_root})")
@@ -142,9 +142,9 @@ def _timed_estimate(params):
 
 
 def _sweep(log, out_dir, sweep_grid, design_options, cache_dir, progress):
+    from ..simulation.rtl import CLOCK_MHZ
     from . import sweep
     from .design import grid_from_args
-    from .rtl import CLOCK_MHZ
 
     grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sweep_grid.items())
     log(f"== 5. sweep {grid} on a Dask LocalCluster into {out_dir}")
@@ -162,7 +162,7 @@ def summary_rows(perf, est, best):
     """``(figure, this design, most GOPS that fits, ESE)`` rows of the summary table.
 
     ``perf``: the design's cycle-model figures (``config.json``'s ``performance``);
-    ``est``: its :func:`~ese_hw.estimate.estimate`; ``best``: a sweep row or None."""
+    ``est``: its :func:`~ese_hw.flows.estimate.estimate`; ``best``: a sweep row or None."""
     def pick(row, key, sweep_key=None):
         return None if row is None else row[sweep_key or key]
 
@@ -196,10 +196,10 @@ def run_demo(out_dir, *, frames=DEFAULT_FRAMES, rtl_frames=DEFAULT_RTL_FRAMES,
              build_root="build/rtl", cache_dir="build/models", log=print, progress=None):
     """Run the demo into ``out_dir`` (see the module docstring); returns its report.
 
-    ``shape``, ``density`` and ``n_pe`` default to :func:`ese_hw.design.make_design`'s
+    ``shape``, ``density`` and ``n_pe`` default to :func:`ese_hw.flows.design.make_design`'s
     (the paper's); ``sweep_grid`` holds the sweep's ``pes``, ``channels`` and
     ``index_bits`` comma lists (:data:`DEMO_SWEEP`). ``log`` gets every line of the
-    story (and the summary table last); ``progress`` as for :func:`ese_hw.rtl.run_rtl`.
+    story (and the summary table last); ``progress`` as for :func:`ese_hw.simulation.rtl.run_rtl`.
     The report (JSON-ready) holds every step's figures, ``summary`` (the table's rows)
     and ``files`` (tree, sweep, plots).
 

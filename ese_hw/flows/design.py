@@ -24,11 +24,11 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import __version__
-from .errors import EseError
-from .gateware.channel import ChannelParams
-from .gateware.stack import StackParams
-from .model.compress import (
+from .. import __version__
+from ..errors import EseError
+from ..gateware.channel import ChannelParams
+from ..gateware.stack import StackParams
+from ..model.compress import (
     FORMAT_VERSION,
     CompressedModel,
     CompressedStack,
@@ -40,18 +40,18 @@ from .model.compress import (
     load_compressed_stack,
     stack_from_arrays,
 )
-from .model.encode import proj_split
-from .model.limits import (
+from ..model.encode import proj_split
+from ..model.limits import (
     CLOCK_MHZ_RANGE,
     LIMITS,
     check_divides_pes,
     check_int,
     check_pe_count,
 )
-from .model.lstmp import random_weights
-from .model.npzio import read_npz
-from .model.stack import weight_stack_from_arrays
-from .rtl import CLOCK_MHZ
+from ..model.lstmp import random_weights
+from ..model.npzio import read_npz
+from ..model.stack import weight_stack_from_arrays
+from ..simulation.rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
            "add_design_options", "cached_compress", "design_from_args", "file_digest",

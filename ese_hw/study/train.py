@@ -16,7 +16,7 @@ magnitude pruning at the same settings keeps exactly these weights. :func:`expor
 checks this on the file it wrote (float32, as compress reads it) and refuses otherwise.
 
 The conversion from the ``nn.LSTM`` to :class:`LSTMPWeights` is
-:func:`ese_hw.torch_import.lstm_weights_from_state_dict` (gate order i, f, g, o).
+:func:`ese_hw.model.torch_import.lstm_weights_from_state_dict` (gate order i, f, g, o).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import EseError
-from .model.lstmp import GATES, LSTMPWeights, load_weights
-from .model.prune import check_prune_args, prune_weights
+from ..errors import EseError
+from ..model.lstmp import GATES, LSTMPWeights, load_weights
+from ..model.prune import check_prune_args, prune_weights
 
 __all__ = ["PruneSpec", "LstmpClassifier", "lstmp_weights", "prune_masks", "apply_masks",
            "train_epochs", "fine_tune", "accuracy", "predict", "export_weights",
@@ -40,7 +40,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise EseError("ese_hw.train needs torch: pip install 'ese_hw[torch]'") from None
+        raise EseError("ese_hw.study.train needs torch: pip install 'ese_hw[torch]'") from None
     return torch
 
 
@@ -94,7 +94,7 @@ def LstmpClassifier(n_in, n_cells, n_proj, n_classes, *, seed=0):  # noqa: N802 
 
 def lstmp_weights(model) -> LSTMPWeights:
     """The classifier's LSTMP layer as :class:`LSTMPWeights` (peepholes zero)."""
-    from .torch_import import lstm_weights_from_state_dict
+    from ..model.torch_import import lstm_weights_from_state_dict
 
     layers = lstm_weights_from_state_dict(model.state_dict(), prefix="lstm.")
     if len(layers) != 1:

@@ -4,10 +4,11 @@ The flow for one RTL test is::
 
     build = build_design("verilator", lambda: MyDut(n_pe=4), "top", build_root,
                          key={"n_pe": 4})
-    result = run_test(build, "ese_hw.sim.tb_mydut", data={"x": x, "expected": y}, seed=1)
+    result = run_test(build, "ese_hw.simulation.testbenches.tb_mydut",
+                      data={"x": x, "expected": y}, seed=1)
 
 or both at once with :func:`run_cocotb`. The product's ``rtl`` engine
-(:func:`ese_hw.rtl.run_rtl`) and the tests use the same two steps. Every failure (a
+(:func:`ese_hw.simulation.rtl.run_rtl`) and the tests use the same two steps. Every failure (a
 simulator that is not installed, a failed build, a failed or silent cocotb test) raises
 :class:`SimulationError`, an :class:`~ese_hw.errors.EseError` naming the log.
 
@@ -65,7 +66,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from .errors import EseError
+from ..errors import EseError
 
 __all__ = [
     "DATA_ENV",
@@ -540,7 +541,7 @@ def run_test(
         From :func:`build_design`.
     test_module : str
         Importable module with ``@cocotb.test()`` functions, e.g.
-        ``"ese_hw.sim.tb_stream_fifo"``.
+        ``"ese_hw.simulation.testbenches.tb_stream_fifo"``.
     run_dir : path-like, optional
         Where the data, results and log go (created); default a new
         ``<build>/runs/run-*`` directory. Several runs may share one build.

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import EseError
+from ..errors import EseError
 
 __all__ = [
     "WORDS", "NUMBERED_VARIANTS", "RATES", "PITCHES", "SNRS_DB", "RT60S", "TEST_VOICES",
@@ -284,7 +284,7 @@ def _build_to(path, params, voices, variants, workers, progress):
 
     from tqdm import tqdm
 
-    from .model.lstmp import atomic_savez
+    from ..model.lstmp import atomic_savez
 
     jobs = _jobs(params, voices, variants)
     start = time.monotonic()
@@ -310,7 +310,7 @@ def _build_to(path, params, voices, variants, workers, progress):
 
 
 def _load(path):
-    from .model.npzio import read_npz
+    from ..model.npzio import read_npz
 
     a = read_npz(path)
     try:

@@ -1,12 +1,12 @@
 """Sweep designs (PEs x channels x PEs per element-wise unit x index bits) on Dask: speed
 against area.
 
-Every point of the grid is one :class:`~ese_hw.design.Design`: its compressed model
-(cached on disk by :mod:`ese_hw.design`), the golden and cycle models over ``frames``
+Every point of the grid is one :class:`~ese_hw.flows.design.Design`: its compressed model
+(cached on disk by :mod:`ese_hw.flows.design`), the golden and cycle models over ``frames``
 seeded input frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; C
 lock-step channels run C different sequences), the figures of DESIGN.md section 4
-(:func:`ese_hw.rtl.performance`) and the resource estimate
-(:func:`ese_hw.estimate.estimate`, cached by configuration).
+(:func:`ese_hw.simulation.rtl.performance`) and the resource estimate
+(:func:`ese_hw.flows.estimate.estimate`, cached by configuration).
 
 Points run as tasks on Dask distributed: a ``LocalCluster`` of one single-threaded
 worker process per core, or an existing scheduler given by address (a real cluster;
@@ -19,7 +19,7 @@ one whose settings differ (its points would not be comparable).
 
 Outputs, rewritten at the end of every run: ``DIR/sweep.csv`` and ``DIR/sweep.json``
 (one row per point of the grid) and PNG plots (:func:`plot_sweep`). ``rtl_check=K``
-re-runs the K smallest points on Verilator (:func:`ese_hw.flows.run_rtl_engine`) and
+re-runs the K smallest points on Verilator (:func:`ese_hw.flows.engines.run_rtl_engine`) and
 records, per point, whether the RTL equals the golden model bit for bit and whether
 every frame's completion cycle equals the cycle model's.
 """
@@ -38,21 +38,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import EseError
+from ..model.compress import Config, is_compressed
+from ..model.cycles import stack_cycles
+from ..model.golden import GoldenStack
+from ..model.limits import LIMITS, check_int
+from ..model.lstmp import atomic_write
+from ..model.npzio import read_npz
+from ..model.stack import stack_float
+from ..simulation.rtl import CLOCK_MHZ, performance
+from ..simulation.runner import progress_line
 from .design import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
-from .errors import EseError
+from .engines import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
-from .flows import ESE_LATENCY_US, output_errors, run_rtl_engine
-from .model.compress import Config, is_compressed
-from .model.cycles import stack_cycles
-from .model.golden import GoldenStack
-from .model.limits import LIMITS, check_int
-from .model.lstmp import atomic_write
-from .model.npzio import read_npz
-from .model.stack import stack_float
-from .rtl import CLOCK_MHZ, performance
-from .simtools import progress_line
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_GRID", "MANIFEST", "RESOURCES", "SweepSettings",
            "best_fits", "dask_client", "format_summary", "grid_from_sweep_args",
@@ -81,7 +81,7 @@ class SweepSettings:
     Members
     -------
     design : dict
-        :func:`ese_hw.design.make_design` keywords other than ``n_pe``,
+        :func:`ese_hw.flows.design.make_design` keywords other than ``n_pe``,
         ``n_channels``, ``index_bits``, ``broadcast`` and ``ew_share`` (model path, shape,
         density, queue depth,
         clock, cache directory).
@@ -94,7 +94,7 @@ class SweepSettings:
     model_digest : str or None
         SHA-256 of the model file, if one is given (a changed file is a new sweep).
     estimate_cache_dir : str
-        :func:`ese_hw.estimate.estimate`'s cache (absolute: workers may run elsewhere).
+        :func:`ese_hw.flows.estimate.estimate`'s cache (absolute: workers may run elsewhere).
     """
 
     design: dict
@@ -154,7 +154,8 @@ def _padding_fraction(model):
 
 
 def _at_clock(perf, clock_mhz):
-    """:func:`ese_hw.rtl.performance` states its figures at :data:`ese_hw.rtl.CLOCK_MHZ`;
+    """:func:`ese_hw.simulation.rtl.performance` states its figures at
+    :data:`ese_hw.simulation.rtl.CLOCK_MHZ`;
     time scales with the clock period, throughput with the frequency."""
     scale = CLOCK_MHZ / clock_mhz
     return {"latency_us": perf["latency_us_at_200mhz"] * scale,
@@ -226,7 +227,7 @@ def run_point(point, settings):
 
 def run_rtl_check(point, settings, build_root):
     """Re-run one point on Verilator (runs on a Dask worker): the same inputs through
-    :func:`ese_hw.flows.run_rtl_engine`; returns what the point's row records."""
+    :func:`ese_hw.flows.engines.run_rtl_engine`; returns what the point's row records."""
     design = _design(point, settings)
     x, _ = _quantized_inputs(design.model, point["n_channels"], settings)
     run = run_rtl_engine(design.model, x, sim="verilator",
@@ -387,7 +388,7 @@ def best_fits(rows):
 # ---------------------------------------------------------------------------- run
 
 def _grid_points(designs):
-    """(key, point) of each :func:`ese_hw.design.grid_from_args` entry, defaults filled
+    """(key, point) of each :func:`ese_hw.flows.design.grid_from_args` entry, defaults filled
     in. A given file is read here, before DIR exists, so a bad or disagreeing one is
     refused without leaving anything: a compressed model fixes PEs and index bits
     (every point must agree with it); float weights are compressed once for the first
@@ -448,7 +449,7 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     Parameters
     ----------
     designs : list of dict
-        :func:`ese_hw.design.grid_from_args` output: one :func:`make_design` keyword
+        :func:`ese_hw.flows.design.grid_from_args` output: one :func:`make_design` keyword
         dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``,
         ``broadcast``, ``ew_share``).
     out_dir : path-like
@@ -460,7 +461,7 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     rtl_check : int
         Points to re-run on Verilator, smallest first (``n_pe x n_channels``).
     cache_dir : path-like, optional
-        Cache of compressed models (default :data:`ese_hw.design.DEFAULT_CACHE_DIR`);
+        Cache of compressed models (default :data:`ese_hw.flows.design.DEFAULT_CACHE_DIR`);
         workers on other machines must see it at the same path.
     rtl_build_root : path-like
         Verilator build cache (shared with ``ese-hw run``).
@@ -554,8 +555,8 @@ def _create_sweep_dir(out_dir, manifest):
 
 def plot_sweep(rows, out_dir, *, margin=0.8):
     """The sweep's PNG plots in ``out_dir``; returns their paths
-    (:mod:`ese_hw.sweep_plots`)."""
-    from .sweep_plots import plot_all
+    (:mod:`ese_hw.flows.plots`)."""
+    from .plots import plot_all
 
     return plot_all(rows, Path(out_dir), margin=margin, ese_latency_us=ESE_LATENCY_US)
 
@@ -567,7 +568,7 @@ DEFAULT_GRID = {"pes": "16,32,64,128,256", "channels": "1,8,32", "index_bits": "
 
 
 def grid_from_sweep_args(args):
-    """:func:`ese_hw.design.grid_from_args` with :data:`DEFAULT_GRID` for the axes not
+    """:func:`ese_hw.flows.design.grid_from_args` with :data:`DEFAULT_GRID` for the axes not
     given; a compressed model's own PE count and index width stand instead of the
     defaults (it fixes them)."""
     fixed = args.model is not None and is_compressed(read_npz(args.model))

@@ -51,7 +51,7 @@ from amaranth.asserts import AnyConst, AnySeq
 from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, ClockDomain, Cover, Module, Signal, Value
 
-from .errors import EseError
+from ..errors import EseError
 
 __all__ = ["FORMAL_MODES", "FormalResult", "TransferLedger", "check_formal_tools",
            "elaborate_open", "internal",

@@ -1,0 +1,1 @@
+"""The accuracy study: a synthetic speech corpus, training, pruning and fine-tuning (torch)."""

@@ -1,0 +1,1 @@
+"""Yosys: resource estimates (``synth_xilinx``) and formal proofs (SymbiYosys)."""
