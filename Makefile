@@ -57,6 +57,7 @@ bench: sysdeps venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf build sim_build .pytest_cache .ruff_cache *.egg-info

@@ -82,7 +82,7 @@ def float_predictions(weights, head, features):
 def _compress_checked(path, spec, calib):
     """Compress the exported file as ``ese-hw compress`` would and check that it kept
     every trained weight (pruned nothing further)."""
-    from ese_hw.model.lstmp import load_weights
+    from ese_hw.model.stack import load_weights
 
     written = load_weights(path)
     cfg = Config(n_pe=spec.n_pe, density=spec.density, balance=spec.balance, index_bits=6)

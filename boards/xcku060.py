@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from amaranth.back import verilog
 from amaranth.build import Attrs, Clock, DiffPairs, Resource
+from amaranth.hdl import Module
+from amaranth.lib import wiring
 from amaranth.vendor import XilinxPlatform
 
 __all__ = ["CLOCK_PERIOD_NS", "PART", "XCKU060Platform", "extract_vivado_project"]
@@ -50,7 +53,6 @@ PART = f"{XCKU060Platform.device}-{XCKU060Platform.package}-{XCKU060Platform.spe
 
 
 def _has_ports(top) -> bool:
-    from amaranth.lib import wiring
 
     return isinstance(top, wiring.Component) and len(list(top.signature.members)) > 0
 
@@ -89,8 +91,6 @@ def extract_vivado_project(
         Out of context: the Verilog already generated for ``top`` (a large design
         converts once, not once per caller).
     """
-    from amaranth.back import verilog
-
     out_dir = Path(out_dir)
     if out_of_context is None:
         out_of_context = _has_ports(top)
@@ -100,7 +100,6 @@ def extract_vivado_project(
         plan.extract(str(out_dir))
         return out_dir
 
-    from amaranth.hdl import Module
 
     # The platform only supplies the Tcl/shell templates here; elaborate an empty
     # module so it does not try to wire the core's ports to package pins.

@@ -31,7 +31,20 @@ import numpy as np
 
 from . import __version__
 from .errors import EseError
+from .flows import demo, sweep
 from .flows import engines as flows
+from .flows.demo import DEFAULT_RTL_FRAMES, run_demo
+from .flows.design import add_design_options, design_from_args, parse_int_option
+from .flows.estimate import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_MARGIN,
+    estimate,
+    format_estimate,
+    parse_margin,
+)
+from .flows.generate import check_out_dir, check_y_fifo_depth, generate
+from .flows.sweep import DEFAULT_GRID
+from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 from .model.compress import (
     Config,
     check_config,
@@ -42,7 +55,8 @@ from .model.compress import (
 )
 from .model.lstmp import MATRIX_KEYS, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
-from .model.stack import describe_stack, save_weight_stack, weight_stack_from_arrays
+from .model.stack import describe_stack, save_weight_stack, save_weights, weight_stack_from_arrays
+from .model.torch_import import import_lstm
 from .simulation.rtl import check_ew_share, check_rtl_options
 
 __all__ = ["main", "build_parser"]
@@ -98,7 +112,7 @@ class _Outputs:
             f.write(_dumps(obj))
 
     def saved(self, path, save):
-        """Stage ``save(tmp_path)`` (e.g. ``LSTMPWeights.save``, ``CompressedModel.save``)."""
+        """Stage ``save(tmp_path)`` (e.g. ``CompressedModel.save``)."""
         fd, tmp = self._stage(path)
         os.close(fd)
         save(tmp)
@@ -240,14 +254,13 @@ def cmd_init(args, out):
     if args.seed < 0:
         raise EseError(f"seed must be a non-negative integer, got {args.seed}")
     w = random_weights(args.input, args.cells, args.proj, seed=args.seed)
-    out.saved(args.weights, w.save)
+    out.saved(args.weights, lambda path: save_weights(path, w))
     out.commit()
     print(f"wrote {args.weights}: {w.n_in} inputs, {w.n_cells} cells, {w.n_proj} projections "
           f"(seed {args.seed})")
 
 
 def cmd_import(args, out):
-    from .model.torch_import import import_lstm
 
     layers = import_lstm(args.model, prefix=args.prefix)
     out.saved(args.output, lambda path: save_weight_stack(path, layers))
@@ -273,8 +286,6 @@ def cmd_compress(args, out):
 def _rtl_options(args):
     """The rtl options, checked before any file is read (the broadcast width and
     ``--ew-share`` against the model's PE count once the model is read)."""
-    from .flows.design import parse_int_option
-
     # Both default to None, so that the other engines can tell "not given" from "1".
     args.broadcast = 1 if args.broadcast is None else parse_int_option("--broadcast",
                                                                         args.broadcast)
@@ -366,7 +377,6 @@ def cmd_run(args, out):
 
 
 def cmd_demo(args, out):
-    from .flows.demo import run_demo
 
     report = run_demo(args.out, frames=args.frames, rtl_frames=args.rtl_frames, sim=args.sim,
                       log=lambda line: print(line, flush=True))
@@ -375,8 +385,6 @@ def cmd_demo(args, out):
 
 
 def cmd_generate(args, out):
-    from .flows.design import design_from_args
-    from .flows.generate import check_out_dir, check_y_fifo_depth, generate
 
     check_y_fifo_depth(args.y_fifo_depth)     # the cheap checks before any compression
     check_out_dir(args.output)
@@ -393,8 +401,6 @@ def cmd_generate(args, out):
 
 
 def cmd_sweep(args, out):
-    from .flows import sweep
-    from .flows.estimate import parse_margin
 
     margin = parse_margin(args.margin)              # every option checked first
     if args.model_option is not None:
@@ -409,9 +415,6 @@ def cmd_sweep(args, out):
 
 
 def cmd_estimate(args, out):
-    from .flows.design import design_from_args
-    from .flows.estimate import estimate, format_estimate, parse_margin
-    from .flows.generate import check_y_fifo_depth
 
     margin = parse_margin(args.margin)          # the cheap checks before any compression
     y_fifo_depth = check_y_fifo_depth(args.y_fifo_depth)
@@ -503,13 +506,12 @@ def _add_run(sub):
 
 
 def _add_demo(sub):
-    from .flows.demo import DEFAULT_FRAMES, DEFAULT_RTL_FRAMES
 
     s = sub.add_parser("demo", help="the main job end to end on the paper-shape model: "
                                     "compress, generate the XCKU060 tree, RTL through the "
                                     "AXI top, estimate, sweep, summary next to ESE")
-    s.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
-                   help=f"frames of the golden model against float (default {DEFAULT_FRAMES})")
+    s.add_argument("--frames", type=int, default=demo.DEFAULT_FRAMES,
+                   help=f"frames of the golden model against float (default {demo.DEFAULT_FRAMES})")
     s.add_argument("--out", default=os.path.join("build", "demo"), metavar="DIR",
                    help="output directory (default build/demo)")
     s.add_argument("--rtl-frames", type=int, default=DEFAULT_RTL_FRAMES,
@@ -520,8 +522,6 @@ def _add_demo(sub):
 
 
 def _add_generate(sub):
-    from .flows.design import add_design_options
-    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     s = sub.add_parser("generate", help="write the AXI4-Stream top's Verilog, a Vivado "
                                         "flow for the XCKU060, load.bin and config.json")
@@ -536,9 +536,6 @@ def _add_generate(sub):
 
 
 def _add_sweep(sub):
-    from .flows.design import add_design_options
-    from .flows.estimate import DEFAULT_MARGIN
-    from .flows.sweep import DEFAULT_FRAMES, DEFAULT_GRID
 
     grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEFAULT_GRID.items())
     s = sub.add_parser("sweep", help="sweep PEs x channels x PEs per element-wise unit x "
@@ -552,8 +549,8 @@ def _add_sweep(sub):
     s.set_defaults(pes=None, channels=None, index_bits=None)
     s.add_argument("--model", dest="model_option", metavar="M.npz",
                    help="the model, as an option (the same as MODEL.npz)")
-    s.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
-                   help=f"seeded input frames per channel (default {DEFAULT_FRAMES})")
+    s.add_argument("--frames", type=int, default=sweep.DEFAULT_FRAMES,
+                   help=f"seeded input frames per channel (default {sweep.DEFAULT_FRAMES})")
     s.add_argument("--margin", default=str(DEFAULT_MARGIN), metavar="M",
                    help=f"largest share of any XCKU060 resource that still fits "
                         f"(default {DEFAULT_MARGIN})")
@@ -568,9 +565,6 @@ def _add_sweep(sub):
 
 
 def _add_estimate(sub):
-    from .flows.design import add_design_options
-    from .flows.estimate import DEFAULT_CACHE_DIR, DEFAULT_MARGIN
-    from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 
     s = sub.add_parser("estimate", help="FPGA resources of the AXI4-Stream top on the "
                                         "XCKU060 (Yosys synth_xilinx, no Vivado)")

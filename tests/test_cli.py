@@ -18,7 +18,8 @@ import pytest
 from ese_hw.cli import main
 from ese_hw.model.compress import load_compressed
 from ese_hw.model.golden import GoldenModel
-from ese_hw.model.lstmp import WEIGHT_KEYS, load_weights, lstmp_float
+from ese_hw.model.lstmp import WEIGHT_KEYS, lstmp_float
+from ese_hw.model.stack import load_weights
 from tests.cli_expect import assert_one_line_error
 from tests.shared_designs import SMALL_DESIGN
 

@@ -17,6 +17,7 @@ from ese_hw.flows.design import (
 from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.model.compress import Config, compress, load_compressed
 from ese_hw.model.lstmp import random_weights
+from ese_hw.model.stack import save_weights
 
 SHAPE = (16, 64, 32)
 SMALL = ["--shape", "16,64,32", "--density", "0.25", "--pes", "4"]
@@ -84,7 +85,7 @@ def test_compressed_model_fixes_its_options(model_file, cache):
 
 def test_float_weights_are_compressed_with_the_options(tmp_path, cache):
     path = tmp_path / "w.npz"
-    random_weights(*SHAPE, seed=5).save(path)
+    save_weights(path, random_weights(*SHAPE, seed=5))
     d = design_from_args(_args([str(path), "--pes", "2", "--density", "0.3"]), cache_dir=cache)
     assert d.model.config == Config(n_pe=2, density=0.3, index_bits=DEFAULT_INDEX_BITS)
     ref = compress(random_weights(*SHAPE, seed=5), d.model.config)

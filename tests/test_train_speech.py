@@ -15,7 +15,7 @@ if shutil.which("espeak-ng") is None:
 
 from ese_hw.model.compress import Config, compress  # noqa: E402
 from ese_hw.model.golden import GoldenModel  # noqa: E402
-from ese_hw.model.lstmp import load_weights  # noqa: E402
+from ese_hw.model.stack import load_weights  # noqa: E402
 from ese_hw.study import speech, train  # noqa: E402
 
 WORDS = ("zero", "one", "six")

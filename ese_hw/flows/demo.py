@@ -32,9 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EseError
+from ..model.golden import GoldenModel
 from ..model.limits import check_int
+from ..simulation.rtl import CLOCK_MHZ, run_top
 from ..simulation.runner import check_simulator
+from . import sweep
+from .design import grid_from_args, make_design
 from .engines import ESE_FIGURES, run_golden
+from .estimate import estimate, format_estimate
+from .generate import check_out_dir, generate
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_RTL_FRAMES", "DEMO_SWEEP", "check_demo_options",
            "format_summary", "run_demo", "summary_rows"]
@@ -55,8 +61,6 @@ _TREE_DIR = "xcku060"
 
 def check_demo_options(*, frames, rtl_frames, sim, out_dir):
     """Refuse bad options before any work (:class:`EseError`, one line)."""
-    from .generate import check_out_dir
-
     try:
         check_int("frames", frames, label="--frames")
     except TypeError as e:
@@ -73,7 +77,6 @@ def check_demo_options(*, frames, rtl_frames, sim, out_dir):
 
 
 def _compress(log, frames, design_options, cache_dir):
-    from .design import make_design
 
     t0 = time.perf_counter()
     design = make_design(**design_options, cache_dir=cache_dir)
@@ -92,7 +95,6 @@ def _compress(log, frames, design_options, cache_dir):
 
 
 def _generate(log, design, tree):
-    from .generate import generate
 
     t0 = time.perf_counter()
     log(f"== 2. generate the XCKU060 tree into {tree}")
@@ -104,8 +106,6 @@ def _generate(log, design, tree):
 
 
 def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
-    from ..model.golden import GoldenModel
-    from ..simulation.rtl import run_top
 
     log(f"== 3. RTL: the AXI4-Stream top on {sim}, load.bin then {rtl_frames} frames "
         f"(the first build takes minutes; cached in {build_root})")
@@ -127,7 +127,6 @@ def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
 
 
 def _log_estimate(log, result, seconds):
-    from .estimate import format_estimate
 
     log(f"== 4. estimate: Yosys synth_xilinx, shell + N x PE (beside the RTL step; "
         f"{seconds:.0f} s)")
@@ -135,16 +134,12 @@ def _log_estimate(log, result, seconds):
 
 
 def _timed_estimate(params):
-    from .estimate import estimate
 
     t0 = time.perf_counter()
     return estimate(params, progress=False), time.perf_counter() - t0
 
 
 def _sweep(log, out_dir, sweep_grid, design_options, cache_dir, progress):
-    from ..simulation.rtl import CLOCK_MHZ
-    from . import sweep
-    from .design import grid_from_args
 
     grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sweep_grid.items())
     log(f"== 5. sweep {grid} on a Dask LocalCluster into {out_dir}")

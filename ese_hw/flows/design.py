@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from filelock import FileLock
+
 from .. import __version__
 from ..errors import EseError
 from ..gateware.channel import ChannelParams
@@ -334,8 +336,6 @@ def cached_compress(weights_id, make_weights, shape, config, *, cache_dir=DEFAUL
     compressed now and cached. With ``shape`` one (I, H, P) per layer,
     ``make_weights()`` gives the layers and the model is a ``CompressedStack``. A
     ``filelock`` lock makes concurrent callers (a sweep's workers) compress once."""
-    from filelock import FileLock
-
     cache_dir = Path(cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from ..model.golden import GoldenStack
 from ..model.images import channel_images
 from ..model.lstmp import LSTMPWeights
 from ..model.stack import stack_float
+from ..simulation.rtl import check_rtl_options, performance, run_rtl
 
 __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
            "run_float", "run_golden", "run_rtl_engine"]
@@ -139,8 +140,6 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     EseError
         Bad options (checked before anything runs), or a failed build or simulation.
     """
-    from ..simulation.rtl import check_rtl_options, performance, run_rtl
-
     stack = model if isinstance(model, CompressedStack) else CompressedStack((model,))
     first = stack.layers[0]
     x = np.asarray(x)

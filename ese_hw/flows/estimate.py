@@ -95,8 +95,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
 from ..errors import EseError
-from ..model.lstmp import atomic_write
+from ..gateware.channel import ChannelParams
+from ..gateware.stack import StackParams
+from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
+from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
 from ..synthesis.yosys import (
     XCKU060_CAPACITY,
@@ -104,6 +109,7 @@ from ..synthesis.yosys import (
     yosys_resource_estimate,
     yosys_version,
 )
+from .generate import TOP_NAME
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_MARGIN", "MAX_SYNTH_LANES", "RESOURCES",
            "check_margin", "estimate", "format_estimate", "parse_margin"]
@@ -145,7 +151,6 @@ def _source_digest() -> str:
 
 
 def _top(params, y_fifo_depth):
-    from ..gateware.top import AxisTop
 
     return AxisTop(params=params, y_fifo_depth=y_fifo_depth)
 
@@ -275,7 +280,6 @@ def _extrapolate_pe(narrow: dict, wide: dict, n_channels: int) -> dict:
 
 
 def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
-    from .generate import TOP_NAME
 
     over_lanes = not flatten and params.n_channels > MAX_SYNTH_LANES
     counts = _part_counts(params)
@@ -359,12 +363,6 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     TypeError
         ``params`` is not a ``ChannelParams`` or a ``StackParams``.
     """
-    from filelock import FileLock
-
-    from ..gateware.channel import ChannelParams
-    from ..gateware.stack import StackParams
-    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH
-
     margin = check_margin(margin)
     if not isinstance(params, ChannelParams | StackParams):
         raise TypeError(f"params must be a ChannelParams or a StackParams, not {params!r}")

@@ -44,9 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from amaranth.back import verilog
 
 from .. import __version__
+from ..boards.xcku060 import PART, extract_vivado_project
 from ..errors import EseError
+from ..gateware.load import HEADER_FIELDS, LoadError, split_beats
+from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, model_load_bytes
 from ..model.cycles import stack_frame_cycles, useful_macs
 from ..model.golden import GoldenStack
 from ..model.limits import check_int
@@ -124,8 +128,6 @@ def check_out_dir(out_dir):
 
 def check_y_fifo_depth(y_fifo_depth):
     """``y_fifo_depth`` checked (``None``: the top's default), as an int."""
-    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH
-
     if y_fifo_depth is None:
         return DEFAULT_Y_FIFO_DEPTH
     try:
@@ -260,8 +262,6 @@ def _config(design, top, load_bytes, perf, files, bake):
 def _load_stream(params, top, load_bytes):
     """``config.json``'s description of ``load.bin``: sizes, the header's values, the
     CRC-32 beat, the error codes of ``load_error``, and a digest."""
-    from ..gateware.load import HEADER_FIELDS, LoadError, split_beats
-
     beats = split_beats(load_bytes, params.load_layout.size)
     header = dict(zip(HEADER_FIELDS, beats[:len(HEADER_FIELDS)], strict=True))
     return {"file": LOAD_FILE, "bytes": len(load_bytes),
@@ -273,7 +273,6 @@ def _load_stream(params, top, load_bytes):
 
 
 def _part():
-    from ..boards.xcku060 import PART
 
     return PART
 
@@ -360,11 +359,6 @@ instantiate `{c['top']}` in a block design (or your own top) for one.
 
 def _write_all(design, tmp, *, bake, y_fifo_depth, progress):
     """Write every file into ``tmp``; return config.json's contents."""
-    from amaranth.back import verilog
-
-    from ..boards.xcku060 import extract_vivado_project
-    from ..gateware.top import AxisTop, model_load_bytes
-
     params, model = design.params, design.model
     tmp.chmod(0o755)                    # mkdtemp's 0700 would become the output's mode
     top = AxisTop(params=params, y_fifo_depth=y_fifo_depth, model=model if bake else None)

@@ -18,9 +18,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..model.lstmp import atomic_write
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
-__all__ = ["PLOTS", "plot_all"]
+from ..model.npzio import atomic_write
+from ..synthesis.yosys import XCKU060_CAPACITY
+
+__all__ = ["PLOTS", "pareto_front", "plot_all"]
 
 #: File names, in the order :func:`plot_all` returns them.
 PLOTS = ("sweep_latency.png", "sweep_gops_dsp.png", "sweep_gops_bram.png",
@@ -30,8 +36,20 @@ _MARKERS = ("o", "s", "^", "D", "v", "P")
 _UNFIT_COLOR = "tab:red"
 
 
+def pareto_front(rows, cost, value, *, maximize=True):
+    """Indices of the rows no other row beats: lower or equal ``cost`` and better or
+    equal ``value`` (one of them strictly). Sorted by cost."""
+    sign = 1 if maximize else -1
+    pts = [(float(r[cost]), sign * float(r[value])) for r in rows]
+    front = []
+    for i, (c, v) in enumerate(pts):
+        dominated = any(c2 <= c and v2 >= v and (c2 < c or v2 > v) for c2, v2 in pts)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (pts[i][0], -pts[i][1]))
+
+
 def _figure():
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 5.5), dpi=120, layout="constrained")
     return fig, fig.add_subplot()
@@ -39,8 +57,6 @@ def _figure():
 
 def _styles(rows):
     """Colour per channel count, marker per index width (stable across plots)."""
-    from matplotlib import colormaps
-
     channels = sorted({r["n_channels"] for r in rows})
     bits = sorted({r["index_bits"] for r in rows})
     cmap = colormaps["viridis"]
@@ -61,8 +77,6 @@ def _scatter(ax, rows, x, y, *, lines):
     """Every point; lines join a series' points when ``lines`` (x is then PEs, and each
     series is nudged sideways by a few percent so series that coincide stay visible).
     The legend gets one entry per series and one for the points that do not fit."""
-    from matplotlib.lines import Line2D
-
     colors, markers = _styles(rows)
     series = _series(rows)
     for i, ((c, b), group) in enumerate(series.items()):
@@ -89,7 +103,6 @@ def _columns(points):
 
 
 def _front(ax, rows, cost, value, *, maximize):
-    from .sweep import pareto_front
 
     idx = pareto_front(rows, cost, value, maximize=maximize)
     ax.plot([rows[i][cost] for i in idx], [rows[i][value] for i in idx], "k--", lw=1,
@@ -108,8 +121,6 @@ def _plain_minor(value, _pos=None):
 
 def _log(ax, *, x=False, y=False):
     """Log axes labelled with plain numbers (``200``, not ``2 x 10^2``)."""
-    from matplotlib.ticker import FuncFormatter
-
     if x:
         ax.set_xscale("log")
     if y:
@@ -139,7 +150,6 @@ def _finish(fig, ax, path, title):
 
 
 def _capacity_lines(ax, resource, margin):
-    from ..synthesis.yosys import XCKU060_CAPACITY
 
     cap = XCKU060_CAPACITY[resource]
     ax.axvline(cap, color="0.25", lw=1.5, label=f"XCKU060: {cap:,} {resource}")

@@ -37,14 +37,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from distributed import Client, LocalCluster, as_completed
+from distributed.comm import resolve_address
 
 from ..errors import EseError
 from ..model.compress import Config, is_compressed
 from ..model.cycles import stack_cycles
 from ..model.golden import GoldenStack
 from ..model.limits import LIMITS, check_int
-from ..model.lstmp import atomic_write
-from ..model.npzio import read_npz
+from ..model.npzio import atomic_write, read_npz
 from ..model.stack import stack_float
 from ..simulation.rtl import CLOCK_MHZ, performance
 from ..simulation.runner import progress_line
@@ -53,10 +54,11 @@ from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
 from .engines import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
+from .plots import plot_all
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_GRID", "MANIFEST", "RESOURCES", "SweepSettings",
            "best_fits", "dask_client", "format_summary", "grid_from_sweep_args",
-           "pareto_front", "plot_sweep", "point_key", "run_point", "run_rtl_check",
+           "plot_sweep", "point_key", "run_point", "run_rtl_check",
            "run_sweep", "sweep_inputs", "write_tables"]
 
 #: The file that marks a directory as a sweep and holds its settings.
@@ -257,9 +259,6 @@ def dask_client(scheduler=None, *, n_workers=None, timeout_s=SCHEDULER_TIMEOUT_S
     EseError
         No scheduler answers at ``scheduler`` within ``timeout_s`` seconds.
     """
-    from distributed import Client, LocalCluster
-    from distributed.comm import resolve_address
-
     if scheduler is not None:
         try:
             # A malformed address or unknown host fails here, before a Client exists: a
@@ -362,19 +361,6 @@ def write_tables(out_dir, rows):
 
 # ---------------------------------------------------------------------------- analysis
 
-def pareto_front(rows, cost, value, *, maximize=True):
-    """Indices of the rows no other row beats: lower or equal ``cost`` and better or
-    equal ``value`` (one of them strictly). Sorted by cost."""
-    sign = 1 if maximize else -1
-    pts = [(float(r[cost]), sign * float(r[value])) for r in rows]
-    front = []
-    for i, (c, v) in enumerate(pts):
-        dominated = any(c2 <= c and v2 >= v and (c2 < c or v2 > v) for c2, v2 in pts)
-        if not dominated:
-            front.append(i)
-    return sorted(front, key=lambda i: (pts[i][0], -pts[i][1]))
-
-
 def best_fits(rows):
     """The fitting points that are best two ways: ``most_gops`` (ties: the lower
     latency) and ``lowest_latency`` (ties: the more GOPS); ``None`` if nothing fits."""
@@ -420,8 +406,6 @@ def _smallest_first(points):
 def _run_tasks(client, fn, items, args, on_done, *, desc, progress):
     """Submit ``fn(point, *args)`` for each ``(key, point)``; call ``on_done(key, result)``
     in completion order under a progress line. A failed point cancels the rest."""
-    from distributed import as_completed
-
     if not items:
         return
     futures = {client.submit(fn, point, *args, pure=False, key=f"{desc}-{key}-{os.getpid()}-"
@@ -556,8 +540,6 @@ def _create_sweep_dir(out_dir, manifest):
 def plot_sweep(rows, out_dir, *, margin=0.8):
     """The sweep's PNG plots in ``out_dir``; returns their paths
     (:mod:`ese_hw.flows.plots`)."""
-    from .plots import plot_all
-
     return plot_all(rows, Path(out_dir), margin=margin, ese_latency_us=ESE_LATENCY_US)
 
 

@@ -44,9 +44,8 @@ from .lstmp import (
     PLAIN_WEIGHT_KEYS,
     WEIGHT_KEYS,
     LSTMPWeights,
-    atomic_savez,
 )
-from .npzio import read_npz
+from .npzio import atomic_savez, read_npz
 from .prune import check_prune_args, prune_weights
 from .quant import frac_bits_for, quantize
 from .stack import check_stack, describe_stack, stack_float

@@ -24,6 +24,7 @@ the two cannot drift apart.
 
 import numpy as np
 
+from .golden import GoldenStack
 from .limits import check_int
 from .timing import DEFAULT_TIMING
 
@@ -388,8 +389,6 @@ def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=Non
     ``latency_cycles`` (layer 0's X phase start to the last layer's y stream end, plus
     a strobe, like :func:`channel_cycles`) and ``y`` (the last layer's outputs).
     """
-    from .golden import GoldenStack
-
     x_q = np.asarray(x_q, dtype=np.int64)
     golden = GoldenStack(stack)
     models = golden.stack.layers

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EseError
+from .limits import LIMITS
 from .lut import sigmoid
 
 __all__ = [
     "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS", "PLAIN_WEIGHT_KEYS",
-    "LSTMPWeights", "random_weights", "load_weights", "lstmp_float", "check_inputs",
+    "LSTMPWeights", "random_weights", "lstmp_float", "check_inputs",
     "check_matrix_weights",
-    "atomic_savez",
-    "atomic_write",
 ]
 
 #: Gate order used everywhere (weights, accumulators, encoders): input, forget, cell, output.
@@ -133,45 +132,6 @@ class LSTMPWeights:
         return LSTMPWeights.from_arrays({**self.arrays, **arrays},
                                         projection=self.has_projection)
 
-    def save(self, path):
-        """Write the weights ``.npz`` atomically (nothing is left on failure).
-
-        One LSTMP layer is written in the version-1 layout (the bare keys); a plain
-        layer as a one-layer stack (:func:`ese_hw.model.stack.save_weight_stack`).
-        """
-        from .stack import save_weight_stack
-
-        save_weight_stack(path, [self])
-
-
-def atomic_write(path, data):
-    """Write ``data`` (``str`` or ``bytes``, or a callable that writes to a binary file)
-    to ``path`` through a temporary file in the same directory and ``os.replace``: a
-    reader, or a run killed mid-write, sees the old file or the new one, never half of
-    one, and a failure leaves no temporary file behind."""
-    import os
-    import tempfile
-
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_savez(path, arrays, *, compressed=True):
-    """``np.savez`` to ``path`` through :func:`atomic_write`, so a failure leaves no file."""
-    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
 
 
 def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
@@ -205,27 +165,11 @@ def random_weights(n_in=153, n_cells=1024, n_proj=512, *, seed=0):
 def check_matrix_weights(n_in, n_cells, n_proj):
     """Refuse (:class:`EseError`) a shape with more matrix weights than
     ``LIMITS["matrix_weights"]`` allows, naming the shape and the count."""
-    from .limits import LIMITS
-
     count = 4 * n_cells * (n_in + n_proj) + n_proj * n_cells
     limit = LIMITS["matrix_weights"].hi
     if count > limit:
         raise EseError(f"{n_in} inputs, {n_cells} cells, {n_proj} projections make "
                        f"{count:,} matrix weights, more than the {limit:,} supported")
-
-
-def load_weights(path):
-    """Load and validate a float weights ``.npz`` holding one layer (DESIGN.md section 1).
-
-    Any layout :func:`ese_hw.model.stack.load_weight_stack` reads; a file of several
-    layers is an :class:`EseError` here (load it as a stack).
-    """
-    from .stack import load_weight_stack
-
-    layers = load_weight_stack(path)
-    if len(layers) != 1:
-        raise EseError(f"{path}: holds {len(layers)} layers, expected one")
-    return layers[0]
 
 
 def check_inputs(x, n_in, *, source="inputs"):

@@ -1,7 +1,10 @@
-"""Reading user files: every unreadable, corrupted or truncated file is one :class:`EseError`."""
+"""User files: every unreadable, corrupted or truncated file read is one :class:`EseError`,
+and every file written appears whole or not at all."""
 
 import lzma
+import os
 import struct
+import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -10,7 +13,7 @@ import numpy as np
 
 from ..errors import EseError
 
-__all__ = ["open_input", "read_npz", "read_npy"]
+__all__ = ["atomic_savez", "atomic_write", "open_input", "read_npz", "read_npy"]
 
 #: What the zip and .npy readers raise on a damaged file: besides the obvious ones, a
 #: flipped header byte makes numpy's header parser raise SyntaxError (or, retrying an
@@ -76,3 +79,30 @@ def read_npy(path):
             x.close()
             raise EseError(f"{path}: a .npz archive, expected a single .npy array")
     return x
+
+
+def atomic_write(path, data):
+    """Write ``data`` (``str`` or ``bytes``, or a callable that writes to a binary file)
+    to ``path`` through a temporary file in the same directory and ``os.replace``: a
+    reader, or a run killed mid-write, sees the old file or the new one, never half of
+    one, and a failure leaves no temporary file behind."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_savez(path, arrays, *, compressed=True):
+    """``np.savez`` to ``path`` through :func:`atomic_write`, so a failure leaves no file."""
+    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))

@@ -20,11 +20,12 @@ version 2
 import numpy as np
 
 from ..errors import EseError
-from .lstmp import LSTMPWeights, atomic_savez, check_inputs, lstmp_float
-from .npzio import read_npz
+from .lstmp import LSTMPWeights, check_inputs, lstmp_float
+from .npzio import atomic_savez, read_npz
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "check_stack", "weight_stack_from_arrays",
-           "load_weight_stack", "save_weight_stack", "stack_float", "describe_stack"]
+           "load_weight_stack", "save_weight_stack", "load_weights", "save_weights",
+           "stack_float", "describe_stack"]
 
 #: The version of the multi-layer weights layout (version 1 is the bare single layer).
 WEIGHTS_FORMAT_VERSION = 2
@@ -112,6 +113,24 @@ def weight_stack_from_arrays(arrays, *, source="weights"):
 def load_weight_stack(path):
     """Load and validate a weights ``.npz`` of either layout; return its layers."""
     return weight_stack_from_arrays(read_npz(path), source=str(path))
+
+
+def load_weights(path):
+    """Load and validate a float weights ``.npz`` holding one layer (DESIGN.md section 1).
+
+    Any layout :func:`load_weight_stack` reads; a file of several
+    layers is an :class:`EseError` here (load it as a stack).
+    """
+    layers = load_weight_stack(path)
+    if len(layers) != 1:
+        raise EseError(f"{path}: holds {len(layers)} layers, expected one")
+    return layers[0]
+
+
+def save_weights(path, layer):
+    """Write one layer's weights ``.npz`` atomically: an LSTMP layer in the version-1
+    layout (the bare keys), a plain layer as a one-layer stack."""
+    save_weight_stack(path, [layer])
 
 
 def stack_float(layers, x, *, return_state=False):

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import EseError
 from .lstmp import GATES, LSTMPWeights
+from .npzio import open_input
 from .stack import check_stack
 
 __all__ = ["lstm_prefixes", "lstm_weights_from_state_dict", "import_lstm"]
@@ -180,8 +181,6 @@ def import_lstm(path, *, prefix=""):
     """Read a ``state_dict`` saved with ``torch.save`` (loaded with
     ``weights_only=True``: no code in the file runs) and convert it with
     :func:`lstm_weights_from_state_dict`."""
-    from .npzio import open_input
-
     torch = _torch()
     with open_input(path, "PyTorch file") as fh:
         try:

@@ -39,10 +39,23 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EseError
+from ..gateware.channel import Channel, ChannelParams, model_entry_depth
+from ..gateware.load import load_stream_bytes
+from ..gateware.stack import ChannelStack, StackParams, stack_load_bytes
+from ..gateware.top import (
+    DEFAULT_Y_FIFO_DEPTH,
+    AxisTop,
+    axis_tdata_bits,
+    model_load_bytes,
+    x_stream_bytes,
+    y_from_stream_bytes,
+)
 from ..model.cycles import useful_macs
 from ..model.images import channel_images
-from ..model.limits import check_divides_pes
+from ..model.limits import LIMITS, check_divides_pes, check_int
 from .runner import build_design, check_simulator, run_test
+from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
+from .testbenches.tb_top import read_top_out, top_tb_data
 
 __all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
            "check_ew_share", "check_rtl_options", "dense_macs", "entry_capacity", "performance",
@@ -152,8 +165,6 @@ def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, 
     EseError
         One line naming the bad value (the command line shows it as is).
     """
-    from ..model.limits import LIMITS, check_int
-
     for name, value in (("n_channels", n_channels), ("queue_depth", queue_depth),
                         ("broadcast", broadcast), ("ew_share", ew_share)):
         try:
@@ -167,8 +178,6 @@ def check_rtl_options(*, sim, n_channels, queue_depth, broadcast=1, ew_share=1, 
 
 def check_ew_share(ew_share, n_pe, *, label=None):
     """``ew_share`` must divide the PE count (``None``: not known yet, nothing to check)."""
-    from ..model.limits import LIMITS
-
     check_divides_pes(LIMITS["ew_share"].label if label is None else label, ew_share, n_pe)
 
 
@@ -199,8 +208,6 @@ def _images_digest(images):
 
 def _entry_need(model):
     """Entry words per PE the model needs: its longest PE's (at least 1)."""
-    from ..gateware.channel import model_entry_depth
-
     return max(1, model_entry_depth(model))
 
 
@@ -242,8 +249,6 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
     needs elaborating on the host side (and a cached run elaborates nothing at all).
     Entry memories: ``entry_depth`` if given, else exactly the model's need when the
     images are baked in, :func:`entry_capacity` when they are loaded."""
-    from ..gateware.channel import ChannelParams
-
     need = _entry_need(model)
     if entry_depth is None:
         entry_depth = need if preload else entry_capacity(model)
@@ -257,8 +262,6 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
 
 def _build_channel(params, model, *, preload):
     """The channel to generate Verilog from (the build factory; not called when cached)."""
-    from ..gateware.channel import Channel
-
     return Channel.from_params(params, model=model if preload else None)
 
 
@@ -274,8 +277,6 @@ def stack_params(stack, *, n_channels, queue_depth=8, broadcast=1, ew_share=1, p
     """The :class:`~ese_hw.gateware.stack.StackParams` run for a stack: every layer's
     :func:`_channel_params` (entry memories of :func:`entry_capacity` per layer when
     loaded at run time; ``entry_depth``, if given, one value per layer)."""
-    from ..gateware.stack import StackParams
-
     layers = getattr(stack, "layers", (stack,))
     depths = [None] * len(layers) if entry_depth is None else list(entry_depth)
     if len(depths) != len(layers):
@@ -291,9 +292,6 @@ def _run_target(model, *, n_channels, queue_depth, broadcast, ew_share, preload,
     """What :func:`run_rtl` builds and sends for ``model``: (params, build factory, build
     key, load stream bytes or ``None`` when baked). One layer: a channel; a stack of
     several: a :class:`~ese_hw.gateware.stack.ChannelStack` and its one load stream."""
-    from ..gateware.load import load_stream_bytes
-    from ..gateware.stack import ChannelStack, stack_load_bytes
-
     layers = _stack_layers(model)
     if layers is None:
         model = getattr(model, "layers", (model,))[0]
@@ -394,8 +392,6 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
         Bad arguments, a simulator that is not installed, a failed build or a failed
         simulation (the message names the log).
     """
-    from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
-
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
     check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
@@ -468,8 +464,6 @@ def top_key(params, *, y_fifo_depth):
 def _top_phases(params, model, x_q, resets, load):
     """The one phase of :func:`ese_hw.simulation.testbenches.tb_top.top_tb_data`: the model's load
     bytes, the frames' x bytes and each frame's TUSER lane-reset mask."""
-    from ..gateware.top import model_load_bytes, x_stream_bytes
-
     if load is None:
         try:
             load = model_load_bytes(params, model)
@@ -516,10 +510,6 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     -------
     TopResult
     """
-    from ..gateware.channel import ChannelParams
-    from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, axis_tdata_bits, y_from_stream_bytes
-    from .testbenches.tb_top import read_top_out, top_tb_data
-
     x_q = _check_inputs(model, x_q)
     c_n, t_n, _ = x_q.shape
     check_simulator(sim)

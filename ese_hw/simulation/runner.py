@@ -64,7 +64,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+import amaranth
 import numpy as np
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from cocotb_tools.runner import get_runner
+from filelock import FileLock, Timeout
+from tqdm import tqdm
 
 from ..errors import EseError
 
@@ -210,9 +216,6 @@ def generate_verilog(component, name: str, build_dir, ports=None) -> Path:
     Path
         The ``.v`` file. It is left untouched (mtime kept) when the text is unchanged.
     """
-    from amaranth.back import verilog
-    from amaranth.lib import wiring
-
     if isinstance(component, wiring.Component) or ports is None:
         text = verilog.convert(component, name=name)
     else:
@@ -275,8 +278,6 @@ def progress_line(desc: str, *, enabled: bool | None = None, total: int | None =
     The line is redrawn twice a second from a thread, so the elapsed time moves while
     the step blocks (a Verilator build sends no updates for minutes).
     """
-    from tqdm import tqdm
-
     fmt = None if total is not None else "{desc}: {elapsed}"
     # shutil falls back to 80 x 24 where a terminal reports 0 x 0 (tqdm then draws nothing).
     size = shutil.get_terminal_size()
@@ -424,9 +425,6 @@ def build_design(
     SimulationError
         The simulator is missing or its build failed.
     """
-    import amaranth
-    from filelock import FileLock, Timeout
-
     check_simulator(sim)
     # The default arguments are part of the key: a build made with other ones is stale.
     defaults = list(VERILATOR_BUILD_ARGS) if sim == "verilator" else []
@@ -456,8 +454,6 @@ def build_design(
 
 def _compile(sim, design, toplevel, directory, *, build_args, waves, progress):
     """Generate the Verilog and build it (under the lock); returns the phases' seconds."""
-    from cocotb_tools.runner import get_runner
-
     t0 = time.perf_counter()
     with progress_line(f"{toplevel}: generate Verilog", enabled=progress):
         verilog = generate_verilog(design(), toplevel, directory)
@@ -565,8 +561,6 @@ def run_test(
         A test failed (the message names it and the log), the simulation ended without
         results, or no test ran.
     """
-    from cocotb_tools.runner import get_runner
-
     sim = build.sim
     if run_dir is None:
         runs = build.directory / "runs"

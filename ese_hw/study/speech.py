@@ -27,12 +27,18 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from filelock import FileLock
+from tqdm import tqdm
 
 from ..errors import EseError
+from ..model.npzio import atomic_savez, read_npz
 
 __all__ = [
     "WORDS", "NUMBERED_VARIANTS", "RATES", "PITCHES", "SNRS_DB", "RT60S", "TEST_VOICES",
@@ -266,8 +272,6 @@ def build_corpus(params=CorpusParams(), *, build_root="build", workers=None, pro
     ``workers`` processes synthesize in parallel (default: the CPU count); ``progress``
     ``None`` shows the tqdm line only on a terminal, ``False`` never.
     """
-    from filelock import FileLock
-
     voices, variants = _resolve(params)
     path = _cache_path(params, voices, variants, build_root)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -278,13 +282,8 @@ def build_corpus(params=CorpusParams(), *, build_root="build", workers=None, pro
 
 
 def _build_to(path, params, voices, variants, workers, progress):
-    import sys
-    import time
-    from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
 
-    from ..model.lstmp import atomic_savez
 
     jobs = _jobs(params, voices, variants)
     start = time.monotonic()
@@ -310,7 +309,6 @@ def _build_to(path, params, voices, variants, workers, progress):
 
 
 def _load(path):
-    from ..model.npzio import read_npz
 
     a = read_npz(path)
     try:

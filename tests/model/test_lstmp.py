@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ese_hw.errors import EseError
-from ese_hw.model.lstmp import WEIGHT_KEYS, LSTMPWeights, load_weights, lstmp_float, random_weights
+from ese_hw.model.lstmp import WEIGHT_KEYS, LSTMPWeights, lstmp_float, random_weights
+from ese_hw.model.stack import load_weights, save_weights
 
 
 def _sig(z):
@@ -106,7 +107,7 @@ def test_zero_peepholes_match_pytorch_equations():
 
 def test_save_load_roundtrip(tmp_path):
     w = random_weights(4, 6, 3, seed=2)
-    w.save(tmp_path / "w.npz")
+    save_weights(tmp_path / "w.npz", w)
     w2 = load_weights(tmp_path / "w.npz")
     for k in WEIGHT_KEYS:
         np.testing.assert_array_equal(w2[k], w[k].astype(np.float32))

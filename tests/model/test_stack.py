@@ -19,12 +19,11 @@ from ese_hw.model.lstmp import (
     PLAIN_WEIGHT_KEYS,
     WEIGHT_KEYS,
     LSTMPWeights,
-    load_weights,
     lstmp_float,
     random_weights,
 )
 from ese_hw.model.quant import rshift_round, sat
-from ese_hw.model.stack import load_weight_stack, save_weight_stack, stack_float
+from ese_hw.model.stack import load_weight_stack, load_weights, save_weight_stack, stack_float
 
 CFG = Config(n_pe=4, density=0.5)
 #: Golden against float on these random 2-layer stacks (x ~ N(0, 1) seeds 5-7, 16

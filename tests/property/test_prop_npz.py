@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ese_hw.errors import EseError
 from ese_hw.model.compress import load_compressed
-from ese_hw.model.lstmp import load_weights
+from ese_hw.model.stack import load_weights
 from tests.property.workspace import MODEL_PES, check_command
 
 
