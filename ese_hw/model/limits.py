@@ -8,10 +8,11 @@ that compresses is a model the channel can build.
 
 import numbers
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..errors import EseError
 
-__all__ = ["CLOCK_MHZ_RANGE", "LIMITS", "Limit", "check_divides_pes", "check_int",
+__all__ = ["CLOCK_MHZ_RANGE", "DEFAULTS", "LIMITS", "Limit", "check_divides_pes", "check_int",
            "check_pe_count"]
 
 
@@ -96,6 +97,18 @@ LIMITS = {limit.name: limit for limit in (
           "2**26 is 20 times more, already 0.5 GB per float64 copy, and more than any "
           "channel's entry memories on the XCKU060 hold at the paper's density"),
 )}
+
+#: The default of every generator parameter that more than one entry point takes: the
+#: gateware's parameter classes, the engines, the flows and the command line all read
+#: them here, so a default is stated once (each is inside its :data:`LIMITS` bounds).
+DEFAULTS = MappingProxyType({
+    "n_channels": 1,
+    "queue_depth": 8,        # the paper's best depth (DESIGN.md section 4)
+    "broadcast": 1,
+    "ew_share": 1,
+    "clock_mhz": 200,        # ESE's clock
+})
+
 
 #: Clock frequencies (MHz) a design may ask for, inclusive: the Vivado flow writes the
 #: period into its constraints, and UltraScale fabric clocks stay well under 1 GHz; a

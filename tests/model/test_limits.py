@@ -5,7 +5,7 @@ import pytest
 
 from ese_hw.errors import EseError
 from ese_hw.model.compress import Config, check_config
-from ese_hw.model.limits import LIMITS, check_int
+from ese_hw.model.limits import CLOCK_MHZ_RANGE, DEFAULTS, LIMITS, check_int
 
 
 def test_table_is_consistent():
@@ -72,3 +72,11 @@ def test_compress_config_uses_the_table(field, value, message):
     with pytest.raises(EseError, match=f"^{message}$".replace("(", r"\(").replace(".", r"\.")):
         check_config(Config(**{field: value}))
     check_config(Config(**{field: LIMITS[field].lo if field != "accum_bits" else 62}))
+
+
+def test_every_default_is_inside_its_bounds():
+    for name, value in DEFAULTS.items():
+        if name == "clock_mhz":
+            assert CLOCK_MHZ_RANGE[0] <= value <= CLOCK_MHZ_RANGE[1]
+        else:
+            assert check_int(name, value) == value
