@@ -144,9 +144,9 @@ def check_margin(margin) -> float:
 def _source_digest() -> str:
     """The gateware, and the code that synthesizes and composes it."""
     h = hashlib.sha256(gateware_digest().encode())
-    here = Path(__file__).resolve().parent
-    for name in ("estimate.py", "synth.py"):
-        h.update((here / name).read_bytes())
+    package = Path(__file__).resolve().parents[1]
+    for name in ("flows/estimate.py", "synthesis/yosys.py"):
+        h.update((package / name).read_bytes())
     return h.hexdigest()
 
 

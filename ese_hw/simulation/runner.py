@@ -361,7 +361,7 @@ def gateware_digest() -> str:
     Once per process: the Verilog comes from the modules this process imported, so
     an edit made while it runs does not concern its builds.
     """
-    root = Path(__file__).resolve().parent / "gateware"
+    root = Path(__file__).resolve().parents[1] / "gateware"
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode())
