@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # sudo only when not already root (containers usually are root and have no sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all sysdeps venv test formal demo bench lint clean
+.PHONY: all sysdeps venv test formal demo bench lint docs clean
 
 all: test
 
@@ -26,7 +26,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev,study]'
+	$(PY) -m pip install -e '.[dev,study,docs]'
 	touch $@
 
 # The formal proofs run first, on their own (`make formal`), and the rest of the suite
@@ -54,6 +54,12 @@ bench: sysdeps venv
 	  [ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
 	  echo "== $$f"; $(PY) -m benchmarks.$$(basename "$$f" .py); \
 	done
+
+# The documentation site (docs/, Sphinx + furo + myst-parser) into build/docs, warnings
+# as errors: a broken link, a page outside the tree or a docstring napoleon cannot read
+# fails it. tests/test_docs.py runs the same build.
+docs: venv
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs build/docs
 
 lint: venv
 	$(VENV)/bin/ruff check .
