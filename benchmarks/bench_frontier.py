@@ -76,7 +76,7 @@ from ese_hw.simulation.runner import VERILATOR_FAST_BUILD_ARGS, gateware_digest
 
 OUT = Path("build/bench/frontier.json")
 #: Spartus (TNNLS'22), the batch-1 record for sparse RNNs: ~1 µs per 1024-unit layer
-#: (DESIGN.md section 7, recalled from its abstract).
+#: (docs/design.md section 7, recalled from its abstract).
 SPARTUS_US_PER_LAYER = 1.0
 #: The issue's goals: batch-1 frame interval and throughput (with its interval bound).
 GOAL_INTERVAL_US, GOAL_GOPS, GOAL_GOPS_INTERVAL_US = 5.0, 700.0, 60.0

@@ -224,8 +224,8 @@ def test_unsplit_projection_files_still_load_and_run(tmp_path):
 def test_padding_at_paper_shape_shrinks_with_index_bits():
     w = random_weights(153, 1024, 512, seed=0)
     pad = [compress(w, Config(index_bits=b)).stats["padding_fraction"] for b in (4, 5, 6)]
-    # Measured 11.1 %, 1.41 %, 0.023 % of all entries (DESIGN.md: ~15 %, 1.7 %, 0.02 %
-    # of non-zeros for a random mask).
+    # Measured 11.1 %, 1.41 %, 0.023 % of all entries (docs/design.md section 2: ~15 %, 1.7 %,
+    # 0.02 % of non-zeros for a random mask).
     assert 0.08 < pad[0] < 0.16 and 0.008 < pad[1] < 0.025 and pad[2] < 0.001
 
 
