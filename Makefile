@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 test: sysdeps venv formal
 	$(PY) -m pytest -q --ignore=tests/formal
 
-# SymbiYosys proofs of every stream handshake (tests/formal, README "Formal proofs"):
+# SymbiYosys proofs of every stream handshake (tests/formal, docs/testing.md "Formal proofs"):
 # pip-only tools (yowasp-sby, yices-smt2). The first yowasp call compiles Yosys's
 # WebAssembly (~100 s, cached in ~/.cache/YoWASP). ESE_FORMAL_TOP=1 adds the whole top.
 formal: venv

@@ -145,7 +145,8 @@ def test_golden_model_equals_scalar_walk(cfg):
 
 
 def test_golden_error_against_float_at_paper_shape():
-    """The figure quoted in the README: 32 PEs, density 0.112, 12-bit weights, 16-bit acts."""
+    """The figure quoted in the README and docs/measured.md: 32 PEs, density 0.112,
+    12-bit weights, 16-bit acts."""
     w = random_weights(153, 1024, 512, seed=0)
     model = compress(w, Config(n_pe=32, density=0.112, weight_bits=12, act_bits=16))
     x = np.random.default_rng(5).standard_normal((50, 153))
