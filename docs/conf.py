@@ -44,6 +44,6 @@ napoleon_custom_sections = [
 ]
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": False}
-# Amaranth builds signatures and layouts at import time; their reprs are not useful
-# in a signature line.
+# Defaults as the source writes them (``timing=DEFAULT_TIMING``), not as the long reprs
+# of the objects they name.
 autodoc_preserve_defaults = True
