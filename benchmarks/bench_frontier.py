@@ -35,12 +35,12 @@ What each point records:
   under ``build/rtl``;
   a later run without ``--rtl`` keeps a point's check while the gateware sources are
   unchanged (:func:`carry_rtl_checks`). Slow: a 320-PE channel is a 90 MB Verilog
-  file (README "Past the broadcast wall"); the suite checks every feature at reduced
+  file (docs/measured.md, "Past the broadcast wall"); the suite checks every feature at reduced
   shapes.
 
 Points run on a Dask ``LocalCluster`` (:func:`ese_hw.flows.sweep.dask_client`); the estimates
 are what takes time (minutes per new configuration). Writes
-``build/bench/frontier.json``; ``--markdown`` prints the README's table.
+``build/bench/frontier.json``; ``--markdown`` prints docs/measured.md's table.
 
     python -m benchmarks.bench_frontier [--frames 6] [--points batch1,throughput,split]
                                         [--no-estimate] [--estimate-only KEY ...]
@@ -76,7 +76,7 @@ from ese_hw.simulation.runner import VERILATOR_FAST_BUILD_ARGS, gateware_digest
 
 OUT = Path("build/bench/frontier.json")
 #: Spartus (TNNLS'22), the batch-1 record for sparse RNNs: ~1 µs per 1024-unit layer
-#: (DESIGN.md section 7, recalled from its abstract).
+#: (docs/design.md section 7, recalled from its abstract).
 SPARTUS_US_PER_LAYER = 1.0
 #: The issue's goals: batch-1 frame interval and throughput (with its interval bound).
 GOAL_INTERVAL_US, GOAL_GOPS, GOAL_GOPS_INTERVAL_US = 5.0, 700.0, 60.0
@@ -362,8 +362,8 @@ def carry_estimates(rows, previous):
     """Keep, for every point of ``rows`` not estimated in this run (``fits`` None), an
     earlier run's estimate of the same point (``previous``: that run's JSON), marked
     ``estimate_from_earlier_run``: an ``--only KEY --rtl KEY --no-estimate`` check must not
-    drop the point's resources (a 384-PE estimate takes ~30 min). The README says which
-    code each estimate ran on."""
+    drop the point's resources (a 384-PE estimate takes ~30 min). docs/measured.md says
+    which code each estimate ran on."""
     before = {r["key"]: r for r in previous.get("points", [])}
     for row in rows:
         old = before.get(row["key"])
@@ -397,7 +397,7 @@ def _cell(value, fmt):
 
 
 def markdown_table(rows, best):
-    """The README's table: one line per point (``rows``, any subset), the best two that
+    """docs/measured.md's table: one line per point (``rows``, any subset), the best two that
     fit marked, ESE and Spartus."""
     marks = {}
     for tag, r in (("**best batch-1**", best["batch1"]), ("**best throughput**",

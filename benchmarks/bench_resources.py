@@ -19,7 +19,7 @@ from ese_hw.flows.design import make_design
 from ese_hw.flows.engines import ESE_FIGURES
 from ese_hw.flows.estimate import RESOURCES, estimate, format_estimate
 
-#: ESE's own utilisation of the XCKU060 (DESIGN.md section 4, [recalled]).
+#: ESE's own utilisation of the XCKU060 (docs/design.md section 4, [recalled]).
 ESE = {k: ESE_FIGURES[k] for k in RESOURCES}
 CONFIG = dict(n_pe=32, n_channels=1, index_bits=6, queue_depth=8)
 

@@ -60,10 +60,10 @@ __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_S
            "grid_from_args", "make_design", "parse_int_list", "parse_int_option",
            "parse_shape"]
 
-#: The paper's LSTMP shape (I, H, P), DESIGN.md section 1.
+#: The paper's LSTMP shape (I, H, P), docs/design.md section 1.
 DEFAULT_SHAPE = (153, 1024, 512)
 #: 6-bit indices: 0.02 % padding at the paper's density, and 12 + 6 bits is one BRAM18
-#: word (DESIGN.md section 2); the compressor's own default stays 4, the paper's.
+#: word (docs/design.md section 2); the compressor's own default stays 4, the paper's.
 DEFAULT_INDEX_BITS = 6
 #: Seed of the random weights behind a design given by shape and density.
 RANDOM_SEED = 0

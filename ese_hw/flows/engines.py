@@ -42,7 +42,7 @@ __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_erro
 #: The engines, in the order the command line lists them.
 ENGINES = ("float", "golden", "rtl")
 
-#: ESE's own figures (Han et al., FPGA'17; DESIGN.md section 4), the one place they
+#: ESE's own figures (Han et al., FPGA'17; docs/design.md section 4), the one place they
 #: are stated: latency per frame and GOPS (sparse, all its channels together) at
 #: 200 MHz, and the XCKU060 resources it used.
 ESE_FIGURES = MappingProxyType({"latency_us": 82.7, "gops": 282.0, "LUT": 293_920,

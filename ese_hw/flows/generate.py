@@ -156,7 +156,7 @@ def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
 
     ``frame_interval_cycles`` is the steady state (mean distance of ``frame_done``
     over frames 1 .. T-1); ``latency_us`` is that interval at the clock, the figure
-    DESIGN.md section 4 and ESE's 82.7 us count. ``step_cycles`` is what one frame
+    docs/design.md section 4 and ESE's 82.7 us count. ``step_cycles`` is what one frame
     takes once its x frame is buffered: from the step's start to its last y element
     leaving the channel (mean over frames 1 .. T-1; frame 0 starts from zero state
     and skips its ``W_r y_{t-1}`` phase; the y FIFO adds its pass-through on top).

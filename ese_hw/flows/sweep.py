@@ -4,7 +4,7 @@ against area.
 Every point of the grid is one :class:`~ese_hw.flows.design.Design`: its compressed model
 (cached on disk by :mod:`ese_hw.flows.design`), the golden and cycle models over ``frames``
 seeded input frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; C
-lock-step channels run C different sequences), the figures of DESIGN.md section 4
+lock-step channels run C different sequences), the figures of docs/design.md section 4
 (:func:`ese_hw.simulation.rtl.performance`) and the resource estimate
 (:func:`ese_hw.flows.estimate.estimate`, cached by configuration).
 

@@ -451,12 +451,11 @@ class Channel(CheckedComponent):
 
     Parameters (keyword-only)
     ----------
-    n_in, n_cells, n_proj, projection, n_pe, n_channels, weight_bits, index_bits,
-    act_bits, accum_bits, qformats, lut_bits, lut_range_log2, queue_depth, broadcast,
-    ew_share, entry_depth, timing
-        As for :class:`ChannelParams`, which the channel keeps (:attr:`params`) and
-        takes every size and layout from. Give the same ``timing`` to
-        :func:`ese_hw.model.cycles.frame_cycles`.
+    n_in, n_cells, n_proj, projection, n_pe, n_channels, weight_bits, index_bits
+        With ``act_bits, accum_bits, qformats, lut_bits, lut_range_log2, queue_depth,
+        broadcast, ew_share, entry_depth, timing``: as for :class:`ChannelParams`,
+        which the channel keeps (:attr:`params`) and takes every size and layout from.
+        Give the same ``timing`` to :func:`ese_hw.model.cycles.frame_cycles`.
     model : CompressedModel, optional
         Elaboration-time memory images (else load them through ``load``); it must fit
         the parameters (its shape, configuration, Q formats, entries within

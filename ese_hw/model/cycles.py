@@ -279,6 +279,8 @@ def frame_cycles(model, x_q, y_q, m_q, *, queue_depth, broadcast=1, ew_share=1, 
     timing : Timing
         The channel's latencies (the same object the channel was built with).
 
+    Notes
+    -----
     One :class:`LayerTimer` stepped frame by frame. Inputs are assumed to arrive one
     element per cycle from cycle 0 and outputs to be taken at once. Returns an int64
     array of T cycles. With ``events`` (a list), one dict of phase boundaries per frame
@@ -315,6 +317,8 @@ def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_shar
         The earliest cycle frame ``t``'s first x element is offered to layer 0 (then one
         element per cycle); default: every frame waiting from cycle 0.
 
+    Notes
+    -----
     Frame ``t`` goes through layers ``0 .. L-1`` in order (one :class:`LayerTimer` per
     layer). Layer 0 takes x one element per cycle as soon as a slot is free. Layer
     ``k``'s y leaves when it exists and layer ``k + 1`` can take it (its slot for frame

@@ -62,7 +62,7 @@ LIMITS = {limit.name: limit for limit in (
     Limit("n_channels", "channels", 1, 64,
           "lock-step channels sharing one weight read; each adds accumulators and "
           "c/m/y banks to every PE and act_bits + 1 bits to the x word; 64 is twice "
-          "ESE's ~32 (DESIGN.md section 7)"),
+          "ESE's ~32 (docs/design.md section 7)"),
     Limit("broadcast", "broadcast width", 1, 16,
           "activations the broadcaster hands every PE per cycle (K): each PE's queue "
           "word carries K activations per lane and each entry word log2 K more bits; "
@@ -72,7 +72,7 @@ LIMITS = {limit.name: limit for limit in (
           "PE count"),
     Limit("queue_depth", "queue depth", 1, 256,
           "columns in each PE's activation queue (the paper uses 8, where an event model "
-          "already reaches U 0.976, DESIGN.md section 4); 256 is a block RAM per PE and "
+          "already reaches U 0.976, docs/design.md section 4); 256 is a block RAM per PE and "
           "lane (a billion-deep queue was elaborated as asked until the OOM killer came)"),
     Limit("entry_depth", "entry depth", 1, None, "entry-memory words per PE"),
     Limit("y_fifo_depth", "y FIFO depth", 1, 65536,
@@ -103,7 +103,7 @@ LIMITS = {limit.name: limit for limit in (
 #: them here, so a default is stated once (each is inside its :data:`LIMITS` bounds).
 DEFAULTS = MappingProxyType({
     "n_channels": 1,
-    "queue_depth": 8,        # the paper's best depth (DESIGN.md section 4)
+    "queue_depth": 8,        # the paper's best depth (docs/design.md section 4)
     "broadcast": 1,
     "ew_share": 1,
     "clock_mhz": 200,        # ESE's clock

@@ -1,6 +1,6 @@
 """Float LSTMP (Google's LSTM with peepholes and projection), weights I/O and defaults.
 
-The model, DESIGN.md section 1::
+The model, docs/design.md section 1::
 
     i_t = sigmoid(W_ix x_t + W_ir y_{t-1} + W_ic * c_{t-1} + b_i)
     f_t = sigmoid(W_fx x_t + W_fr y_{t-1} + W_fc * c_{t-1} + b_f)

@@ -9,7 +9,7 @@ The weights ``.npz`` comes in two layouts:
 
 version 1 (no version key)
     One LSTMP layer under the bare names of :data:`~ese_hw.model.lstmp.WEIGHT_KEYS`
-    (DESIGN.md section 1). Still written for exactly that case, so files and tools
+    (docs/design.md section 1). Still written for exactly that case, so files and tools
     made before stacks existed keep working.
 version 2
     ``weights_format_version`` = 2, ``n_layers`` = L, ``projection`` (L,) of 0/1, and
@@ -116,7 +116,7 @@ def load_weight_stack(path):
 
 
 def load_weights(path):
-    """Load and validate a float weights ``.npz`` holding one layer (DESIGN.md section 1).
+    """Load and validate a float weights ``.npz`` holding one layer (docs/design.md section 1).
 
     Any layout :func:`load_weight_stack` reads; a file of several
     layers is an :class:`EseError` here (load it as a stack).

@@ -7,7 +7,7 @@ progress lines) and runs the testbench :mod:`ese_hw.simulation.testbenches.tb_ch
 frames
 go in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
 ``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
-figures of DESIGN.md section 4. :mod:`ese_hw.flows.engines` puts this next to the golden and
+figures of docs/design.md section 4. :mod:`ese_hw.flows.engines` puts this next to the golden and
 cycle models for the command line. :func:`run_top` does the same for the AXI4-Stream top
 (:class:`~ese_hw.gateware.top.AxisTop`) with its cocotbext-axi testbench
 :mod:`ese_hw.simulation.testbenches.tb_top`, the model sent as ``load.bin``.
@@ -125,7 +125,7 @@ def dense_macs(model):
 
 
 def performance(model, frame_done, *, n_channels, model_frame_done=None):
-    """Figures of DESIGN.md section 4 from the ``frame_done`` cycles of a run (of a
+    """Figures of docs/design.md section 4 from the ``frame_done`` cycles of a run (of a
     stack: its last layer's, with the MACs and PEs of every layer).
 
     ``model_frame_done`` (the cycle model's, e.g. ``channel_cycles(...)["frame_done"]``)

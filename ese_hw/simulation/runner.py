@@ -275,6 +275,8 @@ def progress_line(desc: str, *, enabled: bool | None = None, total: int | None =
         Units of work (the caller calls ``bar.update``). Without it the line shows the
         phase and its elapsed time.
 
+    Notes
+    -----
     The line is redrawn twice a second from a thread, so the elapsed time moves while
     the step blocks (a Verilator build sends no updates for minutes).
     """

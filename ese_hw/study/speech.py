@@ -1,4 +1,4 @@
-"""A spoken-word corpus synthesized on this machine with espeak-ng (issue 10, DESIGN.md §8).
+"""A spoken-word corpus synthesized on this machine with espeak-ng (docs/design.md section 8).
 
 No real speech corpus can be downloaded here, so the accuracy study speaks its own: every
 word of :data:`WORDS` (digits plus confusable pairs such as bat/pat and fifteen/fifty) in
@@ -68,7 +68,7 @@ TRIM_MARGIN_S = 0.05
 N_MELS = 40
 FRAME_STEP_S = 0.010
 FRAME_LEN_S = 0.025
-NFFT = 1024                          # >= 25 ms at 22.05 kHz (551 samples), DESIGN.md §8
+NFFT = 1024                          # >= 25 ms at 22.05 kHz (551 samples), docs/design.md section 8
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,8 @@ class TransferLedger:
     width : int
         Counter width (BMC depth must stay below ``2**width``).
 
+    Notes
+    -----
     ``in_count - out_count`` is asserted to stay within ``[0, capacity]``. The other
     checks are added by :meth:`track` and :meth:`respond_within`.
     """

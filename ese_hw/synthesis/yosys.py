@@ -51,7 +51,7 @@ RESOURCE_KEYS = ("LUT", "FF", "CARRY", "DSP48E2", "RAMB18E2", "RAMB36E2", "LUTRA
 #: Environment variable naming the result cache's directory (module docstring).
 SYNTH_CACHE_ENV = "ESE_SYNTH_CACHE"
 
-#: xcku060-ffva1156-2-e capacity (DESIGN.md section 4): CLB LUTs (logic and memory),
+#: xcku060-ffva1156-2-e capacity (docs/design.md section 4): CLB LUTs (logic and memory),
 #: CLB flip-flops, DSP48E2 slices and 36 Kb block RAMs (a RAMB18E2 is half of one).
 XCKU060_CAPACITY = {"LUT": 331_680, "FF": 663_360, "DSP48E2": 2_760, "BRAM36": 1_080}
 

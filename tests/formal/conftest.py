@@ -1,7 +1,7 @@
 """The formal proofs' shared run directory and their summary table.
 
 Every proof run through the ``prove`` fixture is recorded; at the end of the session the
-results go to ``build/formal/results.json`` and a Markdown table (the README's) is
+results go to ``build/formal/results.json`` and a Markdown table (docs/testing.md's) is
 printed in pytest's terminal summary.
 """
 

@@ -145,7 +145,8 @@ def test_golden_model_equals_scalar_walk(cfg):
 
 
 def test_golden_error_against_float_at_paper_shape():
-    """The figure quoted in the README: 32 PEs, density 0.112, 12-bit weights, 16-bit acts."""
+    """The figure quoted in the README and docs/measured.md: 32 PEs, density 0.112,
+    12-bit weights, 16-bit acts."""
     w = random_weights(153, 1024, 512, seed=0)
     model = compress(w, Config(n_pe=32, density=0.112, weight_bits=12, act_bits=16))
     x = np.random.default_rng(5).standard_normal((50, 153))
@@ -224,8 +225,8 @@ def test_unsplit_projection_files_still_load_and_run(tmp_path):
 def test_padding_at_paper_shape_shrinks_with_index_bits():
     w = random_weights(153, 1024, 512, seed=0)
     pad = [compress(w, Config(index_bits=b)).stats["padding_fraction"] for b in (4, 5, 6)]
-    # Measured 11.1 %, 1.41 %, 0.023 % of all entries (DESIGN.md: ~15 %, 1.7 %, 0.02 %
-    # of non-zeros for a random mask).
+    # Measured 11.1 %, 1.41 %, 0.023 % of all entries (docs/design.md section 2: ~15 %, 1.7 %,
+    # 0.02 % of non-zeros for a random mask).
     assert 0.08 < pad[0] < 0.16 and 0.008 < pad[1] < 0.025 and pad[2] < 0.001
 
 

@@ -15,7 +15,7 @@ def _sig(z):
 
 
 def _scalar_lstmp(a, xs):
-    """Plain-Python step-by-step LSTMP, written from DESIGN.md section 1 with loops."""
+    """Plain-Python step-by-step LSTMP, written from docs/design.md section 1 with loops."""
     h, n_in = len(a["W_ix"]), len(a["W_ix"][0])
     n_proj = len(a["W_ym"])
     y, c = [0.0] * n_proj, [0.0] * h
