@@ -270,7 +270,7 @@ def test_entry_capacity_rounds_to_whole_bram36():
     """The load build's entry memories hold the model's need rounded up to whole BRAM36s
     of the entry word; the paper-shape models of seeds 0 and 1 need 11,374 and 11,375
     words on their longest PE and share 12,288 (six BRAM36 of 2K x 18)."""
-    from ese_hw.gateware.channel import model_entry_depth
+    from ese_hw.gateware.params import model_entry_depth
     from ese_hw.model.compress import Config, compress
     from ese_hw.model.lstmp import random_weights
     from ese_hw.simulation.rtl import bram36_words, entry_capacity

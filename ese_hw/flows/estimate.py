@@ -100,8 +100,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..errors import EseError
-from ..gateware.channel import ChannelParams
-from ..gateware.stack import StackParams
+from ..gateware.params import ChannelParams, StackParams
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
 from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line

@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..model.limits import DEFAULTS
 from ..model.timing import DEFAULT_TIMING
 from .elementwise import ElementwiseUnit
 from .lanes import (
@@ -80,7 +81,8 @@ class CellUnit(wiring.Component):
         return row_bits(cells) + ceil_log2(ew_share)
 
     def __init__(self, *, n_channels, weight_bits, act_bits, accum_bits, cells, qformats,
-                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, ew_share=1, init_peep=None):
+                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, ew_share=DEFAULTS["ew_share"],
+                 init_peep=None):
         self._c, self._wb, self._ab, self._accb = n_channels, weight_bits, act_bits, accum_bits
         self._cells, self._g = cells, ew_share
         self._ew = dict(act_bits=act_bits, weight_bits=weight_bits, accum_bits=accum_bits,

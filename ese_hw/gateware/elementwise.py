@@ -18,7 +18,7 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
 
 __all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout",

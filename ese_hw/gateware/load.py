@@ -35,7 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR, load_words
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 
 __all__ = ["HEADER_FIELDS", "LOAD_CONFIG_FIELDS", "LOAD_CRC", "LOAD_FIELD_BITS", "LOAD_MAGIC",
            "LOAD_VERSION", "LoadChecker", "LoadError", "LoadTarget", "byte_width",

@@ -15,8 +15,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ..model.images import sub_bits
+from ..model.limits import DEFAULTS
 from ..model.timing import DEFAULT_TIMING
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .accumulator import Accumulator
 from .cell import CellUnit
 from .lanes import (
@@ -150,7 +151,8 @@ class SpmvUnit(wiring.Component):
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
-                 queue_depth, entry_depth, n_cols, cells, proj_rows, broadcast=1,
+                 queue_depth, entry_depth, n_cols, cells, proj_rows,
+                 broadcast=DEFAULTS["broadcast"],
                  projection=True, init_words=None, init_ptr=None, init_bias=None):
         self._c, self._ab, self._accb, self._k = n_channels, act_bits, accum_bits, broadcast
         self._gate_rows, self._proj_rows = GATES * cells, proj_rows
@@ -175,7 +177,7 @@ class SpmvUnit(wiring.Component):
 
     @staticmethod
     def step_ports(*, n_channels, weight_bits, index_bits, act_bits, accum_bits, entry_depth,
-                   n_cols, cells, broadcast=1):
+                   n_cols, cells, broadcast=DEFAULTS["broadcast"]):
         """The ports a :class:`ChannelPE` passes straight through to its SpMV unit: the
         column stream, the clears, ``idle`` and the entry, pointer and bias loads."""
         walker_ports = ColumnWalker.load_ports(
@@ -313,7 +315,8 @@ class ChannelPE(wiring.Component):
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
-                 lut_bits, lut_range_log2, broadcast=1, timing=DEFAULT_TIMING, own_cells=True,
+                 lut_bits, lut_range_log2, broadcast=DEFAULTS["broadcast"], timing=DEFAULT_TIMING,
+                 own_cells=True,
                  projection=True, proj_partners=0, init=None):
         init = init or {}
         self._own_cells = bool(own_cells)

@@ -13,7 +13,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .elementwise import rshift_round_value, sat_value
 from .lanes import (
     accum_read_signature,

@@ -3,8 +3,9 @@
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib.wiring import In, Out
 
+from ..model.limits import DEFAULTS
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .lanes import GATES, elementwise_control_signature
 
 __all__ = ["ElementwiseSequencer"]
@@ -52,7 +53,7 @@ class ElementwiseSequencer(CheckedComponent):
         check_int("ew_share", ew_share)
         check_timing(timing)
 
-    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING, ew_share=1):
+    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING, ew_share=DEFAULTS["ew_share"]):
         self._cells, self._c, self._timing = cells, n_channels, timing
         self._lanes = ew_share * n_channels
         super().__init__({

@@ -54,11 +54,13 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.images import channel_images
+from ..model.limits import DEFAULTS
 from ..model.timing import DEFAULT_TIMING
-from ._params import CheckedComponent, check_int
-from .channel import Channel, ChannelParams
+from ._checks import CheckedComponent, check_int
+from .channel import Channel
 from .load import LoadError, byte_width, load_stream_bytes, pack_fields
-from .stack import ChannelStack, StackParams, stack_load_bytes
+from .params import ChannelParams, StackParams, check_model_fits
+from .stack import ChannelStack, stack_load_bytes
 
 __all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
            "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
@@ -157,7 +159,7 @@ class AxisTop(CheckedComponent):
             return
         if not isinstance(params, ChannelParams):
             raise TypeError(f"params must be a ChannelParams or a StackParams, not {params!r}")
-        Channel.check(**params.kwargs(), model=model)
+        Channel.check(params=params, model=model)
 
     def __init__(self, *, params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, model=None):
         self._params = params
@@ -188,7 +190,8 @@ class AxisTop(CheckedComponent):
         })
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
+    def for_model(cls, model, *, n_channels=DEFAULTS["n_channels"],
+                  queue_depth=DEFAULTS["queue_depth"], entry_depth=None,
                   y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, bake=False, timing=DEFAULT_TIMING):
         """A top sized for ``model`` (:meth:`ChannelParams.for_model`), its images baked
         in if ``bake``."""
@@ -268,7 +271,7 @@ class AxisTop(CheckedComponent):
             channel = ChannelStack(params=p, model=self._model)
             m.submodules.stack = channel
         else:
-            m.submodules.channel = channel = Channel.from_params(p, model=self._model)
+            m.submodules.channel = channel = Channel(params=p, model=self._model)
         m.d.comb += [self.frame_done.eq(channel.frame_done), self.busy.eq(channel.busy),
                      self.loaded.eq(channel.loaded), self.loading.eq(channel.loading),
                      self.load_error.eq(channel.load_error)]
@@ -374,5 +377,5 @@ def model_load_bytes(params, model):
     (:func:`~ese_hw.gateware.stack.stack_load_bytes`) of ``model``'s layers."""
     if isinstance(params, StackParams):
         return stack_load_bytes(params, model)
-    Channel.check(**params.kwargs(), model=model)
+    check_model_fits(params, model)
     return load_stream_bytes(params, channel_images(model, params.broadcast))

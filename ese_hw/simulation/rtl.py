@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EseError
-from ..gateware.channel import Channel, ChannelParams, model_entry_depth
+from ..gateware.channel import Channel
 from ..gateware.load import load_stream_bytes
-from ..gateware.stack import ChannelStack, StackParams, stack_load_bytes
+from ..gateware.params import ChannelParams, StackParams, model_entry_depth
+from ..gateware.stack import ChannelStack, stack_load_bytes
 from ..gateware.top import (
     DEFAULT_Y_FIFO_DEPTH,
     AxisTop,
@@ -262,7 +263,7 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
 
 def _build_channel(params, model, *, preload):
     """The channel to generate Verilog from (the build factory; not called when cached)."""
-    return Channel.from_params(params, model=model if preload else None)
+    return Channel(params=params, model=model if preload else None)
 
 
 def _stack_layers(model):

@@ -37,7 +37,6 @@ from amaranth.lib.wiring import In, Out
 from ese_hw.gateware.accumulator import Accumulator
 from ese_hw.gateware.activation import LookupUnit, lut_index_value
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
-from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.elementwise import ElementwiseUnit
 from ese_hw.gateware.load import (
     LOAD_MAGIC,
@@ -48,6 +47,7 @@ from ese_hw.gateware.load import (
     load_layout,
 )
 from ese_hw.gateware.matrix_reader import MatrixReader
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.gateware.pointer import PointerReader
 from ese_hw.gateware.readout import YOutput

@@ -8,9 +8,9 @@ import pytest
 from amaranth.sim import Simulator
 from sim_streams import get_frames, put_frames, stream_put
 
-from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.load import LoadError, load_stream_words
-from ese_hw.gateware.stack import ChannelStack, StackParams, stack_load_words
+from ese_hw.gateware.params import ChannelParams, StackParams
+from ese_hw.gateware.stack import ChannelStack, stack_load_words
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_cycles, stack_frame_cycles
 from ese_hw.model.golden import GoldenStack

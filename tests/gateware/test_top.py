@@ -10,7 +10,6 @@ import pytest
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
 from amaranth.sim import Simulator
 
-from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.gateware.load import (
     HEADER_FIELDS,
     LOAD_MAGIC,
@@ -21,6 +20,7 @@ from ese_hw.gateware.load import (
     load_stream_bytes,
     pack_load_words,
 )
+from ese_hw.gateware.params import ChannelParams, model_entry_depth
 from ese_hw.gateware.top import (
     AxisTop,
     axis_tdata_bits,

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw.gateware.channel import ChannelParams, model_entry_depth
 from ese_hw.gateware.load import LoadError, byte_width
+from ese_hw.gateware.params import ChannelParams, model_entry_depth
 from ese_hw.gateware.top import (
     DEFAULT_Y_FIFO_DEPTH,
     AxisTop,
