@@ -13,16 +13,16 @@ Per cell, with ``A = fw_g + fa`` and ``fg = act_bits - 1``::
 exactly as :meth:`ese_hw.model.golden.GoldenModel.elementwise` computes it.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import DEFAULT_TIMING, check_timing
 from ._checks import CheckedComponent, check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
+from .fixed import rshift_round_value, sat_value
 
-__all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout",
-           "rshift_round_value", "sat_value"]
+__all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout"]
 
 
 def elementwise_in_layout(*, act_bits, weight_bits, accum_bits):
@@ -42,26 +42,6 @@ def elementwise_in_layout(*, act_bits, weight_bits, accum_bits):
 def elementwise_out_layout(*, act_bits):
     """One cell's results: ``c_t`` (Q ``fc``) and ``m_t`` (Q ``act_bits - 1``)."""
     return data.StructLayout({"c": signed(act_bits), "m": signed(act_bits)})
-
-
-def rshift_round_value(v, s):
-    """``rshift_round`` of the contract as an Amaranth expression (exact, full width).
-
-    ``s > 0``: ``(v + 2**(s-1)) >> s`` (arithmetic: round half up); ``s == 0``: ``v``;
-    ``s < 0``: ``v << -s``.
-    """
-    v = v.as_signed()
-    if s > 0:
-        return (v + (1 << (s - 1))).shift_right(s)
-    if s < 0:
-        return v.shift_left(-s)
-    return v
-
-
-def sat_value(v, bits):
-    """``sat`` of the contract: clamp ``v`` to ``signed(bits)``; result is ``signed(bits)``."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(v > hi, hi, Mux(v < lo, lo, v)).as_signed()[:bits].as_signed()
 
 
 class ElementwiseUnit(CheckedComponent):
