@@ -13,18 +13,15 @@ from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
 from ..model.limits import DEFAULTS
-from ..model.timing import Timing
+from ..model.lstmp import N_GATES
 from .pointer import column_request_layout
 
 __all__ = ["lanes_layout", "group_lanes_layout", "tag_layout", "x_layout", "column_layout",
            "accum_lanes_layout", "row_bits", "bank_read_signature", "accum_read_signature",
-           "next_interleaved", "elementwise_control_signature", "readout_command_signature",
-           "GATES"]
+           "next_interleaved", "elementwise_control_signature", "readout_command_signature"]
 
-#: Gate rows per cell (i, f, c, o): a cell's gate ``g`` is local row ``4 * cell + g``.
-#: The element-wise pass reads one gate row per cycle, so this is the one number that
-#: :class:`~ese_hw.model.timing.Timing` counts as ``gate_reads``.
-GATES = Timing.gate_reads
+# Gate rows per cell (N_GATES: i, f, c, o): a cell's gate ``g`` is local row
+# ``N_GATES * cell + g``; the element-wise pass reads one per cycle (Timing.gate_reads).
 
 
 def lanes_layout(act_bits, n_channels):
@@ -111,7 +108,7 @@ def elementwise_control_signature(cells, n_channels, ew_share=DEFAULTS["ew_share
     """
     return wiring.Signature({
         "gate_read": Out(1),
-        "gate_row": Out(unsigned(row_bits(GATES * cells))),
+        "gate_row": Out(unsigned(row_bits(N_GATES * cells))),
         "cell_read": Out(1),
         "cell": Out(unsigned(row_bits(cells))),
         "feed": Out(1),

@@ -35,6 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR, load_words
+from ..model.lstmp import N_GATES
 from ._checks import CheckedComponent, check_int
 
 __all__ = ["HEADER_FIELDS", "LOAD_CONFIG_FIELDS", "LOAD_CRC", "LOAD_FIELD_BITS", "LOAD_MAGIC",
@@ -512,8 +513,9 @@ def stack_load_layout(layer_bits, pe_bits, addr_bits, data_bits):
 
 def max_load_words(params):
     """The most payload words a load stream for ``params`` can need: every PE's entry
-    memory full, its pointers, biases and peepholes (a longer header length is refused)."""
-    per_pe = params.entry_depth + params.n_groups + 1 + 5 * params.cells_per_pe
+    memory full, its pointers, biases (one per gate of a cell) and peepholes (one word per
+    cell); a longer header length is refused."""
+    per_pe = params.entry_depth + params.n_groups + 1 + (N_GATES + 1) * params.cells_per_pe
     return params.n_pe * per_pe
 
 

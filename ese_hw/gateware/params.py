@@ -19,8 +19,9 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ..model.compress import QFORMAT_KEYS
 from ..model.encode import proj_split
-from ..model.images import sub_bits
+from ..model.images import peep_word_bits, sub_bits
 from ..model.limits import DEFAULTS, check_int
+from ..model.lstmp import N_GATES
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from .broadcaster import check_broadcast
 from .lanes import lanes_layout, x_layout
@@ -243,12 +244,12 @@ class ChannelParams:
     @property
     def load_addr_bits(self):
         return max(1, ceil_log2(self.entry_depth), bits_for(self.n_groups),
-                   ceil_log2(4 * self.cells_per_pe))
+                   ceil_log2(N_GATES * self.cells_per_pe))
 
     @property
     def load_data_bits(self):
         need = max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
-                   self.accum_bits, 3 * self.weight_bits)
+                   self.accum_bits, peep_word_bits(self.weight_bits))
         # A whole load word also carries a 32-bit header value or the checksum.
         fields = Shape.cast(LoadTarget).width + self.pe_bits + self.load_addr_bits
         return max(need, LOAD_FIELD_BITS - fields)
