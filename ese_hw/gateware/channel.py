@@ -37,7 +37,7 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.utils import ceil_log2
 
-from ..model.images import channel_images
+from ..model.images import channel_images, check_model_fits
 from ..model.limits import DEFAULTS
 from ..model.timing import DEFAULT_TIMING
 from ._checks import CheckedComponent
@@ -45,7 +45,7 @@ from .broadcaster import Broadcaster, LockstepFanout
 from .cell import CellUnit, pack_peepholes
 from .lanes import row_bits
 from .load import LoadChecker, LoadTarget, route_load
-from .params import ChannelParams, check_model_fits
+from .params import ChannelParams
 from .pe import ChannelPE
 from .readout import YOutput, YReadout
 from .scheduler import Scheduler, Step

@@ -19,40 +19,28 @@ from amaranth.utils import bits_for, ceil_log2
 
 from ..model.compress import QFORMAT_KEYS
 from ..model.encode import proj_split
-from ..model.images import peep_word_bits, sub_bits
+from ..model.images import model_entry_depth, peep_word_bits, sub_bits
 from ..model.limits import DEFAULTS, check_int
+from ..model.loadstream import (
+    LOAD_FIELD_BITS,
+    TARGET_BITS,
+    load_config,
+    load_word_fields,
+    max_load_words,
+    stack_load_config,
+)
 from ..model.lstmp import N_GATES
 from ..model.timing import DEFAULT_TIMING, Timing, check_timing
 from .broadcaster import check_broadcast
 from .lanes import lanes_layout, x_layout
-from .load import (
-    LOAD_FIELD_BITS,
-    LoadError,
-    LoadTarget,
-    load_beat_layout,
-    load_config,
-    load_layout,
-    max_load_words,
-    stack_load_config,
-    stack_load_layout,
-)
+from .load import LoadError, load_beat_layout, word_layout
 
-__all__ = ["QFORMAT_KEYS", "ChannelParams", "StackParams", "as_stack_params",
-           "check_model_fits", "layers_of", "model_entry_depth"]
+__all__ = ["QFORMAT_KEYS", "ChannelParams", "StackParams", "as_stack_params", "layers_of"]
 
 #: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
 _DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "n_groups", "sub_bits", "pe_bits",
             "ptr_bits", "load_addr_bits", "load_data_bits", "load_config", "load_max_words",
             "ew_slot")
-
-
-def model_entry_depth(model):
-    """Entry words the longest PE of ``model`` needs (gate and projection entries; a
-    plain layer has gate entries only)."""
-    entries = model.gate.entries_per_pe
-    if model.has_projection:
-        entries = entries + model.ym.entries_per_pe
-    return int(entries.max())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,11 +100,14 @@ class ChannelParams:
         widened where needed so that a word holds a 32-bit header value).
     load_config, load_max_words : int
         What a load stream's header must carry: the configuration hash, and at most
-        this payload length (:mod:`ese_hw.gateware.load`).
+        this payload length (:mod:`ese_hw.model.loadstream`).
     ew_slot : int
         Cycles per local cell of the element-wise pass (``timing.ew_slot(G * C)``).
     x_layout, y_layout, load_beat_layout : data layouts
         Payloads of the ``x``, ``y`` and ``load`` streams.
+    load_fields : tuple of (name, width)
+        A payload word's fields (:func:`ese_hw.model.loadstream.load_word_fields`): what
+        the host's packer writes and :attr:`load_layout` is made from.
     load_layout : data layout
         A payload word of a load stream (the ``word`` of a ``load`` beat).
     signature : wiring.Signature
@@ -251,19 +242,19 @@ class ChannelParams:
         need = max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
                    self.accum_bits, peep_word_bits(self.weight_bits))
         # A whole load word also carries a 32-bit header value or the checksum.
-        fields = Shape.cast(LoadTarget).width + self.pe_bits + self.load_addr_bits
+        fields = TARGET_BITS + self.pe_bits + self.load_addr_bits
         return max(need, LOAD_FIELD_BITS - fields)
 
     @property
     def load_config(self):
         """The configuration hash a load stream for this channel carries
-        (:func:`ese_hw.gateware.load.load_config`)."""
+        (:func:`ese_hw.model.loadstream.load_config`)."""
         return load_config(self)
 
     @property
     def load_max_words(self):
         """The most payload words a load stream may announce
-        (:func:`ese_hw.gateware.load.max_load_words`)."""
+        (:func:`ese_hw.model.loadstream.max_load_words`)."""
         return max_load_words(self)
 
     @property
@@ -284,9 +275,17 @@ class ChannelParams:
         return lanes_layout(self.act_bits, self.n_channels)
 
     @property
+    def load_fields(self):
+        """A payload word's fields, ``(name, width)`` least significant first
+        (:func:`ese_hw.model.loadstream.load_word_fields`): the one description of the
+        word that the checker's layout and the host's packer share."""
+        return load_word_fields(self.pe_bits, self.load_addr_bits, self.load_data_bits)
+
+    @property
     def load_layout(self):
-        """A payload word of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
-        return load_layout(self.pe_bits, self.load_addr_bits, self.load_data_bits)
+        """A payload word of the ``load`` stream: :attr:`load_fields` as a layout
+        (:func:`ese_hw.gateware.load.word_layout`)."""
+        return word_layout(self.load_fields)
 
     @property
     def load_beat_layout(self):
@@ -375,33 +374,6 @@ def _fields_dict(layout):
         if isinstance(f.shape, data.StructLayout):
             fields[str(key)]["fields"] = _fields_dict(f.shape)
     return fields
-
-
-def check_model_fits(params, model):
-    """Refuse (``ValueError``) a ``model`` whose images a channel of ``params`` cannot
-    hold: another configuration, shape or Q formats, or more entry words in a PE than
-    ``entry_depth``. ``None`` (no images) always fits."""
-    if model is None:
-        return
-    for k in ("n_pe", "weight_bits", "index_bits", "act_bits", "accum_bits", "lut_bits",
-              "lut_range_log2"):
-        got, mine = getattr(model.config, k), getattr(params, k)
-        if got != mine:
-            raise ValueError(f"model has {k} = {got}, the channel has {mine}")
-    shape = (model.n_in, model.n_cells, model.n_proj)
-    mine = (params.n_in, params.n_cells, params.n_proj)
-    if shape != mine:
-        raise ValueError(f"model shape {shape} != channel shape {mine}")
-    if model.has_projection != params.projection:
-        kind = {True: "an LSTMP layer", False: "a plain LSTM layer"}
-        raise ValueError(f"model is {kind[model.has_projection]}, the channel is built "
-                         f"for {kind[params.projection]}")
-    if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
-        raise ValueError("model Q formats differ from the channel's")
-    longest = model_entry_depth(model)
-    if longest > params.entry_depth:
-        raise ValueError(f"model needs {longest} entry words in a PE, more than "
-                         f"entry_depth = {params.entry_depth}")
 
 
 # ------------------------------------------------------------------------------------
@@ -522,18 +494,23 @@ class StackParams:
         return ceil_log2(self.n_layers)
 
     @property
-    def load_layout(self):
-        """A payload word of the stack's load stream
-        (:func:`~ese_hw.gateware.load.stack_load_layout`): every field as wide as the
-        widest layer's, the data field widened where needed so that a word holds a 32-bit
-        header value."""
+    def load_fields(self):
+        """A payload word's fields in the stack's load stream
+        (:func:`ese_hw.model.loadstream.load_word_fields` with a ``layer`` field): every
+        field as wide as the widest layer's, the data field widened where needed so that
+        a word holds a 32-bit header value. One layer: the channel's, no ``layer``."""
         if self.n_layers == 1:
-            return self.layers[0].load_layout
+            return self.layers[0].load_fields
         pe_bits = max(p.pe_bits for p in self.layers)
         addr_bits = max(p.load_addr_bits for p in self.layers)
-        others = Shape.cast(LoadTarget).width + self.layer_bits + pe_bits + addr_bits
+        others = TARGET_BITS + self.layer_bits + pe_bits + addr_bits
         data_bits = max(max(p.load_data_bits for p in self.layers), LOAD_FIELD_BITS - others)
-        return stack_load_layout(self.layer_bits, pe_bits, addr_bits, data_bits)
+        return load_word_fields(pe_bits, addr_bits, data_bits, self.layer_bits)
+
+    @property
+    def load_layout(self):
+        """:attr:`load_fields` as a layout (:func:`ese_hw.gateware.load.word_layout`)."""
+        return word_layout(self.load_fields)
 
     @property
     def load_beat_layout(self):

@@ -31,7 +31,7 @@ Lane resets
 
 Load
     One load stream loads the whole stack (docs/contract.md section 5): the header's
-    configuration hash covers every layer (:func:`~ese_hw.gateware.load.stack_load_config`),
+    configuration hash covers every layer (:func:`~ese_hw.model.loadstream.stack_load_config`),
     and each payload word carries a ``layer`` field that routes it to that layer's
     channel (:func:`~ese_hw.gateware.load.stack_load_layout`). One
     :class:`~ese_hw.gateware.load.LoadChecker` checks the stream; a load waits until
@@ -39,24 +39,17 @@ Load
     channel's, so a one-layer stack takes a channel's ``load.bin`` byte for byte.
 """
 
-import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from ..model.images import channel_images, load_words
+from ..model.images import check_model_fits
 from ._checks import CheckedComponent
 from .channel import Channel
-from .load import (
-    LoadChecker,
-    beat_bytes,
-    byte_width,
-    frame_load_stream,
-    pack_load_words,
-)
-from .params import StackParams, as_stack_params, check_model_fits, layers_of
+from .load import LoadChecker
+from .params import StackParams, layers_of
 
-__all__ = ["RESET_FIFO_DEPTH", "ChannelStack", "stack_load_bytes", "stack_load_words"]
+__all__ = ["RESET_FIFO_DEPTH", "ChannelStack"]
 
 #: Reset words between two layers: the most frames a layer can hold from taking a
 #: frame's first x element to handing on its first y element (module doc).
@@ -192,35 +185,3 @@ class ChannelStack(CheckedComponent):
             m.d.comb += [push.w_en.eq(take & first), push.w_data.eq(reset)]
         with m.If(take):
             m.d.sync += position.eq(Mux(position == n_in - 1, 0, position + 1))
-
-
-# --------------------------------------------------------------------------------------
-# Host side: the stack's load stream.
-
-def stack_load_words(params, stack):
-    """The beats of the one load stream that loads every layer of ``stack`` into a
-    :class:`ChannelStack` of ``params`` (integers): the header with the stack's
-    configuration hash, every layer's :func:`~ese_hw.model.images.load_words` in layer
-    order (each word with its ``layer``), the CRC-32. ``ValueError`` if a layer's model
-    does not fit its channel."""
-    params = as_stack_params(params)
-    models = layers_of(stack)
-    if len(models) != params.n_layers:
-        raise ValueError(f"model has {len(models)} layers, the stack {params.n_layers}")
-    rows = []
-    for k, (p, model) in enumerate(zip(params.layers, models, strict=True)):
-        check_model_fits(p, model)
-        words = load_words(channel_images(model, p.broadcast))
-        if params.n_layers > 1:
-            words = np.insert(words, 1, k, axis=1)      # (target, layer, pe, addr, data)
-        rows.append(words)
-    layout = params.load_layout
-    payload = pack_load_words(layout, np.concatenate(rows))
-    return frame_load_stream(payload, config=params.load_config, word_bits=layout.size)
-
-
-def stack_load_bytes(params, stack):
-    """:func:`stack_load_words` as bytes: the stack's ``load.bin`` (one beat per word,
-    ``byte_width(load_layout.size)`` bytes, little-endian)."""
-    params = as_stack_params(params)
-    return beat_bytes(stack_load_words(params, stack), byte_width(params.load_layout.size))

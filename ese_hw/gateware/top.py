@@ -27,7 +27,7 @@ Framing, exactly (docs/contract.md section 5):
 * ``m_axis_y``: a frame's ``P`` outputs, one beat each, lanes packed like x (padding
   bits 0), TLAST on the ``P``-th.
 * ``s_axis_load``: one load stream per model, one word per beat
-  (:func:`~ese_hw.gateware.load.load_stream_bytes` is the whole stream, byte for byte):
+  (:func:`~ese_hw.model.loadstream.load_stream_bytes` is the whole stream, byte for byte):
   a header (magic, version, configuration hash, payload length), the payload words,
   the CRC-32 of the beats before it; TLAST on the CRC beat. The channel checks it
   (:class:`~ese_hw.gateware.load.LoadChecker`): ``loaded`` once a stream passed,
@@ -53,17 +53,17 @@ from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ..model.images import channel_images
 from ..model.limits import DEFAULTS
+from ..model.loadstream import byte_width
 from ..model.timing import DEFAULT_TIMING
 from ._checks import CheckedComponent, check_int
 from .channel import Channel
-from .load import LoadError, byte_width, load_stream_bytes, pack_fields
-from .params import ChannelParams, StackParams, check_model_fits
-from .stack import ChannelStack, stack_load_bytes
+from .load import LoadError, pack_fields
+from .params import ChannelParams, StackParams
+from .stack import ChannelStack
 
-__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
-           "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
+__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "x_stream_bytes",
+           "y_from_stream_bytes"]
 
 #: Default depth of the y FIFO: the deepest that costs no more than a 16-deep one.
 #: UltraScale LUT RAM is 32 words deep, so Yosys ``synth_xilinx`` maps a 16- and a
@@ -367,15 +367,3 @@ def y_from_stream_bytes(params, blob, n_frames):
             lane = (word >> (c * ab)) & mask
             y[c, t, q] = lane - (lane & sign) * 2
     return y
-
-
-def model_load_bytes(params, model):
-    """:func:`load_stream_bytes` of ``model``'s images (``load.bin``), after checking
-    that ``model`` fits the channel of ``params`` (``ValueError`` otherwise: another
-    shape, configuration or Q formats, which the images alone do not show, or more
-    entries than ``entry_depth``). For :class:`StackParams` the stack's one load stream
-    (:func:`~ese_hw.gateware.stack.stack_load_bytes`) of ``model``'s layers."""
-    if isinstance(params, StackParams):
-        return stack_load_bytes(params, model)
-    check_model_fits(params, model)
-    return load_stream_bytes(params, channel_images(model, params.broadcast))

@@ -25,8 +25,8 @@ from .limits import DEFAULTS, check_int
 from .lstmp import N_GATES, PEEPHOLE_GATES
 
 __all__ = ["LOAD_ENTRY", "LOAD_PTR", "LOAD_BIAS", "LOAD_PEEP", "ChannelImages",
-           "channel_images", "group_starts", "load_words", "peep_word_bits", "phase_lengths",
-           "sub_bits", "walk_groups"]
+           "channel_images", "check_model_fits", "group_starts", "load_words", "model_entry_depth",
+           "peep_word_bits", "phase_lengths", "sub_bits", "walk_groups"]
 
 #: ``target`` codes of the channel's load stream (``ese_hw.gateware.load.LoadTarget``).
 LOAD_ENTRY, LOAD_PTR, LOAD_BIAS, LOAD_PEEP = 0, 1, 2, 3
@@ -165,3 +165,39 @@ def walk_groups(words, ptr, lengths, broadcast, *, weight_bits, index_bits):
             cols.append(int(starts[g]) + sub)
             weights.append(w - (1 << weight_bits) if w >> (weight_bits - 1) else w)
     return (np.array(rows, np.int64), np.array(cols, np.int64), np.array(weights, np.int64))
+
+
+def model_entry_depth(model):
+    """Entry words the longest PE of ``model`` needs (gate and projection entries; a
+    plain layer has gate entries only)."""
+    entries = model.gate.entries_per_pe
+    if model.has_projection:
+        entries = entries + model.ym.entries_per_pe
+    return int(entries.max())
+
+
+def check_model_fits(params, model):
+    """Refuse (``ValueError``) a ``model`` whose images a channel of ``params`` cannot
+    hold: another configuration, shape or Q formats, or more entry words in a PE than
+    ``entry_depth``. ``None`` (no images) always fits."""
+    if model is None:
+        return
+    for k in ("n_pe", "weight_bits", "index_bits", "act_bits", "accum_bits", "lut_bits",
+              "lut_range_log2"):
+        got, mine = getattr(model.config, k), getattr(params, k)
+        if got != mine:
+            raise ValueError(f"model has {k} = {got}, the channel has {mine}")
+    shape = (model.n_in, model.n_cells, model.n_proj)
+    mine = (params.n_in, params.n_cells, params.n_proj)
+    if shape != mine:
+        raise ValueError(f"model shape {shape} != channel shape {mine}")
+    if model.has_projection != params.projection:
+        kind = {True: "an LSTMP layer", False: "a plain LSTM layer"}
+        raise ValueError(f"model is {kind[model.has_projection]}, the channel is built "
+                         f"for {kind[params.projection]}")
+    if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
+        raise ValueError("model Q formats differ from the channel's")
+    longest = model_entry_depth(model)
+    if longest > params.entry_depth:
+        raise ValueError(f"model needs {longest} entry words in a PE, more than "
+                         f"entry_depth = {params.entry_depth}")

@@ -40,20 +40,19 @@ import numpy as np
 
 from ..errors import EseError
 from ..gateware.channel import Channel
-from ..gateware.load import load_stream_bytes
-from ..gateware.params import ChannelParams, StackParams, model_entry_depth
-from ..gateware.stack import ChannelStack, stack_load_bytes
+from ..gateware.params import ChannelParams, StackParams
+from ..gateware.stack import ChannelStack
 from ..gateware.top import (
     DEFAULT_Y_FIFO_DEPTH,
     AxisTop,
     axis_tdata_bits,
-    model_load_bytes,
     x_stream_bytes,
     y_from_stream_bytes,
 )
 from ..model.cycles import useful_macs
-from ..model.images import channel_images
+from ..model.images import channel_images, model_entry_depth
 from ..model.limits import LIMITS, check_divides_pes, check_int
+from ..model.loadstream import load_stream_bytes, model_load_bytes, stack_load_bytes
 from .runner import build_design, check_simulator, run_test
 from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
 from .testbenches.tb_top import read_top_out, top_tb_data

@@ -14,11 +14,11 @@ from amaranth.hdl import Elaboratable, Fragment, UnusedElaboratable
 from channel_bench import channel_load_payloads, run_channel
 
 from ese_hw.gateware.channel import Channel
-from ese_hw.gateware.load import load_config
 from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles, frame_cycles
 from ese_hw.model.golden import GoldenModel
+from ese_hw.model.loadstream import load_config
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
 
