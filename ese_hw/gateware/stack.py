@@ -2,7 +2,7 @@
 
 :class:`ChannelStack` holds one :class:`~ese_hw.gateware.channel.Channel` per layer
 of a compressed stack (each with its own PEs, memory images and recurrent state, and
-its own :class:`~ese_hw.gateware.channel.ChannelParams` from ``for_model``), and wires
+its own :class:`~ese_hw.gateware.params.ChannelParams` from ``for_model``), and wires
 layer ``k``'s ``y`` stream straight into layer ``k + 1``'s ``x`` stream, so a frame
 never returns to the host between layers::
 

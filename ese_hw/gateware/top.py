@@ -2,7 +2,7 @@
 
 :class:`AxisTop` wraps one channel (``n_channels`` lock-step lanes) for a block
 design, or a :class:`~ese_hw.gateware.stack.ChannelStack` of one channel per layer
-(given :class:`~ese_hw.gateware.stack.StackParams`; x feeds layer 0, y is the last
+(given :class:`~ese_hw.gateware.params.StackParams`; x feeds layer 0, y is the last
 layer's, one load stream loads every layer). Its Verilog ports follow the
 ``<prefix>_t<signal>`` pattern, so Vivado's "Add Module" infers three AXI4-Stream
 interfaces and the clock and reset::
@@ -127,7 +127,7 @@ class AxisTop(CheckedComponent):
     Parameters (keyword-only)
     ----------
     params : ChannelParams or StackParams
-        The channel's parameters; a stack's (:class:`~ese_hw.gateware.stack.StackParams`)
+        The channel's parameters; a stack's (:class:`~ese_hw.gateware.params.StackParams`)
         puts a :class:`~ese_hw.gateware.stack.ChannelStack` behind the same ports:
         ``s_axis_x`` feeds layer 0, ``m_axis_y`` carries the last layer's outputs,
         ``s_axis_load`` takes the stack's one load stream, ``frame_done`` is the last
