@@ -65,7 +65,7 @@ from ese_hw.flows.design import DEFAULT_INDEX_BITS, DEFAULT_SHAPE, RANDOM_SEED, 
 from ese_hw.flows.engines import ESE_FIGURES, output_errors
 from ese_hw.flows.estimate import RESOURCES, estimate
 from ese_hw.flows.sweep import dask_client, sweep_inputs
-from ese_hw.gateware.channel import ChannelParams
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.encode import proj_split

@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ese_hw.gateware.channel import Channel, ChannelParams
+from ese_hw.gateware.channel import Channel
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.synthesis.yosys import split_verilog_modules, yosys_version
 
 from .bench_frontier import Point, _model
@@ -50,7 +51,7 @@ def design_parts(point):
     params = ChannelParams.for_model(_model(point), n_channels=point.n_channels,
                                      queue_depth=8, broadcast=point.broadcast,
                                      ew_share=point.ew_share)
-    channel = Channel.from_params(params)
+    channel = Channel(params=params)
     parts = {"pe": channel._pe(0)}
     if point.ew_share > 1:
         parts["cell_unit"] = channel._cell_unit(0)

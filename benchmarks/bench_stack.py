@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ese_hw.flows.estimate import estimate
-from ese_hw.gateware.stack import StackParams
+from ese_hw.gateware.params import StackParams
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_frame_cycles
 from ese_hw.model.golden import GoldenStack

@@ -39,7 +39,8 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 
-from ese_hw.gateware.load import LoadError, pack_fields, split_beats
+from ese_hw.gateware.load import LoadError, pack_fields
+from ese_hw.model.loadstream import split_beats
 from ese_hw.simulation.runner import DATA_ENV, ProgressReporter, load_tb_data
 from ese_hw.simulation.testbenches.streams import StreamDriver, StreamSink, reset, start_clock
 

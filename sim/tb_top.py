@@ -41,7 +41,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from ese_hw.gateware.load import LOAD_VERSION, LoadError, byte_width, split_beats
+from ese_hw.gateware.load import LoadError
+from ese_hw.model.loadstream import LOAD_VERSION, byte_width, split_beats
 from ese_hw.simulation.runner import DATA_ENV, load_tb_data
 from ese_hw.simulation.testbenches.tb_channel import kick_comb_blocks, watchdog_cycles
 

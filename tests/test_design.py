@@ -14,8 +14,9 @@ from ese_hw.flows.design import (
     grid_from_args,
     make_design,
 )
-from ese_hw.gateware.channel import ChannelParams, model_entry_depth
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress, load_compressed
+from ese_hw.model.images import model_entry_depth
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.stack import save_weights
 

@@ -16,7 +16,7 @@ from ese_hw.cli import main
 from ese_hw.errors import EseError
 from ese_hw.flows.design import make_design
 from ese_hw.flows.estimate import RESOURCES, check_margin, estimate, parse_margin
-from ese_hw.gateware.channel import ChannelParams
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.synthesis.yosys import XCKU060_CAPACITY
 from tests.shared_designs import SMALL_DESIGN
 

@@ -18,13 +18,14 @@ import pytest
 from ese_hw.cli import main
 from ese_hw.flows.design import make_design
 from ese_hw.flows.generate import TOP_NAME, check_out_dir
-from ese_hw.gateware.channel import ChannelParams
-from ese_hw.gateware.load import LOAD_MAGIC, LOAD_VERSION, LoadError
-from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, model_load_bytes
+from ese_hw.gateware.load import LoadError
+from ese_hw.gateware.params import ChannelParams
+from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
+from ese_hw.model.loadstream import LOAD_MAGIC, LOAD_VERSION, model_load_bytes
 from ese_hw.model.lstmp import random_weights
 from ese_hw.simulation.runner import simulator_available, verilator_lint
 

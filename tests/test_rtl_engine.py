@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from ese_hw.cli import main
-from ese_hw.gateware.load import HEADER_FIELDS
 from ese_hw.model.compress import load_compressed
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words
+from ese_hw.model.loadstream import HEADER_FIELDS
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
 from ese_hw.model.stack import save_weight_stack
 from ese_hw.simulation.runner import simulator_available
@@ -270,8 +270,8 @@ def test_entry_capacity_rounds_to_whole_bram36():
     """The load build's entry memories hold the model's need rounded up to whole BRAM36s
     of the entry word; the paper-shape models of seeds 0 and 1 need 11,374 and 11,375
     words on their longest PE and share 12,288 (six BRAM36 of 2K x 18)."""
-    from ese_hw.gateware.channel import model_entry_depth
     from ese_hw.model.compress import Config, compress
+    from ese_hw.model.images import model_entry_depth
     from ese_hw.model.lstmp import random_weights
     from ese_hw.simulation.rtl import bram36_words, entry_capacity
 

@@ -295,7 +295,7 @@ def test_point_of_a_stack(tmp_path, monkeypatch):
     count, the row is the stack's cycle model (every layer on chip), its MACs and PEs
     are both layers', and the estimate is asked for the stack's parameters (stubbed:
     tests/gateware/test_channel_stack.py checks how the stack's parts are found)."""
-    from ese_hw.gateware.stack import StackParams
+    from ese_hw.gateware.params import StackParams
     from ese_hw.model.compress import Config, compress_stack
     from ese_hw.model.cycles import stack_cycles
     from ese_hw.model.golden import GoldenStack

@@ -28,8 +28,7 @@ from filelock import FileLock
 
 from .. import __version__
 from ..errors import EseError
-from ..gateware.channel import ChannelParams
-from ..gateware.stack import StackParams
+from ..gateware.params import ChannelParams, StackParams
 from ..model.compress import (
     FORMAT_VERSION,
     CompressedModel,

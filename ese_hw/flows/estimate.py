@@ -77,10 +77,11 @@ Cache
 A result is a JSON file per configuration under ``cache_dir`` (default
 ``build/estimate``), named by :func:`ese_hw.simulation.runner.build_key` of everything it depends
 on: ``ChannelParams.to_dict()``, the y FIFO depth, the method (its string), the
-Yosys version, and digests of the gateware sources (the one
-:mod:`ese_hw.simulation.runner` keys RTL builds with) and of this module and
-:mod:`ese_hw.synthesis.yosys`. A ``filelock`` lock beside it serialises concurrent estimates of
-one configuration. The margin is applied on every call, so it is not in the key.
+Yosys version, and digests of every source that shapes the Verilog
+(:func:`ese_hw.simulation.runner.gateware_digest`, the one RTL builds are keyed by) and of
+this module and :mod:`ese_hw.synthesis.yosys`. A ``filelock`` lock beside it serialises
+concurrent estimates of one configuration. The margin is applied on every call, so it is
+not in the key.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import numbers
 import re
@@ -98,8 +100,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..errors import EseError
-from ..gateware.channel import ChannelParams
-from ..gateware.stack import StackParams
+from ..gateware.params import ChannelParams, StackParams
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
 from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
@@ -142,11 +143,11 @@ def check_margin(margin) -> float:
 
 @functools.cache
 def _source_digest() -> str:
-    """The gateware, and the code that synthesizes and composes it."""
+    """Every source that shapes the Verilog (the one digest RTL builds are keyed by), and
+    the code that synthesizes and composes it: this module and the Yosys runner."""
     h = hashlib.sha256(gateware_digest().encode())
-    package = Path(__file__).resolve().parents[1]
-    for name in ("flows/estimate.py", "synthesis/yosys.py"):
-        h.update((package / name).read_bytes())
+    for path in (__file__, inspect.getfile(yosys_resource_estimate)):
+        h.update(Path(path).read_bytes())
     return h.hexdigest()
 
 

@@ -49,11 +49,12 @@ from amaranth.back import verilog
 from .. import __version__
 from ..boards.xcku060 import PART, extract_vivado_project
 from ..errors import EseError
-from ..gateware.load import HEADER_FIELDS, LoadError, split_beats
-from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, model_load_bytes
+from ..gateware.load import LoadError
+from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
 from ..model.cycles import stack_frame_cycles, useful_macs
 from ..model.golden import GoldenStack
 from ..model.limits import check_int
+from ..model.loadstream import HEADER_FIELDS, model_load_bytes, split_beats
 from ..simulation.rtl import dense_macs
 
 __all__ = ["GENERATOR", "PERF_FRAMES", "TOP_NAME", "Generated", "check_out_dir",

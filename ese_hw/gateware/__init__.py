@@ -13,12 +13,13 @@ Vivado block design.
 """
 
 from .accumulator import Accumulator
-from .channel import Channel, ChannelParams
+from .channel import Channel
 from .load import LoadChecker, LoadError, LoadTarget
 from .matrix_reader import MatrixReader
+from .params import ChannelParams, StackParams
 from .pe import ColumnWalker
 from .pointer import PointerReader
-from .stack import ChannelStack, StackParams
+from .stack import ChannelStack
 from .top import AxisTop
 
 __all__ = ["Accumulator", "AxisTop", "Channel", "ChannelParams", "ChannelStack",

@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .lanes import accum_lanes_layout, lanes_layout
 from .matrix_reader import product_layout
 

@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.lut import FUNCTIONS, lut_shift, make_lut
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 
 __all__ = ["LookupUnit", "lut_index_value", "lut_memory"]
 

@@ -10,8 +10,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from ..model.limits import check_divides_pes
-from ._params import CheckedComponent, check_int
+from ..model.limits import DEFAULTS, check_divides_pes
+from ._checks import CheckedComponent, check_int
 from .lanes import (
     bank_read_signature,
     column_layout,
@@ -84,8 +84,8 @@ class Broadcaster(CheckedComponent):
         if not isinstance(projection, bool):
             raise TypeError(f"projection must be a bool, not {projection!r}")
 
-    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits, broadcast=1,
-                 projection=True):
+    def __init__(self, *, n_in, n_cells, n_proj, n_pe, n_channels, act_bits,
+                 broadcast=DEFAULTS["broadcast"], projection=True):
         self._dims = (n_in, n_cells, n_proj)
         self._n_pe, self._c, self._ab, self._k = n_pe, n_channels, act_bits, broadcast
         self._projection = projection

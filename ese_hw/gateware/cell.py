@@ -7,10 +7,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..model.images import peep_word_bits
+from ..model.limits import DEFAULTS
+from ..model.lstmp import GATES, N_GATES, PEEPHOLE_GATES
 from ..model.timing import DEFAULT_TIMING
 from .elementwise import ElementwiseUnit
 from .lanes import (
-    GATES,
     accum_read_signature,
     bank_read_signature,
     elementwise_control_signature,
@@ -24,9 +26,9 @@ __all__ = ["CellUnit", "pack_peepholes"]
 
 def pack_peepholes(images, weight_bits):
     """The peephole image of a cell unit from its PEs' images (one list of packed
-    ``3 * weight_bits``-bit words per PE, in the unit's PE order): word ``k`` holds
-    PE ``g``'s word ``k`` at bit ``3 * weight_bits * g``."""
-    width = 3 * weight_bits
+    :func:`~ese_hw.model.images.peep_word_bits` words per PE, in the unit's PE order):
+    word ``k`` holds PE ``g``'s word ``k`` at bit ``peep_word_bits(weight_bits) * g``."""
+    width = peep_word_bits(weight_bits)
     depth = max(len(im) for im in images)
     return [sum((int(im[k]) if k < len(im) else 0) << (width * g) for g, im in enumerate(images))
             for k in range(depth)]
@@ -80,7 +82,8 @@ class CellUnit(wiring.Component):
         return row_bits(cells) + ceil_log2(ew_share)
 
     def __init__(self, *, n_channels, weight_bits, act_bits, accum_bits, cells, qformats,
-                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, ew_share=1, init_peep=None):
+                 lut_bits, lut_range_log2, timing=DEFAULT_TIMING, ew_share=DEFAULTS["ew_share"],
+                 init_peep=None):
         self._c, self._wb, self._ab, self._accb = n_channels, weight_bits, act_bits, accum_bits
         self._cells, self._g = cells, ew_share
         self._ew = dict(act_bits=act_bits, weight_bits=weight_bits, accum_bits=accum_bits,
@@ -91,9 +94,9 @@ class CellUnit(wiring.Component):
         lanes = ew_share * n_channels
         super().__init__({
             "control": In(elementwise_control_signature(cells, n_channels, ew_share)),
-            "gate_rd": In(accum_read_signature(GATES * cells, accum_bits, lanes)),
+            "gate_rd": In(accum_read_signature(N_GATES * cells, accum_bits, lanes)),
             "peep_load": In(stream.Signature(
-                write_layout(self.peep_addr_bits(cells, ew_share), 3 * weight_bits),
+                write_layout(self.peep_addr_bits(cells, ew_share), peep_word_bits(weight_bits)),
                 always_ready=True)),
             "m_rd": Out(bank_read_signature(cells, lanes_layout(act_bits, n_channels)))
             .array(ew_share),
@@ -109,13 +112,13 @@ class CellUnit(wiring.Component):
         # Gate registers: all four gate sums of one cell, every lane; a read's data
         # arrives one cycle later, so the gate it belongs to is delayed with it.
         gate_regs = [[Signal(signed(accb), name=f"gate{g}_ch{ch}") for ch in range(n_lanes)]
-                     for g in range(GATES)]
+                     for g in range(N_GATES)]
         read_pending = Signal()
-        pending_gate = Signal(range(GATES))
+        pending_gate = Signal(range(N_GATES))
         m.d.comb += [self.gate_rd.en.eq(ctl.gate_read), self.gate_rd.addr.eq(ctl.gate_row)]
         m.d.sync += [read_pending.eq(ctl.gate_read), pending_gate.eq(ctl.gate_row)]
         with m.If(read_pending):
-            for g in range(GATES):
+            for g in range(N_GATES):
                 with m.If(pending_gate == g):
                     m.d.sync += [gate_regs[g][ch].eq(self.gate_rd.data[ch])
                                  for ch in range(n_lanes)]
@@ -141,18 +144,18 @@ class CellUnit(wiring.Component):
 
         m.submodules.ew = ew = ElementwiseUnit(**self._ew)
         feed = ew.i.payload
-        gate = [Cat(gate_regs[g]).word_select(lane, accb) for g in range(GATES)]
+        gate = [Cat(gate_regs[g]).word_select(lane, accb) for g in range(N_GATES)]
         m.d.comb += [
             ew.i.valid.eq(ctl.feed),
             ew.o.ready.eq(1),
-            feed.acc_i.eq(gate[0]), feed.acc_f.eq(gate[1]),
-            feed.acc_c.eq(gate[2]), feed.acc_o.eq(gate[3]),
             # Zero-state is per channel: lane l is channel l % C.
             feed.c_prev.eq(Mux(ctl.zero.replicate(n_pe).bit_select(lane, 1), 0, c_rd.data)),
-            feed.p_i.eq(pe_peep[0:wb]),
-            feed.p_f.eq(pe_peep[wb:2 * wb]),
-            feed.p_o.eq(pe_peep[2 * wb:3 * wb]),
         ]
+        # The gates in GATES order; the peephole word's fields in PEEPHOLE_GATES order
+        # (ese_hw.model.images packs them so).
+        m.d.comb += [feed[f"acc_{g}"].eq(gate[k]) for k, g in enumerate(GATES)]
+        m.d.comb += [feed[f"p_{g}"].eq(pe_peep.word_select(j, wb))
+                     for j, g in enumerate(PEEPHOLE_GATES)]
 
         # Results in feed order: lane after lane of one cell, then the next cell.
         out_cell = Signal(range(self._cells + 1))
@@ -197,7 +200,7 @@ class CellUnit(wiring.Component):
         and held. G PEs: a word per (PE, cell) at the load's own address (the PE above
         the cell bits), read without a clock at the fed lane's PE, so no register holds
         every PE's word and no mux picks one."""
-        width, ctl = 3 * self._wb, self.control
+        width, ctl = peep_word_bits(self._wb), self.control
         if self._g == 1:
             peep = loadable_memory(m, "peep", shape=unsigned(width), depth=depth,
                                    init=self._init_peep, load=self.peep_load)

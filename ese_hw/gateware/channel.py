@@ -33,404 +33,26 @@ read-out converts ``m_t`` into ``y_t`` there once the scheduler sees every cell 
 (``m_done``).
 """
 
-from dataclasses import dataclass, field, fields
-from types import MappingProxyType
+from amaranth.hdl import Cat, Module
+from amaranth.lib import wiring
+from amaranth.utils import ceil_log2
 
-from amaranth.hdl import Cat, Module, Shape
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, ceil_log2
-
-from ..model.compress import QFORMAT_KEYS
-from ..model.encode import proj_split
-from ..model.images import channel_images, sub_bits
-from ..model.limits import check_int
-from ..model.timing import DEFAULT_TIMING, Timing, check_timing
-from ._params import CheckedComponent
-from .broadcaster import Broadcaster, LockstepFanout, check_broadcast
+from ..model.images import channel_images, check_model_fits
+from ..model.limits import DEFAULTS
+from ..model.timing import DEFAULT_TIMING
+from ._checks import CheckedComponent
+from .broadcaster import Broadcaster, LockstepFanout
 from .cell import CellUnit, pack_peepholes
-from .lanes import lanes_layout, row_bits, x_layout
-from .load import (
-    LOAD_FIELD_BITS,
-    LoadChecker,
-    LoadError,
-    LoadTarget,
-    load_beat_layout,
-    load_config,
-    load_layout,
-    max_load_words,
-    route_load,
-)
+from .lanes import row_bits
+from .load import LoadChecker, LoadTarget, route_load
+from .params import ChannelParams
 from .pe import ChannelPE
 from .readout import YOutput, YReadout
 from .scheduler import Scheduler, Step
 from .sequencer import ElementwiseSequencer
 from .xbuffer import InputBuffer
 
-__all__ = ["QFORMAT_KEYS", "Channel", "ChannelParams", "model_entry_depth"]
-
-#: Derived sizes :meth:`ChannelParams.to_dict` lists (recomputed, never read back).
-_DERIVED = ("cells_per_pe", "proj_rows", "n_cols", "n_groups", "sub_bits", "pe_bits",
-            "ptr_bits", "load_addr_bits", "load_data_bits", "load_config", "load_max_words",
-            "ew_slot")
-
-
-def model_entry_depth(model):
-    """Entry words the longest PE of ``model`` needs (gate and projection entries; a
-    plain layer has gate entries only)."""
-    entries = model.gate.entries_per_pe
-    if model.has_projection:
-        entries = entries + model.ym.entries_per_pe
-    return int(entries.max())
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChannelParams:
-    """Everything a :class:`Channel` is built from except its memory images, and every
-    size and payload layout that follows from it.
-
-    A plain value, not an elaboratable: the host side (the testbench data of
-    :mod:`ese_hw.simulation.rtl`, a generated configuration file) reads a channel's layouts and
-    sizes from it without making hardware. Checked on construction (``TypeError`` /
-    ``ValueError`` naming the bad value).
-
-    Parameters (keyword-only)
-    ----------
-    n_in, n_cells, n_proj : int
-        The model's shape (I, H, P).
-    projection : bool
-        The layer has a projection ``W_ym`` (LSTMP, default). ``False``: a plain LSTM
-        layer, ``y_t = sat(rshift_round(m_t, fg - fa))`` (docs/contract.md section 3):
-        ``n_proj`` must equal ``n_cells``, no projection entries, pointers or
-        accumulators exist and a step has no projection phase; the read-out copies each
-        PE's m bank into its y bank (cell ``h`` and y row ``h`` are both PE ``h mod N``,
-        local row ``h // N``).
-    n_pe, n_channels : int
-    weight_bits, index_bits, act_bits, accum_bits : int
-    qformats : mapping
-        Fractional bits ``fw_g fw_y fp fa fc fg`` of the compressed model; kept as a
-        read-only mapping of ints in that order (``fg`` must be ``act_bits - 1``).
-    lut_bits, lut_range_log2 : int
-    queue_depth : int
-        Activation queue depth of every PE (in column groups).
-    broadcast : int
-        Columns the broadcaster hands every PE per transfer (K, a *column group*);
-        must divide ``n_pe``.
-    ew_share : int
-        PEs per cell unit (G; divides ``n_pe``): each local cell's element-wise slot
-        feeds ``G * n_channels`` lanes. 1 (default): every PE has its own.
-    entry_depth : int
-        Entry words per PE (gate and projection entries together).
-    timing : Timing
-        The latencies to build (:mod:`ese_hw.model.timing`).
-
-    Members
-    -------
-    cells_per_pe, proj_rows : int
-        Cells and projection rows of one PE (``ceil(H / N)``, ``ceil(P / N)``).
-    n_cols : int
-        Columns of a step: x, y and m (``I + P + H``; a plain layer ``I + H``, no m).
-    n_groups : int
-        Pointer-memory entries but the last: the column groups of the phases
-        (``ceil(I/K) + ceil(P/K) + ceil(H/K)``, a plain layer without ``ceil(H/K)``;
-        ``n_cols`` for K = 1).
-    sub_bits : int
-        Entry-word bits of an entry's column within its group (``ceil_log2(K)``).
-    pe_bits, ptr_bits, load_addr_bits, load_data_bits : int
-        Widths of the load words' fields and of an entry pointer (the data field is
-        widened where needed so that a word holds a 32-bit header value).
-    load_config, load_max_words : int
-        What a load stream's header must carry: the configuration hash, and at most
-        this payload length (:mod:`ese_hw.gateware.load`).
-    ew_slot : int
-        Cycles per local cell of the element-wise pass (``timing.ew_slot(G * C)``).
-    x_layout, y_layout, load_beat_layout : data layouts
-        Payloads of the ``x``, ``y`` and ``load`` streams.
-    load_layout : data layout
-        A payload word of a load stream (the ``word`` of a ``load`` beat).
-    signature : wiring.Signature
-        The channel's ports.
-    """
-
-    n_in: int
-    n_cells: int
-    n_proj: int
-    projection: bool = True
-    n_pe: int
-    n_channels: int = 1
-    weight_bits: int = 12
-    index_bits: int = 4
-    act_bits: int = 16
-    accum_bits: int = 48
-    # A mapping is not hashable; equal parameters still hash alike without it.
-    qformats: MappingProxyType = field(hash=False)
-    lut_bits: int = 12
-    lut_range_log2: int = 3
-    queue_depth: int = 8
-    broadcast: int = 1
-    ew_share: int = 1
-    entry_depth: int
-    timing: Timing = DEFAULT_TIMING
-
-    def __post_init__(self):
-        for name in ("n_in", "n_cells", "n_proj", "n_pe", "n_channels", "weight_bits",
-                     "index_bits", "act_bits", "lut_bits", "lut_range_log2", "queue_depth",
-                     "broadcast", "ew_share", "entry_depth"):
-            object.__setattr__(self, name, check_int(name, getattr(self, name)))
-        check_broadcast(self.broadcast, self.n_pe)
-        if not isinstance(self.projection, bool):
-            raise TypeError(f"projection must be a bool, not {self.projection!r}")
-        if not self.projection and self.n_proj != self.n_cells:
-            raise ValueError(f"a plain layer (projection=False) outputs its {self.n_cells} "
-                             f"cells: n_proj must be {self.n_cells}, not {self.n_proj}")
-        if self.n_pe % self.ew_share:
-            raise ValueError(f"ew_share = {self.ew_share} must divide n_pe = {self.n_pe}")
-        object.__setattr__(self, "accum_bits", check_int(
-            "accum_bits", self.accum_bits, self.weight_bits + self.act_bits))
-        check_timing(self.timing)
-        q = self.qformats
-        missing = [k for k in QFORMAT_KEYS if k not in q]
-        if missing:
-            raise ValueError(f"qformats lacks {missing[0]!r}")
-        unknown = sorted(set(q) - set(QFORMAT_KEYS))
-        if unknown:
-            raise ValueError(f"qformats has an unknown format {unknown[0]!r}")
-        q = {k: check_int(f"qformats[{k!r}]", q[k]) for k in QFORMAT_KEYS}
-        if q["fg"] != self.act_bits - 1:
-            raise ValueError(f"qformats fg = {q['fg']}, must be act_bits - 1")
-        object.__setattr__(self, "qformats", MappingProxyType(q))
-
-    @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
-                  entry_depth=None, timing=DEFAULT_TIMING):
-        """Parameters sized for ``model``: its shape, kind (``projection``: LSTMP or a
-        plain layer), configuration and Q formats, and (``entry_depth=None``) entry
-        memories that fit its longest PE exactly. A stack's layers each give their own."""
-        cfg = model.config
-        if entry_depth is None:
-            entry_depth = max(1, model_entry_depth(model))
-        return cls(n_in=model.n_in, n_cells=model.n_cells, n_proj=model.n_proj,
-                   projection=model.has_projection, n_pe=cfg.n_pe, n_channels=n_channels,
-                   weight_bits=cfg.weight_bits, index_bits=cfg.index_bits,
-                   act_bits=cfg.act_bits, accum_bits=cfg.accum_bits, qformats=model.qformats,
-                   lut_bits=cfg.lut_bits, lut_range_log2=cfg.lut_range_log2,
-                   queue_depth=queue_depth, broadcast=broadcast, ew_share=ew_share,
-                   entry_depth=entry_depth, timing=timing)
-
-    def kwargs(self):
-        """The parameters as keyword arguments (``Channel(**params.kwargs())``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def __reduce__(self):
-        # The read-only qformats mapping neither pickles nor deep-copies; rebuild instead.
-        return _params_from_kwargs, ({**self.kwargs(), "qformats": dict(self.qformats)},)
-
-    # ---- Derived sizes.
-    @property
-    def cells_per_pe(self):
-        return -(-self.n_cells // self.n_pe)
-
-    @property
-    def proj_rows(self):
-        return -(-self.n_proj // self.n_pe)
-
-    @property
-    def proj_split(self):
-        """PEs per ``W_ym`` row (S, :func:`ese_hw.model.encode.proj_split`): PE ``r`` owns
-        row ``r`` and adds the parts of PEs ``r + P, r + 2P, ...`` (1 without a projection)."""
-        return proj_split(self.n_pe, self.n_proj) if self.projection else 1
-
-    @property
-    def phase_lengths(self):
-        """Columns of each broadcast phase: x, y and m (a plain layer: x and y)."""
-        return ((self.n_in, self.n_proj, self.n_cells) if self.projection
-                else (self.n_in, self.n_proj))
-
-    @property
-    def n_cols(self):
-        """Columns of a step: x, y and m (a plain layer: x and y)."""
-        return sum(self.phase_lengths)
-
-    @property
-    def n_groups(self):
-        """Column groups of a step (pointer-memory entries but the last)."""
-        return sum(-(-n // self.broadcast) for n in self.phase_lengths)
-
-    @property
-    def sub_bits(self):
-        """Entry-word bits naming an entry's column within its group."""
-        return sub_bits(self.broadcast)
-
-    @property
-    def pe_bits(self):
-        return max(1, ceil_log2(self.n_pe))
-
-    @property
-    def ptr_bits(self):
-        return bits_for(self.entry_depth)
-
-    @property
-    def load_addr_bits(self):
-        return max(1, ceil_log2(self.entry_depth), bits_for(self.n_groups),
-                   ceil_log2(4 * self.cells_per_pe))
-
-    @property
-    def load_data_bits(self):
-        need = max(self.weight_bits + self.index_bits + self.sub_bits, self.ptr_bits,
-                   self.accum_bits, 3 * self.weight_bits)
-        # A whole load word also carries a 32-bit header value or the checksum.
-        fields = Shape.cast(LoadTarget).width + self.pe_bits + self.load_addr_bits
-        return max(need, LOAD_FIELD_BITS - fields)
-
-    @property
-    def load_config(self):
-        """The configuration hash a load stream for this channel carries
-        (:func:`ese_hw.gateware.load.load_config`)."""
-        return load_config(self)
-
-    @property
-    def load_max_words(self):
-        """The most payload words a load stream may announce
-        (:func:`ese_hw.gateware.load.max_load_words`)."""
-        return max_load_words(self)
-
-    @property
-    def ew_slot(self):
-        """Cycles per local cell of the element-wise pass (4 reads, 1 latch, one per lane
-        of a cell unit's G PEs)."""
-        return self.timing.ew_slot(self.ew_share * self.n_channels)
-
-    # ---- Payload layouts and ports.
-    @property
-    def x_layout(self):
-        """Payload layout of the ``x`` stream (:func:`ese_hw.gateware.lanes.x_layout`)."""
-        return x_layout(self.act_bits, self.n_channels)
-
-    @property
-    def y_layout(self):
-        """Payload layout of the ``y`` stream (:func:`ese_hw.gateware.lanes.lanes_layout`)."""
-        return lanes_layout(self.act_bits, self.n_channels)
-
-    @property
-    def load_layout(self):
-        """A payload word of the ``load`` stream (:func:`ese_hw.gateware.load.load_layout`)."""
-        return load_layout(self.pe_bits, self.load_addr_bits, self.load_data_bits)
-
-    @property
-    def load_beat_layout(self):
-        """Payload layout of the ``load`` stream: a word and ``last``
-        (:func:`ese_hw.gateware.load.load_beat_layout`)."""
-        return load_beat_layout(self.load_layout)
-
-    @property
-    def signature(self):
-        """The channel's ports (a new, unfrozen ``wiring.Signature`` on every access)."""
-        return wiring.Signature({
-            "x": In(stream.Signature(self.x_layout)),
-            "y": Out(stream.Signature(self.y_layout)),
-            "load": In(stream.Signature(self.load_beat_layout)),
-            "frame_done": Out(1),
-            "busy": Out(1),
-            "loaded": Out(1),
-            "loading": Out(1),
-            "load_error": Out(LoadError),
-        })
-
-    @property
-    def checked_words_signature(self):
-        """The ports of a channel whose load stream is checked outside it (one layer of
-        :class:`~ese_hw.gateware.stack.ChannelStack`): ``x``, ``y``, ``frame_done`` and
-        ``busy`` as in :attr:`signature`; ``load_words`` (payload words already passed
-        by a :class:`~ese_hw.gateware.load.LoadChecker`, always ready, taken only while
-        ``busy`` is low) and ``frames_allowed`` (a good model is loaded and no load
-        stream is under way) in place of ``load`` and its status."""
-        return wiring.Signature({
-            "x": In(stream.Signature(self.x_layout)),
-            "y": Out(stream.Signature(self.y_layout)),
-            "load_words": In(stream.Signature(self.load_layout, always_ready=True)),
-            "frames_allowed": In(1),
-            "frame_done": Out(1),
-            "busy": Out(1),
-        })
-
-    # ---- Serialisation.
-    def to_dict(self):
-        """JSON-ready: the parameters (``qformats`` and ``timing`` as nested dicts of
-        ints), then ``derived`` sizes and ``ports`` (flow, and width or the stream's
-        payload width and fields) for a reader; :meth:`from_dict` recomputes those."""
-        out = self.kwargs()
-        out["qformats"] = dict(self.qformats)
-        out["timing"] = {f.name: getattr(self.timing, f.name) for f in fields(self.timing)}
-        out["derived"] = {name: getattr(self, name) for name in _DERIVED}
-        out["ports"] = {name: _port_dict(member)
-                        for name, member in self.signature.members.items()}
-        return out
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of :meth:`to_dict` (``derived`` and ``ports``, if present, are ignored:
-        the parameters give them). Unknown keys are refused (``ValueError``)."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names - {"derived", "ports"})
-        if unknown:
-            raise ValueError(f"unknown channel parameter {unknown[0]!r}")
-        kw = {k: v for k, v in d.items() if k in names}
-        if "timing" in kw:
-            kw["timing"] = Timing(**kw["timing"])
-        return cls(**kw)
-
-
-def _params_from_kwargs(kwargs):
-    return ChannelParams(**kwargs)
-
-
-def _port_dict(member):
-    """A port of :attr:`ChannelParams.signature` as JSON: flow, and its width or, for a
-    stream, its payload's width and fields (offset and width, lanes by index, a nested
-    struct's own fields within it)."""
-    flow = member.flow.value.lower()
-    if not member.is_signature:
-        return {"flow": flow, "width": Shape.cast(member.shape).width}
-    layout = member.signature.members["payload"].shape
-    return {"flow": flow, "stream": {"payload_width": layout.size,
-                                     "fields": _fields_dict(layout)}}
-
-
-def _fields_dict(layout):
-    fields = {}
-    for key, f in layout:
-        fields[str(key)] = {"offset": f.offset, "width": f.width}
-        if isinstance(f.shape, data.StructLayout):
-            fields[str(key)]["fields"] = _fields_dict(f.shape)
-    return fields
-
-
-def _check_model_fits(params, model):
-    """Refuse (``ValueError``) a ``model`` whose images a channel of ``params`` cannot
-    hold: another configuration, shape or Q formats, or more entry words in a PE than
-    ``entry_depth``. ``None`` (no images) always fits."""
-    if model is None:
-        return
-    for k in ("n_pe", "weight_bits", "index_bits", "act_bits", "accum_bits", "lut_bits",
-              "lut_range_log2"):
-        got, mine = getattr(model.config, k), getattr(params, k)
-        if got != mine:
-            raise ValueError(f"model has {k} = {got}, the channel has {mine}")
-    shape = (model.n_in, model.n_cells, model.n_proj)
-    mine = (params.n_in, params.n_cells, params.n_proj)
-    if shape != mine:
-        raise ValueError(f"model shape {shape} != channel shape {mine}")
-    if model.has_projection != params.projection:
-        kind = {True: "an LSTMP layer", False: "a plain LSTM layer"}
-        raise ValueError(f"model is {kind[model.has_projection]}, the channel is built "
-                         f"for {kind[params.projection]}")
-    if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
-        raise ValueError("model Q formats differ from the channel's")
-    longest = model_entry_depth(model)
-    if longest > params.entry_depth:
-        raise ValueError(f"model needs {longest} entry words in a PE, more than "
-                         f"entry_depth = {params.entry_depth}")
-
+__all__ = ["Channel"]
 
 class _SharedCells:
     """A shared :class:`CellUnit` seen as a PE is by the channel: its sequencer port is
@@ -451,11 +73,10 @@ class Channel(CheckedComponent):
 
     Parameters (keyword-only)
     ----------
-    n_in, n_cells, n_proj, projection, n_pe, n_channels, weight_bits, index_bits
-        With ``act_bits, accum_bits, qformats, lut_bits, lut_range_log2, queue_depth,
-        broadcast, ew_share, entry_depth, timing``: as for :class:`ChannelParams`,
-        which the channel keeps (:attr:`params`) and takes every size and layout from.
-        Give the same ``timing`` to :func:`ese_hw.model.cycles.frame_cycles`.
+    params : ChannelParams
+        Every size, width, layout and the timing (:mod:`ese_hw.gateware.params`); the
+        channel keeps it (:attr:`params`). Give the same ``timing`` to
+        :func:`ese_hw.model.cycles.frame_cycles`.
     model : CompressedModel, optional
         Elaboration-time memory images (else load them through ``load``); it must fit
         the parameters (its shape, configuration, Q formats, entries within
@@ -492,41 +113,28 @@ class Channel(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, model, checked_words, **params):
-        _check_model_fits(ChannelParams(**params), model)
-
-    def __init__(self, *, n_in, n_cells, n_proj, projection=True, n_pe, n_channels=1,
-                 weight_bits=12, index_bits=4, act_bits=16, accum_bits=48, qformats,
-                 lut_bits=12, lut_range_log2=3, queue_depth=8, broadcast=1, ew_share=1,
-                 entry_depth, model=None, timing=DEFAULT_TIMING, checked_words=False):
-        self._params = ChannelParams(
-            n_in=n_in, n_cells=n_cells, n_proj=n_proj, projection=projection, n_pe=n_pe,
-            n_channels=n_channels, weight_bits=weight_bits, index_bits=index_bits,
-            act_bits=act_bits, accum_bits=accum_bits, qformats=qformats, lut_bits=lut_bits,
-            lut_range_log2=lut_range_log2, queue_depth=queue_depth, broadcast=broadcast,
-            ew_share=ew_share, entry_depth=entry_depth, timing=timing)
-        self._images = None if model is None else channel_images(model, broadcast)
-        self._checked_words = bool(checked_words)
-        super().__init__(self._params.checked_words_signature if checked_words
-                         else self._params.signature)
-
-    @classmethod
-    def from_params(cls, params, *, model=None, checked_words=False):
-        """The channel of ``params`` (with ``model``'s memory images baked in, if given;
-        with ``checked_words``, the ports of :attr:`ChannelParams.checked_words_signature`)."""
+    def check_parameters(cls, *, params, model, checked_words):
         if not isinstance(params, ChannelParams):
             raise TypeError(f"params must be a ChannelParams, not {params!r}")
-        return cls(**params.kwargs(), model=model, checked_words=checked_words)
+        check_model_fits(params, model)
+
+    def __init__(self, *, params, model=None, checked_words=False):
+        self._params = params
+        self._images = None if model is None else channel_images(model, params.broadcast)
+        self._checked_words = bool(checked_words)
+        super().__init__(params.checked_words_signature if checked_words else params.signature)
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, broadcast=1, ew_share=1,
-                  entry_depth=None, preload=False, timing=DEFAULT_TIMING):
+    def for_model(cls, model, *, n_channels=DEFAULTS["n_channels"],
+                  queue_depth=DEFAULTS["queue_depth"], broadcast=DEFAULTS["broadcast"],
+                  ew_share=DEFAULTS["ew_share"], entry_depth=None, preload=False,
+                  timing=DEFAULT_TIMING):
         """A channel sized for ``model`` (:meth:`ChannelParams.for_model`), its images
         baked in if ``preload``."""
         params = ChannelParams.for_model(model, n_channels=n_channels, queue_depth=queue_depth,
                                          broadcast=broadcast, ew_share=ew_share,
                                          entry_depth=entry_depth, timing=timing)
-        return cls.from_params(params, model=model if preload else None)
+        return cls(params=params, model=model if preload else None)
 
     @property
     def params(self):

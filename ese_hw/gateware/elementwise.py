@@ -13,16 +13,16 @@ Per cell, with ``A = fw_g + fa`` and ``fg = act_bits - 1``::
 exactly as :meth:`ese_hw.model.golden.GoldenModel.elementwise` computes it.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
+from ..model.timing import DEFAULT_TIMING, Timing, check_timing
+from ._checks import CheckedComponent, check_int
 from .activation import check_lut_params, lut_index_value, lut_memory
+from .fixed import rshift_round_value, sat_value
 
-__all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout",
-           "rshift_round_value", "sat_value"]
+__all__ = ["ElementwiseUnit", "elementwise_in_layout", "elementwise_out_layout"]
 
 
 def elementwise_in_layout(*, act_bits, weight_bits, accum_bits):
@@ -42,26 +42,6 @@ def elementwise_in_layout(*, act_bits, weight_bits, accum_bits):
 def elementwise_out_layout(*, act_bits):
     """One cell's results: ``c_t`` (Q ``fc``) and ``m_t`` (Q ``act_bits - 1``)."""
     return data.StructLayout({"c": signed(act_bits), "m": signed(act_bits)})
-
-
-def rshift_round_value(v, s):
-    """``rshift_round`` of the contract as an Amaranth expression (exact, full width).
-
-    ``s > 0``: ``(v + 2**(s-1)) >> s`` (arithmetic: round half up); ``s == 0``: ``v``;
-    ``s < 0``: ``v << -s``.
-    """
-    v = v.as_signed()
-    if s > 0:
-        return (v + (1 << (s - 1))).shift_right(s)
-    if s < 0:
-        return v.shift_left(-s)
-    return v
-
-
-def sat_value(v, bits):
-    """``sat`` of the contract: clamp ``v`` to ``signed(bits)``; result is ``signed(bits)``."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(v > hi, hi, Mux(v < lo, lo, v)).as_signed()[:bits].as_signed()
 
 
 class ElementwiseUnit(CheckedComponent):
@@ -238,6 +218,10 @@ class ElementwiseUnit(CheckedComponent):
         m.submodules.tanh = tanh = lut_memory("tanh", act_bits=ab, **lut)
         c8, acc_o8, p_o8 = self._cell_update(pipe, sig_if, tanh)
         c15, m15 = self._output_gate(pipe, c8, acc_o8, p_o8, sig_o, tanh)
+        if pipe.stages != Timing.ew_core_latency:
+            # The cycle model and the sequencer count Timing's stages, not these.
+            raise RuntimeError(f"the element-wise pipeline has {pipe.stages} stages, "
+                               f"Timing.ew_core_latency says {Timing.ew_core_latency}")
         # Output registers (timing.ew_output_stages), stalled with the rest.
         stages = self._timing.ew_output_stages
         m.d.comb += [self.o.payload.c.eq(pipe.delay("c_out", c15, stages)),
@@ -247,39 +231,47 @@ class ElementwiseUnit(CheckedComponent):
     def _cell_update(self, pipe, sig_if, tanh):
         """Stages 1-8: the input and forget gates, ``g``, and the new cell state ``c``.
         Returns ``c`` and, delayed alongside, ``acc_o`` and ``p_o``."""
-        reg, delay, lookup = pipe.reg, pipe.delay, pipe.lookup
+        reg, at, lookup = pipe.reg, pipe.at, pipe.lookup
         ab, fg, fc, lut = self._ab, self.fg, self.fc, self._lut_params
         acc_frac = self.fw_g + self.fa              # Q of the gate accumulators
         peep_shift = self.fp + fc - acc_frac        # peephole product (Q fp + fc) -> Q acc_frac
         x = self.i.payload
+        pipe.next_stage()
         # 1: input registers.
         s1 = {name: reg(f"{name}_1", x[name]) for name in
               ("acc_i", "acc_f", "acc_c", "acc_o", "c_prev", "p_i", "p_f", "p_o")}
+        pipe.next_stage()
         # 2: peephole products on c_{t-1}.
         prod_i = reg("pc_i_2", s1["p_i"] * s1["c_prev"])
         prod_f = reg("pc_f_2", s1["p_f"] * s1["c_prev"])
         acc_i2, acc_f2 = reg("acc_i_2", s1["acc_i"]), reg("acc_f_2", s1["acc_f"])
         acc_c2, acc_o2 = reg("acc_c_2", s1["acc_c"]), reg("acc_o_2", s1["acc_o"])
         c_prev2, p_o2 = reg("c_prev_2", s1["c_prev"]), reg("p_o_2", s1["p_o"])
+        pipe.next_stage()
         # 3: pre-activations, full width.
         pre_i = reg("pre_i_3", acc_i2 + rshift_round_value(prod_i, peep_shift))
         pre_f = reg("pre_f_3", acc_f2 + rshift_round_value(prod_f, peep_shift))
         acc_c3 = reg("acc_c_3", acc_c2)
+        pipe.next_stage()
         # 4: table indices.
         idx_i = reg("idx_i_4", lut_index_value(pre_i, acc_frac, **lut))
         idx_f = reg("idx_f_4", lut_index_value(pre_f, acc_frac, **lut))
         idx_g = reg("idx_g_4", lut_index_value(acc_c3, acc_frac, **lut))
+        pipe.next_stage()
         # 5: ROM reads (the read port's data register is this stage).
         gate_i, gate_f, gate_g = lookup(sig_if, idx_i), lookup(sig_if, idx_f), lookup(tanh, idx_g)
+        pipe.next_stage()
         # 6: gates registered as multiplier inputs.
         i6, f6, g6 = reg("i_6", gate_i), reg("f_6", gate_f), reg("g_6", gate_g)
-        c_prev6 = delay("c_prev", c_prev2, 4)
-        acc_o6 = delay("acc_o", acc_o2, 4)
-        p_o6 = delay("p_o", p_o2, 4)
+        c_prev6 = at("c_prev", c_prev2)
+        acc_o6 = at("acc_o", acc_o2)
+        p_o6 = at("p_o", p_o2)
+        pipe.next_stage()
         # 7: cell-update products.
         fc_prod = reg("fc_7", f6 * c_prev6)
         ig_prod = reg("ig_7", i6 * g6)
         acc_o7, p_o7 = reg("acc_o_7", acc_o6), reg("p_o_7", p_o6)
+        pipe.next_stage()
         # 8: new cell state.
         c8 = reg("c_8", sat_value(rshift_round_value(fc_prod, fg)
                                   + rshift_round_value(ig_prod, 2 * fg - fc), ab),
@@ -289,52 +281,80 @@ class ElementwiseUnit(CheckedComponent):
     def _output_gate(self, pipe, c8, acc_o8, p_o8, sig_o, tanh):
         """Stages 9-15: the output gate (its peephole sees the new ``c``) and ``m``.
         Returns ``c`` and ``m`` of stage 15."""
-        reg, delay, lookup = pipe.reg, pipe.delay, pipe.lookup
+        reg, at, lookup = pipe.reg, pipe.at, pipe.lookup
         ab, fg, fc, lut = self._ab, self.fg, self.fc, self._lut_params
         acc_frac = self.fw_g + self.fa              # Q of the gate accumulators
         peep_shift = self.fp + fc - acc_frac        # peephole product (Q fp + fc) -> Q acc_frac
+        pipe.next_stage()
         # 9: output-gate peephole product on c_t; tanh(c_t) index.
         prod_o = reg("pc_o_9", p_o8 * c8)
         idx_tc9 = reg("idx_tc_9", lut_index_value(c8, fc, **lut))
         acc_o9 = reg("acc_o_9", acc_o8)
+        pipe.next_stage()
         # 10: pre_o, full width.
         pre_o = reg("pre_o_10", acc_o9 + rshift_round_value(prod_o, peep_shift))
         idx_tc10 = reg("idx_tc_10", idx_tc9)
+        pipe.next_stage()
         # 11: output-gate index.
         idx_o = reg("idx_o_11", lut_index_value(pre_o, acc_frac, **lut))
         idx_tc11 = reg("idx_tc_11", idx_tc10)
+        pipe.next_stage()
         # 12: ROM reads.
         gate_o, tanh_c = lookup(sig_o, idx_o), lookup(tanh, idx_tc11)
+        pipe.next_stage()
         # 13: multiplier inputs.
         o13, tc13 = reg("o_13", gate_o), reg("tc_13", tanh_c)
+        pipe.next_stage()
         # 14: product.
         om_prod = reg("om_14", o13 * tc13)
+        pipe.next_stage()
         # 15: m_t.
         m15 = reg("m_15", sat_value(rshift_round_value(om_prod, fg), ab), shape=signed(ab))
-        return delay("c", c8, 7), m15
+        return at("c", c8), m15
 
 
 class _Pipeline:
-    """Registers and ROM reads of a pipeline that advances as a whole on ``advance``."""
+    """Registers and ROM reads of a pipeline that advances as a whole on ``advance``,
+    built stage after stage (:meth:`next_stage`): every register and ROM read belongs
+    to the stage it is made in, so :meth:`at` can bring a value up to the current stage
+    and :attr:`stages` counts the stages built (checked against ``Timing``)."""
 
     def __init__(self, m, advance):
         self._m, self._advance = m, advance
+        self.stages = 0
+        self._stage_of = {}                 # id(register) -> (register, its stage)
+
+    def next_stage(self):
+        """Start the next stage (the first is stage 1)."""
+        self.stages += 1
+
+    def _tag(self, sig):
+        self._stage_of[id(sig)] = (sig, self.stages)
+        return sig
 
     def reg(self, name, expr, shape=None):
-        """A pipeline register loaded with ``expr`` whenever the pipeline advances."""
+        """A register of the current stage loaded with ``expr`` whenever the pipeline
+        advances."""
         sig = Signal(shape if shape is not None else expr.shape(), name=name)
         with self._m.If(self._advance):
             self._m.d.sync += sig.eq(expr)
-        return sig
+        return self._tag(sig)
 
     def delay(self, name, sig, stages):
-        """``sig`` through ``stages`` pipeline registers."""
+        """``sig`` through ``stages`` registers."""
         for k in range(stages):
             sig = self.reg(f"{name}_d{k + 1}", sig)
         return sig
 
+    def at(self, name, sig):
+        """Register ``sig`` (made in an earlier stage) up to the current stage."""
+        made, stage = self._stage_of[id(sig)]
+        assert made is sig
+        return self._tag(self.delay(name, sig, self.stages - stage))
+
     def lookup(self, rom, index):
-        """Synchronous ROM read of ``index`` (a register); data one stage later."""
+        """Synchronous ROM read of ``index`` (a register of the stage before): its data
+        is the current stage's."""
         port = rom.read_port(domain="sync", transparent_for=())
         self._m.d.comb += [port.addr.eq(index), port.en.eq(self._advance)]
-        return port.data
+        return self._tag(port.data)

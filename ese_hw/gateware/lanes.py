@@ -12,18 +12,16 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
-from ..model.timing import Timing
+from ..model.limits import DEFAULTS
+from ..model.lstmp import N_GATES
 from .pointer import column_request_layout
 
 __all__ = ["lanes_layout", "group_lanes_layout", "tag_layout", "x_layout", "column_layout",
            "accum_lanes_layout", "row_bits", "bank_read_signature", "accum_read_signature",
-           "next_interleaved", "elementwise_control_signature", "readout_command_signature",
-           "GATES"]
+           "next_interleaved", "elementwise_control_signature", "readout_command_signature"]
 
-#: Gate rows per cell (i, f, c, o): a cell's gate ``g`` is local row ``4 * cell + g``.
-#: The element-wise pass reads one gate row per cycle, so this is the one number that
-#: :class:`~ese_hw.model.timing.Timing` counts as ``gate_reads``.
-GATES = Timing.gate_reads
+# Gate rows per cell (N_GATES: i, f, c, o): a cell's gate ``g`` is local row
+# ``N_GATES * cell + g``; the element-wise pass reads one per cycle (Timing.gate_reads).
 
 
 def lanes_layout(act_bits, n_channels):
@@ -31,7 +29,7 @@ def lanes_layout(act_bits, n_channels):
     return data.ArrayLayout(signed(act_bits), n_channels)
 
 
-def group_lanes_layout(act_bits, n_channels, broadcast=1):
+def group_lanes_layout(act_bits, n_channels, broadcast=DEFAULTS["broadcast"]):
     """The activations of a group of ``broadcast`` (K) columns: K :func:`lanes_layout`
     values (``[sub][lane]``); for K = 1 the lanes themselves, as without groups."""
     lanes = lanes_layout(act_bits, n_channels)
@@ -44,7 +42,7 @@ def accum_lanes_layout(accum_bits, n_channels):
     return data.ArrayLayout(signed(accum_bits), n_channels)
 
 
-def tag_layout(act_bits, n_channels, broadcast=1):
+def tag_layout(act_bits, n_channels, broadcast=DEFAULTS["broadcast"]):
     """What travels with a column group through a PE: its activations
     (:func:`group_lanes_layout`) and which SpMV it belongs to (``proj``: the
     projection, else the gates)."""
@@ -59,7 +57,7 @@ def x_layout(act_bits, n_channels):
                               "reset": unsigned(n_channels)})
 
 
-def column_layout(n_cols, act_bits, n_channels, broadcast=1):
+def column_layout(n_cols, act_bits, n_channels, broadcast=DEFAULTS["broadcast"]):
     """A column group pushed into every PE: its pointer-memory index (``col``, one of
     ``n_cols`` groups) and its tag (``act``)."""
     return column_request_layout(row_bits(n_cols), tag_layout(act_bits, n_channels, broadcast))
@@ -88,7 +86,7 @@ def accum_read_signature(rows, accum_bits, n_channels):
                               shape=accum_lanes_layout(accum_bits, n_channels))
 
 
-def elementwise_control_signature(cells, n_channels, ew_share=1):
+def elementwise_control_signature(cells, n_channels, ew_share=DEFAULTS["ew_share"]):
     """What the element-wise sequencer drives into every cell unit (all in lock-step).
 
     A cell unit serves ``ew_share`` PEs (G) and feeds their ``G * n_channels`` lanes,
@@ -110,7 +108,7 @@ def elementwise_control_signature(cells, n_channels, ew_share=1):
     """
     return wiring.Signature({
         "gate_read": Out(1),
-        "gate_row": Out(unsigned(row_bits(GATES * cells))),
+        "gate_row": Out(unsigned(row_bits(N_GATES * cells))),
         "cell_read": Out(1),
         "cell": Out(unsigned(row_bits(cells))),
         "feed": Out(1),

@@ -1,30 +1,27 @@
-"""Run-time loading: the one checked load stream, its routing to memories, and its host-side packer.
+"""Run-time loading in the gateware: the checker of the one load stream, and its routing
+to memories.
 
 A channel's memories (entries, pointers, biases, peepholes of every PE) are
 written through one ``load`` stream. A load is one *load stream*
-(docs/contract.md section 5): a header of :data:`HEADER_FIELDS` beats (magic,
-format version, the channel's configuration hash, the payload length), the payload
-(one :func:`load_layout` word per beat), and the CRC-32 of every beat before it;
-``last`` marks the final beat. :class:`LoadChecker` checks the framing as the beats
-arrive and passes on only the payload words of a load whose header matched; a load
-counts (``loaded``) once its checksum does. The receiver demultiplexes each payload
-word by ``pe`` and ``target`` (:func:`route_load`) onto always-ready
-:func:`write_layout` ports, one per memory; a memory that loads at run time is made
-with :func:`loadable_memory`.
+(docs/contract.md section 5, :mod:`ese_hw.model.loadstream`): a header of
+:data:`~ese_hw.model.loadstream.HEADER_FIELDS` beats (magic, format version, the
+channel's configuration hash, the payload length), the payload (one :func:`load_layout`
+word per beat), and the CRC-32 of every beat before it; ``last`` marks the final beat.
+:class:`LoadChecker` checks the framing as the beats arrive and passes on only the
+payload words of a load whose header matched; a load counts (``loaded``) once its
+checksum does. The receiver demultiplexes each payload word by ``pe`` and ``target``
+(:func:`route_load`) onto always-ready :func:`write_layout` ports, one per memory; a
+memory that loads at run time is made with :func:`loadable_memory`.
 
-On the host, :func:`pack_load_words` turns the ``(target, pe, addr, data)`` rows of
-:func:`ese_hw.model.images.load_words` into the exact payload integers,
-:func:`pack_fields` packs any :mod:`amaranth.lib.data` layout the same way,
-:func:`load_stream_words` frames the payload with the header and checksum, and
-:func:`load_stream_bytes` writes the whole stream as the bytes of ``load.bin`` and of the
-AXI4-Stream top's ``s_axis_load``. The header's constants, the configuration hash
-(:func:`load_config`) and the checksum (:data:`LOAD_CRC`, zlib's CRC-32) are defined
-here only: the checker and the packer both take them from this module.
+The format is defined once, on the host side, by :mod:`ese_hw.model.loadstream`: the
+header constants, the configuration hash, the checksum and the payload word's fields
+(:func:`~ese_hw.model.loadstream.load_word_fields`), from which :func:`word_layout` makes
+the Amaranth layout the checker takes. The packer that writes ``load.bin`` is there too.
+:func:`pack_fields` packs any :mod:`amaranth.lib.data` layout's payloads on the host
+(testbench data and the top's ``s_axis_x`` bytes); it needs Amaranth's layouts, so it
+stays beside them.
 """
 
-import hashlib
-import json
-import zlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -34,46 +31,30 @@ from amaranth.lib.crc import catalog
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR, load_words
-from ._params import CheckedComponent, check_int
+from ..model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PEEP, LOAD_PTR
+from ..model.loadstream import (
+    LOAD_FIELD_BITS,
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    TARGET_BITS,
+    byte_width,
+    load_word_fields,
+    pack_bit_rows,
+)
+from ._checks import CheckedComponent, check_int
 
-__all__ = ["HEADER_FIELDS", "LOAD_CONFIG_FIELDS", "LOAD_CRC", "LOAD_FIELD_BITS", "LOAD_MAGIC",
-           "LOAD_VERSION", "LoadChecker", "LoadError", "LoadTarget", "byte_width",
-           "frame_load_stream", "load_beat_layout", "load_config", "load_layout",
-           "stack_load_config", "stack_load_layout",
-           "load_stream_bytes", "load_stream_words", "beat_bytes", "loadable_memory",
-           "max_load_words",
-           "pack_fields", "pack_load_words", "route_load", "split_beats", "stream_crc",
-           "write_layout"]
+__all__ = ["LOAD_CRC", "LoadChecker", "LoadError", "LoadTarget", "load_beat_layout",
+           "load_layout", "loadable_memory", "pack_fields", "route_load", "stack_load_layout",
+           "word_layout", "write_layout"]
 
-#: First beat of every load stream: the bytes ``ESEL`` (little-endian, so ``load.bin``
-#: starts with them).
-LOAD_MAGIC = int.from_bytes(b"ESEL", "little")
-#: Second beat: the load stream's format version (this module's header and checksum).
-LOAD_VERSION = 1
-#: The header's beats, in order; each carries one value in the beat's word (zero above
-#: it). After them come ``length`` payload words, then the checksum beat.
-HEADER_FIELDS = ("magic", "version", "config", "length")
-#: Bits of a header value and of the checksum: every load word is at least this wide
-#: (``ChannelParams.load_data_bits`` makes sure of it).
-LOAD_FIELD_BITS = 32
 #: The checksum: CRC-32 as zlib and Ethernet compute it (reflected polynomial
 #: 0x04C11DB7, initial and final XOR 0xFFFFFFFF), over the stream's bytes before the
-#: checksum beat (each beat ``byte_width(word)`` bytes, little-endian).
+#: checksum beat (each beat ``byte_width(word)`` bytes, little-endian); the host side
+#: computes it with zlib (:func:`ese_hw.model.loadstream.stream_crc`).
 LOAD_CRC = catalog.CRC32_ISO_HDLC
-#: The :class:`ChannelParams` fields that decide what a load word means: the model's
-#: shape, PE count, widths, Q formats and tables, the broadcast grouping and the entry
-#: memories (their address and pointer widths), and whether the layer has a projection
-#: (hashed only for a plain layer, ``projection`` False, so that every LSTMP hash is what
-#: it was before plain layers existed). The lane count, queue depth, cell-unit sharing and
-#: timing change neither the words nor their meaning, so one load stream serves every
-#: channel that differs only in those.
-LOAD_CONFIG_FIELDS = ("n_in", "n_cells", "n_proj", "n_pe", "weight_bits", "index_bits",
-                      "act_bits", "accum_bits", "qformats", "lut_bits", "lut_range_log2",
-                      "broadcast", "entry_depth", "projection")
 
 
-class LoadTarget(enum.Enum, shape=2):
+class LoadTarget(enum.Enum, shape=TARGET_BITS):
     """Which per-PE memory a ``load`` word goes to (codes of :mod:`ese_hw.model.images`)."""
     ENTRY = LOAD_ENTRY   #: entry word ``addr`` (gate entries, then projection entries)
     PTR = LOAD_PTR       #: pointer ``addr`` (``0 .. n_groups``)
@@ -84,12 +65,13 @@ class LoadTarget(enum.Enum, shape=2):
 class LoadError(enum.Enum, shape=3):
     """Why the last load stream was refused (``load_error`` of the channel and the top).
 
-    ``NONE`` while a load is under way and after one that passed (or before any)."""
+    ``NONE`` while a load is under way and after one that passed (or before any). The
+    header's values are :mod:`ese_hw.model.loadstream`'s."""
     NONE = 0       #: no error
-    MAGIC = 1      #: the first beat is not :data:`LOAD_MAGIC`
-    VERSION = 2    #: the second beat is not :data:`LOAD_VERSION`
-    CONFIG = 3     #: the third beat is not this channel's :func:`load_config`
-    #: the length is more than the memories hold (:func:`max_load_words`), or ``last``
+    MAGIC = 1      #: the first beat is not ``LOAD_MAGIC``
+    VERSION = 2    #: the second beat is not ``LOAD_VERSION``
+    CONFIG = 3     #: the third beat is not this channel's ``load_config``
+    #: the length is more than the memories hold (``max_load_words``), or ``last``
     #: came before the checksum beat (early) or not on it (late)
     LENGTH = 4
     CHECKSUM = 5   #: the checksum beat is not the CRC-32 of the beats before it
@@ -100,18 +82,28 @@ def write_layout(addr_bits, data_bits):
     return data.StructLayout({"addr": unsigned(addr_bits), "data": unsigned(data_bits)})
 
 
+def word_layout(fields):
+    """The layout of a load-stream payload word of ``fields`` (``(name, width)`` pairs of
+    :func:`~ese_hw.model.loadstream.load_word_fields`, least significant first):
+    ``target`` is a :class:`LoadTarget`, every other field unsigned."""
+    return data.StructLayout({name: LoadTarget if name == "target" else unsigned(width)
+                              for name, width in fields})
+
+
 def load_layout(pe_bits, addr_bits, data_bits):
     """One word of the load stream: memory ``target`` of PE ``pe``, word ``addr``.
 
     ``data`` is the word's bit pattern; a receiver narrower than ``data_bits``
     keeps the low bits (a negative bias is two's complement).
     """
-    return data.StructLayout({
-        "target": LoadTarget,
-        "pe": unsigned(pe_bits),
-        "addr": unsigned(addr_bits),
-        "data": unsigned(data_bits),
-    })
+    return word_layout(load_word_fields(pe_bits, addr_bits, data_bits))
+
+
+def stack_load_layout(layer_bits, pe_bits, addr_bits, data_bits):
+    """One payload word of a stack's load stream: :func:`load_layout` with a ``layer``
+    field (which layer's channel the word is for) after ``target``; no ``layer`` field
+    when ``layer_bits`` is 0 (one layer: a channel's word, bit for bit)."""
+    return word_layout(load_word_fields(pe_bits, addr_bits, data_bits, layer_bits))
 
 
 def load_beat_layout(word_layout):
@@ -196,12 +188,14 @@ class LoadChecker(CheckedComponent):
     Parameters (keyword-only)
     ----------
     word_layout : data.StructLayout
-        A payload word (``ChannelParams.load_layout``), at least :data:`LOAD_FIELD_BITS`
-        bits wide.
+        A payload word (``ChannelParams.load_layout``), at least
+        :data:`~ese_hw.model.loadstream.LOAD_FIELD_BITS` bits wide.
     config : int
-        The configuration hash the third beat must carry (:func:`load_config`).
+        The configuration hash the third beat must carry
+        (:func:`~ese_hw.model.loadstream.load_config`).
     max_words : int
-        The most payload words a stream may announce (:func:`max_load_words`).
+        The most payload words a stream may announce
+        (:func:`~ese_hw.model.loadstream.max_load_words`).
     preloaded : bool
         ``loaded`` before any stream (a channel whose memory images are baked in).
 
@@ -330,8 +324,7 @@ class LoadChecker(CheckedComponent):
 
 
 # --------------------------------------------------------------------------------------
-# Host side: payload integers, vectorised over the words (a paper-shape model loads
-# ~400k of them), exact for any width.
+# Host side: payload integers of any layout (testbench data), vectorised over the rows.
 
 def _field_bits(shape, values):
     """``values`` as a ``(k, width)`` bit matrix, least significant bit first.
@@ -396,201 +389,4 @@ def pack_fields(layout, **columns):
     """
     if not columns:
         raise ValueError("pack_fields needs at least one column")
-    bits = _struct_bits(layout, columns)
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    # Whole 64-bit chunks, least significant first, joined as Python ints (any width).
-    n_chunks = max(1, -(-packed.shape[1] // 8))
-    wide = np.zeros((len(bits), 8 * n_chunks), dtype=np.uint8)
-    wide[:, :packed.shape[1]] = packed
-    chunks = wide.view("<u8")
-    words = chunks[:, -1].astype(object)
-    for c in range(n_chunks - 2, -1, -1):
-        words = (words << 64) | chunks[:, c].astype(object)
-    return words.tolist()
-
-
-def pack_load_words(layout, rows):
-    """Payload integers of the load stream.
-
-    Parameters
-    ----------
-    layout : :func:`load_layout`
-    rows : (k, 4) or, for a :func:`stack_load_layout` with a layer field, (k, 5) integers
-        ``(target, pe, addr, data)`` rows of :func:`ese_hw.model.images.load_words`
-        (``(target, layer, pe, addr, data)`` for a stack).
-
-    Returns
-    -------
-    list of int
-        One payload per row; ``data`` is truncated to the data field's width.
-
-    Raises
-    ------
-    ValueError
-        A target, layer, PE or address does not fit its field (it would load the wrong
-        word).
-    """
-    names = tuple(name for name, _ in layout)          # a stack's word has a layer field
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1, len(names))
-    columns = dict(zip(names, rows.T, strict=True))
-    for name in names[:-1]:
-        width = layout[name].width
-        col = columns[name]
-        if len(col) and (col.min() < 0 or col.max() >= 1 << width):
-            raise ValueError(f"load {name} values must fit unsigned({width})")
-    return pack_fields(layout, **columns)
-
-
-def byte_width(bits):
-    """Whole bytes that hold ``bits`` bits (an AXI4-Stream ``tdata`` is whole bytes)."""
-    return max(1, -(-int(bits) // 8))
-
-
-def _check_images_fit(params, images):
-    """Refuse (``ValueError``) images another channel's memories would hold: another PE
-    count, more entry words than ``entry_depth``, or pointers for other columns."""
-    if len(images.words) != params.n_pe:
-        raise ValueError(f"images are for {len(images.words)} PEs, the channel has "
-                         f"{params.n_pe}")
-    longest = max(len(w) for w in images.words)
-    if longest > params.entry_depth:
-        raise ValueError(f"images need {longest} entry words in a PE, more than "
-                         f"entry_depth = {params.entry_depth}")
-    for p, ptr in enumerate(images.ptr):
-        if len(ptr) != params.n_groups + 1:
-            raise ValueError(f"PE {p} has {len(ptr)} pointers, the channel has "
-                             f"n_groups + 1 = {params.n_groups + 1}")
-
-
-def _config_fields(params):
-    fields = {name: getattr(params, name) for name in LOAD_CONFIG_FIELDS}
-    fields["qformats"] = {k: int(v) for k, v in dict(fields["qformats"]).items()}
-    if fields["projection"]:
-        del fields["projection"]        # LSTMP: the hash it had before plain layers
-    return fields
-
-
-def _hash32(value):
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
-def load_config(params):
-    """The configuration hash of a load stream's third beat: the first 4 bytes
-    (little-endian) of the SHA-256 of ``params``' :data:`LOAD_CONFIG_FIELDS` as compact
-    JSON with sorted keys. ``params`` is a ``ChannelParams`` (or anything with those
-    attributes); the gateware compares with this same number."""
-    return _hash32(_config_fields(params))
-
-
-def stack_load_config(layers):
-    """The configuration hash of a stack of channels (``layers``: every layer's
-    ``ChannelParams``, layer 0 first). One layer: its :func:`load_config`, so a one-layer
-    stack takes a channel's load stream unchanged. Several: the same hash of
-    ``{"layers": [...]}``, every layer's :data:`LOAD_CONFIG_FIELDS` in order, so a
-    stream for another layer count, order or any layer's shape is refused."""
-    layers = list(layers)
-    if len(layers) == 1:
-        return load_config(layers[0])
-    return _hash32({"layers": [_config_fields(p) for p in layers]})
-
-
-def stack_load_layout(layer_bits, pe_bits, addr_bits, data_bits):
-    """One payload word of a stack's load stream: :func:`load_layout` with a ``layer``
-    field (which layer's channel the word is for) after ``target``; no ``layer`` field
-    when ``layer_bits`` is 0 (one layer: a channel's word, bit for bit)."""
-    if layer_bits == 0:
-        return load_layout(pe_bits, addr_bits, data_bits)
-    return data.StructLayout({
-        "target": LoadTarget,
-        "layer": unsigned(layer_bits),
-        "pe": unsigned(pe_bits),
-        "addr": unsigned(addr_bits),
-        "data": unsigned(data_bits),
-    })
-
-
-def max_load_words(params):
-    """The most payload words a load stream for ``params`` can need: every PE's entry
-    memory full, its pointers, biases and peepholes (a longer header length is refused)."""
-    per_pe = params.entry_depth + params.n_groups + 1 + 5 * params.cells_per_pe
-    return params.n_pe * per_pe
-
-
-def split_beats(blob, word_bits):
-    """The beats of a load stream's bytes (``load.bin``) as integers, ``byte_width(word_bits)``
-    bytes each; ``ValueError`` if ``blob`` is not whole beats."""
-    n_bytes = byte_width(word_bits)
-    if len(blob) % n_bytes:
-        raise ValueError(f"a load stream of {len(blob)} bytes is not whole beats of {n_bytes}")
-    return [int.from_bytes(blob[k:k + n_bytes], "little") for k in range(0, len(blob), n_bytes)]
-
-
-def beat_bytes(words, n_bytes):
-    """A load stream's beats ``words`` (integers) as ``load.bin`` bytes: ``n_bytes`` per
-    beat, little-endian (bit 0 of a word is bit 0 of its first byte)."""
-    return b"".join(int(w).to_bytes(n_bytes, "little") for w in words)
-
-
-def stream_crc(words, word_bits):
-    """The checksum of a load stream's beats ``words`` (integers of ``word_bits`` bits):
-    ``zlib.crc32`` of their bytes, ``byte_width(word_bits)`` bytes each, little-endian."""
-    return zlib.crc32(beat_bytes(words, byte_width(word_bits)))
-
-
-def frame_load_stream(payload, *, config, word_bits):
-    """One load stream around ``payload`` (integers of ``word_bits`` bits): the header
-    (:data:`LOAD_MAGIC`, :data:`LOAD_VERSION`, ``config``, ``len(payload)``), the payload
-    and its :func:`stream_crc`. ``last`` belongs on the final beat."""
-    words = [LOAD_MAGIC, LOAD_VERSION, int(config), len(payload), *payload]
-    return words + [stream_crc(words, word_bits)]
-
-
-def load_stream_words(params, images):
-    """A model's memory images as the beats of one load stream, as integers: the header
-    (:data:`LOAD_MAGIC`, :data:`LOAD_VERSION`, :func:`load_config` of ``params``, the
-    payload length), one :func:`load_layout` payload per word of
-    :func:`ese_hw.model.images.load_words` (PE by PE: entries, pointers, biases,
-    peepholes), and the :func:`stream_crc` of all of them. ``last`` belongs on the final
-    beat.
-
-    Raises
-    ------
-    ValueError
-        The images do not fit the channel (PE count, entry depth, column count).
-    """
-    _check_images_fit(params, images)
-    layout = params.load_layout
-    return frame_load_stream(pack_load_words(layout, load_words(images)),
-                             config=load_config(params), word_bits=layout.size)
-
-
-def load_stream_bytes(params, images):
-    """The exact bytes of ``load.bin``: :func:`load_stream_words` as the ``s_axis_load``
-    stream of the AXI4-Stream top.
-
-    One beat per word, each padded with zero bits to :func:`byte_width`
-    ``(params.load_layout.size)`` bytes, little-endian (bit 0 of the word is bit 0 of
-    the beat's first byte); the stream starts with the bytes ``ESEL`` and TLAST goes on
-    the last (checksum) beat.
-
-    Parameters
-    ----------
-    params : ChannelParams
-        The channel the stream is for (its load layout, configuration and memory sizes).
-    images : ChannelImages
-        ``ese_hw.model.images.channel_images(model, params.broadcast)``.
-
-    Returns
-    -------
-    bytes
-        ``(len(HEADER_FIELDS) + len(words) + 1) * byte_width(params.load_layout.size)``
-        bytes.
-
-    Raises
-    ------
-    ValueError
-        The images do not fit the channel (PE count, entry depth, column count).
-    """
-    words = load_stream_words(params, images)
-    return beat_bytes(words, byte_width(params.load_layout.size))
+    return pack_bit_rows(_struct_bits(layout, columns))

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import CheckedComponent, check_image, check_int, image_ints
+from ._checks import CheckedComponent, check_image, check_int, image_ints
 from .load import loadable_memory, write_layout
 from .pointer import act_shape, check_act, column_span_layout
 

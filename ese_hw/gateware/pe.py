@@ -14,13 +14,14 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from ..model.images import sub_bits
+from ..model.images import peep_word_bits, sub_bits
+from ..model.limits import DEFAULTS
+from ..model.lstmp import N_GATES
 from ..model.timing import DEFAULT_TIMING
-from ._params import CheckedComponent, check_int
+from ._checks import CheckedComponent, check_int
 from .accumulator import Accumulator
 from .cell import CellUnit
 from .lanes import (
-    GATES,
     accum_lanes_layout,
     accum_read_signature,
     bank_read_signature,
@@ -150,15 +151,16 @@ class SpmvUnit(wiring.Component):
     """
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
-                 queue_depth, entry_depth, n_cols, cells, proj_rows, broadcast=1,
+                 queue_depth, entry_depth, n_cols, cells, proj_rows,
+                 broadcast=DEFAULTS["broadcast"],
                  projection=True, init_words=None, init_ptr=None, init_bias=None):
         self._c, self._ab, self._accb, self._k = n_channels, act_bits, accum_bits, broadcast
-        self._gate_rows, self._proj_rows = GATES * cells, proj_rows
+        self._gate_rows, self._proj_rows = N_GATES * cells, proj_rows
         self._projection = projection
         self._walker = dict(weight_bits=weight_bits, index_bits=index_bits,
                             act_bits=tag_layout(act_bits, n_channels, broadcast),
                             queue_depth=queue_depth, entry_depth=entry_depth, n_cols_max=n_cols,
-                            local_rows=max(GATES * cells, proj_rows),
+                            local_rows=max(N_GATES * cells, proj_rows),
                             sub_bits=sub_bits(broadcast),
                             init_words=init_words, init_ptr=init_ptr)
         self._acc = dict(weight_bits=weight_bits, act_bits=act_bits, accum_bits=accum_bits)
@@ -175,7 +177,7 @@ class SpmvUnit(wiring.Component):
 
     @staticmethod
     def step_ports(*, n_channels, weight_bits, index_bits, act_bits, accum_bits, entry_depth,
-                   n_cols, cells, broadcast=1):
+                   n_cols, cells, broadcast=DEFAULTS["broadcast"]):
         """The ports a :class:`ChannelPE` passes straight through to its SpMV unit: the
         column stream, the clears, ``idle`` and the entry, pointer and bias loads."""
         walker_ports = ColumnWalker.load_ports(
@@ -189,7 +191,7 @@ class SpmvUnit(wiring.Component):
             "idle": Out(1),
             **walker_ports,
             "bias_load": In(stream.Signature(
-                write_layout(row_bits(GATES * cells), accum_bits), always_ready=True)),
+                write_layout(row_bits(N_GATES * cells), accum_bits), always_ready=True)),
         }
 
     def elaborate(self, platform):
@@ -313,7 +315,8 @@ class ChannelPE(wiring.Component):
 
     def __init__(self, *, n_channels, weight_bits, index_bits, act_bits, accum_bits,
                  queue_depth, entry_depth, n_cols, cells, proj_rows, qformats,
-                 lut_bits, lut_range_log2, broadcast=1, timing=DEFAULT_TIMING, own_cells=True,
+                 lut_bits, lut_range_log2, broadcast=DEFAULTS["broadcast"], timing=DEFAULT_TIMING,
+                 own_cells=True,
                  projection=True, proj_partners=0, init=None):
         init = init or {}
         self._own_cells = bool(own_cells)
@@ -341,12 +344,13 @@ class ChannelPE(wiring.Component):
         lanes = lanes_layout(act_bits, n_channels)
         cell_ports = {
             "peep_load": In(stream.Signature(
-                write_layout(row_bits(cells), 3 * weight_bits), always_ready=True)),
+                write_layout(row_bits(cells), peep_word_bits(weight_bits)),
+                always_ready=True)),
             "ew": In(elementwise_control_signature(cells, n_channels)),
             "cells_done": Out(range(cells + 1)),
             "m_rd": Out(bank_read_signature(cells, lanes)),
         } if own_cells else {
-            "gate_rd": Out(accum_read_signature(GATES * cells, accum_bits, n_channels)),
+            "gate_rd": Out(accum_read_signature(N_GATES * cells, accum_bits, n_channels)),
         }
         if not self._projection:
             cell_ports["m_copy_rd"] = In(bank_read_signature(cells, lanes))

@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ._params import CheckedComponent, check_image, check_int, image_ints
+from ._checks import CheckedComponent, check_image, check_int, image_ints
 from .load import write_layout
 
 __all__ = ["PointerReader", "SHARED_BANKS_LUTRAM_MAX_WORDS", "SHARED_BANKS_MAX_BITS",

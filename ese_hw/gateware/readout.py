@@ -7,14 +7,14 @@ The y banks then serve two readers: the broadcaster (``y_{t-1}`` of the next
 step's Y phase) and :class:`YOutput`, which streams ``y_t`` out in row order.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
-from .elementwise import rshift_round_value, sat_value
+from ._checks import CheckedComponent, check_int
+from .fixed import round_sat_value
 from .lanes import (
     accum_read_signature,
     bank_read_signature,
@@ -23,31 +23,7 @@ from .lanes import (
     readout_command_signature,
 )
 
-__all__ = ["YBank", "YReadout", "YOutput", "round_sat_value"]
-
-
-def round_sat_value(v, shift, bits):
-    """``sat(rshift_round(v, shift), bits)`` (:func:`rshift_round_value` then
-    :func:`sat_value`, the contract's), with a cheaper saturation test; every lane of
-    every y bank has one.
-
-    For ``shift > 0``, adding ``2**(shift-1)`` cannot carry out of the ``shift - 1`` low
-    bits (they are zero in the addend), so ``(v + 2**(shift-1)) >> shift`` is
-    ``((v >> (shift-1)) + 1) >> 1`` (Yosys narrows the contract's adder so by itself).
-    The result fits ``signed(bits)`` exactly when its bits from ``bits - 1`` up are all
-    equal, which two wide ANDs test instead of two comparators: 10 LUTs and 4 CARRY4
-    fewer per lane at the paper shape (benchmarks/bench_lane_cost.py), at the price of
-    three more LUT levels before the conversion register.
-    """
-    if shift <= 0:
-        return sat_value(rshift_round_value(v, shift), bits)
-    r = (v.as_signed().shift_right(shift - 1) + 1).shift_right(1)
-    if len(r) <= bits:
-        return r
-    top = r[bits - 1:]
-    fits = top.all() | ~top.any()
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(fits, r[:bits].as_signed(), Mux(r[-1], lo, hi)).as_signed()[:bits].as_signed()
+__all__ = ["YBank", "YReadout", "YOutput"]
 
 
 class YBank(CheckedComponent):

@@ -3,9 +3,11 @@
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib.wiring import In, Out
 
+from ..model.limits import DEFAULTS
+from ..model.lstmp import N_GATES
 from ..model.timing import DEFAULT_TIMING, check_timing
-from ._params import CheckedComponent, check_int
-from .lanes import GATES, elementwise_control_signature
+from ._checks import CheckedComponent, check_int
+from .lanes import elementwise_control_signature
 
 __all__ = ["ElementwiseSequencer"]
 
@@ -52,7 +54,7 @@ class ElementwiseSequencer(CheckedComponent):
         check_int("ew_share", ew_share)
         check_timing(timing)
 
-    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING, ew_share=1):
+    def __init__(self, *, cells, n_channels, timing=DEFAULT_TIMING, ew_share=DEFAULTS["ew_share"]):
         self._cells, self._c, self._timing = cells, n_channels, timing
         self._lanes = ew_share * n_channels
         super().__init__({
@@ -73,8 +75,8 @@ class ElementwiseSequencer(CheckedComponent):
         ctl = self.control
         cell = Signal(range(max(2, self._cells + 1)))
         cyc = Signal(range(self.slot))
-        # gate_row = GATES * cell + gate: with four gates, the gate is the low two bits.
-        gate_bits = (GATES - 1).bit_length()
+        # gate_row = N_GATES * cell + gate: with four gates, the gate is the low two bits.
+        gate_bits = (N_GATES - 1).bit_length()
         m.d.comb += [
             ctl.gate_read.eq(self.busy & (cyc < tm.gate_reads)),
             ctl.gate_row.eq(Cat(cyc[:gate_bits], cell)),

@@ -2,7 +2,7 @@
 
 :class:`AxisTop` wraps one channel (``n_channels`` lock-step lanes) for a block
 design, or a :class:`~ese_hw.gateware.stack.ChannelStack` of one channel per layer
-(given :class:`~ese_hw.gateware.stack.StackParams`; x feeds layer 0, y is the last
+(given :class:`~ese_hw.gateware.params.StackParams`; x feeds layer 0, y is the last
 layer's, one load stream loads every layer). Its Verilog ports follow the
 ``<prefix>_t<signal>`` pattern, so Vivado's "Add Module" infers three AXI4-Stream
 interfaces and the clock and reset::
@@ -27,7 +27,7 @@ Framing, exactly (docs/contract.md section 5):
 * ``m_axis_y``: a frame's ``P`` outputs, one beat each, lanes packed like x (padding
   bits 0), TLAST on the ``P``-th.
 * ``s_axis_load``: one load stream per model, one word per beat
-  (:func:`~ese_hw.gateware.load.load_stream_bytes` is the whole stream, byte for byte):
+  (:func:`~ese_hw.model.loadstream.load_stream_bytes` is the whole stream, byte for byte):
   a header (magic, version, configuration hash, payload length), the payload words,
   the CRC-32 of the beats before it; TLAST on the CRC beat. The channel checks it
   (:class:`~ese_hw.gateware.load.LoadChecker`): ``loaded`` once a stream passed,
@@ -53,15 +53,17 @@ from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ..model.images import channel_images
+from ..model.limits import DEFAULTS
+from ..model.loadstream import byte_width
 from ..model.timing import DEFAULT_TIMING
-from ._params import CheckedComponent, check_int
-from .channel import Channel, ChannelParams
-from .load import LoadError, byte_width, load_stream_bytes, pack_fields
-from .stack import ChannelStack, StackParams, stack_load_bytes
+from ._checks import CheckedComponent, check_int
+from .channel import Channel
+from .load import LoadError, pack_fields
+from .params import ChannelParams, StackParams
+from .stack import ChannelStack
 
-__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "load_stream_bytes",
-           "model_load_bytes", "x_stream_bytes", "y_from_stream_bytes"]
+__all__ = ["DEFAULT_Y_FIFO_DEPTH", "AxisTop", "axis_tdata_bits", "x_stream_bytes",
+           "y_from_stream_bytes"]
 
 #: Default depth of the y FIFO: the deepest that costs no more than a 16-deep one.
 #: UltraScale LUT RAM is 32 words deep, so Yosys ``synth_xilinx`` maps a 16- and a
@@ -125,7 +127,7 @@ class AxisTop(CheckedComponent):
     Parameters (keyword-only)
     ----------
     params : ChannelParams or StackParams
-        The channel's parameters; a stack's (:class:`~ese_hw.gateware.stack.StackParams`)
+        The channel's parameters; a stack's (:class:`~ese_hw.gateware.params.StackParams`)
         puts a :class:`~ese_hw.gateware.stack.ChannelStack` behind the same ports:
         ``s_axis_x`` feeds layer 0, ``m_axis_y`` carries the last layer's outputs,
         ``s_axis_load`` takes the stack's one load stream, ``frame_done`` is the last
@@ -157,7 +159,7 @@ class AxisTop(CheckedComponent):
             return
         if not isinstance(params, ChannelParams):
             raise TypeError(f"params must be a ChannelParams or a StackParams, not {params!r}")
-        Channel.check(**params.kwargs(), model=model)
+        Channel.check(params=params, model=model)
 
     def __init__(self, *, params, y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, model=None):
         self._params = params
@@ -188,7 +190,8 @@ class AxisTop(CheckedComponent):
         })
 
     @classmethod
-    def for_model(cls, model, *, n_channels=1, queue_depth=8, entry_depth=None,
+    def for_model(cls, model, *, n_channels=DEFAULTS["n_channels"],
+                  queue_depth=DEFAULTS["queue_depth"], entry_depth=None,
                   y_fifo_depth=DEFAULT_Y_FIFO_DEPTH, bake=False, timing=DEFAULT_TIMING):
         """A top sized for ``model`` (:meth:`ChannelParams.for_model`), its images baked
         in if ``bake``."""
@@ -268,7 +271,7 @@ class AxisTop(CheckedComponent):
             channel = ChannelStack(params=p, model=self._model)
             m.submodules.stack = channel
         else:
-            m.submodules.channel = channel = Channel.from_params(p, model=self._model)
+            m.submodules.channel = channel = Channel(params=p, model=self._model)
         m.d.comb += [self.frame_done.eq(channel.frame_done), self.busy.eq(channel.busy),
                      self.loaded.eq(channel.loaded), self.loading.eq(channel.loading),
                      self.load_error.eq(channel.load_error)]
@@ -364,15 +367,3 @@ def y_from_stream_bytes(params, blob, n_frames):
             lane = (word >> (c * ab)) & mask
             y[c, t, q] = lane - (lane & sign) * 2
     return y
-
-
-def model_load_bytes(params, model):
-    """:func:`load_stream_bytes` of ``model``'s images (``load.bin``), after checking
-    that ``model`` fits the channel of ``params`` (``ValueError`` otherwise: another
-    shape, configuration or Q formats, which the images alone do not show, or more
-    entries than ``entry_depth``). For :class:`StackParams` the stack's one load stream
-    (:func:`~ese_hw.gateware.stack.stack_load_bytes`) of ``model``'s layers."""
-    if isinstance(params, StackParams):
-        return stack_load_bytes(params, model)
-    Channel.check(**params.kwargs(), model=model)
-    return load_stream_bytes(params, channel_images(model, params.broadcast))

@@ -5,7 +5,8 @@ from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._params import CheckedComponent, check_int
+from ..model.limits import DEFAULTS
+from ._checks import CheckedComponent, check_int
 from .lanes import bank_read_signature, group_lanes_layout, lanes_layout, x_layout
 
 __all__ = ["InputBuffer"]
@@ -64,7 +65,7 @@ class InputBuffer(CheckedComponent):
         check_int("act_bits", act_bits)
         check_int("broadcast", broadcast)
 
-    def __init__(self, *, n_in, n_channels, act_bits, broadcast=1):
+    def __init__(self, *, n_in, n_channels, act_bits, broadcast=DEFAULTS["broadcast"]):
         self._n_in, self._c, self._k = n_in, n_channels, broadcast
         self._lane_bits = lanes_layout(act_bits, n_channels).size
         super().__init__({

@@ -41,6 +41,8 @@ from .limits import LIMITS, check_int, check_pe_count
 from .lstmp import (
     GATES,
     MATRIX_KEYS,
+    N_GATES,
+    PEEPHOLE_GATES,
     PLAIN_WEIGHT_KEYS,
     WEIGHT_KEYS,
     LSTMPWeights,
@@ -541,7 +543,7 @@ def _stats(cfg, masks, gate_img, ym_img, weights, *, accum_need, split=1):
                        "local_rows": img.local_rows}
         comp_bits += int(e.sum()) * (cfg.weight_bits + cfg.index_bits) + img.ptr.size * pb
     h = weights.n_cells
-    comp_bits += 4 * h * cfg.accum_bits + 3 * h * cfg.weight_bits
+    comp_bits += N_GATES * h * cfg.accum_bits + len(PEEPHOLE_GATES) * h * cfg.weight_bits
     matrix_bits = sum(s["entries"] for s in spmvs.values()) * (cfg.weight_bits + cfg.index_bits)
     padding_total = sum(s["padding"] for s in spmvs.values())
     return {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EseError
+from .lstmp import N_GATES
 
 __all__ = [
     "SpmvImage", "encode_spmv", "decode_spmv", "entry_table", "split_rows", "merge_rows",
@@ -188,12 +189,12 @@ def gate_pe_mats(wx, wr, n_pe):
 def gate_from_pe_mats(pe_mats, n_in):
     """Inverse of :func:`gate_pe_mats`: ((W_ix, W_fx, W_cx, W_ox), (W_ir, ..., W_or))."""
     n_pe = len(pe_mats)
-    hp = [m.shape[0] // 4 for m in pe_mats]
+    hp = [m.shape[0] // N_GATES for m in pe_mats]
     h = sum(hp)
     cols = pe_mats[0].shape[1]
-    stacked = np.zeros((4, h, cols), dtype=pe_mats[0].dtype)
+    stacked = np.zeros((N_GATES, h, cols), dtype=pe_mats[0].dtype)
     for p, m in enumerate(pe_mats):
-        stacked[:, p::n_pe, :] = m.reshape(hp[p], 4, cols).transpose(1, 0, 2)
+        stacked[:, p::n_pe, :] = m.reshape(hp[p], N_GATES, cols).transpose(1, 0, 2)
     return tuple(stacked[:, :, :n_in]), tuple(stacked[:, :, n_in:])
 
 

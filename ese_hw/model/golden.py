@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import EseError
 from .compress import CompressedModel, CompressedStack
 from .encode import entry_table, ym_row_index
-from .lstmp import check_inputs
+from .lstmp import N_GATES, check_inputs
 from .lut import lut_index, make_lut
 from .quant import quantize, rshift_round, sat, wrap
 
@@ -105,7 +105,8 @@ class GoldenModel:
         # Gate accumulator (p, 4k+g) belongs to gate g of cell k*n + p.
         lr = model.gate.local_rows
         cell = np.arange(h)
-        self._gate_index = np.stack([(cell % n) * lr + 4 * (cell // n) + g for g in range(4)])
+        self._gate_index = np.stack([(cell % n) * lr + N_GATES * (cell // n) + g
+                                     for g in range(N_GATES)])
         self._bias_init = np.zeros(n * lr, dtype=np.int64)
         self._bias_init[self._gate_index] = model.bias
         if model.has_projection:

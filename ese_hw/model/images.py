@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .limits import check_int
+from .limits import DEFAULTS, check_int
+from .lstmp import N_GATES, PEEPHOLE_GATES
 
 __all__ = ["LOAD_ENTRY", "LOAD_PTR", "LOAD_BIAS", "LOAD_PEEP", "ChannelImages",
-           "channel_images", "group_starts", "load_words", "phase_lengths", "sub_bits",
-           "walk_groups"]
+           "channel_images", "check_model_fits", "group_starts", "load_words", "model_entry_depth",
+           "peep_word_bits", "phase_lengths", "sub_bits", "walk_groups"]
 
 #: ``target`` codes of the channel's load stream (``ese_hw.gateware.load.LoadTarget``).
 LOAD_ENTRY, LOAD_PTR, LOAD_BIAS, LOAD_PEEP = 0, 1, 2, 3
@@ -53,6 +54,12 @@ class ChannelImages:
     peep: list
 
 
+def peep_word_bits(weight_bits):
+    """Bits of a packed peephole word (:attr:`ChannelImages.peep`): one ``weight_bits``
+    field per gate with a peephole."""
+    return len(PEEPHOLE_GATES) * weight_bits
+
+
 def sub_bits(broadcast):
     """Bits of an entry's column within its group of ``broadcast`` columns (0 for K = 1)."""
     return int(broadcast - 1).bit_length()
@@ -78,7 +85,7 @@ def phase_lengths(model):
     return (model.n_in, model.n_proj)
 
 
-def channel_images(model, broadcast=1):
+def channel_images(model, broadcast=DEFAULTS["broadcast"]):
     """The :class:`ChannelImages` of a :class:`~ese_hw.model.compress.CompressedModel`
     for a channel that broadcasts ``broadcast`` (K) columns per transfer."""
     k = check_int("broadcast", broadcast)
@@ -105,12 +112,12 @@ def channel_images(model, broadcast=1):
         words.append((w | sub[col_of] << sub_shift).astype(np.uint32))
         ptr.append(full[starts])
         cells = np.arange(p, h, n)
-        b = np.zeros(4 * hl, dtype=np.int64)
-        for g in range(4):
-            b[4 * np.arange(len(cells)) + g] = model.bias[g, cells]
+        b = np.zeros(N_GATES * hl, dtype=np.int64)
+        for g in range(N_GATES):
+            b[N_GATES * np.arange(len(cells)) + g] = model.bias[g, cells]
         bias.append(b)
         pk = np.zeros(hl, dtype=np.int64)
-        for j in range(3):
+        for j in range(len(PEEPHOLE_GATES)):
             pk[:len(cells)] |= (model.peep[j, cells] & mask) << (j * wb)
         peep.append(pk)
     return ChannelImages(words, ptr, bias, peep)
@@ -158,3 +165,39 @@ def walk_groups(words, ptr, lengths, broadcast, *, weight_bits, index_bits):
             cols.append(int(starts[g]) + sub)
             weights.append(w - (1 << weight_bits) if w >> (weight_bits - 1) else w)
     return (np.array(rows, np.int64), np.array(cols, np.int64), np.array(weights, np.int64))
+
+
+def model_entry_depth(model):
+    """Entry words the longest PE of ``model`` needs (gate and projection entries; a
+    plain layer has gate entries only)."""
+    entries = model.gate.entries_per_pe
+    if model.has_projection:
+        entries = entries + model.ym.entries_per_pe
+    return int(entries.max())
+
+
+def check_model_fits(params, model):
+    """Refuse (``ValueError``) a ``model`` whose images a channel of ``params`` cannot
+    hold: another configuration, shape or Q formats, or more entry words in a PE than
+    ``entry_depth``. ``None`` (no images) always fits."""
+    if model is None:
+        return
+    for k in ("n_pe", "weight_bits", "index_bits", "act_bits", "accum_bits", "lut_bits",
+              "lut_range_log2"):
+        got, mine = getattr(model.config, k), getattr(params, k)
+        if got != mine:
+            raise ValueError(f"model has {k} = {got}, the channel has {mine}")
+    shape = (model.n_in, model.n_cells, model.n_proj)
+    mine = (params.n_in, params.n_cells, params.n_proj)
+    if shape != mine:
+        raise ValueError(f"model shape {shape} != channel shape {mine}")
+    if model.has_projection != params.projection:
+        kind = {True: "an LSTMP layer", False: "a plain LSTM layer"}
+        raise ValueError(f"model is {kind[model.has_projection]}, the channel is built "
+                         f"for {kind[params.projection]}")
+    if {k: int(v) for k, v in model.qformats.items()} != dict(params.qformats):
+        raise ValueError("model Q formats differ from the channel's")
+    longest = model_entry_depth(model)
+    if longest > params.entry_depth:
+        raise ValueError(f"model needs {longest} entry words in a PE, more than "
+                         f"entry_depth = {params.entry_depth}")

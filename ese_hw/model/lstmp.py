@@ -20,17 +20,22 @@ from .limits import LIMITS
 from .lut import sigmoid
 
 __all__ = [
-    "GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS", "PLAIN_WEIGHT_KEYS",
+    "GATES", "N_GATES", "PEEPHOLE_GATES", "MATRIX_KEYS", "VECTOR_KEYS", "WEIGHT_KEYS",
+    "PLAIN_WEIGHT_KEYS",
     "LSTMPWeights", "random_weights", "lstmp_float", "check_inputs",
     "check_matrix_weights",
 ]
 
 #: Gate order used everywhere (weights, accumulators, encoders): input, forget, cell, output.
 GATES = ("i", "f", "c", "o")
+#: Gates per cell: the gate rows of a cell, its biases, and the element-wise pass's reads.
+N_GATES = len(GATES)
+#: The gates with a diagonal peephole on the cell state (``W_ic``, ``W_fc``, ``W_oc``).
+PEEPHOLE_GATES = ("i", "f", "o")
 #: The nine sparse matrices, in the order the reports list them.
 MATRIX_KEYS = tuple(f"W_{g}x" for g in GATES) + tuple(f"W_{g}r" for g in GATES) + ("W_ym",)
 #: Dense vectors: the three diagonal peepholes and the four biases.
-VECTOR_KEYS = ("W_ic", "W_fc", "W_oc", "b_i", "b_f", "b_c", "b_o")
+VECTOR_KEYS = tuple(f"W_{g}c" for g in PEEPHOLE_GATES) + tuple(f"b_{g}" for g in GATES)
 WEIGHT_KEYS = MATRIX_KEYS + VECTOR_KEYS
 #: The keys of a plain LSTM layer (no projection: ``y = m``).
 PLAIN_WEIGHT_KEYS = tuple(k for k in WEIGHT_KEYS if k != "W_ym")

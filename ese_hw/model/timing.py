@@ -1,6 +1,6 @@
 """Every latency of the channel, in one place, for the gateware and the cycle model alike.
 
-Pure Python (no numpy, no Amaranth). :class:`Timing` is the one source: the
+No Amaranth (the gate count is the model's). :class:`Timing` is the one source: the
 gateware (:mod:`ese_hw.gateware.channel` and its parts) builds its pipelines and
 sequencer offsets from a ``Timing`` object, and :mod:`ese_hw.model.cycles`
 counts cycles from the same object, so changing a latency here changes both.
@@ -8,7 +8,7 @@ counts cycles from the same object, so changing a latency here changes both.
 Two kinds of latency live here:
 
 * parameters (dataclass fields): the gateware really builds that many register
-  stages, e.g. ``Channel(..., timing=Timing(y_write_stages=3))``, and
+  stages, e.g. ``ChannelParams(..., timing=Timing(y_write_stages=3))``, and
   ``frame_cycles(..., timing=...)`` follows;
 * structural latencies (class constants): fixed by how a unit is built (a
   synchronous memory read is one cycle); they are named here so that no cycle
@@ -19,6 +19,8 @@ All counts are in clock cycles.
 
 from dataclasses import dataclass
 from typing import ClassVar
+
+from .lstmp import N_GATES
 
 __all__ = ["Timing", "DEFAULT_TIMING", "check_timing"]
 
@@ -62,8 +64,9 @@ class Timing:
     #: Broadcaster: last column handed on (or dropped) -> ``idle`` seen by the scheduler
     #: (stage B's valid is a register).
     bc_idle_latency: ClassVar[int] = 1
-    #: Element-wise pass: the four gate rows of a cell are read one per cycle.
-    gate_reads: ClassVar[int] = 4
+    #: Element-wise pass: the gate rows of a cell (:data:`~ese_hw.model.lstmp.N_GATES`)
+    #: are read one per cycle.
+    gate_reads: ClassVar[int] = N_GATES
     #: :class:`~ese_hw.gateware.elementwise.ElementwiseUnit` register stages
     #: (its docstring lists them).
     ew_core_latency: ClassVar[int] = 15

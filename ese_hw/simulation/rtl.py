@@ -39,20 +39,20 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EseError
-from ..gateware.channel import Channel, ChannelParams, model_entry_depth
-from ..gateware.load import load_stream_bytes
-from ..gateware.stack import ChannelStack, StackParams, stack_load_bytes
+from ..gateware.channel import Channel
+from ..gateware.params import ChannelParams, StackParams
+from ..gateware.stack import ChannelStack
 from ..gateware.top import (
     DEFAULT_Y_FIFO_DEPTH,
     AxisTop,
     axis_tdata_bits,
-    model_load_bytes,
     x_stream_bytes,
     y_from_stream_bytes,
 )
 from ..model.cycles import useful_macs
-from ..model.images import channel_images
+from ..model.images import channel_images, model_entry_depth
 from ..model.limits import LIMITS, check_divides_pes, check_int
+from ..model.loadstream import load_stream_bytes, model_load_bytes, stack_load_bytes
 from .runner import build_design, check_simulator, run_test
 from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
 from .testbenches.tb_top import read_top_out, top_tb_data
@@ -262,7 +262,7 @@ def _channel_params(model, *, n_channels, queue_depth, broadcast, preload, entry
 
 def _build_channel(params, model, *, preload):
     """The channel to generate Verilog from (the build factory; not called when cached)."""
-    return Channel.from_params(params, model=model if preload else None)
+    return Channel(params=params, model=model if preload else None)
 
 
 def _stack_layers(model):

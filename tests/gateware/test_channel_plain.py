@@ -11,7 +11,8 @@ import pytest
 from amaranth.hdl import Fragment
 from channel_bench import channel_load_payloads, run_channel
 
-from ese_hw.gateware.channel import Channel, ChannelParams
+from ese_hw.gateware.channel import Channel
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles, frame_cycles, useful_macs
 from ese_hw.model.encode import entry_table
@@ -129,8 +130,7 @@ def test_plain_params_and_load_hash(model, lstmp):
     assert other.load_config == int.from_bytes(hashlib.sha256(old.encode()).digest()[:4],
                                                "little")
     with pytest.raises(ValueError, match="plain LSTM layer, the channel is built for an LSTMP"):
-        Channel.from_params(ChannelParams(**{**plain.kwargs(), "projection": True}),
-                            model=model)
+        Channel(params=ChannelParams(**{**plain.kwargs(), "projection": True}), model=model)
     with pytest.raises(ValueError, match="n_proj must be 12, not 5"):
         ChannelParams(**{**plain.kwargs(), "n_proj": 5})
     with pytest.raises(TypeError, match="projection must be a bool"):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from channel_bench import channel_load_payloads, run_channel
 
-from ese_hw.gateware.channel import Channel, ChannelParams
+from ese_hw.gateware.channel import Channel
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel

@@ -8,13 +8,14 @@ import pytest
 from amaranth.sim import Simulator
 from sim_streams import get_frames, put_frames, stream_put
 
-from ese_hw.gateware.channel import ChannelParams
-from ese_hw.gateware.load import LoadError, load_stream_words
-from ese_hw.gateware.stack import ChannelStack, StackParams, stack_load_words
+from ese_hw.gateware.load import LoadError
+from ese_hw.gateware.params import ChannelParams, StackParams
+from ese_hw.gateware.stack import ChannelStack
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_cycles, stack_frame_cycles
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.images import channel_images
+from ese_hw.model.loadstream import load_stream_words, stack_load_words
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
 
 
@@ -210,7 +211,7 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
     from ese_hw.cli import main
     from ese_hw.flows.estimate import _part_counts, _part_modules
     from ese_hw.flows.generate import TOP_NAME
-    from ese_hw.gateware.load import split_beats
+    from ese_hw.model.loadstream import split_beats
     from ese_hw.synthesis.yosys import split_verilog_modules
 
     stack = _stack(SHAPES, CFG, seed=5)

@@ -14,9 +14,12 @@ never create one.)
 """
 
 import dataclasses
+import gc
+import warnings
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
 from sim_streams import stream_get, stream_put, stream_rules
 
@@ -200,6 +203,21 @@ def test_elementwise_full_rate(timing):
     assert [s[0] for s in seen] == list(range(dut.latency, n + dut.latency))
     np.testing.assert_array_equal([s[1] for s in seen], c)
     np.testing.assert_array_equal([s[2] for s in seen], m)
+
+
+def test_pipeline_stages_are_timings(monkeypatch):
+    """The unit counts the stages it builds and refuses to elaborate when they are not
+    ``Timing.ew_core_latency``, which the sequencer and the cycle model count."""
+    gm = golden("a12w8")
+    Fragment.get(make_dut(gm), None)                  # 15 stages: Timing's
+    monkeypatch.setattr(Timing, "ew_core_latency", 14)
+    # The refused unit's half-built parts (its ROMs) are never elaborated: collect them
+    # here, where Amaranth's warning about them is expected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(RuntimeError, match="has 15 stages, Timing.ew_core_latency says 14"):
+            Fragment.get(make_dut(gm), None)
+        gc.collect()
 
 
 @pytest.mark.parametrize("kwargs,exc", [

@@ -1,4 +1,5 @@
-"""The load path: payload packer == Amaranth's own layout constants; loadable memories;
+"""The load path: the host's payload packer (model.loadstream, pure numpy) == Amaranth's
+own constants of the checker's layout, both made from one field list; loadable memories;
 the checked load stream (header, length, CRC-32) on the host and in the LoadChecker."""
 
 import binascii
@@ -13,22 +14,26 @@ from amaranth.sim import Simulator
 
 from ese_hw.gateware.load import (
     LOAD_CRC,
-    LOAD_MAGIC,
-    LOAD_VERSION,
     LoadChecker,
     LoadError,
     LoadTarget,
-    frame_load_stream,
     load_layout,
     loadable_memory,
     pack_fields,
-    pack_load_words,
     route_load,
-    split_beats,
-    stream_crc,
+    stack_load_layout,
     write_layout,
 )
 from ese_hw.model import images
+from ese_hw.model.loadstream import (
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    frame_load_stream,
+    load_word_fields,
+    pack_load_words,
+    split_beats,
+    stream_crc,
+)
 
 
 def _const(layout, row):
@@ -43,7 +48,9 @@ def test_targets_are_the_model_codes():
 @pytest.mark.parametrize("pe_bits, addr_bits, data_bits", [(1, 1, 1), (5, 12, 48), (6, 13, 62)])
 def test_load_words_match_layout_constants(pe_bits, addr_bits, data_bits):
     rng = np.random.default_rng(pe_bits * 100 + data_bits)
+    fields = load_word_fields(pe_bits, addr_bits, data_bits)
     layout = load_layout(pe_bits, addr_bits, data_bits)
+    assert [(name, f.width) for name, f in layout] == list(fields)
     k = 300
     rows = np.stack([
         np.arange(k) % len(LoadTarget),                       # every target
@@ -55,16 +62,28 @@ def test_load_words_match_layout_constants(pe_bits, addr_bits, data_bits):
     mask = (1 << data_bits) - 1
     want = [_const(layout, {"target": LoadTarget(int(t)), "pe": int(p), "addr": int(a),
                             "data": int(d) & mask}) for t, p, a, d in rows]
-    assert pack_load_words(layout, rows) == want
+    assert pack_load_words(fields, rows) == want
+
+
+@pytest.mark.parametrize("layer_bits", [0, 1, 3])
+def test_stack_word_layout_is_the_packers_fields(layer_bits):
+    """The checker's layout of a stack's word and the packer's fields are one list: a
+    ``layer`` field after ``target`` (none for one layer), offsets in order."""
+    fields = load_word_fields(2, 5, 40, layer_bits)
+    layout = stack_load_layout(layer_bits, 2, 5, 40)
+    assert [(name, f.width) for name, f in layout] == list(fields)
+    assert [name for name, _ in fields] == (["target", "layer"] if layer_bits else
+                                            ["target"]) + ["pe", "addr", "data"]
+    assert layout.size == sum(width for _, width in fields)
 
 
 def test_load_words_refuse_fields_that_do_not_fit():
-    layout = load_layout(2, 3, 8)
-    pack_load_words(layout, [[3, 3, 7, -5]])
+    fields = load_word_fields(2, 3, 8)
+    pack_load_words(fields, [[3, 3, 7, -5]])
     for bad in ([0, 4, 0, 0], [0, 0, 8, 0], [0, -1, 0, 0]):
         with pytest.raises(ValueError, match="pe|addr"):
-            pack_load_words(layout, [bad])
-    assert pack_load_words(layout, np.zeros((0, 4), np.int64)) == []
+            pack_load_words(fields, [bad])
+    assert pack_load_words(fields, np.zeros((0, 4), np.int64)) == []
 
 
 def test_pack_fields_arrays_and_nested_structs():
@@ -136,7 +155,7 @@ def test_loadable_memory_in_simulation():
     rows = [[LoadTarget.BIAS.value, 1, a, int(b)] for a, b in enumerate(bias)]
     rows += [[LoadTarget.ENTRY.value, 0, 2, 5]]            # another PE's word: ignored
     rows += [[LoadTarget.ENTRY.value, 1, 6, 1023 + 1024]]   # truncated to 10 bits
-    words = pack_load_words(dut.load.payload.shape(), rows)
+    words = pack_load_words([(n, f.width) for n, f in dut.load.payload.shape()], rows)
     seen = []
 
     async def bench(ctx):

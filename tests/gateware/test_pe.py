@@ -6,11 +6,11 @@ import pytest
 from amaranth.hdl import Fragment, signed
 from pe_bench import PEArray, array_cycles, random_image_mats, run_array
 
-from ese_hw.gateware.load import pack_load_words
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.model import golden
 from ese_hw.model.encode import encode_spmv, split_rows
 from ese_hw.model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PTR
+from ese_hw.model.loadstream import pack_load_words
 
 
 def make_dut(image, *, accum_bits, act_bits, queue_depth, init=True, bias=None):
@@ -27,6 +27,11 @@ def random_acts(rng, n, act_bits, *, zero_frac=0.25):
     a = rng.integers(-lim, lim, size=n)
     a[rng.random(n) < zero_frac] = 0
     return a
+
+
+def _fields(layout):
+    """The ``(name, width)`` fields of a load-word layout, for the host's packer."""
+    return [(name, f.width) for name, f in layout]
 
 
 def load_rows(image, bias=None):
@@ -86,7 +91,7 @@ def test_runtime_load_with_stalls(n_pe, index_bits, queue_depth):
     bias = rng.integers(-(1 << (accb - 1)), 1 << (accb - 1), size=(n_pe, image.local_rows))
     acts = [random_acts(rng, image.n_cols, ab, zero_frac=0.4) for _ in range(2)]
     dut = make_dut(image, accum_bits=accb, act_bits=ab, queue_depth=queue_depth, init=False)
-    loads = pack_load_words(dut.load.payload.shape(), load_rows(image, bias))
+    loads = pack_load_words(_fields(dut.load.payload.shape()), load_rows(image, bias))
     check(image, dut, acts, accum_bits=accb, queue_depth=queue_depth, bias=bias,
           loads=loads, seed=index_bits, col_idle=0.3, load_idle=0.2)
 
@@ -159,7 +164,7 @@ def test_bias_init_then_reload():
     bias2 = rng.integers(-lim, lim, size=(2, image.local_rows))
     bias2[0, 0] = -lim
     dut = make_dut(image, accum_bits=accb, act_bits=ab, queue_depth=4, init=False)
-    loads = pack_load_words(dut.load.payload.shape(), load_rows(image, bias2))
+    loads = pack_load_words(_fields(dut.load.payload.shape()), load_rows(image, bias2))
     check(image, dut, [act], accum_bits=accb, queue_depth=4, bias=bias2, loads=loads)
 
 

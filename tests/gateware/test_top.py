@@ -10,28 +10,23 @@ import pytest
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
 from amaranth.sim import Simulator
 
-from ese_hw.gateware.channel import ChannelParams, model_entry_depth
-from ese_hw.gateware.load import (
-    HEADER_FIELDS,
-    LOAD_MAGIC,
-    LOAD_VERSION,
-    LoadError,
-    byte_width,
-    load_config,
-    load_stream_bytes,
-    pack_load_words,
-)
-from ese_hw.gateware.top import (
-    AxisTop,
-    axis_tdata_bits,
-    model_load_bytes,
-    x_stream_bytes,
-    y_from_stream_bytes,
-)
+from ese_hw.gateware.load import LoadError
+from ese_hw.gateware.params import ChannelParams
+from ese_hw.gateware.top import AxisTop, axis_tdata_bits, x_stream_bytes, y_from_stream_bytes
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
-from ese_hw.model.images import channel_images, load_words
+from ese_hw.model.images import channel_images, load_words, model_entry_depth
+from ese_hw.model.loadstream import (
+    HEADER_FIELDS,
+    LOAD_MAGIC,
+    LOAD_VERSION,
+    byte_width,
+    load_config,
+    load_stream_bytes,
+    model_load_bytes,
+    pack_load_words,
+)
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
 from ese_hw.simulation.runner import generate_verilog
@@ -220,7 +215,7 @@ def test_load_stream_bytes_is_header_padded_words_and_crc(model):
     beats = _beats(blob, n_bytes)
     assert blob[:4] == b"ESEL" and not any(blob[4:n_bytes])
     assert beats[:4] == [LOAD_MAGIC, LOAD_VERSION, params.load_config, len(rows)]
-    assert beats[4:-1] == pack_load_words(params.load_layout, rows)
+    assert beats[4:-1] == pack_load_words(params.load_fields, rows)
     assert beats[-1] == zlib.crc32(blob[:-n_bytes])
     # Little-endian: the first payload beat's first byte holds its low bits (the target).
     first = params.load_layout.from_bits(beats[4])

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw.gateware.channel import ChannelParams
+from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel

@@ -16,15 +16,10 @@ import numpy as np
 import pytest
 
 from ese_hw.gateware.load import LoadError
-from ese_hw.gateware.top import (
-    DEFAULT_Y_FIFO_DEPTH,
-    AxisTop,
-    model_load_bytes,
-    x_stream_bytes,
-    y_from_stream_bytes,
-)
+from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, x_stream_bytes, y_from_stream_bytes
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.golden import GoldenStack
+from ese_hw.model.loadstream import model_load_bytes
 from ese_hw.model.lstmp import random_weights
 from ese_hw.simulation.rtl import TOP_TB_MODULE, stack_params, top_key
 from ese_hw.simulation.runner import SIMULATORS, build_design, run_test, simulator_available

@@ -22,17 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw.gateware.channel import ChannelParams, model_entry_depth
-from ese_hw.gateware.load import LoadError, byte_width
-from ese_hw.gateware.top import (
-    DEFAULT_Y_FIFO_DEPTH,
-    AxisTop,
-    model_load_bytes,
-    x_stream_bytes,
-    y_from_stream_bytes,
-)
+from ese_hw.gateware.load import LoadError
+from ese_hw.gateware.params import ChannelParams
+from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop, x_stream_bytes, y_from_stream_bytes
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
+from ese_hw.model.images import model_entry_depth
+from ese_hw.model.loadstream import byte_width, model_load_bytes
 from ese_hw.model.lstmp import random_weights
 from ese_hw.simulation.rtl import TOP_TB_MODULE, top_key
 from ese_hw.simulation.runner import (
