@@ -171,7 +171,7 @@ def test_run_float(files, tmp_path, which):
 #: (minutes) and runs Yosys on it; here every step runs for real, on Icarus and small.
 #: The sweep's one point is the design itself, whose estimate step 4 has cached: a
 #: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
-#: tests/test_sweep.py sweeps more points. The design is tests/test_estimate.py's too
+#: tests/flows/test_sweep.py sweeps more points. The design is tests/flows/test_estimate.py's too
 #: (tests/shared_designs.py), so the session synthesizes its parts once.
 TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
 

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import get_frames, put_frames, stream_put
 
 from ese_hw.gateware.channel import ChannelParams
 from ese_hw.gateware.load import LoadError, load_stream_words
@@ -16,6 +15,7 @@ from ese_hw.model.cycles import stack_cycles, stack_frame_cycles
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.images import channel_images
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
+from tests.gateware.sim_streams import get_frames, put_frames, stream_put
 
 
 def _layer(n_in, n_cells, n_proj, seed):

@@ -24,7 +24,7 @@ from ese_hw.simulation.runner import simulator_available
 
 T = 5
 #: The cocotb channel tests' build directory (tests/sim/test_channel_cocotb.py).
-SHARED_BUILD = Path(__file__).resolve().parents[1] / "build" / "sim"
+SHARED_BUILD = Path(__file__).resolve().parents[2] / "build" / "sim"
 REPORT_KEYS = ("cycles_per_frame", "utilization", "latency_us_at_200mhz", "gops_at_200mhz",
                "dense_equiv_gops_at_200mhz", "model_cycles_per_frame", "frames", "engine",
                "max_abs_error", "mean_abs_error", "bit_exact_vs_golden")
