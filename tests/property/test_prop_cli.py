@@ -218,6 +218,6 @@ def test_extremes_give_one_line_naming_the_value(ws, args, words):
     out.mkdir()
     args = [a.format(out=out, weights=ws.weights) for a in args]
     r = run_cli(args)
-    line = assert_one_line_error(r.err, r.code)
+    line = assert_one_line_error(r.code, r.err)
     assert words in line, line
     assert os.listdir(out) == []
