@@ -177,6 +177,9 @@ def test_run_float(files, tmp_path, which):
 TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
 
 
+@pytest.mark.sim
+@pytest.mark.synth
+@pytest.mark.slow
 def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     """`ese-hw demo`: compress, the generated tree with load.bin, that load.bin through
     the AXI top in RTL (bit-exact), the estimate, a sweep on a Dask LocalCluster, and

@@ -28,6 +28,9 @@ from tests.formal.harnesses import (
     TopHarness,
 )
 
+# The whole folder is the formal tier (``make formal``), option checks included.
+pytestmark = pytest.mark.formal
+
 
 @pytest.mark.parametrize("name", [n for n, (_, k, _) in PROOFS.items() if k])
 def test_induction(prove, name):
