@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # sudo only when not already root (containers usually are root and have no sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all sysdeps venv test formal demo bench lint docs clean
+.PHONY: all sysdeps venv test test-fast formal demo bench lint docs clean
 
 all: test
 
@@ -29,10 +29,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev,study,docs]'
 	touch $@
 
-# The formal proofs run first, on their own (`make formal`), and the rest of the suite
-# leaves their folder out, so nothing runs twice and a broken handshake fails fast.
+# Every test, every tier. The formal proofs run first, on their own (`make formal`), and
+# the rest of the suite leaves their folder out, so nothing runs twice and a broken
+# handshake fails fast.
 test: sysdeps venv formal
 	$(PY) -m pytest -q --ignore=tests/formal
+
+# The fast tier: the numpy model, the gateware in Amaranth's simulator, the flows and the
+# command line; no simulator, Yosys or SymbiYosys run and nothing slow (the markers
+# `sim`, `synth`, `formal`, `slow`; pyproject.toml). A test that reaches one of those
+# tools without its marker fails (tests/conftest.py), so this tier cannot start one.
+TIERS_FAST := not sim and not synth and not formal and not slow
+test-fast: venv
+	$(PY) -m pytest -q -m "$(TIERS_FAST)" --ignore=tests/formal
 
 # SymbiYosys proofs of every stream handshake (tests/formal, docs/testing.md "Formal proofs"):
 # pip-only tools (yowasp-sby, yices-smt2). The first yowasp call compiles Yosys's

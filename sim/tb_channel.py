@@ -26,8 +26,11 @@ decodes the lanes with :func:`y_values` and compares them with the golden model)
 frames done go to the runner's progress line through
 :class:`ese_hw.simulation.runner.ProgressReporter`.
 
-Without stalls the x driver and y collector wait on ``ready``/``valid`` edges instead of
-polling every clock, so a long run costs Python time only per transfer.
+The producers and the consumer are cocotbext-axi's generic stream classes
+(:mod:`ese_hw.simulation.testbenches.streams`), and
+:class:`~ese_hw.simulation.testbenches.streams.StreamRuleChecker` checks ``y`` when it
+stalls. Each source is given its words one edge before the cycle in which the hand-written
+drivers used to offer the first one, so every cycle counted here is unchanged.
 """
 
 import os
@@ -42,7 +45,14 @@ from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
 from ese_hw.gateware.load import LoadError, pack_fields
 from ese_hw.model.loadstream import split_beats
 from ese_hw.simulation.runner import DATA_ENV, ProgressReporter, load_tb_data
-from ese_hw.simulation.testbenches.streams import StreamDriver, StreamSink, reset, start_clock
+from ese_hw.simulation.testbenches.streams import (
+    StreamRuleChecker,
+    reset,
+    seeded_pauses,
+    start_clock,
+    stream_sink,
+    stream_source,
+)
 
 __all__ = ["CLOCK_NS", "ChannelTB", "channel_tb_data", "read_tb_out", "watchdog_cycles",
            "x_payloads", "y_values"]
@@ -164,51 +174,6 @@ def y_values(y_layout, words, shape):
 # --------------------------------------------------------------------------------------
 # Simulator side.
 
-class EdgeDriver(StreamDriver):
-    """A :class:`StreamDriver` that, while ``ready`` is low, sleeps until it rises
-    instead of polling each clock (``ready`` of the channel only changes after an edge)."""
-
-    async def _until_taken(self):
-        while True:
-            await ReadOnly()
-            if self.ready.value:
-                break
-            await RisingEdge(self.ready)
-        await RisingEdge(self.clk)
-
-
-class EdgeCollector:
-    """Always-ready consumer of stream ``prefix`` that sleeps while ``valid`` is low
-    (``valid`` of ``y`` is a register). Collects unsigned payloads in ``items``.
-
-    It has no stream-rule check: with ``ready`` always high every valid cycle is a
-    transfer, so no rule can be broken. Runs with ``y`` stalls use the checking
-    :class:`~ese_hw.simulation.testbenches.streams.StreamSink` instead."""
-
-    def __init__(self, dut, prefix):
-        self.valid = getattr(dut, f"{prefix}__valid")
-        self.ready = getattr(dut, f"{prefix}__ready")
-        self.payload = getattr(dut, f"{prefix}__payload")
-        self.clk = dut.clk
-        self.items = []
-        self.ready.value = 0
-        self._task = None
-
-    def start(self):
-        self.ready.value = 1
-        self._task = cocotb.start_soon(self._run())
-        return self
-
-    async def _run(self):
-        while True:
-            await ReadOnly()
-            if self.valid.value:
-                self.items.append(self.payload.value.to_unsigned())
-                await RisingEdge(self.clk)
-            else:
-                await RisingEdge(self.valid)
-
-
 class _Items(list):
     """The sink's item list; sets ``event`` once it holds ``total`` items."""
 
@@ -252,32 +217,54 @@ def kick_comb_blocks(dut):
 
 
 class ChannelTB:
-    """Drives one ``Channel``: ``load`` and ``x`` producers, a ``y`` consumer, a
-    ``frame_done`` recorder and a deadlock watchdog; stalls seeded from
-    ``cocotb.RANDOM_SEED``."""
+    """Drives one ``Channel``: ``load`` and ``x`` sources, a ``y`` sink (cocotbext-axi),
+    a ``frame_done`` recorder and a deadlock watchdog; pauses seeded from
+    ``cocotb.RANDOM_SEED``.
+
+    The sources and the sink are made in :meth:`run`, after reset and
+    :func:`kick_comb_blocks`: from then on they sample ``ready`` and ``valid`` at every
+    edge, and on Icarus ``ready`` reads X until the kick."""
 
     def __init__(self, dut, data):
         self.dut = dut
         self.d = data
-        seed = cocotb.RANDOM_SEED
         start_clock(dut, CLOCK_NS)
         self.c_n, self.t_n, self.n_in = (int(v) for v in data["shape"])
         self.n_proj = int(data["n_proj"])
-        self.loader = StreamDriver(dut, "load", rng=np.random.default_rng([seed, 1]),
-                                   idle_prob=float(data["load_idle"]))
-        self.xdrv = EdgeDriver(dut, "x", rng=np.random.default_rng([seed, 2]),
-                               idle_prob=float(data["x_idle"]))
-        y_stall = float(data["y_stall"])
-        if y_stall > 0:
-            self.sink = StreamSink(dut, "y", rng=np.random.default_rng([seed, 3]),
-                                   stall_prob=y_stall)
-        else:
-            self.sink = EdgeCollector(dut, "y")
+        self.loader = self.xdrv = self.sink = self.checker = None
         self.done_cycles = []
         self.t0 = None
         self.all_out = Event()
-        self.sink.items = _Items(self.t_n * self.n_proj, self.all_out)
+        self.items = _Items(self.t_n * self.n_proj, self.all_out)
         self.report_progress = ProgressReporter()
+
+    def _make_streams(self):
+        """``load`` and ``x`` sources, the ``y`` sink, and a stream-rule checker on ``y``
+        when it stalls (only a stalling consumer can see the rules broken)."""
+        dut, d, seed = self.dut, self.d, cocotb.RANDOM_SEED
+
+        def pauses(k, prob):
+            return seeded_pauses(np.random.default_rng([seed, k]), float(prob))
+
+        self.loader = stream_source(dut, "load", pauses=pauses(1, d["load_idle"]))
+        self.xdrv = stream_source(dut, "x", pauses=pauses(2, d["x_idle"]))
+        self.sink = stream_sink(dut, "y", pauses=pauses(3, d["y_stall"]))
+        if float(d["y_stall"]) > 0:
+            self.checker = StreamRuleChecker(dut, "y")
+
+    @staticmethod
+    def _queue(source, words):
+        """Queue ``words``: offered from the cycle after the next edge on."""
+        for w in words:
+            source.send_nowait(source._transaction_obj(payload=w))
+
+    def _taken(self, source, total):
+        """How many of the ``total`` words queued on ``source`` it has transferred."""
+        return total - source.count() - int(source.active and bool(source.valid.value))
+
+    async def _collect(self):
+        while True:
+            self.items.append((await self.sink.recv()).payload.to_unsigned())
 
     # ---- helpers
     def cycle_now(self):
@@ -297,72 +284,84 @@ class ChannelTB:
 
     def write_out(self, wall, load_cycles, load_wall):
         path = Path(os.environ[DATA_ENV]).with_name("tb_out.npz")
-        y_words = _payload_bytes(self.sink.items, len(self.dut.y__payload))
+        y_words = _payload_bytes(self.items, len(self.dut.y__payload))
         np.savez(path, y_words=y_words, frame_done=np.array(self.done_cycles, np.int64),
                  sim_cycles=np.int64(self.cycle_now() if self.t0 is not None else 0),
                  load_cycles=np.int64(load_cycles), load_seconds=np.float64(load_wall),
                  wall_seconds=np.float64(wall))
 
-    async def _load(self, words):
-        budget = int(self.d["stall_cycles"]) + 50 * len(words)
-        task = cocotb.start_soon(self.loader.send(words))
+    async def _load(self, n_words):
+        """Wait until the ``n_words`` queued load words are all taken (watchdog)."""
+        budget = int(self.d["stall_cycles"]) + 50 * n_words
+        task = cocotb.start_soon(self.loader.wait())
         await First(task, Timer(budget * CLOCK_NS, "ns"))
         if not task.done():
             task.cancel()
-            raise AssertionError(f"load deadlocked: {self.loader.sent} of {len(words)} "
-                                 f"words taken in {budget} cycles")
+            raise AssertionError(f"load deadlocked: {self._taken(self.loader, n_words)} of "
+                                 f"{n_words} words taken in {budget} cycles")
 
     async def run(self):
         dut, d = self.dut, self.d
         total = self.t_n * self.n_proj
+        x_words = _payload_ints(d["x_words"])
         await reset(dut)
         kick_comb_blocks(dut)
-        await RisingEdge(dut.clk)
+        self._make_streams()
         t_wall = time.perf_counter()
         load_cycles = 0
         beats = _payload_ints(d["load_beats"])
+        # Each stream's first word is offered in the cycle after the next edge.
+        self._queue(self.loader if beats else self.xdrv, beats or x_words)
+        await RisingEdge(dut.clk)
         if beats:
             t_load = get_sim_time("ns")
-            await self._load(beats)
+            await self._load(len(beats))
             load_cycles = round((get_sim_time("ns") - t_load) / CLOCK_NS)
             await ReadOnly()
             if not dut.loaded.value:
                 error = LoadError(int(dut.load_error.value)).name
                 raise AssertionError(f"the channel refused the load stream: load_error "
                                      f"{error}")
+            self._queue(self.xdrv, x_words)
             await RisingEdge(dut.clk)
         load_wall = time.perf_counter() - t_wall
         self.t0 = get_sim_time("ns")            # cycle 0: the first x element is offered
         cocotb.start_soon(self._watch_frame_done())
-        self.sink.start()
-        feeder = cocotb.start_soon(self.xdrv.send(_payload_ints(d["x_words"])))
-        budget = int(d["stall_cycles"])
-        last = None
+        cocotb.start_soon(self._collect())
+        if self.checker is not None:
+            self.checker.start()
         try:
-            while len(self.sink.items) < total:
-                await First(self.all_out.wait(), Timer(budget * CLOCK_NS, "ns"))
-                state = (len(self.sink.items), len(self.done_cycles), self.xdrv.sent)
-                if state == last and len(self.sink.items) < total:
-                    raise AssertionError(
-                        f"deadlock: no progress for {budget} cycles at cycle "
-                        f"{self.cycle_now()}: {state[0]} of {total} y elements, "
-                        f"{state[1]} of {self.t_n} frame_done, {state[2]} of "
-                        f"{self.t_n * self.n_in} x elements taken")
-                last = state
-            # Linger: a spurious extra y element or frame_done must show up.
-            await Timer(max(200, 4 * self.n_proj) * CLOCK_NS, "ns")
+            await self._until_all_out(total, len(x_words))
+            # Linger: a spurious extra y element or frame_done must show up. The sink
+            # hands over the last element at its transfer edge, one cycle after it was
+            # offered; the linger counts from the offer.
+            await Timer((max(200, 4 * self.n_proj) - 1) * CLOCK_NS, "ns")
         finally:
             self._progress(final=True)
             self.write_out(time.perf_counter() - t_wall, load_cycles, load_wall)
-        assert feeder.done(), "outputs complete before every x element was taken"
-        assert len(self.sink.items) == total, (
-            f"{len(self.sink.items)} y elements came out, {total} expected")
+        assert self.xdrv.idle(), "outputs complete before every x element was taken"
+        assert len(self.items) == total, (
+            f"{len(self.items)} y elements came out, {total} expected")
         assert len(self.done_cycles) == self.t_n, (
             f"{len(self.done_cycles)} frame_done pulses for {self.t_n} frames")
-        if isinstance(self.sink, StreamSink):
-            # Only a stalling consumer can see the stream rules broken (valid or the
-            # payload changing while ready is low); EdgeCollector never stalls.
-            self.sink.check_ok()
+        if self.checker is not None:
+            self.checker.check_ok()
+
+    async def _until_all_out(self, total, n_x):
+        """Wait for ``total`` y elements; fail on ``stall_cycles`` cycles without any
+        progress (no y element, no frame_done, no x transfer)."""
+        budget = int(self.d["stall_cycles"])
+        last = None
+        while len(self.items) < total:
+            await First(self.all_out.wait(), Timer(budget * CLOCK_NS, "ns"))
+            state = (len(self.items), len(self.done_cycles), self._taken(self.xdrv, n_x))
+            if state == last and len(self.items) < total:
+                raise AssertionError(
+                    f"deadlock: no progress for {budget} cycles at cycle "
+                    f"{self.cycle_now()}: {state[0]} of {total} y elements, "
+                    f"{state[1]} of {self.t_n} frame_done, {state[2]} of "
+                    f"{n_x} x elements taken")
+            last = state
 
 
 @cocotb.test()

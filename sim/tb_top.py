@@ -44,6 +44,7 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from ese_hw.gateware.load import LoadError
 from ese_hw.model.loadstream import LOAD_VERSION, byte_width, split_beats
 from ese_hw.simulation.runner import DATA_ENV, load_tb_data
+from ese_hw.simulation.testbenches.streams import seeded_pauses
 from ese_hw.simulation.testbenches.tb_channel import kick_comb_blocks, watchdog_cycles
 
 __all__ = ["CLOCK_NS", "TopTB", "read_top_out", "refused_load_streams", "top_tb_data"]
@@ -142,12 +143,6 @@ def read_top_out(run_dir):
 # --------------------------------------------------------------------------------------
 # Simulator side.
 
-def _pauses(rng, prob):
-    """An endless, seeded pause pattern for ``set_pause_generator``."""
-    while True:
-        yield bool(rng.random() < prob)
-
-
 class TopTB:
     """Sources on ``s_axis_load`` and ``s_axis_x``, a sink on ``m_axis_y`` (cocotbext-axi,
     seeded pauses on all three), and a ``frame_done`` counter."""
@@ -165,7 +160,7 @@ class TopTB:
         if pause > 0:
             seed = cocotb.RANDOM_SEED
             for k, port in enumerate((self.load, self.x, self.y)):
-                port.set_pause_generator(_pauses(np.random.default_rng([seed, k]), pause))
+                port.set_pause_generator(seeded_pauses(np.random.default_rng([seed, k]), pause))
         self.frames_done = 0
         self.pending = 0                  # x frames queued and not yet answered
         self.budget_ns = int(data["stall_cycles"]) * CLOCK_NS

@@ -1,8 +1,9 @@
 """One check of the ``ese-hw`` command's contract, shared by the CLI tests.
 
 A command either works (exit 0) or fails with exactly one stderr line
-``ese-hw: error: ...``, exit status 2, no traceback, and nothing written: the
-directories it could write to list the same files before and after.
+``ese-hw: error: ...``, exit status 2 (1 for a result that fails its check), no
+traceback, and nothing written: the directories it could write to list the same files
+before and after.
 """
 
 import contextlib
@@ -39,10 +40,22 @@ def snapshot(*dirs):
     return found
 
 
-def assert_one_line_error(err, code=2):
-    """``err`` is one line ``ese-hw: error: ...`` with no traceback; returns the line."""
+def assert_one_line_error(code, err, *, expected=2):
+    """The command exited with ``code == expected`` and ``err`` is one line
+    ``ese-hw: error: ...`` with no traceback; returns the line.
+
+    Parameters
+    ----------
+    code : int
+        The exit status the command returned (``main``'s value, ``CliResult.code``, a
+        subprocess's ``returncode``). Required: the check is of what the caller saw.
+    err : str
+        Everything the command wrote to stderr.
+    expected : int
+        2 for bad input (the default), 1 for a run that worked but found a mismatch.
+    """
     lines = err.splitlines()
-    assert code == 2, (code, err)
+    assert code == expected, (code, err)
     assert len(lines) == 1, err
     assert lines[0].startswith("ese-hw: error: "), err
     assert "Traceback" not in err

@@ -1,5 +1,5 @@
-"""Hypothesis profiles for the property tests (tests/property), and one Yosys result
-cache per session.
+"""Hypothesis profiles for the property tests (tests/property), one Yosys result cache
+per session, and the guard that keeps the test tiers honest.
 
 ``ci`` (the default) is deterministic: a derandomized search of a fixed size with no
 example database, so every run of the suite draws the same examples. ``long`` searches
@@ -11,8 +11,16 @@ ways, the parts of one configuration that several files estimate): ``ESE_SYNTH_C
 (:data:`ese_hw.synthesis.yosys.SYNTH_CACHE_ENV`) points at a directory new to each session, so each
 distinct input runs through Yosys once per session and never comes from an earlier run.
 The estimate's own cache (``cache_dir``) is left as each test sets it.
+
+Tiers: a test that runs a simulator carries ``@pytest.mark.sim``, Yosys ``synth``,
+SymbiYosys ``formal`` (a whole file: ``pytestmark``). ``make test-fast`` deselects them
+and ``slow``. A test without the marker that reaches one of those tools, in its body or
+in a fixture of any scope it sets up, fails naming the marker (:data:`TOOL_ENTRY_POINTS`).
+Only this process is guarded: the Dask worker processes of a sweep are not, so a test
+that sweeps through a ``LocalCluster`` is tagged by what its points run.
 """
 
+import contextlib
 import os
 
 import pytest
@@ -37,3 +45,69 @@ def synth_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SYNTH_CACHE_ENV, str(tmp_path_factory.mktemp("synth_cache")))
         yield
+
+
+# ---------------------------------------------------------------------------- tiers
+
+#: The entry points through which each external tool starts, by the marker a test needs
+#: to reach them (pyproject.toml registers the markers; ``make test-fast`` leaves these
+#: out). Each is looked up as a module global by every path that starts the tool, so
+#: replacing it there covers the library, the flows and the CLI alike:
+#: ``get_runner`` builds and runs cocotb on either simulator, ``verilator_env`` precedes
+#: every Verilator call (builds, runs and ``verilator_lint``), ``find_synth_yosys``
+#: precedes every Yosys run (and its version, part of each cache key), and
+#: ``_tool_path`` finds SymbiYosys for ``run_formal``.
+TOOL_ENTRY_POINTS = {
+    "sim": ("ese_hw.simulation.runner.get_runner", "ese_hw.simulation.runner.verilator_env"),
+    "synth": ("ese_hw.synthesis.yosys.find_synth_yosys",),
+    "formal": ("ese_hw.synthesis.formal._tool_path",),
+}
+
+
+class UntaggedToolRun(BaseException):
+    """A test without the marker reached a tool. A ``BaseException``, so the library's
+    ``except Exception`` (or ``except RuntimeError``) cannot turn it into a user error
+    that a test expecting one would accept."""
+
+
+@contextlib.contextmanager
+def _tool_guard(item):
+    """While ``item`` sets up, runs or tears down (its fixtures of any scope included):
+    every tool whose marker it lacks raises :class:`UntaggedToolRun`. A call that the
+    code under test swallowed anyway still fails the test afterwards."""
+    hits = []
+
+    def forbidden(marker, target):
+        def stand_in(*args, **kwargs):
+            hits.append(target)
+            raise UntaggedToolRun(f"{item.nodeid} reached {target} without the "
+                                  f"'{marker}' marker: tag it @pytest.mark.{marker}")
+        return stand_in
+
+    with pytest.MonkeyPatch.context() as mp:
+        for marker, targets in TOOL_ENTRY_POINTS.items():
+            if item.get_closest_marker(marker) is None:
+                for target in targets:
+                    mp.setattr(target, forbidden(marker, target))
+        yield
+    if hits:
+        pytest.fail(f"{item.nodeid} reached {', '.join(hits)} without its marker",
+                    pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _tool_guard(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _tool_guard(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with _tool_guard(item):
+        return (yield)

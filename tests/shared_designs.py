@@ -9,5 +9,5 @@ __all__ = ["SMALL_DESIGN"]
 
 #: Two PEs at a small shape, every other option the command line's default (one lane,
 #: 6-bit indices, queue depth 8): the demo's test runs it end to end (its estimate
-#: included) and tests/test_estimate.py estimates it and checks the counts.
+#: included) and tests/flows/test_estimate.py estimates it and checks the counts.
 SMALL_DESIGN = dict(shape=(8, 8, 4), density=0.5, n_pe=2)

@@ -42,8 +42,9 @@ def files(tmp_path_factory):
     return f
 
 
-def _one_error_line(capsys):
-    return assert_one_line_error(capsys.readouterr().err)
+def _one_error_line(code, capsys):
+    """The error line of a command that returned ``code`` (checked: 2, bad input)."""
+    return assert_one_line_error(code, capsys.readouterr().err)
 
 
 def _read_json(path):
@@ -171,11 +172,14 @@ def test_run_float(files, tmp_path, which):
 #: (minutes) and runs Yosys on it; here every step runs for real, on Icarus and small.
 #: The sweep's one point is the design itself, whose estimate step 4 has cached: a
 #: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
-#: tests/test_sweep.py sweeps more points. The design is tests/test_estimate.py's too
+#: tests/flows/test_sweep.py sweeps more points. The design is tests/flows/test_estimate.py's too
 #: (tests/shared_designs.py), so the session synthesizes its parts once.
 TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
 
 
+@pytest.mark.sim
+@pytest.mark.synth
+@pytest.mark.slow
 def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     """`ese-hw demo`: compress, the generated tree with load.bin, that load.bin through
     the AXI top in RTL (bit-exact), the estimate, a sweep on a Dask LocalCluster, and
@@ -363,8 +367,8 @@ def test_compress_errors(files, tmp_path, capsys, case):
     src = make(files, tmp_path)
     before = set(os.listdir(tmp_path))
     out, rep = tmp_path / "out.npz", tmp_path / "r.json"
-    assert main(["compress", src, "-o", str(out), *CFG, *extra, "--report", str(rep)]) == 2
-    line = _one_error_line(capsys)
+    code = main(["compress", src, "-o", str(out), *CFG, *extra, "--report", str(rep)])
+    line = _one_error_line(code, capsys)
     assert words in line
     assert set(os.listdir(tmp_path)) == before            # no output, no temporary
 
@@ -408,9 +412,9 @@ def test_compress_calib_errors(files, tmp_path, capsys, case):
     make, words = CALIB_ERRORS[case]
     calib = make(files, tmp_path)
     before = set(os.listdir(tmp_path))
-    assert main(["compress", str(files.weights), "-o", str(tmp_path / "o.npz"), *CFG,
-                 "--calib", calib]) == 2
-    assert words in _one_error_line(capsys)
+    code = main(["compress", str(files.weights), "-o", str(tmp_path / "o.npz"), *CFG,
+                 "--calib", calib])
+    assert words in _one_error_line(code, capsys)
     assert set(os.listdir(tmp_path)) == before
 
 
@@ -472,9 +476,9 @@ def test_run_errors(files, tmp_path, capsys, case):
     model, x = make_model(files, tmp_path), make_x(files, tmp_path)
     before = set(os.listdir(tmp_path))
     y, rep = tmp_path / "y.npy", tmp_path / "r.json"
-    assert main(["run", model, "--inputs", x, "-o", str(y), *extra,
-                 "--report", str(rep)]) == 2
-    assert words in _one_error_line(capsys)
+    code = main(["run", model, "--inputs", x, "-o", str(y), *extra,
+                 "--report", str(rep)])
+    assert words in _one_error_line(code, capsys)
     assert set(os.listdir(tmp_path)) == before
 
 
@@ -496,8 +500,8 @@ def test_run_errors(files, tmp_path, capsys, case):
                        ("x", "--ew-share must be an integer, got 'x'"))],
 ])
 def test_other_errors(tmp_path, capsys, argv, words):
-    assert main([a.format(d=tmp_path) for a in argv]) == 2
-    assert words in _one_error_line(capsys)
+    code = main([a.format(d=tmp_path) for a in argv])
+    assert words in _one_error_line(code, capsys)
     assert os.listdir(tmp_path) == []
 
 
@@ -510,8 +514,8 @@ def test_demo_refuses_an_out_dir_it_may_not_write(tmp_path, capsys):
     (foreign / "mine.txt").write_text("x")
     for out, words in ((tmp_path / "file", "exists and is not a directory"),
                        (tmp_path / "d", "is not an ese-hw generate output")):
-        assert main(["demo", "--out", str(out)]) == 2
-        assert words in _one_error_line(capsys)
+        code = main(["demo", "--out", str(out)])
+        assert words in _one_error_line(code, capsys)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["d", "file", "mine.txt", "xcku060"]
 
 
@@ -519,18 +523,18 @@ def test_failed_run_keeps_existing_output(files, tmp_path, capsys):
     # The report directory does not exist: the run fails and the old output survives.
     y = tmp_path / "y.npy"
     y.write_bytes(b"previous")
-    assert main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y),
-                 "--report", str(tmp_path / "nodir" / "r.json")]) == 2
-    assert "cannot write" in _one_error_line(capsys)
+    code = main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y),
+                 "--report", str(tmp_path / "nodir" / "r.json")])
+    assert "cannot write" in _one_error_line(code, capsys)
     assert y.read_bytes() == b"previous"
     assert sorted(os.listdir(tmp_path)) == ["y.npy"]
 
 
 def test_output_is_a_directory(files, tmp_path, capsys):
     (tmp_path / "y.npy").mkdir()
-    assert main(["run", str(files.model), "--inputs", str(files.x), "-o",
-                 str(tmp_path / "y.npy")]) == 2
-    assert "is a directory" in _one_error_line(capsys)
+    code = main(["run", str(files.model), "--inputs", str(files.x), "-o",
+                 str(tmp_path / "y.npy")])
+    assert "is a directory" in _one_error_line(code, capsys)
     assert os.listdir(tmp_path) == ["y.npy"]
 
 

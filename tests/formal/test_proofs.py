@@ -15,7 +15,11 @@ import inspect
 import os
 
 import pytest
-from harnesses import (
+
+from ese_hw.errors import EseError
+from ese_hw.synthesis import formal
+from ese_hw.synthesis.formal import internal, run_formal
+from tests.formal.harnesses import (
     COVER_DEPTH,
     PROOFS,
     TOP_DEPTH,
@@ -24,9 +28,8 @@ from harnesses import (
     TopHarness,
 )
 
-from ese_hw.errors import EseError
-from ese_hw.synthesis import formal
-from ese_hw.synthesis.formal import internal, run_formal
+# The whole folder is the formal tier (``make formal``), option checks included.
+pytestmark = pytest.mark.formal
 
 
 @pytest.mark.parametrize("name", [n for n, (_, k, _) in PROOFS.items() if k])

@@ -2,10 +2,10 @@
 
 import numpy as np
 from amaranth.sim import Simulator
-from sim_streams import get_frames, put_frames, stream_put
 
 from ese_hw.model.images import channel_images
 from ese_hw.model.loadstream import load_stream_words
+from tests.gateware.sim_streams import get_frames, put_frames, stream_put
 
 __all__ = ["run_channel", "channel_load_payloads"]
 

@@ -15,7 +15,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from amaranth.utils import bits_for, ceil_log2
-from sim_streams import stream_put
 
 from ese_hw.gateware.accumulator import Accumulator
 from ese_hw.gateware.broadcaster import LockstepFanout
@@ -23,6 +22,7 @@ from ese_hw.gateware.load import LoadTarget, load_layout, loadable_memory, route
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.gateware.pointer import column_request_layout
 from ese_hw.model.cycles import ArrayTimer
+from tests.gateware.sim_streams import stream_put
 
 __all__ = ["PEArray", "array_cycles", "random_image_mats", "read_rows", "run_array"]
 

@@ -9,10 +9,10 @@ import pytest
 from amaranth.hdl import Elaboratable, Fragment, Module, UnusedElaboratable, signed
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-from pe_bench import read_rows
 
 from ese_hw.errors import EseError
 from ese_hw.gateware.accumulator import LUTRAM_ROWS, Accumulator
+from tests.gateware.pe_bench import read_rows
 
 
 def wrap(v, bits):

@@ -12,10 +12,10 @@ covering positive, zero and negative index shifts.
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put
 
 from ese_hw.gateware.activation import LookupUnit
 from ese_hw.model.lut import lut_index, make_lut
+from tests.gateware.sim_streams import stream_get, stream_put
 
 
 def run_lookup(dut, inputs, *, seed, idle_prob, stall_prob):

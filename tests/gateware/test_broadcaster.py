@@ -6,10 +6,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put, stream_rules
 
 from ese_hw.gateware.broadcaster import Broadcaster, LockstepFanout
 from ese_hw.gateware.scheduler import Phase
+from tests.gateware.sim_streams import stream_get, stream_put, stream_rules
 
 
 class Bench(wiring.Component):

@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Fragment, UnusedElaboratable
-from channel_bench import channel_load_payloads, run_channel
 
 from ese_hw.gateware.channel import Channel
 from ese_hw.gateware.params import ChannelParams
@@ -21,6 +20,7 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.loadstream import load_config
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
+from tests.gateware.channel_bench import channel_load_payloads, run_channel
 
 
 def _model(n_in, cells, proj, cfg, seed=0):

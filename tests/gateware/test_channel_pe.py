@@ -11,7 +11,6 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
-from sim_streams import stream_put
 
 from ese_hw.gateware.pe import ChannelPE
 from ese_hw.gateware.readout import YReadout
@@ -21,6 +20,7 @@ from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import Timing
+from tests.gateware.sim_streams import stream_put
 
 
 def _pe(model, n_lanes, timing, **kw):

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
-from channel_bench import channel_load_payloads, run_channel
 
 from ese_hw.gateware.channel import Channel
 from ese_hw.gateware.params import ChannelParams
@@ -19,6 +18,7 @@ from ese_hw.model.encode import entry_table
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.images import channel_images, load_words, walk_groups
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
+from tests.gateware.channel_bench import channel_load_payloads, run_channel
 
 # I = 10, H = 12 on 4 PEs (3 cells each); K = 2 and G = 2 divide 4.
 N_IN, CELLS = 10, 12

@@ -5,7 +5,6 @@ bit-exact with the golden model and cycle-exact with the cycle model."""
 
 import numpy as np
 import pytest
-from channel_bench import channel_load_payloads, run_channel
 
 from ese_hw.gateware.channel import Channel
 from ese_hw.gateware.params import ChannelParams
@@ -13,6 +12,7 @@ from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
+from tests.gateware.channel_bench import channel_load_payloads, run_channel
 
 # I 3, H 8, P 2: 4 PEs split each W_ym row in 2 parts, 8 PEs in 4.
 N_IN, CELLS, PROJ = 3, 8, 2

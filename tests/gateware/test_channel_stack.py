@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import get_frames, put_frames, stream_put
 
 from ese_hw.gateware.load import LoadError
 from ese_hw.gateware.params import ChannelParams, StackParams
@@ -17,6 +16,7 @@ from ese_hw.model.golden import GoldenStack
 from ese_hw.model.images import channel_images
 from ese_hw.model.loadstream import load_stream_words, stack_load_words
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
+from tests.gateware.sim_streams import get_frames, put_frames, stream_put
 
 
 def _layer(n_in, n_cells, n_proj, seed):

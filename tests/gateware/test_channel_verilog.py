@@ -9,6 +9,7 @@ from ese_hw.model.lstmp import random_weights
 from ese_hw.simulation.runner import generate_verilog, simulator_available, verilator_lint
 
 
+@pytest.mark.sim
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
 def test_channel_verilator_lint(tmp_path):
     # 8 PEs, 2 lock-step channels, 6-bit indices, run-time loading: every part of the

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put, stream_rules
 
 from ese_hw.gateware.elementwise import ElementwiseUnit
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import random_weights
 from ese_hw.model.timing import DEFAULT_TIMING, Timing
+from tests.gateware.sim_streams import stream_get, stream_put, stream_rules
 
 FIELDS = ("acc_i", "acc_f", "acc_c", "acc_o", "c_prev", "p_i", "p_f", "p_o")
 

@@ -5,12 +5,12 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
 from amaranth.sim import Simulator
-from pe_bench import random_image_mats
-from sim_streams import stream_put
 
 from ese_hw.gateware.matrix_reader import MatrixReader
 from ese_hw.model.encode import encode_spmv, entry_table
 from ese_hw.model.images import group_starts, sub_bits
+from tests.gateware.pe_bench import random_image_mats
+from tests.gateware.sim_streams import stream_put
 
 
 @pytest.mark.parametrize("index_bits", [2, 5])

@@ -4,13 +4,13 @@ bit-exact against the golden SpMV, cycle-exact against ``ArrayTimer``."""
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment, signed
-from pe_bench import PEArray, array_cycles, random_image_mats, run_array
 
 from ese_hw.gateware.pe import ColumnWalker
 from ese_hw.model import golden
 from ese_hw.model.encode import encode_spmv, split_rows
 from ese_hw.model.images import LOAD_BIAS, LOAD_ENTRY, LOAD_PTR
 from ese_hw.model.loadstream import pack_load_words
+from tests.gateware.pe_bench import PEArray, array_cycles, random_image_mats, run_array
 
 
 def make_dut(image, *, accum_bits, act_bits, queue_depth, init=True, bias=None):

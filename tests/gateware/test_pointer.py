@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_put
 
 from ese_hw.gateware.pointer import PointerReader
+from tests.gateware.sim_streams import stream_get, stream_put
 
 
 # 1, 6, 7: both banks in one shared memory; 1100: a memory per bank.

@@ -11,12 +11,12 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-from sim_streams import stream_get, stream_rules
 
 from ese_hw.gateware.lanes import accum_lanes_layout
 from ese_hw.gateware.readout import YBank, YOutput, YReadout
 from ese_hw.model.quant import rshift_round, sat
 from ese_hw.model.timing import Timing
+from tests.gateware.sim_streams import stream_get, stream_rules
 
 ACT_BITS, ACCUM_BITS = 12, 30
 

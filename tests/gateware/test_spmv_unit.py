@@ -4,13 +4,13 @@ stream, every lane's gate and projection accumulators bit-exact with the golden 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import stream_put
 
 from ese_hw.gateware.pe import SpmvUnit
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.golden import GoldenModel, spmv
 from ese_hw.model.images import channel_images
 from ese_hw.model.lstmp import random_weights
+from tests.gateware.sim_streams import stream_put
 
 
 def run_unit(model, p, columns, *, c_n, queue_depth, seed, idle, k=1):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-from sim_streams import stream_put
 
 from ese_hw.gateware.xbuffer import InputBuffer
+from tests.gateware.sim_streams import stream_put
 
 
 def run_buffer(n_in, c_n, frames, resets, *, seed, x_idle, step_gap, k=1):

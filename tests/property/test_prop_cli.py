@@ -164,7 +164,13 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+#: The commands whose drawn options may reach a tool (``run --engine rtl``: a simulator;
+#: ``estimate``: Yosys), by the tier marker that allows it (tests/conftest.py).
+TOOL_MARKS = {"run": pytest.mark.sim, "estimate": pytest.mark.synth}
+
+
+@pytest.mark.parametrize("command", [pytest.param(c, marks=TOOL_MARKS.get(c, ()))
+                                     for c in COMMANDS])
 def test_every_option_works_or_fails_in_one_line(ws, command):
     if command == "import" and ws.pt is None:
         pytest.skip("ese-hw import needs the torch extra")
@@ -218,6 +224,6 @@ def test_extremes_give_one_line_naming_the_value(ws, args, words):
     out.mkdir()
     args = [a.format(out=out, weights=ws.weights) for a in args]
     r = run_cli(args)
-    line = assert_one_line_error(r.err, r.code)
+    line = assert_one_line_error(r.code, r.err)
     assert words in line, line
     assert os.listdir(out) == []

@@ -147,6 +147,6 @@ def check_command(ws, args):
         # traceback or a library's warning.
         assert all(line.startswith("ese-hw: warning: ") for line in r.err.splitlines()), r.err
         return "ok"
-    assert_one_line_error(r.err, r.code)
+    assert_one_line_error(r.code, r.err)
     assert snapshot(*guarded) == before, args               # nothing written
     return "error"

@@ -47,6 +47,8 @@ from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
 from ese_hw.simulation.rtl import performance, run_rtl
 from ese_hw.simulation.runner import SIMULATORS, VERILATOR_FAST_BUILD_ARGS, simulator_available
 
+pytestmark = pytest.mark.sim
+
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 T = 24
 

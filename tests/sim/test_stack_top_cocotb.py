@@ -25,6 +25,8 @@ from ese_hw.simulation.rtl import TOP_TB_MODULE, stack_params, top_key
 from ese_hw.simulation.runner import SIMULATORS, build_design, run_test, simulator_available
 from ese_hw.simulation.testbenches.tb_top import read_top_out, top_tb_data
 
+pytestmark = pytest.mark.sim
+
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 SHAPES = ((3, 8, 4), (4, 8, 4))
 T = 6

@@ -41,6 +41,8 @@ from ese_hw.simulation.runner import (
 )
 from ese_hw.simulation.testbenches.tb_top import read_top_out, refused_load_streams, top_tb_data
 
+pytestmark = pytest.mark.sim
+
 BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "sim"
 SHAPE = (8, 12, 6)
 T = 6

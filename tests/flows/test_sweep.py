@@ -74,6 +74,8 @@ def _direct(n_pe):
     return cyc, performance(model, cyc["frame_done"], n_channels=2), estimate(design.params)
 
 
+@pytest.mark.sim
+@pytest.mark.synth
 def test_outputs_match_direct_calls(swept):
     rows = _rows(swept)
     assert [r["key"] for r in rows] == KEYS
@@ -98,6 +100,8 @@ def test_outputs_match_direct_calls(swept):
                                                                rel=1e-5)
 
 
+@pytest.mark.sim
+@pytest.mark.synth
 def test_rtl_check_smallest_point(swept):
     first, second = _rows(swept)
     check = first["rtl_check"]
@@ -112,6 +116,8 @@ def test_rtl_check_smallest_point(swept):
     assert (table[1]["rtl_bit_exact"], table[1]["rtl_cycles_equal"]) == ("", "")
 
 
+@pytest.mark.sim
+@pytest.mark.synth
 def test_files_and_plots(swept):
     assert sorted(p.name for p in (swept / "points").iterdir()) == [f"{k}.json" for k in KEYS]
     manifest = json.loads((swept / sweep.MANIFEST).read_text())
@@ -122,6 +128,8 @@ def test_files_and_plots(swept):
     assert not [p for p in swept.rglob(".ese-hw-*")]
 
 
+@pytest.mark.sim
+@pytest.mark.synth
 def test_resume_computes_only_missing_points(swept, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(swept, out)
@@ -151,6 +159,8 @@ def test_resume_computes_only_missing_points(swept, tmp_path):
     assert all((out / name).is_file() for name in PLOTS)
 
 
+@pytest.mark.sim
+@pytest.mark.synth
 def test_other_settings_refused(swept, capsys):
     before = sorted(os.listdir(swept))
     assert main(["sweep", *GRID, "--frames", str(FRAMES + 1), "-o", str(swept)]) == 2

@@ -52,6 +52,7 @@ def small(tmp_path_factory):
     return design.params, result, root, yosys.calls
 
 
+@pytest.mark.synth
 def test_small_estimate_from_yosys(small):
     params, r, _, calls = small
     assert calls == 2                                    # one PE and the shell
@@ -77,6 +78,7 @@ def test_small_estimate_from_yosys(small):
     assert r["params"] == params.to_dict()
 
 
+@pytest.mark.synth
 def test_second_call_is_cached(small, monkeypatch):
     params, first, root, _ = small
     yosys = CountingYosys(monkeypatch)
@@ -90,6 +92,7 @@ def test_second_call_is_cached(small, monkeypatch):
     assert len(files) == 1 and json.loads(files[0].read_text())["params"] == params.to_dict()
 
 
+@pytest.mark.synth
 @pytest.mark.parametrize("margin", [0, -0.5, 1.01, float("nan"), True, "0.8", None])
 def test_margin_checked(margin, small, monkeypatch):
     params, _, root, _ = small
@@ -113,6 +116,7 @@ def test_params_type_checked(tmp_path):
 
 # ---------------------------------------------------------------------------- command line
 
+@pytest.mark.synth
 def test_cli_table_and_report(small, tmp_path, capsys, monkeypatch):
     """The command reaches the same (cached) estimate: same options, same configuration."""
     params, first, root, _ = small
@@ -173,6 +177,7 @@ def test_cli_bad_options(bad, message, tmp_path, capsys, monkeypatch):
 
 # ---------------------------------------------------------------------------- composition
 
+@pytest.mark.synth
 @pytest.mark.slow
 @pytest.mark.parametrize("n_pe, ew_share", [(8, 1), (4, 2)])
 def test_composition_matches_flat_synthesis(tmp_path, n_pe, ew_share):
@@ -224,6 +229,7 @@ def test_pe_extrapolated_over_lanes():
         "LUT": 220, "FF": 110, "DSP48E2": 10, "BRAM36": 2.0, "lut_levels": 6}
 
 
+@pytest.mark.synth
 @pytest.mark.slow
 def test_lane_extrapolation_matches_synthesis(tmp_path, monkeypatch):
     """A 16-lane PE extrapolated from its 4- and 8-lane PEs against the 16-lane PE

@@ -49,6 +49,7 @@ class MacWithMemory(wiring.Component):
         return m
 
 
+@pytest.mark.synth
 def test_yosys_estimate_maps_dsp_carry_bram(tmp_path):
     verilog = generate_verilog(MacWithMemory(), "mac_mem", tmp_path)
     t0 = time.perf_counter()
@@ -84,6 +85,7 @@ def _check_xor_tree(est, width, levels):
     assert est["FF"] == width + 1 and est["LUT"] >= -(-(width - 1) // 5)
 
 
+@pytest.mark.synth
 def test_lut_levels_of_a_known_tree(tmp_path):
     """64 bits need 3 levels, and ABC9 (mapping for delay and area) was measured to use
     4 (6 bits, one LUT, are checked with the result cache below: one Yosys run less)."""
@@ -91,6 +93,7 @@ def test_lut_levels_of_a_known_tree(tmp_path):
     _check_xor_tree(est, 64, (3, 4))
 
 
+@pytest.mark.synth
 def test_result_cache_by_content(tmp_path, monkeypatch):
     """With ``ESE_SYNTH_CACHE`` set, the same input is synthesized once and a failed run
     is not kept; unset, nothing is written. The input is the 6-bit XOR tree: one LUT."""
@@ -118,6 +121,7 @@ def test_result_cache_by_content(tmp_path, monkeypatch):
     assert len(runs) == 3 and len(list(cache.glob("synth-*.json"))) == 1
 
 
+@pytest.mark.synth
 def test_result_cache_key_covers_every_input():
     key = synth_module._cache_key
     base = key(b"module t; endmodule", "t", "xcu", ["t.pe0"])
@@ -141,6 +145,7 @@ class Wrapper(wiring.Component):
         return m
 
 
+@pytest.mark.synth
 def test_split_verilog_modules_and_blackbox(tmp_path):
     text = amaranth_verilog.convert(Wrapper(), name="wrap")
     modules = split_verilog_modules(text)

@@ -24,7 +24,7 @@ from ese_hw.simulation.runner import simulator_available
 
 T = 5
 #: The cocotb channel tests' build directory (tests/sim/test_channel_cocotb.py).
-SHARED_BUILD = Path(__file__).resolve().parents[1] / "build" / "sim"
+SHARED_BUILD = Path(__file__).resolve().parents[2] / "build" / "sim"
 REPORT_KEYS = ("cycles_per_frame", "utilization", "latency_us_at_200mhz", "gops_at_200mhz",
                "dense_equiv_gops_at_200mhz", "model_cycles_per_frame", "frames", "engine",
                "max_abs_error", "mean_abs_error", "bit_exact_vs_golden")
@@ -53,6 +53,7 @@ def _rtl(files, *extra):
             "--build-dir", str(files.build), *extra]
 
 
+@pytest.mark.sim
 def test_rtl_engine_equals_golden_with_report(files, tmp_path, capsys):
     y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
     assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
@@ -72,6 +73,7 @@ def test_rtl_engine_equals_golden_with_report(files, tmp_path, capsys):
     assert "bit-exact vs golden: True" in capsys.readouterr().out
 
 
+@pytest.mark.sim
 @pytest.mark.parametrize("ew_share", [1, 2])
 def test_rtl_engine_two_channels(files, tmp_path, ew_share):
     """Two lanes, each PE with its own element-wise unit or both PEs sharing one."""
@@ -133,6 +135,7 @@ def test_channels_needs_rtl_engine(files, tmp_path, capsys):
     assert "--broadcast needs --engine rtl" in capsys.readouterr().err
 
 
+@pytest.mark.sim
 def test_rtl_engine_broadcast(files, tmp_path):
     """``--broadcast 2`` builds a K = 2 channel (loaded at run time with the grouped
     images): bit-exact, on the cycle model's cycles for K = 2. (At this tiny shape the
@@ -146,6 +149,7 @@ def test_rtl_engine_broadcast(files, tmp_path):
     assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
 
 
+@pytest.mark.sim
 def test_rtl_engine_runs_a_plain_lstm_layer(tmp_path, capsys):
     """A plain LSTM layer (no W_ym, y = m rescaled) from its weights file through
     ``compress`` and ``run --engine rtl`` (two lanes, ``--broadcast 2 --ew-share 2``):
@@ -179,6 +183,7 @@ def test_rtl_engine_runs_a_plain_lstm_layer(tmp_path, capsys):
     assert "bit-exact vs golden: True" in capsys.readouterr().out
 
 
+@pytest.mark.sim
 def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     """One rtl run: one golden model (outputs and the cycle model's trace), one
     computation of the memory images (build key, Verilog and load words)."""
@@ -208,6 +213,7 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     assert made == {"golden": 1, "images": 1}
 
 
+@pytest.mark.sim
 def test_rtl_progress_counts_every_frame(files, capsys):
     """With progress on, the simulation's line reaches T of T frames (reported by the
     testbench through the runner's pipe); off, nothing is drawn."""
@@ -222,6 +228,7 @@ def test_rtl_progress_counts_every_frame(files, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.sim
 @pytest.mark.parametrize("preload", [True, False])
 def test_cached_run_makes_no_channel(files, monkeypatch, preload):
     """The testbench data come from the channel's parameters (ChannelParams), so a run
@@ -282,6 +289,7 @@ def test_entry_capacity_rounds_to_whole_bram36():
     assert [entry_capacity(m) for m in models] == [12288, 12288]
 
 
+@pytest.mark.sim
 def test_second_model_of_a_configuration_reuses_the_build(two_models, tmp_path, monkeypatch):
     """The rtl engine loads the model through the load stream: the build is keyed by the
     configuration, so a second model of it runs on the first one's build (the channel
@@ -325,6 +333,7 @@ def test_load_refuses_a_model_bigger_than_the_entry_depth(two_models, tmp_path):
     assert not list(tmp_path.iterdir())                 # refused before building
 
 
+@pytest.mark.sim
 def test_bake_keeps_the_images_in_the_verilog(files, tmp_path, capsys):
     """``--bake``: the images are in the Verilog (no load; its own build), the outputs
     still equal the golden model's."""
@@ -353,6 +362,7 @@ def test_bake_needs_the_rtl_engine(files, tmp_path, capsys):
     assert not y_path.exists()
 
 
+@pytest.mark.sim
 def test_run_top_loads_the_model_and_equals_golden(two_models, tmp_path):
     """rtl.run_top: each model's load.bin through the AXI4-Stream top's s_axis_load,
     two lanes of frames with pauses on every interface and a lane restarted by TUSER;
@@ -378,6 +388,7 @@ def test_run_top_loads_the_model_and_equals_golden(two_models, tmp_path):
 
 # ---------------------------------------------------------------------------- stacks
 
+@pytest.mark.sim
 def test_rtl_engine_runs_a_two_layer_stack(tmp_path, monkeypatch):
     """A 2-layer LSTMP stack (weights file by save_weight_stack, compressed by the CLI)
     runs with both layers on chip, loaded through the stack's one load stream: bit-exact

@@ -134,6 +134,7 @@ def test_axi_port_names_in_verilog_and_config(out):
             ("loaded", "loading", "load_error")] == [("out", 1), ("out", 1), ("out", 3)]
 
 
+@pytest.mark.sim
 @pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not installed")
 @pytest.mark.parametrize("fixture", ["out", "baked"])
 def test_verilog_passes_verilator_lint(fixture, request):

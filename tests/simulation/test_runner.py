@@ -80,6 +80,7 @@ def _need(sim):
         pytest.skip(f"{sim} is not installed (make sysdeps / make venv)")
 
 
+@pytest.mark.sim
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_stream_fifo_random_stalls(sim, tmp_path_factory, request):
     _need(sim)
@@ -118,6 +119,7 @@ def test_stream_fifo_random_stalls(sim, tmp_path_factory, request):
     assert not other.cached and other.directory != result.build_dir
 
 
+@pytest.mark.sim
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_failures_are_reported(sim, tmp_path_factory):
     """A FIFO that loses words must make run_cocotb raise, naming the failed cocotb test."""
@@ -136,6 +138,7 @@ def test_failures_are_reported(sim, tmp_path_factory):
         )
 
 
+@pytest.mark.sim
 def test_stream_rule_violations_are_reported(tmp_path_factory):
     """The stalling sink's stream-rule check (used on the channel's y) catches a valid
     that drops before its transfer, though every word arrives."""
