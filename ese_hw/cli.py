@@ -19,6 +19,10 @@ unreadable or malformed file, an unwritable output) is reported as one line
 ``ese-hw: error: <message>`` on stderr with exit status 2, and no output file is
 written: all outputs of a command are staged in temporary files beside their
 targets and moved into place (``os.replace``) only once everything has succeeded.
+RTL that differs from the golden model (``run --engine rtl``, ``sweep --rtl-check``,
+``demo``) is the one line of a :class:`~ese_hw.errors.MismatchError` with exit status 1,
+naming the first differing lane, frame and element; ``run`` writes its outputs and
+report first, so that the user can look.
 """
 
 import argparse
@@ -30,7 +34,7 @@ import tempfile
 import numpy as np
 
 from . import __version__
-from .errors import EseError
+from .errors import EseError, MismatchError
 from .flows import demo, sweep
 from .flows import engines as flows
 from .flows.demo import DEFAULT_RTL_FRAMES, run_demo
@@ -62,7 +66,10 @@ from .simulation.rtl import check_ew_share, check_rtl_options
 __all__ = ["main", "build_parser"]
 
 PROG = "ese-hw"
+#: Exit statuses: bad input (and every other error), and RTL that differs from the golden
+#: model (:class:`~ese_hw.errors.MismatchError`; its outputs and report are written).
 EXIT_ERROR = 2
+EXIT_MISMATCH = 1
 
 
 # ---------------------------------------------------------------------------- file I/O
@@ -332,7 +339,7 @@ def _run_message(args, run):
                 f"channel(s) -> "
                 f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
                 f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
-                f"{r['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
+                f"{r['latency_us']:.2f} us at {r['clock_mhz']:g} MHz; bit-exact vs golden: "
                 f"{r['bit_exact_vs_golden']}; {_build_note(r)}")
     msg = f"{r['engine']}: {r['frames']} frames -> {args.output} {run.y.shape}"
     if "max_abs_error" in r:
@@ -374,6 +381,8 @@ def cmd_run(args, out):
         out.json(args.report, {**run.report, "model": kind})
     out.commit()
     print(_run_message(args, run))
+    if run.mismatch is not None:          # written first, so that the user can look
+        raise run.mismatch
 
 
 def cmd_demo(args, out):
@@ -396,7 +405,7 @@ def cmd_generate(args, out):
     share = design.params.ew_share
     share = f", {share} PEs per element-wise unit" if share > 1 else ""
     print(f"model {design.source}; {design.params.n_pe} PEs x {design.params.n_channels} "
-          f"channel(s){share}; cycle model {perf['frame_interval_cycles']:.0f} cycles/frame, "
+          f"channel(s){share}; cycle model {perf['cycles_per_frame']:.0f} cycles/frame, "
           f"{perf['latency_us']:.2f} us at {design.clock_mhz:g} MHz, U {perf['utilization']:.3f}")
 
 
@@ -412,6 +421,9 @@ def cmd_sweep(args, out):
                              scheduler=args.scheduler, n_workers=args.workers,
                              rtl_check=args.rtl_check)
     print(sweep.format_summary(result, args.output))
+    mismatch = sweep.rtl_mismatch(result["rows"])
+    if mismatch is not None:                # the tables name it too: FAIL
+        raise mismatch
 
 
 def cmd_estimate(args, out):
@@ -610,9 +622,12 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:                   # usage errors (2), --help / --version (0)
         return e.code if isinstance(e.code, int) else EXIT_ERROR
+    code = EXIT_ERROR
     try:
         with _Outputs() as out:
             args.func(args, out)
+    except MismatchError as e:
+        msg, code = str(e), EXIT_MISMATCH
     except EseError as e:
         msg = str(e)
     except OSError as e:                      # an output that could not be written
@@ -620,7 +635,7 @@ def main(argv=None) -> int:
     else:
         return 0
     print(f"{PROG}: error: {_one_line(msg)}", file=sys.stderr)
-    return EXIT_ERROR
+    return code
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from ..model.compress import (
 from ..model.encode import proj_split
 from ..model.limits import (
     CLOCK_MHZ_RANGE,
+    DEFAULTS,
     LIMITS,
     check_divides_pes,
     check_int,
@@ -53,7 +54,6 @@ from ..model.limits import (
 from ..model.lstmp import random_weights
 from ..model.npzio import read_npz
 from ..model.stack import weight_stack_from_arrays
-from ..simulation.rtl import CLOCK_MHZ
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
            "add_design_options", "cached_compress", "design_from_args", "file_digest",
@@ -152,8 +152,8 @@ def add_design_options(parser, *, multi=False):
                              f"divide the PE count (default 1)")
     parser.add_argument("--queue-depth", metavar="Q", default=str(_QUEUE_DEPTH_DEFAULT),
                         help=f"activation queue depth per PE (default {_QUEUE_DEPTH_DEFAULT})")
-    parser.add_argument("--clock-mhz", metavar="F", default=str(CLOCK_MHZ),
-                        help=f"clock frequency in MHz (default {CLOCK_MHZ:g})")
+    parser.add_argument("--clock-mhz", metavar="F", default=str(DEFAULTS["clock_mhz"]),
+                        help=f"clock frequency in MHz (default {DEFAULTS['clock_mhz']:g})")
     parser.set_defaults(design_multi=multi)
     return parser
 
@@ -405,7 +405,7 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
 
 def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_channels=1,
                 index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT, broadcast=1, ew_share=1,
-                clock_mhz=CLOCK_MHZ, cache_dir=DEFAULT_CACHE_DIR):
+                clock_mhz=DEFAULTS["clock_mhz"], cache_dir=DEFAULT_CACHE_DIR):
     """A checked :class:`Design`.
 
     Parameters

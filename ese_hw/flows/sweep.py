@@ -4,8 +4,9 @@ against area.
 Every point of the grid is one :class:`~ese_hw.flows.design.Design`: its compressed model
 (cached on disk by :mod:`ese_hw.flows.design`), the golden and cycle models over ``frames``
 seeded input frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; C
-lock-step channels run C different sequences), the figures of DESIGN.md section 4
-(:func:`ese_hw.simulation.rtl.performance`) and the resource estimate
+lock-step channels run C different sequences), the figures
+(:func:`ese_hw.model.figures.frame_figures`, as ``generate`` and ``run`` report them) and
+the resource estimate
 (:func:`ese_hw.flows.estimate.estimate`, cached by configuration).
 
 Points run as tasks on Dask distributed: a ``LocalCluster`` of one single-threaded
@@ -40,14 +41,15 @@ import numpy as np
 from distributed import Client, LocalCluster, as_completed
 from distributed.comm import resolve_address
 
-from ..errors import EseError
+from ..errors import EseError, MismatchError
 from ..model.compress import Config, is_compressed
 from ..model.cycles import stack_cycles
+from ..model.figures import frame_figures
 from ..model.golden import GoldenStack
 from ..model.limits import LIMITS, check_int
 from ..model.npzio import atomic_write, read_npz
 from ..model.stack import stack_float
-from ..simulation.rtl import CLOCK_MHZ, performance
+from ..simulation.rtl import mismatch_error
 from ..simulation.runner import progress_line
 from .design import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
@@ -58,7 +60,7 @@ from .plots import plot_all
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_GRID", "MANIFEST", "RESOURCES", "SweepSettings",
            "best_fits", "dask_client", "format_summary", "grid_from_sweep_args",
-           "plot_sweep", "point_key", "run_point", "run_rtl_check",
+           "plot_sweep", "point_key", "rtl_mismatch", "run_point", "run_rtl_check",
            "run_sweep", "sweep_inputs", "write_tables"]
 
 #: The file that marks a directory as a sweep and holds its settings.
@@ -155,16 +157,6 @@ def _padding_fraction(model):
     return float(padding / max(1, padding + sum(st["nnz_total"] for st in stats)))
 
 
-def _at_clock(perf, clock_mhz):
-    """:func:`ese_hw.simulation.rtl.performance` states its figures at
-    :data:`ese_hw.simulation.rtl.CLOCK_MHZ`;
-    time scales with the clock period, throughput with the frequency."""
-    scale = CLOCK_MHZ / clock_mhz
-    return {"latency_us": perf["latency_us_at_200mhz"] * scale,
-            "gops": perf["gops_at_200mhz"] / scale,
-            "dense_equiv_gops": perf["dense_equiv_gops_at_200mhz"] / scale}
-
-
 def _estimate_columns(params, settings):
     est = estimate(params, margin=settings.margin, progress=False,
                    cache_dir=settings.estimate_cache_dir or ESTIMATE_CACHE_DIR)
@@ -199,25 +191,18 @@ def run_point(point, settings):
     model, c_n = design.model, point["n_channels"]
     x, x_q = _quantized_inputs(model, c_n, settings)
     cyc = stack_cycles(model, x_q, queue_depth=design.params.queue_depth,
-                       broadcast=design.params.broadcast, ew_share=design.params.ew_share)
-    perf = performance(model, cyc["frame_done"], n_channels=c_n)
+                       broadcast=design.params.broadcast, ew_share=design.params.ew_share,
+                       timing=design.params.timing)
     golden = GoldenStack(model)
     y = cyc["y"] / 2.0 ** golden.fa
     ref = np.stack([stack_float(golden.stack.float_layers, s) for s in x])
-    timing = _at_clock(perf, design.clock_mhz)
     row = {
         "key": point_key(**point), **point,
         "frames": settings.frames, "queue_depth": design.params.queue_depth,
-        "clock_mhz": design.clock_mhz,
-        "cycles_per_frame": perf["cycles_per_frame"],
-        "utilization": perf["utilization"],
-        # One frame per cycles_per_frame in steady state; a frame's step takes that
-        # long too (the scheduler runs one step at a time), so at batch 1 the two agree.
-        "frame_interval_us": timing["latency_us"],
-        "latency_us": timing["latency_us"],
-        "gops": timing["gops"],
-        "dense_equiv_gops": timing["dense_equiv_gops"],
-        "useful_macs_per_frame": perf["useful_macs_per_frame"],
+        # The figures of generate and run: latency one interval (the scheduler runs one
+        # step at a time, so at batch 1 a frame's step takes one interval).
+        **frame_figures(model, n_channels=c_n, clock_mhz=design.clock_mhz,
+                        frame_done=cyc["frame_done"]),
         "padding_fraction": _padding_fraction(model),
         "golden_vs_float_max_abs_error": output_errors(y, ref)["max_abs_error"],
         **_estimate_columns(design.params, settings),
@@ -239,6 +224,7 @@ def run_rtl_check(point, settings, build_root):
     rep = run.report
     return {"sim": "verilator", "frames": rep["frames"],
             "bit_exact_vs_golden": rep["bit_exact_vs_golden"],
+            "first_mismatch": rep["first_mismatch"],
             "cycles_equal_model": bool(np.array_equal(run.rtl.frame_done,
                                                       run.model_frame_done)),
             "rtl_cycles_per_frame": rep["cycles_per_frame"],
@@ -369,6 +355,20 @@ def best_fits(rows):
         return {"most_gops": None, "lowest_latency": None}
     return {"most_gops": max(fit, key=lambda r: (r["gops"], -r["latency_us"])),
             "lowest_latency": min(fit, key=lambda r: (r["latency_us"], -r["gops"]))}
+
+
+def rtl_mismatch(rows):
+    """The :class:`~ese_hw.errors.MismatchError` of the first row whose RTL check differs
+    from the golden model (one line naming the point, lane, frame and element), or
+    ``None``: the command line raises it once the tables are written."""
+    for row in rows:
+        check = row.get("rtl_check") or {}
+        if check.get("bit_exact_vs_golden") is False:
+            where = f"point {row['key']}: RTL simulation on {check['sim']}"
+            if check.get("first_mismatch") is None:     # a row of an older sweep
+                return MismatchError(f"{where}: outputs differ from the golden model")
+            return mismatch_error(where, check["first_mismatch"])
+    return None
 
 
 # ---------------------------------------------------------------------------- run
