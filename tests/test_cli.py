@@ -173,7 +173,8 @@ def test_run_float(files, tmp_path, which):
 #: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
 #: tests/test_sweep.py sweeps more points. The design is tests/test_estimate.py's too
 #: (tests/shared_designs.py), so the session synthesizes its parts once.
-TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
+TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"n_pe": (2,), "n_channels": (1,),
+                                             "index_bits": (6,)})
 
 
 def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):

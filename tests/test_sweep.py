@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw.cli import build_parser, main
+from ese_hw.cli import build_parser, grid_from_sweep_args, main
 from ese_hw.flows import plots, sweep
 from ese_hw.flows.design import make_design
 from ese_hw.flows.plots import PLOTS
@@ -230,7 +230,7 @@ def test_broadcast_axis(tmp_path, monkeypatch):
     argv = ["--shape", SHAPE, "--density", "0.5", "--pes", "2,4", "--broadcast", "1,2",
             "--channels", "1", "--index-bits", "4"]
     args = build_parser().parse_args(["sweep", *argv, "-o", str(tmp_path / "s")])
-    points = sweep._grid_points(sweep.grid_from_sweep_args(args))
+    points = sweep._grid_points(grid_from_sweep_args(args))
     assert [k for k, _ in points] == ["pe2-ch1-ib4", "pe2-ch1-ib4-bc2", "pe4-ch1-ib4",
                                       "pe4-ch1-ib4-bc2"]
     seen = []

@@ -33,9 +33,9 @@ import io
 import json
 import os
 import time
-from argparse import Namespace
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
@@ -52,14 +52,14 @@ from ..model.stack import stack_float
 from ..simulation.rtl import mismatch_error
 from ..simulation.runner import progress_line
 from .design import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
-from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
+from .design import DEFAULT_INDEX_BITS, GRID_AXES, file_digest, make_design
 from .engines import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
 from .plots import plot_all
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_GRID", "MANIFEST", "RESOURCES", "SweepSettings",
-           "best_fits", "dask_client", "format_summary", "grid_from_sweep_args",
+           "best_fits", "dask_client", "format_grid", "format_summary",
            "plot_sweep", "point_key", "rtl_mismatch", "run_point", "run_rtl_check",
            "run_sweep", "sweep_inputs", "write_tables"]
 
@@ -374,7 +374,7 @@ def rtl_mismatch(rows):
 # ---------------------------------------------------------------------------- run
 
 def _grid_points(designs):
-    """(key, point) of each :func:`ese_hw.flows.design.grid_from_args` entry, defaults filled
+    """(key, point) of each :func:`ese_hw.flows.design.design_grid` entry, defaults filled
     in. A given file is read here, before DIR exists, so a bad or disagreeing one is
     refused without leaving anything: a compressed model fixes PEs and index bits
     (every point must agree with it); float weights are compressed once for the first
@@ -433,7 +433,7 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     Parameters
     ----------
     designs : list of dict
-        :func:`ese_hw.flows.design.grid_from_args` output: one :func:`make_design` keyword
+        :func:`ese_hw.flows.design.design_grid` output: one :func:`make_design` keyword
         dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``,
         ``broadcast``, ``ew_share``).
     out_dir : path-like
@@ -545,20 +545,17 @@ def plot_sweep(rows, out_dir, *, margin=0.8):
 
 # ---------------------------------------------------------------------------- command line
 
-#: The grid ``ese-hw sweep`` runs for an option not given (issue 8's sweep).
-DEFAULT_GRID = {"pes": "16,32,64,128,256", "channels": "1,8,32", "index_bits": "4,6"}
+#: The grid ``ese-hw sweep`` runs for an axis not given (issue 8's sweep), as
+#: :func:`ese_hw.flows.design.design_grid` keywords.
+DEFAULT_GRID = MappingProxyType({"n_pe": (16, 32, 64, 128, 256), "n_channels": (1, 8, 32),
+                                 "index_bits": (4, 6)})
 
 
-def grid_from_sweep_args(args):
-    """:func:`ese_hw.flows.design.grid_from_args` with :data:`DEFAULT_GRID` for the axes not
-    given; a compressed model's own PE count and index width stand instead of the
-    defaults (it fixes them)."""
-    fixed = args.model is not None and is_compressed(read_npz(args.model))
-    filled = dict(vars(args))
-    for name, default in DEFAULT_GRID.items():
-        if filled.get(name) is None and not (fixed and name != "channels"):
-            filled[name] = default
-    return grid_from_args(Namespace(**filled))
+def format_grid(grid):
+    """A grid's axes (:func:`ese_hw.flows.design.design_grid` keywords -> values) as the
+    command line writes them: ``--pes 16,32 --channels 1``."""
+    options = {name: option for option, name in GRID_AXES.items()}
+    return " ".join(f"{options[k]} {','.join(map(str, v))}" for k, v in grid.items())
 
 
 def _fmt_row(r):
