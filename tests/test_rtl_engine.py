@@ -418,5 +418,44 @@ def test_rtl_engine_runs_a_two_layer_stack(tmp_path, monkeypatch):
     r = json.loads(rep.read_text())
     assert r["layers"] == 2 and r["bit_exact_vs_golden"] is True and not r["baked"]
     assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
-    assert r["n_pe"] == 2                  # one PE per layer
+    assert r["total_pes"] == 2             # one PE per layer
     np.testing.assert_array_equal(done["rtl"], done["model"])
+
+
+def test_rtl_mismatch_exits_1_and_writes_outputs(files, tmp_path, capsys, monkeypatch):
+    """A broken build (its outputs one off at lane 0, frame 3, element 5) exits 1 with one
+    line naming that place and the two values; y and the report are still written."""
+    import dataclasses
+
+    import ese_hw.flows.engines as engines
+
+    real = engines.run_rtl
+
+    def broken(*args, **kw):
+        res = real(*args, **kw)
+        y = res.y.copy()
+        y[0, 3, 5] += 1
+        return dataclasses.replace(res, y=y)
+
+    monkeypatch.setattr(engines, "run_rtl", broken)
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
+                       "--report", str(rep))]) == 1
+    out, err = capsys.readouterr()
+    golden = GoldenModel(load_compressed(files.model))
+    want = golden.run_quantized(golden.quantize_inputs(np.load(files.x)))
+    err = err.splitlines()
+    assert err == [f"ese-hw: error: RTL simulation on icarus: 1 of {T * 8} outputs differ "
+                   f"from the golden model; first at lane 0, frame 3, element 5: RTL "
+                   f"{want[3, 5] + 1}, golden {want[3, 5]}"]
+    assert "bit-exact vs golden: False" in out
+    r = json.loads(rep.read_text())
+    assert r["bit_exact_vs_golden"] is False
+    assert r["first_mismatch"] == {"lane": 0, "frame": 3, "element": 5,
+                                   "rtl": int(want[3, 5]) + 1, "golden": int(want[3, 5]),
+                                   "count": 1, "total": T * 8}
+    y = np.load(y_path)                   # the RTL's outputs, written as they came
+    assert y[3, 5] == (want[3, 5] + 1) / 2.0 ** golden.q["fa"]
+    assert y[3, 4] == want[3, 4] / 2.0 ** golden.q["fa"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".ese-hw-")]

@@ -323,3 +323,41 @@ def test_point_of_a_stack(tmp_path, monkeypatch):
     assert row["frame_done"] == [int(v) for v in want["frame_done"]]
     assert row["useful_macs_per_frame"] == want["useful_macs_per_frame"]
     assert row["utilization"] == pytest.approx(want["utilization"])
+
+
+def test_rtl_check_mismatch_exits_1(tmp_path, capsys, monkeypatch):
+    """A point whose RTL differs from the golden model: the check records where, and
+    ``ese-hw sweep --rtl-check`` prints its table, then exits 1 with one line naming the
+    point, lane, frame and element (the RTL engine stubbed: no simulator build)."""
+    from types import SimpleNamespace
+
+    from ese_hw.flows.engines import EngineRun
+
+    mismatch = {"lane": 1, "frame": 2, "element": 3, "rtl": 5, "golden": 4, "count": 2,
+                "total": 48}
+
+    def broken(model, x, **kw):
+        report = {"frames": FRAMES, "bit_exact_vs_golden": False, "first_mismatch": mismatch,
+                  "cycles_per_frame": 10.0, "model_cycles_per_frame": 10.0,
+                  "build_seconds": 0.0, "sim_seconds": 0.0}
+        return EngineRun(np.zeros(1), report, SimpleNamespace(frame_done=np.arange(3)),
+                         np.arange(3))
+
+    monkeypatch.setattr(sweep, "run_rtl_engine", broken)
+    settings = sweep.SweepSettings(design={"shape": (8, 16, 8), "density": 0.5},
+                                   frames=FRAMES)
+    check = sweep.run_rtl_check({"n_pe": 1, "n_channels": 2, "index_bits": 4}, settings,
+                                tmp_path)
+    assert check["bit_exact_vs_golden"] is False and check["first_mismatch"] == mismatch
+    row = {"key": "pe1-ch2-ib4", "rtl_check": check}
+    monkeypatch.setattr(sweep, "run_sweep", lambda designs, out_dir, **kw: {"rows": [row]})
+    monkeypatch.setattr(sweep, "format_summary", lambda result, out_dir: "the table")
+    capsys.readouterr()
+    assert main(_sweep_argv(tmp_path / "s", "--rtl-check", "1")) == 1
+    out, err = capsys.readouterr()
+    assert out == "the table\n"
+    assert err.splitlines() == [
+        "ese-hw: error: point pe1-ch2-ib4: RTL simulation on verilator: 2 of 48 outputs "
+        "differ from the golden model; first at lane 1, frame 2, element 3: RTL 5, golden 4"]
+    assert sweep.rtl_mismatch([{**row, "rtl_check": {**check, "bit_exact_vs_golden": True}}]) \
+        is None
