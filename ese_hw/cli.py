@@ -667,8 +667,9 @@ def _add_run(sub):
                         "(default: golden on a compressed model, float on weights)")
     s.add_argument("--sim", default="verilator",
                    help="rtl engine: icarus or verilator (default verilator)")
-    s.add_argument("--channels", type=int, default=1,
-                   help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
+    s.add_argument("--channels", type=int, default=DEFAULTS["n_channels"],
+                   help=f"rtl engine: lock-step channels C; X is then (C, T, I) "
+                        f"(default {DEFAULTS['n_channels']})")
     s.add_argument("--queue-depth", type=int, default=DEFAULTS["queue_depth"],
                    help=f"rtl engine: activation queue depth per PE "
                         f"(default {DEFAULTS['queue_depth']})")

@@ -157,7 +157,8 @@ def check_clock(value):
     return float(value)
 
 
-def design_grid(*, model_path=None, shape=None, density=None, n_pe=(None,), n_channels=(1,),
+def design_grid(*, model_path=None, shape=None, density=None, n_pe=(None,),
+                n_channels=(DEFAULTS["n_channels"],),
                 index_bits=(None,), broadcast=(DEFAULTS["broadcast"],),
                 ew_share=(DEFAULTS["ew_share"],), queue_depth=DEFAULTS["queue_depth"],
                 clock_mhz=DEFAULTS["clock_mhz"]):

@@ -103,6 +103,7 @@ from ..gateware.stack import StackParams
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
 from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
+from ..synthesis import yosys
 from ..synthesis.yosys import (
     XCKU060_CAPACITY,
     split_verilog_modules,
@@ -144,9 +145,9 @@ def check_margin(margin) -> float:
 def _source_digest() -> str:
     """The gateware, and the code that synthesizes and composes it."""
     h = hashlib.sha256(gateware_digest().encode())
-    here = Path(__file__).resolve().parent
-    for name in ("estimate.py", "synth.py"):
-        h.update((here / name).read_bytes())
+    # synth.py became synthesis/yosys.py in the move to packages.
+    for path in (Path(__file__), Path(yosys.__file__)):
+        h.update(path.resolve().read_bytes())
     return h.hexdigest()
 
 
