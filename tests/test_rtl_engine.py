@@ -104,6 +104,8 @@ def test_rtl_engine_two_channels(files, tmp_path, ew_share):
     (["--broadcast", "x"], "x", "--broadcast must be an integer, got 'x'"),
     (["--broadcast", "4"], "x", "broadcast width 4 must divide the PE count 2"),
     (["--sim", "modelsim"], "x", "icarus or verilator"),
+    (["--clock-mhz", "0"], "x", r"--clock-mhz must be a number in 1\.\.1000, got 0"),
+    (["--clock-mhz", "fast"], "x", "--clock-mhz must be a number, got 'fast'"),
 ])
 def test_rtl_engine_errors(files, tmp_path, capsys, extra, which, message):
     if which == "x4":
@@ -344,6 +346,16 @@ def test_bake_keeps_the_images_in_the_verilog(files, tmp_path, capsys):
     assert loaded["baked"] is False and loaded["load_cycles"] > 0
     assert loaded["build_dir"] != r["build_dir"]
     assert "model loaded in" in capsys.readouterr().out
+
+
+def test_clock_needs_the_rtl_engine(files, tmp_path, capsys):
+    """Only the rtl engine counts cycles, so only it takes a clock."""
+    y_path = tmp_path / "y.npy"
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y_path),
+                 "--engine", "golden", "--clock-mhz", "250"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ese-hw: error: --clock-mhz needs --engine rtl (engine golden)"]
+    assert not y_path.exists()
 
 
 def test_bake_needs_the_rtl_engine(files, tmp_path, capsys):
