@@ -112,8 +112,8 @@ def main(argv=None):
         results.append(res)
         print(f"index {ib}: {res['cycles_per_frame']:.1f} cycles/frame (model "
               f"{res['model_cycles_per_frame']:.1f}, {res['model_rel_diff']:+.2%}), "
-              f"U {res['utilization']:.3f}, {res['latency_us_at_200mhz']:.2f} us, "
-              f"{res['gops_at_200mhz']:.1f} GOPS ({res['dense_equiv_gops_at_200mhz']:.0f} "
+              f"U {res['utilization']:.3f}, {res['latency_us']:.2f} us, "
+              f"{res['gops']:.1f} GOPS ({res['dense_equiv_gops']:.0f} "
               f"dense-equiv), bit-exact {res['rtl_equals_golden']}, build "
               f"{res['build_seconds']} s, sim {res['sim_seconds']} s", flush=True)
         OUT.write_text(json.dumps({"channel": results}, indent=1) + "\n")

@@ -12,7 +12,7 @@ random weights, density 0.112, 6-bit indices, queue depth 8, 200 MHz):
 
 What each point records:
 
-* the cycle model (:func:`ese_hw.model.cycles.channel_cycles`, equal to the RTL cycle
+* the cycle model (:func:`ese_hw.model.cycles.stack_cycles`, equal to the RTL cycle
   for cycle wherever the two are compared) over ``--frames`` seeded frames per channel:
   cycles per frame (steady state), the frame interval and the frame latency (last x
   element in to last y element out) in µs, utilization, sparse and dense-equivalent
@@ -67,11 +67,11 @@ from ese_hw.flows.estimate import RESOURCES, estimate
 from ese_hw.flows.sweep import dask_client, sweep_inputs
 from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
-from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.cycles import stack_cycles
 from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel
+from ese_hw.model.limits import DEFAULTS
 from ese_hw.model.lstmp import lstmp_float, random_weights
-from ese_hw.simulation.rtl import CLOCK_MHZ, dense_macs
 from ese_hw.simulation.runner import VERILATOR_FAST_BUILD_ARGS, gateware_digest
 
 OUT = Path("build/bench/frontier.json")
@@ -173,19 +173,14 @@ def _cycle_figures(point, model, frames):
     x = sweep_inputs(model.n_in, point.n_channels, frames, seed=0)
     golden = GoldenModel(model)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
-    cyc = channel_cycles(model, x_q, queue_depth=8, broadcast=point.broadcast,
-                         ew_share=point.ew_share)
-    interval_us = cyc["cycles_per_frame"] / CLOCK_MHZ
+    cyc = stack_cycles(model, x_q, queue_depth=8, broadcast=point.broadcast,
+                       ew_share=point.ew_share, clock_mhz=DEFAULTS["clock_mhz"])
     ref = np.stack([lstmp_float(model.float_weights, s) for s in x])
     errors = output_errors(cyc["y"] / 2.0 ** model.qformats["fa"], ref)
-    c = point.n_channels
     return {
-        "cycles_per_frame": cyc["cycles_per_frame"],
-        "frame_interval_us": interval_us,
-        "latency_us": cyc["latency_cycles"] / CLOCK_MHZ,
-        "utilization": cyc["utilization"],
-        "sparse_gops": 2 * cyc["useful_macs_per_frame"] * c / interval_us / 1e3,
-        "dense_equiv_gops": 2 * dense_macs(model) * c / interval_us / 1e3,
+        # frame_figures' (latency: the cycle model's last x in to last y out).
+        **{k: cyc[k] for k in ("cycles_per_frame", "frame_interval_us", "latency_cycles",
+                               "latency_us", "utilization", "gops", "dense_equiv_gops")},
         "golden_vs_float_max_abs_error": errors["max_abs_error"],
         "golden_vs_float_mean_abs_error": errors["mean_abs_error"],
         # Achieved density: below the target where the balance cannot keep it (1024
@@ -389,7 +384,7 @@ def best_points(rows):
     batch1 = [r for r in fit if r["n_channels"] == 1]
     thr = [r for r in fit if r["frame_interval_us"] <= GOAL_GOPS_INTERVAL_US]
     return {"batch1": min(batch1, key=lambda r: r["frame_interval_us"], default=None),
-            "throughput": max(thr, key=lambda r: r["sparse_gops"], default=None)}
+            "throughput": max(thr, key=lambda r: r["gops"], default=None)}
 
 
 def _cell(value, fmt):
@@ -414,7 +409,7 @@ def markdown_table(rows, best):
         lines.append(
             f"| {r['n_pe']} | {r['broadcast']} | {r['n_channels']} | {balance} "
             f"| {r['ew_share']} | {r['cycles_per_frame']:,.0f} | {r['frame_interval_us']:.2f} "
-            f"| {r['latency_us']:.2f} | {r['utilization']:.3f} | {r['sparse_gops']:.1f} "
+            f"| {r['latency_us']:.2f} | {r['utilization']:.3f} | {r['gops']:.1f} "
             f"| {_cell(r['LUT'], ',')} | {_cell(r['FF'], ',')} | {_cell(r['DSP48E2'], ',')} "
             f"| {_cell(r['BRAM36'], ',')} | {fits} | {'yes' if r['rtl_checked'] else '-'} "
             f"| {marks.get(id(r), '')} |")
@@ -476,7 +471,7 @@ def main(argv=None):
     carry_estimates(rows, previous)
     best = best_points(rows)
     out = {"shape": list(DEFAULT_SHAPE), "density": Config().density,
-           "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": CLOCK_MHZ,
+           "index_bits": DEFAULT_INDEX_BITS, "queue_depth": 8, "clock_mhz": DEFAULTS["clock_mhz"],
            "frames": args.frames, "goals": {"batch1_interval_us": GOAL_INTERVAL_US,
                                             "gops": GOAL_GOPS,
                                             "gops_interval_us": GOAL_GOPS_INTERVAL_US},
@@ -486,7 +481,7 @@ def main(argv=None):
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(markdown_table(rows, best) if args.markdown else
-          "\n".join(f"{r['key']}: {r['frame_interval_us']:.2f} us, {r['sparse_gops']:.1f} GOPS, "
+          "\n".join(f"{r['key']}: {r['frame_interval_us']:.2f} us, {r['gops']:.1f} GOPS, "
                     f"fits {r['fits']}, RTL-checked {r['rtl_checked']}" for r in rows))
 
 

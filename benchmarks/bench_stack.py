@@ -32,9 +32,9 @@ from ese_hw.flows.estimate import estimate
 from ese_hw.gateware.params import StackParams
 from ese_hw.model.compress import Config, compress_stack
 from ese_hw.model.cycles import stack_frame_cycles
+from ese_hw.model.figures import frame_figures
 from ese_hw.model.golden import GoldenStack
 from ese_hw.model.lstmp import random_weights
-from ese_hw.simulation.rtl import CLOCK_MHZ
 
 OUT = Path("build/bench/stack.json")
 POINTS = {
@@ -71,9 +71,9 @@ def _figures(models, x_q, traces):
     latency = float(np.mean([last["y_last"] - (first["x_first"] + n_in - 1)
                              for first, last in zip(events[0][1:], events[-1][1:],
                                                     strict=True)]))
-    return {"cycles_per_frame": interval, "latency_cycles": latency,
-            "layer_cycles_per_frame": [_steady_interval(d) for d in done],
-            "interval_us": interval / CLOCK_MHZ, "latency_us": latency / CLOCK_MHZ}
+    return {**frame_figures(models, n_channels=x_q.shape[0], cycles_per_frame=interval,
+                            latency_cycles=latency),
+            "layer_cycles_per_frame": [_steady_interval(d) for d in done]}
 
 
 def run_point(name, frames):

@@ -21,8 +21,8 @@ import json
 import shutil
 from pathlib import Path
 
-from ese_hw.cli import build_parser
-from ese_hw.flows.sweep import DEFAULT_FRAMES, grid_from_sweep_args, run_sweep
+from ese_hw.cli import build_parser, grid_from_sweep_args
+from ese_hw.flows.sweep import DEFAULT_FRAMES, run_sweep
 
 OUT = Path("build/bench/sweep.json")
 SWEEP_DIR = Path("build/bench/sweep")

@@ -13,12 +13,22 @@ Subcommands::
                 --ew-share G --bake]
                [--report R.json]
     ese-hw demo [--frames T] [--out DIR] [--rtl-frames N] [--sim SIM]   (ese_hw.flows.demo)
+    ese-hw generate | estimate | sweep [MODEL.npz] [design options]   (ese_hw.flows)
+
+argparse lives here and only here: the library takes typed values
+(:func:`ese_hw.flows.design.make_design`, :func:`ese_hw.flows.design.design_grid`,
+:func:`ese_hw.flows.engines.run_rtl_engine`), and this module parses the strings of the
+command line into them (:func:`design_from_args`, :func:`grid_from_args`).
 
 Every user error (an :class:`~ese_hw.errors.EseError` from the library, an
 unreadable or malformed file, an unwritable output) is reported as one line
 ``ese-hw: error: <message>`` on stderr with exit status 2, and no output file is
 written: all outputs of a command are staged in temporary files beside their
 targets and moved into place (``os.replace``) only once everything has succeeded.
+RTL that differs from the golden model (``run --engine rtl``, ``sweep --rtl-check``,
+``demo``) is the one line of a :class:`~ese_hw.errors.MismatchError` with exit status 1,
+naming the first differing lane, frame and element; ``run`` writes its outputs and
+report first, so that the user can look.
 """
 
 import argparse
@@ -30,11 +40,21 @@ import tempfile
 import numpy as np
 
 from . import __version__
-from .errors import EseError
+from .errors import EseError, MismatchError
 from .flows import demo, sweep
 from .flows import engines as flows
-from .flows.demo import DEFAULT_RTL_FRAMES, run_demo
-from .flows.design import add_design_options, design_from_args, parse_int_option
+from .flows.demo import DEFAULT_RTL_FRAMES
+from .flows.design import DEFAULT_CACHE_DIR as DESIGN_CACHE_DIR
+from .flows.design import (
+    DEFAULT_INDEX_BITS,
+    DEFAULT_SHAPE,
+    GRID_AXES,
+    check_clock,
+    check_density,
+    check_int_option,
+    design_grid,
+    make_design,
+)
 from .flows.estimate import (
     DEFAULT_CACHE_DIR,
     DEFAULT_MARGIN,
@@ -43,7 +63,7 @@ from .flows.estimate import (
     parse_margin,
 )
 from .flows.generate import check_out_dir, check_y_fifo_depth, generate
-from .flows.sweep import DEFAULT_GRID
+from .flows.sweep import DEFAULT_GRID, format_grid
 from .gateware.top import DEFAULT_Y_FIFO_DEPTH
 from .model.compress import (
     Config,
@@ -53,6 +73,7 @@ from .model.compress import (
     is_compressed,
     stack_from_arrays,
 )
+from .model.limits import DEFAULTS, LIMITS, check_int
 from .model.lstmp import MATRIX_KEYS, check_inputs, random_weights
 from .model.npzio import read_npy, read_npz
 from .model.stack import describe_stack, save_weight_stack, save_weights, weight_stack_from_arrays
@@ -62,7 +83,10 @@ from .simulation.rtl import check_ew_share, check_rtl_options
 __all__ = ["main", "build_parser"]
 
 PROG = "ese-hw"
+#: Exit statuses: bad input (and every other error), and RTL that differs from the golden
+#: model (:class:`~ese_hw.errors.MismatchError`; its outputs and report are written).
 EXIT_ERROR = 2
+EXIT_MISMATCH = 1
 
 
 # ---------------------------------------------------------------------------- file I/O
@@ -237,6 +261,153 @@ def _format_layer(model):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------- design options
+
+def add_design_options(parser, *, multi=False):
+    """Add the design options of :func:`ese_hw.flows.design.make_design` to ``parser``.
+
+    ``multi=True`` (a sweep): ``--pes``, ``--channels``, ``--index-bits``,
+    ``--broadcast`` and ``--ew-share`` take comma lists. Values are parsed and checked by
+    :func:`design_from_args` / :func:`grid_from_args`, not by argparse, so a bad one is
+    one line naming it.
+    Options a model fixes (``--shape``, ``--density``, ``--pes``, ``--index-bits``)
+    default to the model's values when a ``MODEL.npz`` is given.
+    """
+    d = Config()
+    lists = " (comma list)" if multi else ""
+    shape = ",".join(map(str, DEFAULT_SHAPE))
+    parser.add_argument("model", metavar="MODEL.npz", nargs="?",
+                        help="a compressed model (ese-hw compress) or float weights "
+                             "(ese-hw init, compressed with these options); without one, "
+                             "seeded random weights of --shape compressed at --density")
+    parser.add_argument("--shape", metavar="I,H,P",
+                        help=f"LSTMP input, cells, projection (default {shape}, or the model's)")
+    parser.add_argument("--density", metavar="D",
+                        help=f"fraction of weights kept, in (0, 1] (default {d.density})")
+    parser.add_argument("--pes", metavar="N", help=f"PEs per channel{lists} (default {d.n_pe})")
+    parser.add_argument("--channels", metavar="C", default=str(DEFAULTS["n_channels"]),
+                        help=f"lock-step channels{lists} (default {DEFAULTS['n_channels']})")
+    parser.add_argument("--ew-share", metavar="G", default=str(DEFAULTS["ew_share"]),
+                        help=f"PEs sharing one element-wise unit and its tables{lists}; "
+                             f"must divide the PE count (default {DEFAULTS['ew_share']})")
+    parser.add_argument("--index-bits", metavar="B",
+                        help=f"relative-index bits{lists} (default {DEFAULT_INDEX_BITS})")
+    parser.add_argument("--broadcast", metavar="K", default=str(DEFAULTS["broadcast"]),
+                        help=f"activations handed to every PE per transfer{lists}; must "
+                             f"divide the PE count (default {DEFAULTS['broadcast']})")
+    parser.add_argument("--queue-depth", metavar="Q", default=str(DEFAULTS["queue_depth"]),
+                        help=f"activation queue depth per PE (default {DEFAULTS['queue_depth']})")
+    _add_clock_option(parser, default=str(DEFAULTS["clock_mhz"]))
+    return parser
+
+
+def _add_clock_option(parser, *, default=None, what=""):
+    parser.add_argument("--clock-mhz", metavar="F", default=default,
+                        help=f"{what}clock frequency in MHz (default "
+                             f"{DEFAULTS['clock_mhz']:g})")
+
+
+def parse_int_option(option, text):
+    """``text`` as an integer checked against the bounds of ``option``."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise EseError(f"{option} must be an integer, got {text!r}") from None
+    return check_int_option(option, value)
+
+
+def parse_int_list(option, text):
+    """A comma list of integers for ``option`` (``"16,32"``), each checked, no repeats."""
+    items = str(text).split(",")
+    if not all(t.strip() for t in items):
+        raise EseError(f"{option} must be a comma list of integers, got {text!r}")
+    values = [parse_int_option(option, t) for t in items]
+    if len(set(values)) != len(values):
+        raise EseError(f"{option} lists a value twice: {text!r}")
+    return values
+
+
+def parse_shape(text):
+    """``"I,H,P"`` as three positive integers."""
+    parts = str(text).split(",")
+    if len(parts) != 3:
+        raise EseError(f"--shape must be I,H,P (three integers), got {text!r}")
+    out = []
+    for name, part in zip(("n_in", "n_cells", "n_proj"), parts, strict=True):
+        try:
+            value = int(part.strip())
+        except ValueError:
+            raise EseError(f"--shape must be I,H,P (three integers), got {text!r}") from None
+        out.append(check_int(name, value, label=f"--shape {LIMITS[name].label}"))
+    return tuple(out)
+
+
+def parse_density(text):
+    """``--density`` as a float in (0, 1]."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise EseError(f"--density must be a number in (0, 1], got {text!r}") from None
+    return check_density(value)
+
+
+def parse_clock(text):
+    """``--clock-mhz`` as a float in range."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise EseError(f"--clock-mhz must be a number, got {text!r}") from None
+    return check_clock(value)
+
+
+def _common_design_options(args):
+    """The design options that are single values in both modes, parsed and checked."""
+    return {
+        "model_path": args.model,
+        "shape": None if args.shape is None else parse_shape(args.shape),
+        "density": None if args.density is None else parse_density(args.density),
+        "queue_depth": parse_int_option("--queue-depth", args.queue_depth),
+        "clock_mhz": parse_clock(args.clock_mhz),
+    }
+
+
+def design_from_args(args, *, cache_dir=DESIGN_CACHE_DIR):
+    """The :class:`~ese_hw.flows.design.Design` of options added by
+    ``add_design_options(parser)``."""
+    kw = _common_design_options(args)
+    return make_design(**kw, n_pe=None if args.pes is None else parse_int_option("--pes", args.pes),
+                       n_channels=parse_int_option("--channels", args.channels),
+                       ew_share=parse_int_option("--ew-share", args.ew_share),
+                       index_bits=(None if args.index_bits is None
+                                   else parse_int_option("--index-bits", args.index_bits)),
+                       broadcast=parse_int_option("--broadcast", args.broadcast),
+                       cache_dir=cache_dir)
+
+
+def grid_from_args(args, defaults=None):
+    """The points of ``add_design_options(parser, multi=True)``
+    (:func:`ese_hw.flows.design.design_grid`); ``defaults`` (make_design keyword ->
+    values) stands for an axis not given."""
+    defaults = defaults or {}
+    axes = {}
+    for option, name in GRID_AXES.items():
+        text = getattr(args, option[2:].replace("-", "_"))
+        if text is not None:
+            axes[name] = parse_int_list(option, text)
+        elif name in defaults:
+            axes[name] = list(defaults[name])
+    return design_grid(**_common_design_options(args), **axes)
+
+
+def grid_from_sweep_args(args):
+    """:func:`grid_from_args` with :data:`ese_hw.flows.sweep.DEFAULT_GRID` for the axes
+    not given; a compressed model's own PE count and index width stand instead of the
+    defaults (it fixes them)."""
+    fixed = args.model is not None and is_compressed(read_npz(args.model))
+    defaults = {k: v for k, v in DEFAULT_GRID.items() if not fixed or k == "n_channels"}
+    return grid_from_args(args, defaults)
+
+
 # ---------------------------------------------------------------------------- commands
 
 def _config(args):
@@ -291,6 +462,8 @@ def _rtl_options(args):
                                                                         args.broadcast)
     args.ew_share = 1 if args.ew_share is None else parse_int_option("--ew-share",
                                                                       args.ew_share)
+    args.clock_mhz = (DEFAULTS["clock_mhz"] if args.clock_mhz is None
+                      else parse_clock(args.clock_mhz))
     check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
                       broadcast=args.broadcast, ew_share=args.ew_share)
 
@@ -317,7 +490,8 @@ def _run_engine(args, obj):
         x, one_seq = _read_rtl_inputs(args.inputs, obj.n_in, args.channels)
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
                                    broadcast=args.broadcast, ew_share=args.ew_share,
-                                   build_root=args.build_dir, bake=args.bake)
+                                   clock_mhz=args.clock_mhz, build_root=args.build_dir,
+                                   bake=args.bake)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj[0].n_in if isinstance(obj, list) else obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
@@ -332,7 +506,7 @@ def _run_message(args, run):
                 f"channel(s) -> "
                 f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
                 f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
-                f"{r['latency_us_at_200mhz']:.2f} us at 200 MHz; bit-exact vs golden: "
+                f"{r['latency_us']:.2f} us at {r['clock_mhz']:g} MHz; bit-exact vs golden: "
                 f"{r['bit_exact_vs_golden']}; {_build_note(r)}")
     msg = f"{r['engine']}: {r['frames']} frames -> {args.output} {run.y.shape}"
     if "max_abs_error" in r:
@@ -366,6 +540,8 @@ def cmd_run(args, out):
         raise EseError(f"--broadcast needs --engine rtl (engine {args.engine})")
     if args.engine != "rtl" and args.ew_share is not None:
         raise EseError(f"--ew-share needs --engine rtl (engine {args.engine})")
+    if args.engine != "rtl" and args.clock_mhz is not None:
+        raise EseError(f"--clock-mhz needs --engine rtl (engine {args.engine})")
     if args.engine == "rtl":
         check_ew_share(args.ew_share, obj.config.n_pe, label="--ew-share")
     run, y = _run_engine(args, obj)
@@ -374,12 +550,15 @@ def cmd_run(args, out):
         out.json(args.report, {**run.report, "model": kind})
     out.commit()
     print(_run_message(args, run))
+    if run.mismatch is not None:          # written first, so that the user can look
+        raise run.mismatch
 
 
 def cmd_demo(args, out):
 
-    report = run_demo(args.out, frames=args.frames, rtl_frames=args.rtl_frames, sim=args.sim,
-                      log=lambda line: print(line, flush=True))
+    # demo.run_demo, not a name imported here: a test swaps in a tiny design.
+    report = demo.run_demo(args.out, frames=args.frames, rtl_frames=args.rtl_frames,
+                           sim=args.sim, log=lambda line: print(line, flush=True))
     out.json(os.path.join(args.out, "report.json"), report)
     out.commit()
 
@@ -396,7 +575,7 @@ def cmd_generate(args, out):
     share = design.params.ew_share
     share = f", {share} PEs per element-wise unit" if share > 1 else ""
     print(f"model {design.source}; {design.params.n_pe} PEs x {design.params.n_channels} "
-          f"channel(s){share}; cycle model {perf['frame_interval_cycles']:.0f} cycles/frame, "
+          f"channel(s){share}; cycle model {perf['cycles_per_frame']:.0f} cycles/frame, "
           f"{perf['latency_us']:.2f} us at {design.clock_mhz:g} MHz, U {perf['utilization']:.3f}")
 
 
@@ -407,11 +586,14 @@ def cmd_sweep(args, out):
         if args.model is not None:
             raise EseError("give the model once: MODEL.npz or --model, not both")
         args.model = args.model_option
-    designs = sweep.grid_from_sweep_args(args)
+    designs = grid_from_sweep_args(args)
     result = sweep.run_sweep(designs, args.output, frames=args.frames, margin=margin,
                              scheduler=args.scheduler, n_workers=args.workers,
                              rtl_check=args.rtl_check)
     print(sweep.format_summary(result, args.output))
+    mismatch = sweep.rtl_mismatch(result["rows"])
+    if mismatch is not None:                # the tables name it too: FAIL
+        raise mismatch
 
 
 def cmd_estimate(args, out):
@@ -485,16 +667,19 @@ def _add_run(sub):
                         "(default: golden on a compressed model, float on weights)")
     s.add_argument("--sim", default="verilator",
                    help="rtl engine: icarus or verilator (default verilator)")
-    s.add_argument("--channels", type=int, default=1,
-                   help="rtl engine: lock-step channels C; X is then (C, T, I) (default 1)")
-    s.add_argument("--queue-depth", type=int, default=8,
-                   help="rtl engine: activation queue depth per PE (default 8)")
+    s.add_argument("--channels", type=int, default=DEFAULTS["n_channels"],
+                   help=f"rtl engine: lock-step channels C; X is then (C, T, I) "
+                        f"(default {DEFAULTS['n_channels']})")
+    s.add_argument("--queue-depth", type=int, default=DEFAULTS["queue_depth"],
+                   help=f"rtl engine: activation queue depth per PE "
+                        f"(default {DEFAULTS['queue_depth']})")
     s.add_argument("--broadcast", metavar="K",
                    help="rtl engine: activations handed to every PE per transfer; must "
                         "divide the PE count (default 1)")
     s.add_argument("--ew-share", metavar="G",
                    help="rtl engine: PEs sharing one element-wise unit; must divide the "
                         "model's PE count (default 1)")
+    _add_clock_option(s, what="rtl engine: the report's ")
     s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
                    help="rtl engine: build cache (default build/rtl)")
     s.add_argument("--bake", action="store_true",
@@ -537,7 +722,7 @@ def _add_generate(sub):
 
 def _add_sweep(sub):
 
-    grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEFAULT_GRID.items())
+    grid = format_grid(DEFAULT_GRID)
     s = sub.add_parser("sweep", help="sweep PEs x channels x PEs per element-wise unit x "
                                      "index bits on Dask: cycle model, GOPS and resource "
                                      "estimate per point",
@@ -610,9 +795,12 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:                   # usage errors (2), --help / --version (0)
         return e.code if isinstance(e.code, int) else EXIT_ERROR
+    code = EXIT_ERROR
     try:
         with _Outputs() as out:
             args.func(args, out)
+    except MismatchError as e:
+        msg, code = str(e), EXIT_MISMATCH
     except EseError as e:
         msg = str(e)
     except OSError as e:                      # an output that could not be written
@@ -620,7 +808,7 @@ def main(argv=None) -> int:
     else:
         return 0
     print(f"{PROG}: error: {_one_line(msg)}", file=sys.stderr)
-    return EXIT_ERROR
+    return code
 
 
 if __name__ == "__main__":

@@ -174,7 +174,8 @@ def test_run_float(files, tmp_path, which):
 #: Yosys run costs ~100 s even this small (the three 4096-entry lookup tables), and
 #: tests/flows/test_sweep.py sweeps more points. The design is tests/flows/test_estimate.py's too
 #: (tests/shared_designs.py), so the session synthesizes its parts once.
-TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"pes": "2", "channels": "1", "index_bits": "6"})
+TINY_DEMO = dict(**SMALL_DESIGN, sweep_grid={"n_pe": (2,), "n_channels": (1,),
+                                             "index_bits": (6,)})
 
 
 @pytest.mark.sim
@@ -219,6 +220,42 @@ def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     tail = out[out.index("== summary"):]
     assert "ESE (FPGA17)" in tail and "82.70" in tail and "293,920" in tail
     assert all(p in tail for p in r["files"]["plots"])
+
+
+def test_demo_rtl_mismatch_exits_1(tmp_path, capsys, monkeypatch):
+    """The demo's RTL step, given outputs that differ from the golden model (run_top
+    stubbed: no simulator build), writes them and raises the one-line MismatchError;
+    `ese-hw demo` turns it into exit 1."""
+    from ese_hw.errors import MismatchError
+    from ese_hw.flows import demo
+    from ese_hw.flows.design import make_design
+    from ese_hw.simulation.rtl import TopResult
+
+    design = make_design(shape=(8, 16, 8), density=0.5, n_pe=2, cache_dir=tmp_path / "m")
+    x = np.random.default_rng(0).standard_normal((3, 8))
+    g = GoldenModel(design.model)
+    want = g.run_channels(g.quantize_inputs(x)[None])
+    wrong = want.copy()
+    wrong[0, 1, 2] -= 1
+    monkeypatch.setattr(demo, "run_top", lambda *a, **kw: TopResult(
+        y=wrong, sim="icarus", build_dir=tmp_path, cached=True, build_seconds=0.0,
+        sim_seconds=0.0, load_beats=0, frames_done=3))
+    (tmp_path / "load.bin").write_bytes(b"")
+    with pytest.raises(MismatchError, match=(
+            r"AXI4-Stream top on icarus: 1 of 24 outputs differ from the golden model; "
+            rf"first at lane 0, frame 1, element 2: RTL {wrong[0, 1, 2]}, golden "
+            rf"{want[0, 1, 2]}$")) as e:
+        demo._rtl(lambda line: None, design, x, tmp_path, tmp_path, rtl_frames=3,
+                  sim="icarus", build_root=tmp_path, progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "y_rtl.npy"), wrong[0])
+
+    def failing(out_dir, **kw):
+        raise e.value
+
+    monkeypatch.setattr(demo, "run_demo", failing)
+    capsys.readouterr()
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"ese-hw: error: {e.value}"]
 
 
 def test_usage_errors_exit_2(capsys):

@@ -25,19 +25,19 @@ the RTL matches cycle for cycle (tests/sim, ``benchmarks/bench_channel.py``).
 from __future__ import annotations
 
 import time
-from argparse import Namespace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from ..errors import EseError
 from ..model.golden import GoldenModel
 from ..model.limits import check_int
-from ..simulation.rtl import CLOCK_MHZ, run_top
+from ..simulation.rtl import first_mismatch, mismatch_error, run_top
 from ..simulation.runner import check_simulator
 from . import sweep
-from .design import grid_from_args, make_design
+from .design import design_grid, make_design
 from .engines import ESE_FIGURES, run_golden
 from .estimate import estimate, format_estimate
 from .generate import check_out_dir, generate
@@ -53,7 +53,7 @@ DEFAULT_RTL_FRAMES = 4
 #: The demo's sweep (``ese-hw sweep`` options): the paper's 32 PEs next to half and
 #: double. The 32-PE point is the design of step 4 (its estimate is cached); each other
 #: point is a Yosys run of one to two minutes, two at a time on two cores.
-DEMO_SWEEP = {"pes": "16,32,64", "channels": "1", "index_bits": "6"}
+DEMO_SWEEP = MappingProxyType({"n_pe": (16, 32, 64), "n_channels": (1,), "index_bits": (6,)})
 
 _SWEEP_DIR = "sweep"
 _TREE_DIR = "xcku060"
@@ -105,17 +105,20 @@ def _generate(log, design, tree):
     return result
 
 
-def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
+def _rtl(log, design, x, tree, out_dir, *, rtl_frames, sim, build_root, progress):
 
     log(f"== 3. RTL: the AXI4-Stream top on {sim}, load.bin then {rtl_frames} frames "
         f"(the first build takes minutes; cached in {build_root})")
     g = GoldenModel(design.model)
     x_q = g.quantize_inputs(x[:rtl_frames])[None]
     want = g.run_channels(x_q)
-    # run_top raises EseError, naming the first difference, unless y == want exactly.
     res = run_top(design.model, x_q, params=design.params,
-                  load=(Path(tree) / "load.bin").read_bytes(), sim=sim, expected=want,
+                  load=(Path(tree) / "load.bin").read_bytes(), sim=sim,
                   build_root=build_root, progress=progress)
+    np.save(Path(out_dir) / "y_rtl.npy", res.y[0])      # written first: the user can look
+    mismatch = first_mismatch(res.y, want)
+    if mismatch is not None:
+        raise mismatch_error(f"RTL simulation of the AXI4-Stream top on {sim}", mismatch)
     log(f"   bit-exact with the golden model on all {rtl_frames} frames x "
         f"{design.params.n_proj} outputs; build {res.build_seconds:.0f} s"
         f"{' (cached)' if res.cached else ''}, simulation {res.sim_seconds:.0f} s "
@@ -123,7 +126,7 @@ def _rtl(log, design, x, tree, *, rtl_frames, sim, build_root, progress):
     return {"sim": sim, "frames": rtl_frames, "bit_exact_vs_golden": True,
             "build_cached": res.cached, "build_seconds": round(res.build_seconds, 1),
             "sim_seconds": round(res.sim_seconds, 1), "load_beats": res.load_beats,
-            "build_dir": str(res.build_dir)}, res.y[0]
+            "build_dir": str(res.build_dir)}
 
 
 def _log_estimate(log, result, seconds):
@@ -141,13 +144,10 @@ def _timed_estimate(params):
 
 def _sweep(log, out_dir, sweep_grid, design_options, cache_dir, progress):
 
-    grid = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sweep_grid.items())
-    log(f"== 5. sweep {grid} on a Dask LocalCluster into {out_dir}")
-    shape, density = design_options.get("shape"), design_options.get("density")
-    args = Namespace(model=None, shape=None if shape is None else ",".join(map(str, shape)),
-                     density=None if density is None else str(density), queue_depth="8",
-                     clock_mhz=str(CLOCK_MHZ), **sweep_grid)
-    result = sweep.run_sweep(grid_from_args(args), out_dir, frames=sweep.DEFAULT_FRAMES,
+    log(f"== 5. sweep {sweep.format_grid(sweep_grid)} on a Dask LocalCluster into {out_dir}")
+    designs = design_grid(shape=design_options.get("shape"),
+                          density=design_options.get("density"), **sweep_grid)
+    result = sweep.run_sweep(designs, out_dir, frames=sweep.DEFAULT_FRAMES,
                              cache_dir=cache_dir, progress=progress)
     log("   " + sweep.format_summary(result, out_dir).replace("\n", "\n   "))
     return result
@@ -192,17 +192,19 @@ def run_demo(out_dir, *, frames=DEFAULT_FRAMES, rtl_frames=DEFAULT_RTL_FRAMES,
     """Run the demo into ``out_dir`` (see the module docstring); returns its report.
 
     ``shape``, ``density`` and ``n_pe`` default to :func:`ese_hw.flows.design.make_design`'s
-    (the paper's); ``sweep_grid`` holds the sweep's ``pes``, ``channels`` and
-    ``index_bits`` comma lists (:data:`DEMO_SWEEP`). ``log`` gets every line of the
+    (the paper's); ``sweep_grid`` holds the sweep's ``n_pe``, ``n_channels`` and
+    ``index_bits`` values (:data:`DEMO_SWEEP`, :func:`ese_hw.flows.design.design_grid`
+    keywords). ``log`` gets every line of the
     story (and the summary table last); ``progress`` as for :func:`ese_hw.simulation.rtl.run_rtl`.
     The report (JSON-ready) holds every step's figures, ``summary`` (the table's rows)
     and ``files`` (tree, sweep, plots).
 
     Raises
     ------
+    MismatchError
+        The RTL's outputs differ from the golden model's (``DIR/y_rtl.npy`` written).
     EseError
-        Bad options (before any work), or a step that fails (an RTL mismatch
-        included).
+        Bad options (before any work), or a step that fails.
     """
     t0 = time.perf_counter()
     check_demo_options(frames=frames, rtl_frames=rtl_frames, sim=sim, out_dir=out_dir)
@@ -222,9 +224,8 @@ def run_demo(out_dir, *, frames=DEFAULT_FRAMES, rtl_frames=DEFAULT_RTL_FRAMES,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="estimate") as pool:
         estimating = pool.submit(_timed_estimate, design.params)
         if rtl_frames:
-            report["rtl"], y_rtl = _rtl(log, design, x, tree, rtl_frames=rtl_frames,
-                                        sim=sim, build_root=build_root, progress=progress)
-            np.save(out_dir / "y_rtl.npy", y_rtl)
+            report["rtl"] = _rtl(log, design, x, tree, out_dir, rtl_frames=rtl_frames,
+                                 sim=sim, build_root=build_root, progress=progress)
         est, est_seconds = estimating.result()
     _log_estimate(log, est, est_seconds)
     swept = _sweep(log, sweep_dir, sweep_grid, design_options, cache_dir, progress)

@@ -1,5 +1,6 @@
-"""One accelerator design from the command line: the options ``generate``, ``estimate``
-and ``sweep`` share, and the :class:`Design` they describe.
+"""One accelerator design: the typed options ``generate``, ``estimate`` and ``sweep``
+share (:func:`make_design`, :func:`design_grid`; the command line parses its strings into
+them in :mod:`ese_hw.cli`), and the :class:`Design` they describe.
 
 A design is a channel's parameters (:class:`~ese_hw.gateware.channel.ChannelParams`;
 for a stack of layers, :class:`~ese_hw.gateware.stack.StackParams`, every layer on
@@ -21,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, fields
+import numbers
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
@@ -44,7 +46,7 @@ from ..model.compress import (
 from ..model.encode import proj_split
 from ..model.limits import (
     CLOCK_MHZ_RANGE,
-    LIMITS,
+    DEFAULTS,
     check_divides_pes,
     check_int,
     check_pe_count,
@@ -52,12 +54,10 @@ from ..model.limits import (
 from ..model.lstmp import random_weights
 from ..model.npzio import read_npz
 from ..model.stack import weight_stack_from_arrays
-from ..simulation.rtl import CLOCK_MHZ
 
-__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "RANDOM_SEED", "Design",
-           "add_design_options", "cached_compress", "design_from_args", "file_digest",
-           "grid_from_args", "make_design", "parse_int_list", "parse_int_option",
-           "parse_shape"]
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_INDEX_BITS", "DEFAULT_SHAPE", "GRID_AXES", "INT_OPTIONS",
+           "RANDOM_SEED", "Design", "cached_compress", "check_clock", "check_density",
+           "check_int_list", "check_int_option", "design_grid", "file_digest", "make_design"]
 
 #: The paper's LSTMP shape (I, H, P), docs/design.md section 1.
 DEFAULT_SHAPE = (153, 1024, 512)
@@ -70,10 +70,13 @@ RANDOM_SEED = 0
 DEFAULT_CACHE_DIR = Path("build") / "models"
 
 _CONFIG_DEFAULTS = Config()
-_QUEUE_DEPTH_DEFAULT = next(f.default for f in fields(ChannelParams) if f.name == "queue_depth")
 
-#: Option -> (LIMITS name) of the integer options.
-_INT_OPTIONS = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
+#: The axes of a sweep (:func:`design_grid`): option -> :func:`make_design` keyword.
+GRID_AXES = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
+             "--broadcast": "broadcast", "--ew-share": "ew_share"}
+
+#: Option -> (LIMITS name) of the integer options: errors name a value by its option.
+INT_OPTIONS = {"--pes": "n_pe", "--channels": "n_channels", "--index-bits": "index_bits",
                 "--queue-depth": "queue_depth", "--broadcast": "broadcast",
                 "--ew-share": "ew_share"}
 
@@ -115,153 +118,76 @@ class Design:
         return _shape_of(self.params)
 
 
-# ---------------------------------------------------------------------------- options
+# ---------------------------------------------------------------------------- checks
 
-def add_design_options(parser, *, multi=False):
-    """Add the design options to an ``argparse`` parser.
-
-    ``multi=True`` (a sweep): ``--pes``, ``--channels``, ``--index-bits``,
-    ``--broadcast`` and ``--ew-share`` take comma lists. Values are parsed and checked by
-    :func:`design_from_args` / :func:`grid_from_args`, not by argparse, so a bad one is
-    one line naming it.
-    Options a model fixes (``--shape``, ``--density``, ``--pes``, ``--index-bits``)
-    default to the model's values when a ``MODEL.npz`` is given.
-    """
-    d = _CONFIG_DEFAULTS
-    lists = " (comma list)" if multi else ""
-    shape = ",".join(map(str, DEFAULT_SHAPE))
-    parser.add_argument("model", metavar="MODEL.npz", nargs="?",
-                        help="a compressed model (ese-hw compress) or float weights "
-                             "(ese-hw init, compressed with these options); without one, "
-                             "seeded random weights of --shape compressed at --density")
-    parser.add_argument("--shape", metavar="I,H,P",
-                        help=f"LSTMP input, cells, projection (default {shape}, or the model's)")
-    parser.add_argument("--density", metavar="D",
-                        help=f"fraction of weights kept, in (0, 1] (default {d.density})")
-    parser.add_argument("--pes", metavar="N", help=f"PEs per channel{lists} (default {d.n_pe})")
-    parser.add_argument("--channels", metavar="C", default="1",
-                        help=f"lock-step channels{lists} (default 1)")
-    parser.add_argument("--ew-share", metavar="G", default="1",
-                        help=f"PEs sharing one element-wise unit and its tables{lists}; "
-                             "must divide the PE count (default 1)")
-    parser.add_argument("--index-bits", metavar="B",
-                        help=f"relative-index bits{lists} (default {DEFAULT_INDEX_BITS})")
-    parser.add_argument("--broadcast", metavar="K", default="1",
-                        help=f"activations handed to every PE per transfer{lists}; must "
-                             f"divide the PE count (default 1)")
-    parser.add_argument("--queue-depth", metavar="Q", default=str(_QUEUE_DEPTH_DEFAULT),
-                        help=f"activation queue depth per PE (default {_QUEUE_DEPTH_DEFAULT})")
-    parser.add_argument("--clock-mhz", metavar="F", default=str(CLOCK_MHZ),
-                        help=f"clock frequency in MHz (default {CLOCK_MHZ:g})")
-    parser.set_defaults(design_multi=multi)
-    return parser
-
-
-def parse_int_option(option, text):
-    """``text`` as an integer checked against the bounds of ``option``."""
+def check_int_option(option, value):
+    """``value`` (an integer) checked against the bounds of ``option`` (``"--pes"``),
+    as an int; the :class:`EseError` names the option."""
     try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise EseError(f"{option} must be an integer, got {text!r}") from None
-    try:
-        return check_int(_INT_OPTIONS[option], value, label=option)
+        return check_int(INT_OPTIONS[option], value, label=option)
     except TypeError as e:
         raise EseError(str(e)) from None
 
 
-def parse_int_list(option, text):
-    """A comma list of integers for ``option`` (``"16,32"``), each checked, no repeats."""
-    items = str(text).split(",")
-    if not all(t.strip() for t in items):
-        raise EseError(f"{option} must be a comma list of integers, got {text!r}")
-    values = [parse_int_option(option, t) for t in items]
+def check_int_list(option, values):
+    """A sequence of integers for ``option`` (a sweep's axis), each checked, no repeats."""
+    values = [check_int_option(option, v) for v in values]
+    if not values:
+        raise EseError(f"{option} lists no value")
     if len(set(values)) != len(values):
-        raise EseError(f"{option} lists a value twice: {text!r}")
+        raise EseError(f"{option} lists a value twice: {','.join(map(str, values))}")
     return values
 
 
-def parse_shape(text):
-    """``"I,H,P"`` as three positive integers."""
-    parts = str(text).split(",")
-    if len(parts) != 3:
-        raise EseError(f"--shape must be I,H,P (three integers), got {text!r}")
-    out = []
-    for name, part in zip(("n_in", "n_cells", "n_proj"), parts, strict=True):
-        try:
-            value = int(part.strip())
-        except ValueError:
-            raise EseError(f"--shape must be I,H,P (three integers), got {text!r}") from None
-        out.append(check_int(name, value, label=f"--shape {LIMITS[name].label}"))
-    return tuple(out)
+def check_density(value):
+    """A density in (0, 1], as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0.0 < value <= 1.0:                  # also refuses NaN
+        raise EseError(f"--density must be a number in (0, 1], got {value}")
+    return float(value)
 
 
-def _density(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise EseError(f"--density must be a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:                  # also refuses NaN
-        raise EseError(f"--density must be a number in (0, 1], got {text}")
-    return value
-
-
-def _clock(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise EseError(f"--clock-mhz must be a number, got {text!r}") from None
+def check_clock(value):
+    """A clock frequency (MHz) in :data:`ese_hw.model.limits.CLOCK_MHZ_RANGE`, as a float."""
     lo, hi = CLOCK_MHZ_RANGE
-    if not lo <= value <= hi:                   # also refuses NaN
-        raise EseError(f"--clock-mhz must be a number in {lo:g}..{hi:g}, got {text}")
-    return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not lo <= value <= hi:                   # also refuses NaN
+        raise EseError(f"--clock-mhz must be a number in {lo:g}..{hi:g}, got {value}")
+    return float(value)
 
 
-def _common_kwargs(args):
-    """The options that are single values in both modes, parsed and checked."""
-    return {
-        "model_path": args.model,
-        "shape": None if args.shape is None else parse_shape(args.shape),
-        "density": None if args.density is None else _density(args.density),
-        "queue_depth": parse_int_option("--queue-depth", args.queue_depth),
-        "clock_mhz": _clock(args.clock_mhz),
-    }
+def design_grid(*, model_path=None, shape=None, density=None, n_pe=(None,),
+                n_channels=(DEFAULTS["n_channels"],),
+                index_bits=(None,), broadcast=(DEFAULTS["broadcast"],),
+                ew_share=(DEFAULTS["ew_share"],), queue_depth=DEFAULTS["queue_depth"],
+                clock_mhz=DEFAULTS["clock_mhz"]):
+    """The points of a sweep: a list of :func:`make_design` keyword dicts, every value
+    checked before any is built (PEs outermost, then channels, then index bits, then
+    broadcast widths, then PEs per element-wise unit).
 
-
-def design_from_args(args, *, cache_dir=DEFAULT_CACHE_DIR):
-    """The :class:`Design` of options added by ``add_design_options(parser)``."""
-    kw = _common_kwargs(args)
-    return make_design(**kw, n_pe=None if args.pes is None else parse_int_option("--pes", args.pes),
-                       n_channels=parse_int_option("--channels", args.channels),
-                       ew_share=parse_int_option("--ew-share", getattr(args, "ew_share", "1")),
-                       index_bits=(None if args.index_bits is None
-                                   else parse_int_option("--index-bits", args.index_bits)),
-                       broadcast=parse_int_option("--broadcast", getattr(args, "broadcast", "1")),
-                       cache_dir=cache_dir)
-
-
-def grid_from_args(args):
-    """The points of ``add_design_options(parser, multi=True)``: a list of
-    :func:`make_design` keyword dicts, every option checked before any is built
-    (PEs outermost, then channels, then index bits, then broadcast widths, then PEs per
-    element-wise unit). A broadcast width and an ``--ew-share`` value must divide every
-    PE count listed (a model file's PE count is checked when its point is built), and
-    without a model file no PE count may exceed the random model's cells."""
-    kw = _common_kwargs(args)
-    pes = [None] if args.pes is None else parse_int_list("--pes", args.pes)
-    channels = parse_int_list("--channels", args.channels)
-    bits = [None] if args.index_bits is None else parse_int_list("--index-bits", args.index_bits)
-    # A caller's hand-made namespace (the demo's) may predate --broadcast and --ew-share:
-    # K = 1, G = 1.
-    widths = parse_int_list("--broadcast", getattr(args, "broadcast", "1"))
-    shares = parse_int_list("--ew-share", getattr(args, "ew_share", "1"))
+    ``model_path``, ``shape``, ``density``, ``queue_depth`` and ``clock_mhz`` are single
+    values, as for :func:`make_design`; the other five are sequences (the grid's axes;
+    ``None`` in ``n_pe`` or ``index_bits``: the model's or the default). A broadcast
+    width and an ``ew_share`` value must divide every PE count listed (a model file's PE
+    count is checked when its point is built), and without a model file no PE count may
+    exceed the random model's cells."""
+    common = {"model_path": model_path, "shape": None if shape is None else tuple(shape),
+              "density": None if density is None else check_density(density),
+              "queue_depth": check_int_option("--queue-depth", queue_depth),
+              "clock_mhz": check_clock(clock_mhz)}
+    pes = [None] if list(n_pe) == [None] else check_int_list("--pes", n_pe)
+    channels = check_int_list("--channels", n_channels)
+    bits = [None] if list(index_bits) == [None] else check_int_list("--index-bits", index_bits)
+    widths = check_int_list("--broadcast", broadcast)
+    shares = check_int_list("--ew-share", ew_share)
     for n, k, g in itertools.product(pes, widths, shares):
-        if n is not None or kw["model_path"] is None:
+        if n is not None or model_path is None:
             _check_groupings(k, g, _CONFIG_DEFAULTS.n_pe if n is None else n)
-    if kw["model_path"] is None:                # random weights: their cells are known
-        cells = (kw["shape"] or DEFAULT_SHAPE)[1]
+    if model_path is None:                      # random weights: their cells are known
+        cells = (common["shape"] or DEFAULT_SHAPE)[1]
         for n in pes:
             check_pe_count(_CONFIG_DEFAULTS.n_pe if n is None else n, cells)
-    return [{**kw, "n_pe": n, "n_channels": c, "index_bits": b, "broadcast": k,
+    return [{**common, "n_pe": n, "n_channels": c, "index_bits": b, "broadcast": k,
              "ew_share": g}
             for n, c, b, k, g in itertools.product(pes, channels, bits, widths, shares)]
 
@@ -402,9 +328,11 @@ def _model_and_source(model_path, *, shape, density, n_pe, index_bits, cache_dir
     return model, f"{model_path} (compressed at density {config.density:g})", path
 
 
-def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_channels=1,
-                index_bits=None, queue_depth=_QUEUE_DEPTH_DEFAULT, broadcast=1, ew_share=1,
-                clock_mhz=CLOCK_MHZ, cache_dir=DEFAULT_CACHE_DIR):
+def make_design(*, model_path=None, shape=None, density=None, n_pe=None,
+                n_channels=DEFAULTS["n_channels"], index_bits=None,
+                queue_depth=DEFAULTS["queue_depth"], broadcast=DEFAULTS["broadcast"],
+                ew_share=DEFAULTS["ew_share"], clock_mhz=DEFAULTS["clock_mhz"],
+                cache_dir=DEFAULT_CACHE_DIR):
     """A checked :class:`Design`.
 
     Parameters
@@ -438,12 +366,12 @@ def make_design(*, model_path=None, shape=None, density=None, n_pe=None, n_chann
                           ("--index-bits", index_bits), ("--queue-depth", queue_depth),
                           ("--broadcast", broadcast), ("--ew-share", ew_share)):
         if value is not None:
-            parse_int_option(option, value)
+            check_int_option(option, value)
     if n_pe is not None or model_path is None:  # before any compression, when known
         _check_groupings(broadcast, ew_share, _CONFIG_DEFAULTS.n_pe if n_pe is None else n_pe)
     if density is not None:
-        _density(density)
-    clock_mhz = _clock(clock_mhz)
+        check_density(density)
+    clock_mhz = check_clock(clock_mhz)
     model, source, path = _model_and_source(model_path, shape=shape, density=density,
                                             n_pe=n_pe, index_bits=index_bits,
                                             cache_dir=cache_dir)

@@ -11,8 +11,9 @@ Three engines turn float inputs into float outputs:
     The channel's (a stack's: every layer's) generated Verilog in a simulator,
     :func:`ese_hw.simulation.rtl.run_rtl`. One
     flow: quantize the inputs, run the golden model once (its outputs for the bit-exact
-    check, its trace for the cycle model), compute the memory images once, simulate,
-    and put the RTL's cycles next to the cycle model's (:func:`performance`).
+    check, its trace for the cycle model: :func:`ese_hw.model.cycles.stack_cycles`),
+    compute the memory images once, simulate, and put the RTL's figures
+    (:func:`ese_hw.model.figures.frame_figures`) next to the cycle model's.
 
 Each returns an :class:`EngineRun`: the float outputs and a JSON-ready report. The
 command line only reads files, calls these, and writes and prints what they return.
@@ -29,12 +30,14 @@ import numpy as np
 
 from ..errors import EseError
 from ..model.compress import CompressedModel, CompressedStack
-from ..model.cycles import stack_frame_cycles
+from ..model.cycles import stack_cycles
+from ..model.figures import frame_figures, frame_interval
 from ..model.golden import GoldenStack
 from ..model.images import channel_images
+from ..model.limits import DEFAULTS
 from ..model.lstmp import LSTMPWeights
 from ..model.stack import stack_float
-from ..simulation.rtl import check_rtl_options, performance, run_rtl
+from ..simulation.rtl import check_rtl_options, first_mismatch, mismatch_error, run_rtl
 
 __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
            "run_float", "run_golden", "run_rtl_engine"]
@@ -62,12 +65,16 @@ class EngineRun:
         errors against float, and for rtl the performance figures)
     rtl : the :class:`~ese_hw.simulation.rtl.RtlResult` of an rtl run, else None
     model_frame_done : the cycle model's ``frame_done`` cycles of an rtl run, else None
+    mismatch : the :class:`~ese_hw.errors.MismatchError` of an rtl run whose outputs
+        differ from the golden model's (one line naming the first difference), else None:
+        the caller decides whether to raise it, after writing what the user needs to look
     """
 
     y: np.ndarray
     report: dict
     rtl: object = None
     model_frame_done: np.ndarray | None = None
+    mismatch: Exception | None = None
 
 
 def output_errors(y, ref):
@@ -110,8 +117,10 @@ def run_golden(model, x, *, ref=None):
                                 **output_errors(y, ref)))
 
 
-def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
-                   build_root="build/rtl", bake=False, progress=None, build_args=()):
+def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_depth"],
+                   broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"],
+                   clock_mhz=DEFAULTS["clock_mhz"], build_root="build/rtl", bake=False,
+                   progress=None, build_args=()):
     """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
@@ -123,6 +132,8 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     x : (C, T, I) finite floats
     sim, queue_depth, broadcast, ew_share, build_root, progress, build_args
         As for :func:`ese_hw.simulation.rtl.run_rtl`.
+    clock_mhz : float
+        The clock the report's times and GOPS are stated at.
     bake : bool
         Bake the memory images into the Verilog (a build per model). By default the
         model goes in through the ``load`` stream before the first frame, and the build
@@ -131,8 +142,12 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
     Returns
     -------
     EngineRun
-        ``y`` is (C, T, P). The report has the figures of :func:`ese_hw.simulation.rtl.performance`
-        (against the cycle model), the error against float, ``bit_exact_vs_golden``,
+        ``y`` is (C, T, P). The report has the figures of
+        :func:`ese_hw.model.figures.frame_figures` from the RTL's ``frame_done`` cycles,
+        the cycle model's ``model_cycles_per_frame`` and ``model_rel_diff`` ((RTL -
+        model) / model), the error against float, ``bit_exact_vs_golden`` and
+        ``first_mismatch`` (:func:`ese_hw.simulation.rtl.first_mismatch`, None when
+        bit-exact),
         ``baked``, the build and simulation times and the load's cycles and time.
 
     Raises
@@ -149,27 +164,32 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=8, broadcast=1, ew_
                       broadcast=broadcast, ew_share=ew_share, n_pe=first.config.n_pe)
     golden = GoldenStack(stack)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
-    y_golden, traces = golden.run_channels(x_q, trace=True)
-    model_done = stack_frame_cycles(stack.layers, x_q, traces, queue_depth=queue_depth,
-                                    broadcast=broadcast, ew_share=ew_share)[-1]
+    cyc = stack_cycles(stack, x_q, queue_depth=queue_depth, broadcast=broadcast,
+                       ew_share=ew_share, clock_mhz=clock_mhz)
+    y_golden, model_done = cyc["y"], cyc["frame_done"]
     one = len(stack.layers) == 1
     res = run_rtl(first if one else stack, x_q, sim=sim, queue_depth=queue_depth,
                   broadcast=broadcast, ew_share=ew_share, build_root=build_root, preload=bake,
                   images=channel_images(first, broadcast) if one else None, progress=progress,
                   build_args=build_args)
     y = res.y / 2.0 ** golden.fa
+    mismatch = first_mismatch(res.y, y_golden)
     ref = np.stack([stack_float(stack.float_layers, s) for s in x])
-    figures = performance(stack, res.frame_done, n_channels=x.shape[0],
-                          model_frame_done=model_done)
+    figures = frame_figures(stack, n_channels=x.shape[0], clock_mhz=clock_mhz,
+                            frame_done=res.frame_done)
+    model_cpf = frame_interval(model_done)
+    figures.update(model_cycles_per_frame=model_cpf,
+                   model_rel_diff=(figures["cycles_per_frame"] - model_cpf) / model_cpf)
     report = _report("rtl", y, sim=sim, layers=len(stack.layers), channels=int(x.shape[0]),
                      queue_depth=queue_depth,
                      broadcast=broadcast, ew_share=ew_share,
                      **figures, **output_errors(y, ref),
-                     bit_exact_vs_golden=bool(np.array_equal(res.y, y_golden)),
+                     bit_exact_vs_golden=mismatch is None, first_mismatch=mismatch,
                      baked=bool(bake), entry_depth=res.extra["entry_depth"],
                      build_cached=res.cached, build_seconds=round(res.build_seconds, 2),
                      sim_seconds=round(res.sim_seconds, 2),
                      load_cycles=res.extra["load_cycles"],
                      load_seconds=round(res.extra["load_seconds"], 2),
                      build_dir=str(Path(res.build_dir)))
-    return EngineRun(y, report, res, np.asarray(model_done))
+    error = None if mismatch is None else mismatch_error(f"RTL simulation on {sim}", mismatch)
+    return EngineRun(y, report, res, np.asarray(model_done), error)

@@ -51,11 +51,11 @@ from ..boards.xcku060 import PART, extract_vivado_project
 from ..errors import EseError
 from ..gateware.load import LoadError
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
-from ..model.cycles import stack_frame_cycles, useful_macs
+from ..model.cycles import stack_cycles
+from ..model.figures import frame_figures
 from ..model.golden import GoldenStack
 from ..model.limits import check_int
 from ..model.loadstream import HEADER_FIELDS, model_load_bytes, split_beats
-from ..simulation.rtl import dense_macs
 
 __all__ = ["GENERATOR", "PERF_FRAMES", "TOP_NAME", "Generated", "check_out_dir",
            "check_y_fifo_depth", "cycle_figures", "generate", "memory_depths"]
@@ -152,51 +152,37 @@ def _commit_dir(tmp, out_dir, exists):
 
 def cycle_figures(design, frames=PERF_FRAMES, *, seed=PERF_SEED):
     """The cycle model's figures for ``design`` at its clock, on ``frames`` seeded
-    standard-normal frames per channel (:func:`ese_hw.model.cycles.stack_frame_cycles`;
-    a stack's frames go through every layer, its interval is the last layer's).
+    standard-normal frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; a
+    stack's frames go through every layer, its interval is the last layer's).
 
-    ``frame_interval_cycles`` is the steady state (mean distance of ``frame_done``
-    over frames 1 .. T-1); ``latency_us`` is that interval at the clock, the figure
-    docs/design.md section 4 and ESE's 82.7 us count. ``step_cycles`` is what one frame
-    takes once its x frame is buffered: from the step's start to its last y element
-    leaving the channel (mean over frames 1 .. T-1; frame 0 starts from zero state
-    and skips its ``W_r y_{t-1}`` phase; the y FIFO adds its pass-through on top).
+    The figures are :func:`ese_hw.model.figures.frame_figures`' (``cycles_per_frame`` the
+    steady state over frames 1 .. T-1, ``latency_us`` one interval at the clock, the
+    figure ESE's 82.7 us counts), plus ``frames``, ``seed``, ``frame_done_cycles`` and
+    ``step_cycles`` / ``step_us``: what one frame takes once its x frame is buffered,
+    from the step's start to its last y element leaving the channel (mean over frames
+    1 .. T-1; frame 0 starts from zero state and skips its ``W_r y_{t-1}`` phase; the y
+    FIFO adds its pass-through on top). A stack adds ``layer_cycles_per_frame``.
     """
     model, params = design.model, design.params
     if frames < 2:
         raise ValueError(f"frames must be at least 2 for a steady state, got {frames}")
     golden = GoldenStack(model)
-    layers = golden.stack.layers
     rng = np.random.default_rng(seed)
     x_q = np.stack([golden.quantize_inputs(rng.standard_normal((frames, golden.stack.n_in)))
                     for _ in range(params.n_channels)])
-    _, traces = golden.run_channels(x_q, trace=True)
-    events = [[] for _ in layers]
-    done = stack_frame_cycles(layers, x_q, traces, queue_depth=params.queue_depth,
-                              broadcast=params.broadcast, ew_share=params.ew_share,
-                              events=events, timing=params.timing)
-    interval = float(np.diff(done[-1]).mean())
+    cyc = stack_cycles(model, x_q, queue_depth=params.queue_depth, broadcast=params.broadcast,
+                       ew_share=params.ew_share, timing=params.timing)
+    events = cyc["events"]
     # From layer 0's step start to the last layer's last y element.
     step = float(np.mean([last["output_end"] - first["x_start"]
                           for first, last in zip(events[0][1:], events[-1][1:], strict=True)]))
-    useful = sum(useful_macs(m) for m in layers)
-    dense = sum(dense_macs(m) for m in layers)
-    us = 1.0 / design.clock_mhz
-    out = {
-        "frames": frames, "seed": seed, "clock_mhz": design.clock_mhz,
-        "frame_done_cycles": [int(d) for d in done[-1]],
-        "frame_interval_cycles": interval,
-        "frame_interval_us": interval * us,
-        "latency_us": interval * us,
-        "step_cycles": step,
-        "step_us": step * us,
-        "useful_macs_per_frame": useful,
-        "utilization": useful / (params.n_pe * interval),
-        "gops": 2 * useful * params.n_channels / (interval * us) / 1e3,
-        "dense_equiv_gops": 2 * dense * params.n_channels / (interval * us) / 1e3,
-    }
-    if len(layers) > 1:
-        out["layer_frame_interval_cycles"] = [float(np.diff(d).mean()) for d in done]
+    out = {"frames": frames, "seed": seed,
+           "frame_done_cycles": [int(d) for d in cyc["frame_done"]],
+           **frame_figures(model, n_channels=params.n_channels, clock_mhz=design.clock_mhz,
+                           frame_done=cyc["frame_done"]),
+           "step_cycles": step, "step_us": step / design.clock_mhz}
+    if len(events) > 1:
+        out["layer_cycles_per_frame"] = cyc["layer_cycles_per_frame"]
     return out
 
 
@@ -313,7 +299,7 @@ Written by `{GENERATOR}` (ese_hw {c['ese_hw_version']}) for `{c['part']}` at \
 {c['clock']['mhz']:g} MHz. {_design_line(c)} Every parameter, memory depth and Q \
 format is in `config.json`.
 
-Cycle model at {perf['clock_mhz']:g} MHz: {perf['frame_interval_cycles']:.0f} cycles per \
+Cycle model at {perf['clock_mhz']:g} MHz: {perf['cycles_per_frame']:.0f} cycles per \
 frame ({perf['latency_us']:.2f} us), PE utilization {perf['utilization']:.3f}, \
 {perf['gops']:.1f} GOPS sparse ({perf['dense_equiv_gops']:.1f} dense-equivalent). Once a \
 frame's x is buffered, its step takes {perf['step_cycles']:.0f} cycles \

@@ -4,8 +4,9 @@ against area.
 Every point of the grid is one :class:`~ese_hw.flows.design.Design`: its compressed model
 (cached on disk by :mod:`ese_hw.flows.design`), the golden and cycle models over ``frames``
 seeded input frames per channel (:func:`ese_hw.model.cycles.stack_cycles`; C
-lock-step channels run C different sequences), the figures of docs/design.md section 4
-(:func:`ese_hw.simulation.rtl.performance`) and the resource estimate
+lock-step channels run C different sequences), the figures
+(:func:`ese_hw.model.figures.frame_figures`, as ``generate`` and ``run`` report them) and
+the resource estimate
 (:func:`ese_hw.flows.estimate.estimate`, cached by configuration).
 
 Points run as tasks on Dask distributed: a ``LocalCluster`` of one single-threaded
@@ -32,33 +33,34 @@ import io
 import json
 import os
 import time
-from argparse import Namespace
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
 from distributed.comm import resolve_address
 
-from ..errors import EseError
+from ..errors import EseError, MismatchError
 from ..model.compress import Config, is_compressed
 from ..model.cycles import stack_cycles
+from ..model.figures import frame_figures
 from ..model.golden import GoldenStack
 from ..model.limits import LIMITS, check_int
 from ..model.npzio import atomic_write, read_npz
 from ..model.stack import stack_float
-from ..simulation.rtl import CLOCK_MHZ, performance
+from ..simulation.rtl import mismatch_error
 from ..simulation.runner import progress_line
 from .design import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
-from .design import DEFAULT_INDEX_BITS, file_digest, grid_from_args, make_design
+from .design import DEFAULT_INDEX_BITS, GRID_AXES, file_digest, make_design
 from .engines import ESE_LATENCY_US, output_errors, run_rtl_engine
 from .estimate import DEFAULT_CACHE_DIR as ESTIMATE_CACHE_DIR
 from .estimate import DEFAULT_MARGIN, RESOURCES, check_margin, estimate
 from .plots import plot_all
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_GRID", "MANIFEST", "RESOURCES", "SweepSettings",
-           "best_fits", "dask_client", "format_summary", "grid_from_sweep_args",
-           "plot_sweep", "point_key", "run_point", "run_rtl_check",
+           "best_fits", "dask_client", "format_grid", "format_summary",
+           "plot_sweep", "point_key", "rtl_mismatch", "run_point", "run_rtl_check",
            "run_sweep", "sweep_inputs", "write_tables"]
 
 #: The file that marks a directory as a sweep and holds its settings.
@@ -155,16 +157,6 @@ def _padding_fraction(model):
     return float(padding / max(1, padding + sum(st["nnz_total"] for st in stats)))
 
 
-def _at_clock(perf, clock_mhz):
-    """:func:`ese_hw.simulation.rtl.performance` states its figures at
-    :data:`ese_hw.simulation.rtl.CLOCK_MHZ`;
-    time scales with the clock period, throughput with the frequency."""
-    scale = CLOCK_MHZ / clock_mhz
-    return {"latency_us": perf["latency_us_at_200mhz"] * scale,
-            "gops": perf["gops_at_200mhz"] / scale,
-            "dense_equiv_gops": perf["dense_equiv_gops_at_200mhz"] / scale}
-
-
 def _estimate_columns(params, settings):
     est = estimate(params, margin=settings.margin, progress=False,
                    cache_dir=settings.estimate_cache_dir or ESTIMATE_CACHE_DIR)
@@ -199,25 +191,18 @@ def run_point(point, settings):
     model, c_n = design.model, point["n_channels"]
     x, x_q = _quantized_inputs(model, c_n, settings)
     cyc = stack_cycles(model, x_q, queue_depth=design.params.queue_depth,
-                       broadcast=design.params.broadcast, ew_share=design.params.ew_share)
-    perf = performance(model, cyc["frame_done"], n_channels=c_n)
+                       broadcast=design.params.broadcast, ew_share=design.params.ew_share,
+                       timing=design.params.timing)
     golden = GoldenStack(model)
     y = cyc["y"] / 2.0 ** golden.fa
     ref = np.stack([stack_float(golden.stack.float_layers, s) for s in x])
-    timing = _at_clock(perf, design.clock_mhz)
     row = {
         "key": point_key(**point), **point,
         "frames": settings.frames, "queue_depth": design.params.queue_depth,
-        "clock_mhz": design.clock_mhz,
-        "cycles_per_frame": perf["cycles_per_frame"],
-        "utilization": perf["utilization"],
-        # One frame per cycles_per_frame in steady state; a frame's step takes that
-        # long too (the scheduler runs one step at a time), so at batch 1 the two agree.
-        "frame_interval_us": timing["latency_us"],
-        "latency_us": timing["latency_us"],
-        "gops": timing["gops"],
-        "dense_equiv_gops": timing["dense_equiv_gops"],
-        "useful_macs_per_frame": perf["useful_macs_per_frame"],
+        # The figures of generate and run: latency one interval (the scheduler runs one
+        # step at a time, so at batch 1 a frame's step takes one interval).
+        **frame_figures(model, n_channels=c_n, clock_mhz=design.clock_mhz,
+                        frame_done=cyc["frame_done"]),
         "padding_fraction": _padding_fraction(model),
         "golden_vs_float_max_abs_error": output_errors(y, ref)["max_abs_error"],
         **_estimate_columns(design.params, settings),
@@ -239,6 +224,7 @@ def run_rtl_check(point, settings, build_root):
     rep = run.report
     return {"sim": "verilator", "frames": rep["frames"],
             "bit_exact_vs_golden": rep["bit_exact_vs_golden"],
+            "first_mismatch": rep["first_mismatch"],
             "cycles_equal_model": bool(np.array_equal(run.rtl.frame_done,
                                                       run.model_frame_done)),
             "rtl_cycles_per_frame": rep["cycles_per_frame"],
@@ -371,10 +357,24 @@ def best_fits(rows):
             "lowest_latency": min(fit, key=lambda r: (r["latency_us"], -r["gops"]))}
 
 
+def rtl_mismatch(rows):
+    """The :class:`~ese_hw.errors.MismatchError` of the first row whose RTL check differs
+    from the golden model (one line naming the point, lane, frame and element), or
+    ``None``: the command line raises it once the tables are written."""
+    for row in rows:
+        check = row.get("rtl_check") or {}
+        if check.get("bit_exact_vs_golden") is False:
+            where = f"point {row['key']}: RTL simulation on {check['sim']}"
+            if check.get("first_mismatch") is None:     # a row of an older sweep
+                return MismatchError(f"{where}: outputs differ from the golden model")
+            return mismatch_error(where, check["first_mismatch"])
+    return None
+
+
 # ---------------------------------------------------------------------------- run
 
 def _grid_points(designs):
-    """(key, point) of each :func:`ese_hw.flows.design.grid_from_args` entry, defaults filled
+    """(key, point) of each :func:`ese_hw.flows.design.design_grid` entry, defaults filled
     in. A given file is read here, before DIR exists, so a bad or disagreeing one is
     refused without leaving anything: a compressed model fixes PEs and index bits
     (every point must agree with it); float weights are compressed once for the first
@@ -433,7 +433,7 @@ def run_sweep(designs, out_dir, *, frames, seed=0, margin=DEFAULT_MARGIN, schedu
     Parameters
     ----------
     designs : list of dict
-        :func:`ese_hw.flows.design.grid_from_args` output: one :func:`make_design` keyword
+        :func:`ese_hw.flows.design.design_grid` output: one :func:`make_design` keyword
         dict per point (they differ only in ``n_pe``, ``n_channels``, ``index_bits``,
         ``broadcast``, ``ew_share``).
     out_dir : path-like
@@ -545,20 +545,17 @@ def plot_sweep(rows, out_dir, *, margin=0.8):
 
 # ---------------------------------------------------------------------------- command line
 
-#: The grid ``ese-hw sweep`` runs for an option not given (issue 8's sweep).
-DEFAULT_GRID = {"pes": "16,32,64,128,256", "channels": "1,8,32", "index_bits": "4,6"}
+#: The grid ``ese-hw sweep`` runs for an axis not given (issue 8's sweep), as
+#: :func:`ese_hw.flows.design.design_grid` keywords.
+DEFAULT_GRID = MappingProxyType({"n_pe": (16, 32, 64, 128, 256), "n_channels": (1, 8, 32),
+                                 "index_bits": (4, 6)})
 
 
-def grid_from_sweep_args(args):
-    """:func:`ese_hw.flows.design.grid_from_args` with :data:`DEFAULT_GRID` for the axes not
-    given; a compressed model's own PE count and index width stand instead of the
-    defaults (it fixes them)."""
-    fixed = args.model is not None and is_compressed(read_npz(args.model))
-    filled = dict(vars(args))
-    for name, default in DEFAULT_GRID.items():
-        if filled.get(name) is None and not (fixed and name != "channels"):
-            filled[name] = default
-    return grid_from_args(Namespace(**filled))
+def format_grid(grid):
+    """A grid's axes (:func:`ese_hw.flows.design.design_grid` keywords -> values) as the
+    command line writes them: ``--pes 16,32 --channels 1``."""
+    options = {name: option for option, name in GRID_AXES.items()}
+    return " ".join(f"{options[k]} {','.join(map(str, v))}" for k, v in grid.items())
 
 
 def _fmt_row(r):

@@ -19,20 +19,22 @@ the two cannot drift apart.
   plain LSTM layer (no ``W_ym``) has no projection phase: the read-out copies
   ``m_t`` into the y banks once the element-wise pass has written its last cell.
 * :func:`channel_cycles` runs the golden model for the activations, then
-  :func:`frame_cycles`, and reports cycles per frame and PE utilization.
+  :func:`frame_cycles`, and reports cycles per frame and PE utilization
+  (:func:`ese_hw.model.figures.frame_figures`, the one place figures are computed).
 """
 
 import numpy as np
 
+from .figures import frame_figures, frame_interval, useful_macs
 from .golden import GoldenStack
-from .limits import check_int
+from .limits import DEFAULTS, check_int
 from .timing import DEFAULT_TIMING
 
 __all__ = [
     "ArrayTimer",
     "LayerTimer",
     "group_columns",
-    "useful_macs",
+    "useful_macs",          # ese_hw.model.figures.useful_macs, here for the cycle model's users
     "frame_cycles",
     "stack_frame_cycles",
     "channel_cycles",
@@ -355,13 +357,6 @@ def stack_frame_cycles(models, x_q, traces, *, queue_depth, broadcast=1, ew_shar
     return done
 
 
-def useful_macs(model):
-    """Useful MACs per frame: non-zero weights of the nine matrices (padding excluded;
-    a plain layer has eight, no ``W_ym``)."""
-    weights = model.gate.weights() + (model.ym.weights() if model.has_projection else [])
-    return sum(int(np.count_nonzero(w)) for w in weights)
-
-
 def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
                    timing=DEFAULT_TIMING):
     """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I):
@@ -382,16 +377,20 @@ def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=N
 
 
 def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
-                 timing=DEFAULT_TIMING):
+                 timing=DEFAULT_TIMING, clock_mhz=DEFAULTS["clock_mhz"]):
     """:func:`channel_cycles` of a stack (a ``CompressedStack``, or one model): runs the
-    golden stack for every layer's activations, then :func:`stack_frame_cycles`.
+    golden stack for every layer's activations, then :func:`stack_frame_cycles`. The one
+    golden -> trace -> cycle model pipeline: the engines, ``generate`` and the sweep call
+    it.
 
-    Returns ``frame_done`` (the last layer's, T), ``layer_frame_done`` (L, T),
-    ``cycles_per_frame`` (steady-state interval of the last layer's frames, the
-    slowest layer's), ``layer_cycles_per_frame`` (each layer's own interval),
-    ``useful_macs_per_frame`` (all layers), ``utilization`` (over every layer's PEs),
-    ``latency_cycles`` (layer 0's X phase start to the last layer's y stream end, plus
-    a strobe, like :func:`channel_cycles`) and ``y`` (the last layer's outputs).
+    Returns the figures of :func:`ese_hw.model.figures.frame_figures` at ``clock_mhz``
+    (``cycles_per_frame``: steady-state interval of the last layer's frames, the slowest
+    layer's; ``useful_macs_per_frame`` of all layers; ``utilization`` over every layer's
+    PEs; ``latency_cycles``: layer 0's X phase start to the last layer's y stream end,
+    plus a strobe, mean over frames 1 .. T-1), and ``frame_done`` (the last layer's, T),
+    ``layer_frame_done`` (L, T), ``layer_cycles_per_frame`` (each layer's own interval),
+    ``events`` (per layer, the phase boundaries of every frame, :meth:`LayerTimer.step`)
+    and ``y`` (the last layer's outputs).
     """
     x_q = np.asarray(x_q, dtype=np.int64)
     golden = GoldenStack(stack)
@@ -402,23 +401,16 @@ def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=Non
                               broadcast=broadcast, ew_share=ew_share, resets=resets,
                               events=events, timing=timing)
     t_n = x_q.shape[1]
-
-    def interval(d):
-        return float(np.diff(d).mean()) if t_n > 1 else float(d[0])
-
-    per_frame = interval(done[-1])
-    useful = sum(useful_macs(m) for m in models)
-    pes = sum(m.config.n_pe for m in models)
     frames = range(1, t_n) if t_n > 1 else range(t_n)
     latency = [events[-1][t]["output_end"] - events[0][t]["x_start"] + timing.strobe_latency
                for t in frames]
+    figures = frame_figures(models, n_channels=x_q.shape[0], clock_mhz=clock_mhz,
+                            frame_done=done[-1], latency_cycles=float(np.mean(latency)))
     return {
+        **figures,
         "frame_done": done[-1],
         "layer_frame_done": done,
-        "cycles_per_frame": per_frame,
-        "layer_cycles_per_frame": [interval(d) for d in done],
-        "useful_macs_per_frame": useful,
-        "utilization": useful / (pes * per_frame),
-        "latency_cycles": float(np.mean(latency)),
+        "layer_cycles_per_frame": [frame_interval(d) for d in done],
+        "events": events,
         "y": y_q,
     }

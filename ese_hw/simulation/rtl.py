@@ -6,8 +6,8 @@ Verilator through the one cocotb runner (:mod:`ese_hw.simulation.runner`: cached
 progress lines) and runs the testbench :mod:`ese_hw.simulation.testbenches.tb_channel` on it: the
 frames
 go in through the ``x`` stream, ``y_t`` is collected from ``y``, and the cycle of every
-``frame_done`` pulse is recorded. :func:`performance` turns those cycles into the
-figures of docs/design.md section 4. :mod:`ese_hw.flows.engines` puts this next to the golden and
+``frame_done`` pulse is recorded. :func:`ese_hw.model.figures.frame_figures` turns those
+cycles into figures. :mod:`ese_hw.flows.engines` puts this next to the golden and
 cycle models for the command line. :func:`run_top` does the same for the AXI4-Stream top
 (:class:`~ese_hw.gateware.top.AxisTop`) with its cocotbext-axi testbench
 :mod:`ese_hw.simulation.testbenches.tb_top`, the model sent as ``load.bin``.
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EseError
+from ..errors import EseError, MismatchError
 from ..gateware.channel import Channel
 from ..gateware.params import ChannelParams, StackParams
 from ..gateware.stack import ChannelStack
@@ -49,20 +49,18 @@ from ..gateware.top import (
     x_stream_bytes,
     y_from_stream_bytes,
 )
-from ..model.cycles import useful_macs
+from ..model.figures import frame_interval
 from ..model.images import channel_images, model_entry_depth
-from ..model.limits import LIMITS, check_divides_pes, check_int
+from ..model.limits import DEFAULTS, LIMITS, check_divides_pes, check_int
 from ..model.loadstream import load_stream_bytes, model_load_bytes, stack_load_bytes
 from .runner import build_design, check_simulator, run_test
 from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
 from .testbenches.tb_top import read_top_out, top_tb_data
 
-__all__ = ["CLOCK_MHZ", "RtlResult", "TopResult", "bram36_words", "channel_key",
-           "check_ew_share", "check_rtl_options", "dense_macs", "entry_capacity", "performance",
-           "run_rtl", "run_top", "stack_params", "top_key", "useful_macs"]
+__all__ = ["RtlResult", "TopResult", "bram36_words", "channel_key", "check_ew_share",
+           "check_rtl_options", "entry_capacity", "first_mismatch", "mismatch_error", "run_rtl",
+           "run_top", "stack_params", "top_key"]
 
-#: Clock the report's latency and GOPS assume (the ESE paper's 200 MHz).
-CLOCK_MHZ = 200.0
 TOPLEVEL = "channel"
 TB_MODULE = "ese_hw.simulation.testbenches.tb_channel"
 
@@ -109,49 +107,7 @@ class RtlResult:
     @property
     def cycles_per_frame(self):
         """Steady state: mean of ``diff(frame_done)`` over frames 1..T-1 (T == 1: frame 0)."""
-        return _per_frame(self.frame_done)
-
-
-def _per_frame(done):
-    done = np.asarray(done, dtype=np.int64)
-    return float(np.diff(done).mean()) if len(done) > 1 else float(done[0])
-
-
-def dense_macs(model):
-    """All weights of the nine dense matrices: ``4H(I + P) + PH`` (a plain layer: the
-    eight gate matrices, ``4H(I + H)``)."""
-    i, h, p = model.n_in, model.n_cells, model.n_proj
-    return 4 * h * (i + p) + (p * h if model.has_projection else 0)
-
-
-def performance(model, frame_done, *, n_channels, model_frame_done=None):
-    """Figures of docs/design.md section 4 from the ``frame_done`` cycles of a run (of a
-    stack: its last layer's, with the MACs and PEs of every layer).
-
-    ``model_frame_done`` (the cycle model's, e.g. ``channel_cycles(...)["frame_done"]``)
-    adds ``model_cycles_per_frame`` and ``model_rel_diff`` ((RTL - model) / model).
-    """
-    cpf = _per_frame(frame_done)
-    layers = getattr(model, "layers", (model,))          # a stack: every layer's work
-    useful = sum(useful_macs(m) for m in layers)
-    dense = sum(dense_macs(m) for m in layers)
-    n_pe = sum(m.config.n_pe for m in layers)
-    latency_us = cpf / CLOCK_MHZ
-    out = {
-        "cycles_per_frame": cpf,
-        "useful_macs_per_frame": useful,
-        "utilization": useful / (n_pe * cpf),
-        "latency_us_at_200mhz": latency_us,
-        "gops_at_200mhz": 2 * useful * n_channels / latency_us / 1e3,
-        "dense_equiv_gops_at_200mhz": 2 * dense * n_channels / latency_us / 1e3,
-        "n_pe": n_pe,
-        "n_channels": n_channels,
-    }
-    if model_frame_done is not None:
-        mc = _per_frame(model_frame_done)
-        out["model_cycles_per_frame"] = mc
-        out["model_rel_diff"] = (cpf - mc) / mc
-    return out
+        return frame_interval(self.frame_done)
 
 
 # ---------------------------------------------------------------------------- checks
@@ -272,7 +228,8 @@ def _stack_layers(model):
     return None if layers is None or len(layers) == 1 else tuple(layers)
 
 
-def stack_params(stack, *, n_channels, queue_depth=8, broadcast=1, ew_share=1, preload=False,
+def stack_params(stack, *, n_channels, queue_depth=DEFAULTS["queue_depth"],
+                 broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"], preload=False,
                  entry_depth=None):
     """The :class:`~ese_hw.gateware.stack.StackParams` run for a stack: every layer's
     :func:`_channel_params` (entry memories of :func:`entry_capacity` per layer when
@@ -312,22 +269,42 @@ def _run_target(model, *, n_channels, queue_depth, broadcast, ew_share, preload,
             key, load)
 
 
+def first_mismatch(y, expected):
+    """Where ``y`` (C, T, P) first differs from ``expected`` (lane-major order), or
+    ``None`` when they are equal: a JSON-ready dict of ``lane``, ``frame``, ``element``,
+    ``rtl`` and ``golden`` (the two values), and ``count`` / ``total`` outputs."""
+    y, expected = np.asarray(y), np.asarray(expected)
+    bad = np.argwhere(y != expected)
+    if not len(bad):
+        return None
+    c, t, q = (int(i) for i in bad[0])
+    return {"lane": c, "frame": t, "element": q, "rtl": int(y[c, t, q]),
+            "golden": int(expected[c, t, q]), "count": len(bad), "total": int(y.size)}
+
+
+def mismatch_error(where, mismatch):
+    """The one-line :class:`~ese_hw.errors.MismatchError` of a :func:`first_mismatch`
+    ``mismatch``; ``where`` names the run (``"RTL simulation on icarus"``)."""
+    m = mismatch
+    return MismatchError(f"{where}: {m['count']} of {m['total']} outputs differ from the "
+                         f"golden model; first at lane {m['lane']}, frame {m['frame']}, "
+                         f"element {m['element']}: RTL {m['rtl']}, golden {m['golden']}")
+
+
 def _check_expected(y, expected, sim):
     """The testbench's outputs against ``expected`` (the golden model's)."""
     expected = np.asarray(expected)
     if expected.shape != y.shape:
         raise EseError(f"expected outputs: shape {expected.shape}, the run gives {y.shape}")
-    bad = np.argwhere(y != expected)
-    if len(bad):
-        c, t, q = (int(i) for i in bad[0])
-        raise EseError(f"RTL simulation on {sim}: {len(bad)} of {y.size} outputs differ from "
-                       f"the golden model; first at channel {c}, frame {t}, element {q}: "
-                       f"got {y[c, t, q]}, golden {expected[c, t, q]}")
+    mismatch = first_mismatch(y, expected)
+    if mismatch is not None:
+        raise mismatch_error(f"RTL simulation on {sim}", mismatch)
 
 
 # ---------------------------------------------------------------------------- run
 
-def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share=1,
+def run_rtl(model, x_q, *, sim="verilator", queue_depth=DEFAULTS["queue_depth"],
+            broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"],
             resets=None, expected=None, x_idle=0.0, y_stall=0.0, preload=True, load_idle=0.0,
             entry_depth=None, build_root="build/rtl", images=None, progress=None, seed=0,
             keep_run=False, build_args=()):
@@ -352,7 +329,7 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=8, broadcast=1, ew_share
     resets : (T, C) booleans, optional
         Restart a channel from zero state at that frame.
     expected : (C, T, P) integers, optional
-        If given, the outputs must equal it (else :class:`EseError` names the first
+        If given, the outputs must equal it (else :class:`MismatchError` names the first
         difference).
     x_idle, y_stall : float
         Seeded random stalls on ``x`` / ``y`` (the cycle figures then include them).
@@ -502,7 +479,8 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     resets : (T, C) booleans, optional
         Lanes restarted at a frame (TUSER of its first beat).
     expected : (C, T, P) integers, optional
-        The outputs must equal it (else :class:`EseError` names the first difference).
+        The outputs must equal it (else :class:`MismatchError` names the first
+        difference).
     pause : float in [0, 1)
         Pause probability of every interface.
 

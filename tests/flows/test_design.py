@@ -6,14 +6,9 @@ import argparse
 import numpy as np
 import pytest
 
+from ese_hw.cli import add_design_options, design_from_args, grid_from_args
 from ese_hw.errors import EseError
-from ese_hw.flows.design import (
-    DEFAULT_INDEX_BITS,
-    add_design_options,
-    design_from_args,
-    grid_from_args,
-    make_design,
-)
+from ese_hw.flows.design import DEFAULT_INDEX_BITS, design_grid, make_design
 from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress, load_compressed
 from ese_hw.model.images import model_entry_depth
@@ -169,3 +164,24 @@ def test_grid_takes_lists_and_checks_every_value():
                           (["--pes", "4,4"], "--pes lists a value twice")):
         with pytest.raises(EseError, match=message):
             grid_from_args(_args(argv, multi=True))
+
+
+def test_the_library_takes_typed_values(cache):
+    """make_design and design_grid take numbers, not the command line's strings; the
+    defaults are limits.DEFAULTS'; a bad value is one line naming its option."""
+    d = make_design(shape=SHAPE, density=0.25, n_pe=4, cache_dir=cache)
+    assert (d.params.queue_depth, d.params.n_channels, d.clock_mhz) == (8, 1, 200.0)
+    grid = design_grid(shape=SHAPE, density=0.25, n_pe=(2, 4), n_channels=(1, 2),
+                       clock_mhz=250)
+    assert [(g["n_pe"], g["n_channels"]) for g in grid] == [(2, 1), (2, 2), (4, 1), (4, 2)]
+    assert all(g["clock_mhz"] == 250.0 and g["queue_depth"] == 8 and g["broadcast"] == 1
+               for g in grid)
+    for kw, message in (({"n_pe": (4, "8")}, "--pes must be an integer, got '8'"),
+                        ({"n_channels": ()}, "--channels lists no value"),
+                        ({"index_bits": (4, 4)}, "--index-bits lists a value twice"),
+                        ({"clock_mhz": 0.5}, "--clock-mhz must be a number in 1..1000"),
+                        ({"density": "0.5"}, "--density must be a number")):
+        with pytest.raises(EseError, match=message):
+            design_grid(shape=SHAPE, **kw)
+    with pytest.raises(EseError, match="--queue-depth must be an integer in 1..256, got 0"):
+        make_design(shape=SHAPE, density=0.25, n_pe=4, queue_depth=0, cache_dir=cache)

@@ -170,11 +170,12 @@ def test_config_performance_is_the_cycle_model(out):
     ref = channel_cycles(design.model, x_q, queue_depth=design.params.queue_depth,
                          ew_share=design.params.ew_share, timing=design.params.timing)
     assert perf["frame_done_cycles"] == [int(d) for d in ref["frame_done"]]
-    assert perf["frame_interval_cycles"] == pytest.approx(ref["cycles_per_frame"])
+    assert perf["cycles_per_frame"] == pytest.approx(ref["cycles_per_frame"])
+    assert perf["clock_mhz"] == 250
     assert perf["latency_us"] == pytest.approx(ref["cycles_per_frame"] / 250)
     assert perf["utilization"] == pytest.approx(ref["utilization"])
     # A step ends after its frame_done (y still streams out), and overlaps the next.
-    assert perf["frame_interval_cycles"] < perf["step_cycles"] < 2 * perf["frame_interval_cycles"]
+    assert perf["cycles_per_frame"] < perf["step_cycles"] < 2 * perf["cycles_per_frame"]
 
 
 def test_broadcast_figures_and_depths():

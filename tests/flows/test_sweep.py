@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ese_hw.cli import build_parser, main
+from ese_hw.cli import build_parser, grid_from_sweep_args, main
 from ese_hw.flows import plots, sweep
 from ese_hw.flows.design import make_design
 from ese_hw.flows.plots import PLOTS
 from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.figures import frame_figures
 from ese_hw.model.golden import GoldenModel
-from ese_hw.simulation.rtl import CLOCK_MHZ, performance
 
 SHAPE = "8,16,8"
 GRID = ["--shape", SHAPE, "--density", "0.5", "--pes", "1,2", "--channels", "2",
@@ -71,7 +71,8 @@ def _direct(n_pe):
     golden = GoldenModel(model)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
     cyc = channel_cycles(model, x_q, queue_depth=8)
-    return cyc, performance(model, cyc["frame_done"], n_channels=2), estimate(design.params)
+    return (cyc, frame_figures(model, n_channels=2, frame_done=cyc["frame_done"]),
+            estimate(design.params))
 
 
 @pytest.mark.sim
@@ -87,9 +88,10 @@ def test_outputs_match_direct_calls(swept):
         assert row["frame_done"] == [int(v) for v in cyc["frame_done"]]
         assert row["cycles_per_frame"] == pytest.approx(cyc["cycles_per_frame"])
         assert row["utilization"] == pytest.approx(cyc["utilization"])
-        assert row["latency_us"] == pytest.approx(cyc["cycles_per_frame"] / CLOCK_MHZ)
-        assert row["gops"] == pytest.approx(perf["gops_at_200mhz"])
-        assert row["dense_equiv_gops"] == pytest.approx(perf["dense_equiv_gops_at_200mhz"])
+        assert row["clock_mhz"] == 200
+        assert row["latency_us"] == pytest.approx(cyc["cycles_per_frame"] / 200)
+        assert row["gops"] == pytest.approx(perf["gops"])
+        assert row["dense_equiv_gops"] == pytest.approx(perf["dense_equiv_gops"])
         for k in sweep.RESOURCES:
             assert row[k] == est[k]
             assert float(line[k]) == est[k]
@@ -238,7 +240,7 @@ def test_broadcast_axis(tmp_path, monkeypatch):
     argv = ["--shape", SHAPE, "--density", "0.5", "--pes", "2,4", "--broadcast", "1,2",
             "--channels", "1", "--index-bits", "4"]
     args = build_parser().parse_args(["sweep", *argv, "-o", str(tmp_path / "s")])
-    points = sweep._grid_points(sweep.grid_from_sweep_args(args))
+    points = sweep._grid_points(grid_from_sweep_args(args))
     assert [k for k, _ in points] == ["pe2-ch1-ib4", "pe2-ch1-ib4-bc2", "pe4-ch1-ib4",
                                       "pe4-ch1-ib4-bc2"]
     seen = []
@@ -331,3 +333,41 @@ def test_point_of_a_stack(tmp_path, monkeypatch):
     assert row["frame_done"] == [int(v) for v in want["frame_done"]]
     assert row["useful_macs_per_frame"] == want["useful_macs_per_frame"]
     assert row["utilization"] == pytest.approx(want["utilization"])
+
+
+def test_rtl_check_mismatch_exits_1(tmp_path, capsys, monkeypatch):
+    """A point whose RTL differs from the golden model: the check records where, and
+    ``ese-hw sweep --rtl-check`` prints its table, then exits 1 with one line naming the
+    point, lane, frame and element (the RTL engine stubbed: no simulator build)."""
+    from types import SimpleNamespace
+
+    from ese_hw.flows.engines import EngineRun
+
+    mismatch = {"lane": 1, "frame": 2, "element": 3, "rtl": 5, "golden": 4, "count": 2,
+                "total": 48}
+
+    def broken(model, x, **kw):
+        report = {"frames": FRAMES, "bit_exact_vs_golden": False, "first_mismatch": mismatch,
+                  "cycles_per_frame": 10.0, "model_cycles_per_frame": 10.0,
+                  "build_seconds": 0.0, "sim_seconds": 0.0}
+        return EngineRun(np.zeros(1), report, SimpleNamespace(frame_done=np.arange(3)),
+                         np.arange(3))
+
+    monkeypatch.setattr(sweep, "run_rtl_engine", broken)
+    settings = sweep.SweepSettings(design={"shape": (8, 16, 8), "density": 0.5},
+                                   frames=FRAMES)
+    check = sweep.run_rtl_check({"n_pe": 1, "n_channels": 2, "index_bits": 4}, settings,
+                                tmp_path)
+    assert check["bit_exact_vs_golden"] is False and check["first_mismatch"] == mismatch
+    row = {"key": "pe1-ch2-ib4", "rtl_check": check}
+    monkeypatch.setattr(sweep, "run_sweep", lambda designs, out_dir, **kw: {"rows": [row]})
+    monkeypatch.setattr(sweep, "format_summary", lambda result, out_dir: "the table")
+    capsys.readouterr()
+    assert main(_sweep_argv(tmp_path / "s", "--rtl-check", "1")) == 1
+    out, err = capsys.readouterr()
+    assert out == "the table\n"
+    assert err.splitlines() == [
+        "ese-hw: error: point pe1-ch2-ib4: RTL simulation on verilator: 2 of 48 outputs "
+        "differ from the golden model; first at lane 1, frame 2, element 3: RTL 5, golden 4"]
+    assert sweep.rtl_mismatch([{**row, "rtl_check": {**check, "bit_exact_vs_golden": True}}]) \
+        is None

@@ -239,5 +239,5 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
     x_q = np.stack([golden.quantize_inputs(np.random.default_rng(0).standard_normal(
         (config["performance"]["frames"], 3)))])
     want = stack_cycles(stack, x_q, queue_depth=params.queue_depth)
-    assert config["performance"]["frame_interval_cycles"] == want["cycles_per_frame"]
+    assert config["performance"]["cycles_per_frame"] == want["cycles_per_frame"]
     assert "2 stacked layers" in (out / "README.md").read_text()

@@ -117,8 +117,12 @@ def workspace(root):
     work.mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
+        # Where the commands look them up: the engines and the CLI import them by name
+        # (patching only their home modules let the real RTL and Yosys runs through).
         mp.setattr("ese_hw.simulation.rtl.run_rtl", _stop_rtl)
+        mp.setattr("ese_hw.flows.engines.run_rtl", _stop_rtl)
         mp.setattr("ese_hw.flows.estimate.estimate", _stop_estimate)
+        mp.setattr("ese_hw.cli.estimate", _stop_estimate)
         mp.setattr("ese_hw.flows.generate._write_all", _stop_write_all)
         mp.setattr("ese_hw.flows.sweep.dask_client", _stop_dask)
         mp.setattr("ese_hw.flows.demo._compress", _stop_demo)

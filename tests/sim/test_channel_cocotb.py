@@ -42,9 +42,10 @@ import pytest
 from ese_hw.gateware.params import ChannelParams
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
+from ese_hw.model.figures import frame_figures
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
-from ese_hw.simulation.rtl import performance, run_rtl
+from ese_hw.simulation.rtl import run_rtl
 from ese_hw.simulation.runner import SIMULATORS, VERILATOR_FAST_BUILD_ARGS, simulator_available
 
 pytestmark = pytest.mark.sim
@@ -68,8 +69,7 @@ def _check_cycles(model, x_q, result, resets=None):
     want = channel_cycles(model, x_q, queue_depth=result.queue_depth,
                           broadcast=result.broadcast, ew_share=result.ew_share, resets=resets)
     np.testing.assert_array_equal(result.frame_done, want["frame_done"])
-    return performance(model, result.frame_done, n_channels=x_q.shape[0],
-                       model_frame_done=want["frame_done"])
+    return frame_figures(model, n_channels=x_q.shape[0], frame_done=result.frame_done)
 
 
 def _timing(request, sim, name, result, t0):

@@ -25,8 +25,9 @@ from ese_hw.simulation.runner import simulator_available
 T = 5
 #: The cocotb channel tests' build directory (tests/sim/test_channel_cocotb.py).
 SHARED_BUILD = Path(__file__).resolve().parents[2] / "build" / "sim"
-REPORT_KEYS = ("cycles_per_frame", "utilization", "latency_us_at_200mhz", "gops_at_200mhz",
-               "dense_equiv_gops_at_200mhz", "model_cycles_per_frame", "frames", "engine",
+REPORT_KEYS = ("cycles_per_frame", "utilization", "clock_mhz", "latency_cycles", "latency_us",
+               "frame_interval_us", "gops", "dense_equiv_gops", "model_cycles_per_frame",
+               "frames", "engine",
                "max_abs_error", "mean_abs_error", "bit_exact_vs_golden")
 
 pytestmark = pytest.mark.skipif(not simulator_available("icarus"),
@@ -68,8 +69,9 @@ def test_rtl_engine_equals_golden_with_report(files, tmp_path, capsys):
     assert abs(r["cycles_per_frame"] - r["model_cycles_per_frame"]) <= 0.02 * r[
         "model_cycles_per_frame"]
     assert 0 < r["utilization"] <= 1
-    assert r["latency_us_at_200mhz"] == pytest.approx(r["cycles_per_frame"] / 200)
-    assert r["dense_equiv_gops_at_200mhz"] > r["gops_at_200mhz"] > 0
+    assert r["clock_mhz"] == 200
+    assert r["latency_us"] == pytest.approx(r["cycles_per_frame"] / 200)
+    assert r["dense_equiv_gops"] > r["gops"] > 0
     assert "bit-exact vs golden: True" in capsys.readouterr().out
 
 
@@ -104,6 +106,8 @@ def test_rtl_engine_two_channels(files, tmp_path, ew_share):
     (["--broadcast", "x"], "x", "--broadcast must be an integer, got 'x'"),
     (["--broadcast", "4"], "x", "broadcast width 4 must divide the PE count 2"),
     (["--sim", "modelsim"], "x", "icarus or verilator"),
+    (["--clock-mhz", "0"], "x", r"--clock-mhz must be a number in 1\.\.1000, got 0"),
+    (["--clock-mhz", "fast"], "x", "--clock-mhz must be a number, got 'fast'"),
 ])
 def test_rtl_engine_errors(files, tmp_path, capsys, extra, which, message):
     if which == "x4":
@@ -353,6 +357,16 @@ def test_bake_keeps_the_images_in_the_verilog(files, tmp_path, capsys):
     assert "model loaded in" in capsys.readouterr().out
 
 
+def test_clock_needs_the_rtl_engine(files, tmp_path, capsys):
+    """Only the rtl engine counts cycles, so only it takes a clock."""
+    y_path = tmp_path / "y.npy"
+    assert main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y_path),
+                 "--engine", "golden", "--clock-mhz", "250"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ese-hw: error: --clock-mhz needs --engine rtl (engine golden)"]
+    assert not y_path.exists()
+
+
 def test_bake_needs_the_rtl_engine(files, tmp_path, capsys):
     y_path = tmp_path / "y.npy"
     assert main(["run", str(files.model), "--inputs", str(files.x), "-o", str(y_path),
@@ -427,5 +441,44 @@ def test_rtl_engine_runs_a_two_layer_stack(tmp_path, monkeypatch):
     r = json.loads(rep.read_text())
     assert r["layers"] == 2 and r["bit_exact_vs_golden"] is True and not r["baked"]
     assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
-    assert r["n_pe"] == 2                  # one PE per layer
+    assert r["total_pes"] == 2             # one PE per layer
     np.testing.assert_array_equal(done["rtl"], done["model"])
+
+
+def test_rtl_mismatch_exits_1_and_writes_outputs(files, tmp_path, capsys, monkeypatch):
+    """A broken build (its outputs one off at lane 0, frame 3, element 5) exits 1 with one
+    line naming that place and the two values; y and the report are still written."""
+    import dataclasses
+
+    import ese_hw.flows.engines as engines
+
+    real = engines.run_rtl
+
+    def broken(*args, **kw):
+        res = real(*args, **kw)
+        y = res.y.copy()
+        y[0, 3, 5] += 1
+        return dataclasses.replace(res, y=y)
+
+    monkeypatch.setattr(engines, "run_rtl", broken)
+    y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
+                       "--report", str(rep))]) == 1
+    out, err = capsys.readouterr()
+    golden = GoldenModel(load_compressed(files.model))
+    want = golden.run_quantized(golden.quantize_inputs(np.load(files.x)))
+    err = err.splitlines()
+    assert err == [f"ese-hw: error: RTL simulation on icarus: 1 of {T * 8} outputs differ "
+                   f"from the golden model; first at lane 0, frame 3, element 5: RTL "
+                   f"{want[3, 5] + 1}, golden {want[3, 5]}"]
+    assert "bit-exact vs golden: False" in out
+    r = json.loads(rep.read_text())
+    assert r["bit_exact_vs_golden"] is False
+    assert r["first_mismatch"] == {"lane": 0, "frame": 3, "element": 5,
+                                   "rtl": int(want[3, 5]) + 1, "golden": int(want[3, 5]),
+                                   "count": 1, "total": T * 8}
+    y = np.load(y_path)                   # the RTL's outputs, written as they came
+    assert y[3, 5] == (want[3, 5] + 1) / 2.0 ** golden.q["fa"]
+    assert y[3, 4] == want[3, 4] / 2.0 ** golden.q["fa"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".ese-hw-")]
