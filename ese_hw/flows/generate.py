@@ -54,8 +54,10 @@ from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
 from ..model.cycles import stack_cycles
 from ..model.figures import frame_figures
 from ..model.golden import GoldenStack
+from ..model.images import peep_word_bits
 from ..model.limits import check_int
 from ..model.loadstream import HEADER_FIELDS, model_load_bytes, split_beats
+from ..model.lstmp import N_GATES
 
 __all__ = ["GENERATOR", "PERF_FRAMES", "TOP_NAME", "Generated", "check_out_dir",
            "check_y_fifo_depth", "cycle_figures", "generate", "memory_depths"]
@@ -198,8 +200,8 @@ def memory_depths(params):
             "entry": {"words": p.entry_depth,
                       "bits": p.weight_bits + p.index_bits + p.sub_bits, "loaded": True},
             "pointer": {"words": p.n_groups + 1, "bits": p.ptr_bits, "loaded": True},
-            "bias": {"words": 4 * p.cells_per_pe, "bits": p.accum_bits, "loaded": True},
-            "peephole": {"words": p.cells_per_pe, "bits": 3 * p.weight_bits,
+            "bias": {"words": N_GATES * p.cells_per_pe, "bits": p.accum_bits, "loaded": True},
+            "peephole": {"words": p.cells_per_pe, "bits": peep_word_bits(p.weight_bits),
                          "loaded": True},
             "activation_queue": {"words": p.queue_depth, "loaded": False},
         },

@@ -21,6 +21,7 @@ How the figures are counted (docs/schedule.md; ESE, Han et al., FPGA'17):
 import numpy as np
 
 from .limits import DEFAULTS
+from .lstmp import N_GATES
 
 __all__ = ["dense_macs", "frame_figures", "frame_interval", "useful_macs"]
 
@@ -36,7 +37,7 @@ def dense_macs(model):
     """All weights of the nine dense matrices: ``4H(I + P) + PH`` (a plain layer: the
     eight gate matrices, ``4H(I + H)``)."""
     i, h, p = model.n_in, model.n_cells, model.n_proj
-    return 4 * h * (i + p) + (p * h if model.has_projection else 0)
+    return N_GATES * h * (i + p) + (p * h if model.has_projection else 0)
 
 
 def frame_interval(frame_done):
