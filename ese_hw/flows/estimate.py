@@ -23,7 +23,7 @@ and the counts add up: ``total = shell + N x PE``. What this cannot see is
 optimisation across the PE boundary in a flattened run (a PE output the shell never
 reads, such as ``cells_done`` of PEs 1..N-1, is logic a flat run removes). Checked
 against one whole flattened synthesis (``estimate(..., flatten=True)``) of 8 PEs x 2
-lanes at a small shape (tests/test_estimate.py holds LUT and FF within 5 %, DSP48E2 and
+lanes at a small shape (tests/flows/test_estimate.py holds LUT and FF within 5 %, DSP48E2 and
 BRAM36 exact); measured: LUT 10,868 composed against 10,768 flat (+0.9 %), FF 22,784
 against 22,853 (-0.3 %), DSP48E2 64 and BRAM36 16 both ways, in 27 s instead of 193 s.
 ``lut_levels`` is the larger of the two parts' longest LUT chains, so a path that
@@ -38,7 +38,7 @@ top like the PE and blackboxed in the shell with the PEs:
 ``total = shell + N x PE + N/G x CellUnit`` (``method`` ``"shell + N x PE + N/G x
 CellUnit"``, ``components["cell_unit"]`` and ``components["n_cell_units"]``). Over
 :data:`MAX_SYNTH_LANES` lanes both the PE and the cell unit are extrapolated over lanes
-(below) from the same two configurations. tests/test_estimate.py checks the composition
+(below) from the same two configurations. tests/flows/test_estimate.py checks the composition
 against a flat synthesis at 4 PEs x 2 lanes, G = 2, within the same bounds as above.
 
 Wide PEs: one PE over lanes
@@ -60,7 +60,7 @@ counts rounded to whole cells). Why those two lane counts: measured at 8/16/8, 4
 is the lane muxes, free at one lane and one LUT6 per bit up to four), so extrapolating
 from 1 and 2 lanes gives +19 % at 8 lanes and +24 % at 16, from 2 and 4 lanes -12 % at
 16, and from 4 and 8 lanes +4.1 % at 16 (LUT 7,490 against 7,198; FF 10,763
-against 10,762; DSP48E2 22 and BRAM36 2 exact). tests/test_estimate.py checks it at 16
+against 10,762; DSP48E2 22 and BRAM36 2 exact). tests/flows/test_estimate.py checks it at 16
 lanes of that configuration. That is a check at a small shape only: a lane count whose
 PE maps memories differently (LUT RAM to block RAM) above 8 lanes would not show up.
 

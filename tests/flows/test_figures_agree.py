@@ -2,7 +2,7 @@
 design, at ESE's 200 MHz and at another clock: all three call
 :func:`ese_hw.model.figures.frame_figures` (one vocabulary of keys, the clock a field).
 
-The design is tests/test_sweep.py's ``pe2-ch2-ib4`` point (8/16/8 random weights at
+The design is tests/flows/test_sweep.py's ``pe2-ch2-ib4`` point (8/16/8 random weights at
 density 0.5, 2 PEs, 2 lanes, 4-bit indices), so its estimate is cached when both run;
 the RTL is one small Icarus build, shared by both clocks.
 """

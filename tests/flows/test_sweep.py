@@ -278,7 +278,7 @@ def test_best_fits_ignores_points_that_do_not_fit():
 def test_point_with_shared_cell_units(tmp_path, monkeypatch):
     """A point of G PEs per element-wise unit: its key and ``ew_share`` column, and the
     cycle model run with that G (slower than G = 1, so the check could fail). The
-    estimate is stubbed (tests/test_estimate.py checks the composition with cell units)."""
+    estimate is stubbed (tests/flows/test_estimate.py checks the composition with cell units)."""
     monkeypatch.setattr(sweep, "_estimate_columns", lambda params, settings: {
         "LUT": params.ew_share})
     designs = [{"model_path": None, "shape": (8, 16, 8), "density": 0.5, "queue_depth": 8,

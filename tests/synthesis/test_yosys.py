@@ -206,7 +206,7 @@ def test_extract_vivado_project_with_pins(tmp_path):
 
 
 # How the channel maps (the MAC and the six element-wise multipliers to DSP48E2s, the
-# three 4096-entry lookup tables to block RAM): tests/test_estimate.py checks it
+# three 4096-entry lookup tables to block RAM): tests/flows/test_estimate.py checks it
 # exactly, per PE and for the shell, on the small estimate the demo test shares (a
 # flat synthesis of a 1-PE channel here checked the same facts, less exactly, with one
 # more Yosys run of the three tables).
