@@ -72,7 +72,7 @@ def _figures(models, x_q, traces):
                              for first, last in zip(events[0][1:], events[-1][1:],
                                                     strict=True)]))
     return {**frame_figures(models, n_channels=x_q.shape[0], cycles_per_frame=interval,
-                            latency_cycles=latency),
+                            pipeline_latency_cycles=latency),
             "layer_cycles_per_frame": [_steady_interval(d) for d in done]}
 
 
@@ -124,8 +124,8 @@ def main(argv=None):
             continue
         s, a = r["stack"], r["layers_alone"]
         print(f"{r['point']}: stack {s['cycles_per_frame']:.0f} cycles/frame, latency "
-              f"{s['latency_cycles']:.0f}; layers alone "
-              + ", ".join(f"{x['cycles_per_frame']:.0f} / {x['latency_cycles']:.0f}"
+              f"{s['pipeline_latency_cycles']:.0f}; layers alone "
+              + ", ".join(f"{x['cycles_per_frame']:.0f} / {x['pipeline_latency_cycles']:.0f}"
                           for x in a))
     print(f"wrote {OUT}")
 

@@ -358,16 +358,23 @@ def best_fits(rows):
 
 
 def rtl_mismatch(rows):
-    """The :class:`~ese_hw.errors.MismatchError` of the first row whose RTL check differs
-    from the golden model (one line naming the point, lane, frame and element), or
-    ``None``: the command line raises it once the tables are written."""
+    """The :class:`~ese_hw.errors.MismatchError` of the first row whose RTL check failed,
+    or ``None``: the command line raises it once the tables are written. A check fails
+    when the outputs differ from the golden model (one line naming the point, lane, frame
+    and element) or the ``frame_done`` cycles from the cycle model (the RTL is promised
+    cycle-exact, so a cycle difference is as much a failed check as a wrong bit)."""
     for row in rows:
         check = row.get("rtl_check") or {}
+        where = f"point {row['key']}: RTL simulation on {check.get('sim')}"
         if check.get("bit_exact_vs_golden") is False:
-            where = f"point {row['key']}: RTL simulation on {check['sim']}"
             if check.get("first_mismatch") is None:     # a row of an older sweep
                 return MismatchError(f"{where}: outputs differ from the golden model")
             return mismatch_error(where, check["first_mismatch"])
+        if check.get("cycles_equal_model") is False:
+            return MismatchError(
+                f"{where}: frame_done cycles differ from the cycle model "
+                f"({check['rtl_cycles_per_frame']:,.2f} against "
+                f"{check['model_cycles_per_frame']:,.2f} cycles per frame)")
     return None
 
 

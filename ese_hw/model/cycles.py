@@ -362,18 +362,18 @@ def channel_cycles(model, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=N
     """Steady-state cycles per frame and utilization of a channel running ``x_q`` (C, T, I):
     :func:`stack_cycles` of ``model`` as a one-layer stack, which runs the golden model for
     the activations, then :func:`frame_cycles`' recurrence. The figures are over frames
-    1 .. T-1 (frame 0 starts from an empty pipeline); ``latency_cycles`` is a frame's last
+    1 .. T-1 (frame 0 starts from an empty pipeline); ``pipeline_latency_cycles`` is a frame's last
     x element in to its last y element out, for a frame whose last element arrives just
     as the channel can start it (inputs sent ahead wait in the x slots, and that wait is
     queueing, not latency).
 
     Returns ``frame_done``, ``cycles_per_frame``, ``useful_macs_per_frame``,
-    ``utilization``, ``latency_cycles`` and ``y``.
+    ``utilization``, ``pipeline_latency_cycles`` and ``y``.
     """
     res = stack_cycles(model, x_q, queue_depth=queue_depth, broadcast=broadcast,
                        ew_share=ew_share, resets=resets, timing=timing)
     return {k: res[k] for k in ("frame_done", "cycles_per_frame", "useful_macs_per_frame",
-                                "utilization", "latency_cycles", "y")}
+                                "utilization", "pipeline_latency_cycles", "y")}
 
 
 def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=None,
@@ -386,7 +386,7 @@ def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=Non
     Returns the figures of :func:`ese_hw.model.figures.frame_figures` at ``clock_mhz``
     (``cycles_per_frame``: steady-state interval of the last layer's frames, the slowest
     layer's; ``useful_macs_per_frame`` of all layers; ``utilization`` over every layer's
-    PEs; ``latency_cycles``: layer 0's X phase start to the last layer's y stream end,
+    PEs; ``pipeline_latency_cycles``: layer 0's X phase start to the last layer's y stream end,
     plus a strobe, mean over frames 1 .. T-1), and ``frame_done`` (the last layer's, T),
     ``layer_frame_done`` (L, T), ``layer_cycles_per_frame`` (each layer's own interval),
     ``events`` (per layer, the phase boundaries of every frame, :meth:`LayerTimer.step`)
@@ -405,7 +405,8 @@ def stack_cycles(stack, x_q, *, queue_depth, broadcast=1, ew_share=1, resets=Non
     latency = [events[-1][t]["output_end"] - events[0][t]["x_start"] + timing.strobe_latency
                for t in frames]
     figures = frame_figures(models, n_channels=x_q.shape[0], clock_mhz=clock_mhz,
-                            frame_done=done[-1], latency_cycles=float(np.mean(latency)))
+                            frame_done=done[-1],
+                            pipeline_latency_cycles=float(np.mean(latency)))
     return {
         **figures,
         "frame_done": done[-1],

@@ -10,8 +10,12 @@ How the figures are counted (docs/schedule.md; ESE, Han et al., FPGA'17):
 * cycles per frame: the steady-state frame interval, the mean distance of
   ``frame_done`` over frames 1 .. T-1 (frame 0 starts from an idle channel);
 * latency: a frame's step. The scheduler runs one step at a time, so at batch 1 a
-  frame takes one interval, the figure ESE's 82.7 us counts; a caller that measured a
-  frame's latency otherwise (the cycle model's x in to y out) passes it instead;
+  frame takes one interval, the figure ESE's 82.7 us counts (``latency_us``: always
+  ``cycles_per_frame`` at the clock, whoever calls);
+* pipeline latency: a frame's last x element in to its last y element out, which the
+  cycle model measures (a stack's layers pipeline frames, so it exceeds the
+  interval); a different quantity under its own keys (``pipeline_latency_cycles``,
+  ``pipeline_latency_us``), present only when the caller measured it;
 * utilization U = useful MACs / (PEs x cycles per frame), PEs of every layer;
 * GOPS (sparse) = 2 x useful MACs x lanes / frame interval, a throughput (at batch 1
   the interval is the latency ESE divides by); dense-equivalent GOPS counts every
@@ -48,7 +52,7 @@ def frame_interval(frame_done):
 
 
 def frame_figures(layers, *, n_channels, clock_mhz=DEFAULTS["clock_mhz"], frame_done=None,
-                  cycles_per_frame=None, latency_cycles=None):
+                  cycles_per_frame=None, pipeline_latency_cycles=None):
     """Every performance figure of a run of ``layers`` on ``n_channels`` lanes.
 
     Parameters
@@ -65,17 +69,19 @@ def frame_figures(layers, *, n_channels, clock_mhz=DEFAULTS["clock_mhz"], frame_
     cycles_per_frame : float, optional
         The frame interval itself, when the caller counts it otherwise (e.g. over the
         second half of the frames); exactly one of this and ``frame_done``.
-    latency_cycles : float, optional
-        A frame's latency measured by the caller; default one interval (see the module
-        docstring).
+    pipeline_latency_cycles : float, optional
+        A frame's last x element in to its last y element out, measured by the caller
+        (the cycle model): adds ``pipeline_latency_cycles`` and ``pipeline_latency_us``.
 
     Returns
     -------
     dict
         ``clock_mhz``, ``n_channels``, ``total_pes`` (all layers'), ``cycles_per_frame``,
-        ``frame_interval_us``, ``latency_cycles``, ``latency_us``, ``utilization``,
+        ````latency_us``, ``utilization``,
         ``useful_macs_per_frame`` and ``dense_macs_per_frame`` (one lane, all layers),
-        ``gops`` and ``dense_equiv_gops`` (all lanes).
+        ``gops`` and ``dense_equiv_gops`` (all lanes); ``latency_us`` is one interval
+        at the clock (module docstring); ``pipeline_latency_cycles`` and
+        ``pipeline_latency_us`` only when the caller gives the first.
     """
     if (frame_done is None) == (cycles_per_frame is None):
         raise ValueError("give exactly one of frame_done and cycles_per_frame")
@@ -85,22 +91,23 @@ def frame_figures(layers, *, n_channels, clock_mhz=DEFAULTS["clock_mhz"], frame_
     layers = tuple(getattr(layers, "layers", None) or
                    (layers if isinstance(layers, (list, tuple)) else (layers,)))
     cpf = frame_interval(frame_done) if cycles_per_frame is None else float(cycles_per_frame)
-    latency = cpf if latency_cycles is None else float(latency_cycles)
     useful = sum(useful_macs(m) for m in layers)
     dense = sum(dense_macs(m) for m in layers)
     n_pe = sum(m.config.n_pe for m in layers)
     interval_us = cpf / clock_mhz
-    return {
+    figures = {
         "clock_mhz": float(clock_mhz),
         "n_channels": int(n_channels),
         "total_pes": n_pe,
         "cycles_per_frame": cpf,
-        "frame_interval_us": interval_us,
-        "latency_cycles": latency,
-        "latency_us": latency / clock_mhz,
+        "latency_us": interval_us,
         "utilization": useful / (n_pe * cpf),
         "useful_macs_per_frame": useful,
         "dense_macs_per_frame": dense,
         "gops": 2 * useful * n_channels / interval_us / 1e3,
         "dense_equiv_gops": 2 * dense * n_channels / interval_us / 1e3,
     }
+    if pipeline_latency_cycles is not None:
+        figures["pipeline_latency_cycles"] = float(pipeline_latency_cycles)
+        figures["pipeline_latency_us"] = float(pipeline_latency_cycles) / clock_mhz
+    return figures

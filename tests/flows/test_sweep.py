@@ -369,5 +369,10 @@ def test_rtl_check_mismatch_exits_1(tmp_path, capsys, monkeypatch):
     assert err.splitlines() == [
         "ese-hw: error: point pe1-ch2-ib4: RTL simulation on verilator: 2 of 48 outputs "
         "differ from the golden model; first at lane 1, frame 2, element 3: RTL 5, golden 4"]
-    assert sweep.rtl_mismatch([{**row, "rtl_check": {**check, "bit_exact_vs_golden": True}}]) \
-        is None
+    exact = {**check, "bit_exact_vs_golden": True, "first_mismatch": None}
+    assert sweep.rtl_mismatch([{**row, "rtl_check": exact}]) is None
+    # Bit-exact but off the cycle model's cycles is a failed check too.
+    late = {**exact, "cycles_equal_model": False, "rtl_cycles_per_frame": 11.5}
+    assert str(sweep.rtl_mismatch([{**row, "rtl_check": late}])) == (
+        "point pe1-ch2-ib4: RTL simulation on verilator: frame_done cycles differ from the "
+        "cycle model (11.50 against 10.00 cycles per frame)")

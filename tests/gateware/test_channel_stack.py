@@ -171,7 +171,8 @@ def test_stack_cycles_interval_is_the_slowest_layer_and_latency_the_sum():
     alone = [stack_cycles(type(stack)((m,)), tr["x"], queue_depth=4)
              for m, tr in zip(stack.layers, traces, strict=True)]
     assert both["cycles_per_frame"] == pytest.approx(alone[1]["cycles_per_frame"])
-    assert both["latency_cycles"] >= sum(a["latency_cycles"] for a in alone) - 1
+    assert both["pipeline_latency_cycles"] >= sum(
+        a["pipeline_latency_cycles"] for a in alone) - 1
 
 
 def test_one_layer_stack_takes_a_channels_load_stream():

@@ -48,8 +48,7 @@ def test_one_layer_at_the_default_clock():
     f = frame_figures(LSTMP, n_channels=2, frame_done=[90, 340, 590, 840])
     assert f == pytest.approx({
         "clock_mhz": 200.0, "n_channels": 2, "total_pes": 2,
-        "cycles_per_frame": 250.0, "frame_interval_us": 1.25,
-        "latency_cycles": 250.0, "latency_us": 1.25,       # one interval: batch 1
+        "cycles_per_frame": 250.0, "latency_us": 1.25,     # one interval: batch 1
         "utilization": 50 / (2 * 250),
         "useful_macs_per_frame": 50, "dense_macs_per_frame": 832,
         # 2 ops per MAC, 2 lanes, one frame per 1.25 us: 160 MOPS = 0.16 GOPS.
@@ -62,21 +61,24 @@ def test_the_clock_scales_times_and_throughput_only():
     at_200 = frame_figures(LSTMP, n_channels=1, frame_done=[0, 500, 1000])
     at_250 = frame_figures(LSTMP, n_channels=1, frame_done=[0, 500, 1000], clock_mhz=250)
     assert at_250["clock_mhz"] == 250 and at_250.keys() == at_200.keys()
-    assert at_250["frame_interval_us"] == pytest.approx(2.0)
     assert at_250["latency_us"] == pytest.approx(2.0)
     assert at_250["gops"] == pytest.approx(2 * 50 / 2.0 / 1e3)
     assert at_250["gops"] == pytest.approx(at_200["gops"] * 250 / 200)
-    for k in ("cycles_per_frame", "latency_cycles", "utilization", "useful_macs_per_frame"):
+    for k in ("cycles_per_frame", "utilization", "useful_macs_per_frame"):
         assert at_250[k] == at_200[k]
 
 
-def test_a_stack_counts_every_layer_and_a_given_interval_and_latency():
+def test_a_stack_counts_every_layer_and_a_given_interval_and_pipeline_latency():
     f = frame_figures([LSTMP, PLAIN], n_channels=1, cycles_per_frame=400.0,
-                      latency_cycles=900.0, clock_mhz=100)
+                      pipeline_latency_cycles=900.0, clock_mhz=100)
     assert f["total_pes"] == 6 and f["useful_macs_per_frame"] == 80
     assert f["dense_macs_per_frame"] == 832 + 384
     assert f["utilization"] == pytest.approx(80 / (6 * 400))
-    assert f["frame_interval_us"] == pytest.approx(4.0) and f["latency_us"] == pytest.approx(9.0)
+    # latency_us is one interval whoever calls; the measured pipeline latency has its
+    # own keys, so one key never means two quantities.
+    assert f["latency_us"] == pytest.approx(4.0)
+    assert f["pipeline_latency_cycles"] == 900.0
+    assert f["pipeline_latency_us"] == pytest.approx(9.0)
     # Throughput is per interval, whatever the latency.
     assert f["gops"] == pytest.approx(2 * 80 / 4.0 / 1e3)
 
@@ -98,4 +100,5 @@ def test_the_cycle_model_reports_them():
     assert cyc["cycles_per_frame"] == f["cycles_per_frame"]
     assert cyc["utilization"] == f["utilization"]
     assert cyc["useful_macs_per_frame"] == f["useful_macs_per_frame"]
-    assert cyc["latency_cycles"] > cyc["cycles_per_frame"] / 2
+    assert cyc["pipeline_latency_cycles"] > cyc["cycles_per_frame"] / 2
+    assert "pipeline_latency_cycles" not in f
