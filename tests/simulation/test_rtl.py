@@ -444,6 +444,7 @@ def test_rtl_engine_runs_a_two_layer_stack(tmp_path, monkeypatch):
     np.testing.assert_array_equal(done["rtl"], done["model"])
 
 
+@pytest.mark.sim
 def test_rtl_mismatch_exits_1_and_writes_outputs(files, tmp_path, capsys, monkeypatch):
     """A broken build (its outputs one off at lane 0, frame 3, element 5) exits 1 with one
     line naming that place and the two values; y and the report are still written."""
