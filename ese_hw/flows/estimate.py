@@ -29,7 +29,10 @@ against 22,853 (-0.3 %), DSP48E2 64 and BRAM36 16 both ways, in 27 s instead of 
 ``lut_levels`` is the larger of the two parts' longest LUT chains, so a path that
 crosses the PE boundary is counted in pieces (there: 9 composed, 10 flat).
 ``lut_levels_by_part`` gives each part's chain, its depth and the registers (or ports,
-memories, DSPs) it runs between, named in the design's hierarchy.
+memories, DSPs) it runs between, named in the design's hierarchy, and beside it
+``levels_with_carry``: the part's deepest chain counted through carry chains (one
+level per CARRY8, 8 bits) and LUT RAM reads, which ``lut_levels`` stops at. Neither
+counts routing, which on UltraScale costs about as much as the logic.
 
 Shared cell units: shell + N x PE + N/G x CellUnit
 --------------------------------------------------
@@ -375,9 +378,10 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
         ``capacity`` and ``share`` (per resource, of the XCKU060); ``margin``; ``fits``;
         ``lut_levels``; ``lut_levels_by_part``, each synthesized part's (``pe``,
         ``cell_unit``, ``shell``; flat: ``top``) longest LUT chain as ``{"levels",
-        "from", "to"}``, its ends named in the design's hierarchy (an extrapolated PE:
-        the deeper of its two synthesized PEs'); the cell counts behind them
-        (``CARRY``, ``RAMB18E2``, ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
+        "from", "to", "levels_with_carry"}``, its ends named in the design's hierarchy
+        (an extrapolated PE: the deeper of its two synthesized PEs'); the cell counts
+        behind them (``CARRY``,
+        ``RAMB18E2``, ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
         (``"shell + N x PE"``, ``"flat"``, or above :data:`MAX_SYNTH_LANES` lanes
         ``"shell + N x PE(lanes 4, 8)"``: the PE extrapolated over lanes) and, composed,
         ``components`` (``pe``, ``shell``, ``n_pe``; over lanes also ``pe_lanes``, the
@@ -438,8 +442,14 @@ def format_estimate(result: dict) -> str:
                 f"{'yes' if result['fits'] else 'no'} (largest share: {worst})")
     rows.append(f"longest LUT chain: {result['lut_levels']} levels (a timing hint; "
                 "timing needs Vivado)")
-    for part, path in result.get("lut_levels_by_part", {}).items():
+    by_part = result.get("lut_levels_by_part", {})
+    for part, path in by_part.items():
         rows.append(f"  {part:<9} {path['levels']:>2} levels: {path['from']} -> {path['to']}")
+    if by_part:
+        rows.append("  through carry chains (a CARRY8 as a level) and LUT RAM reads: "
+                    + ", ".join(f"{part} {path['levels_with_carry']:g}"
+                                for part, path in by_part.items())
+                    + " (neither figure counts routing)")
     rows.append(f"method: {result['method']}, Yosys synth_xilinx ({result['yosys']})"
                 + (", cached" if result["cached"] else f", {result['seconds']:.0f} s"))
     return "\n".join(rows)

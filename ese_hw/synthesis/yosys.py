@@ -76,6 +76,15 @@ _LUTS_PER_LUTRAM = {
 # flip-flops, DSPs and memories end a path (ltp -noff knows only Yosys' own FF types,
 # so the mapped Xilinx cells are left out by selection instead).
 _LTP_SELECTION = "w:* t:LUT* t:MUXF* t:INV"
+# The carry-aware depth (``levels_with_carry``): what each combinational cell adds to a
+# path. A LUT or wide-function mux is a level; Yosys maps adders to CARRY4s (4 bits),
+# which Vivado packs two to a CARRY8, counted as one level per 8 bits: half a level
+# each; a LUT RAM's read (address to data) is a LUT's. Routing is in none of these.
+_LEVEL_WEIGHT = {**dict.fromkeys(_LUT, 1.0), "MUXF7": 1.0, "MUXF8": 1.0, "MUXF9": 1.0,
+                 "CARRY4": 0.5, "CARRY8": 1.0, **dict.fromkeys(_LUTS_PER_LUTRAM, 1.0)}
+# A LUT RAM's address pins (A0.., ADDRA.., DPRA0..): the only inputs its output follows
+# within a cycle (the data and write enable are written at the clock edge).
+_RAM_READ_PIN = re.compile(r"^(A|DPRA)")
 # One step of ltp's path listing: ``   3: <wire> [<bit>] (via <cell>)``.
 _LTP_STEP = re.compile(r"^\s*\d+: (\S+)(?: \[(\d+)\])?(?: \(via \S+\))?\s*$", re.M)
 
@@ -179,7 +188,9 @@ def yosys_resource_estimate(
         ``{cell type: count}`` from ``stat -json``; ``lut_path``, that chain as
         ``{"levels": n, "from": name, "to": name}``: the register (flip-flop, by its
         output's name in the design's hierarchy, such as ``pe0.acc[3]``), port, or
-        other cell (named ``<net> (<cell type>)``) where it starts and ends.
+        other cell (named ``<net> (<cell type>)``) where it starts and ends, and
+        ``levels_with_carry``, the deepest chain counted through carry chains (a CARRY8,
+        8 bits, as a level) and LUT RAM reads too; neither counts routing.
 
         Kept by content in the directory ``ESE_SYNTH_CACHE`` names, when it is set
         (module docstring).
@@ -246,12 +257,13 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"yosys synth_xilinx failed on {src}: " + " | ".join(tail))
         report = json.loads(stat.read_text())
-        path = _longest_path(ltp.read_text(), json.loads((Path(tmp) / "netlist.json")
-                                                         .read_text()))
+        netlist = json.loads((Path(tmp) / "netlist.json").read_text())
+        path = _longest_path(ltp.read_text(), netlist)
+        depth = _levels_with_carry(netlist)
     by_type = dict(report["design"].get("num_cells_by_type", {}))
     result: dict = _summarize(by_type)
     result["lut_levels"] = path["levels"]
-    result["lut_path"] = path
+    result["lut_path"] = {**path, "levels_with_carry": depth}
     result["by_type"] = by_type
     return result
 
@@ -272,6 +284,44 @@ def _longest_path(ltp: str, netlist: dict) -> dict:
         ends = _PathEnds(tops[0])
         best = {"levels": levels, "from": ends.start(*steps[0]), "to": ends.end(*steps[-1])}
     return best
+
+
+def _levels_with_carry(netlist: dict) -> float:
+    """The deepest chain of combinational cells between registers, memories, DSPs and
+    ports in the top of ``netlist`` (``write_json``), weighted by :data:`_LEVEL_WEIGHT`:
+    like ``lut_levels``, but through carry chains and LUT RAM reads."""
+    tops = [m for m in netlist["modules"].values()
+            if int(m.get("attributes", {}).get("top", "0") or "0", 2) == 1]
+    if not tops:
+        return 0.0
+    cells = {n: c for n, c in tops[0]["cells"].items() if c["type"] in _LEVEL_WEIGHT}
+    driver = {bit: name for name, c in cells.items() for pin, bits in c["connections"].items()
+              if c["port_directions"].get(pin) == "output" for bit in bits}
+    preds = {}
+    for name, c in cells.items():
+        pins = [pin for pin in c["connections"]
+                if c["port_directions"].get(pin) == "input"
+                and (c["type"] not in _LUTS_PER_LUTRAM or _RAM_READ_PIN.match(pin))]
+        preds[name] = {driver[b] for pin in pins for b in c["connections"][pin]
+                       if b in driver}
+    # Kahn's order over the (acyclic) combinational cells, each one's depth after all
+    # of its drivers'.
+    waiting = {name: len(ps) for name, ps in preds.items()}
+    succs: dict = {}
+    for name, ps in preds.items():
+        for p in ps:
+            succs.setdefault(p, []).append(name)
+    ready = [name for name, n in waiting.items() if n == 0]
+    depth = {}
+    while ready:
+        name = ready.pop()
+        depth[name] = _LEVEL_WEIGHT[cells[name]["type"]] + max(
+            (depth[p] for p in preds[name]), default=0.0)
+        for s in succs.get(name, ()):
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                ready.append(s)
+    return max(depth.values(), default=0.0)
 
 
 class _PathEnds:

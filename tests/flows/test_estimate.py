@@ -77,6 +77,7 @@ def test_small_estimate_from_yosys(small):
     for part, path in paths.items():
         assert path["levels"] == r["components"][part]["lut_levels"], part
         assert path["from"] and path["to"], part
+        assert path["levels_with_carry"] >= path["levels"], part
     assert paths["pe"]["from"].startswith("channel.pe0.")
     assert paths["pe"]["to"].startswith("channel.pe0.")
     for k in RESOURCES:
@@ -146,6 +147,7 @@ def test_cli_table_and_report(small, tmp_path, capsys, monkeypatch):
     assert f"longest LUT chain: {first['lut_levels']} levels" in out
     for part, path in first["lut_levels_by_part"].items():
         assert f"{path['levels']:>2} levels: {path['from']} -> {path['to']}" in out, part
+        assert f"{part} {path['levels_with_carry']:g}" in out, part
     saved = json.loads(report.read_text())
     for k in ("LUT", "FF", "DSP48E2", "BRAM36", "share", "fits", "lut_levels", "margin",
               "lut_levels_by_part"):

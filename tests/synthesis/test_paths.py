@@ -72,3 +72,31 @@ def test_longest_path_named_by_its_registers(tmp_path):
     assert re.fullmatch(r"front\.(word|q)\[\d+\]", path["from"]), path
     # Not a Yosys or Amaranth internal name ($1...), and not the top's port y.
     assert path["to"] in ("back.parity", "back.y[0]"), path
+
+
+class Adder(wiring.Component):
+    """``a + b``, 32 bits, between registers: one LUT level (the sum bits' XOR) into a
+    carry chain of eight CARRY4s (Yosys' mapping; four CARRY8s once Vivado packs them)."""
+
+    a: In(32)
+    b: In(32)
+    s: Out(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = Signal(32, name="ra"), Signal(32, name="rb")
+        m.d.sync += [a.eq(self.a), b.eq(self.b), self.s.eq(a + b)]
+        return m
+
+
+@pytest.mark.synth
+def test_levels_with_carry_count_the_chain(tmp_path):
+    """``ltp`` over LUTs stops at the carry chain; the carry-aware depth counts the LUT
+    and the chain at a level per 8 bits: 1 + 32 / 8."""
+    est = yosys_resource_estimate(generate_verilog(Adder(), "adder", tmp_path), "adder")
+    print(est["lut_path"], est["by_type"])
+    assert est["CARRY"] == 8 and est["lut_levels"] == 1
+    # The LUT-only chain runs from a register into the carry chain.
+    assert re.fullmatch(r"r[ab]\[\d+\]", est["lut_path"]["from"])
+    assert est["lut_path"]["to"].endswith("(CARRY4)")
+    assert est["lut_path"]["levels_with_carry"] == 1 + 32 / 8
