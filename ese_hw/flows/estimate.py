@@ -179,7 +179,8 @@ def _in_design(path: dict, root: str, top: str) -> dict:
     """A part's ``lut_path`` (named inside the part, synthesized as its own top) named in
     the whole design: under the instance path of the part's first module ``root``."""
     prefix = root.removeprefix(top + ".") + "."
-    return {**path, **{end: prefix + path[end] for end in ("from", "to") if path[end]}}
+    return {**path, **{end: prefix + path[end]
+                       for end in ("from", "to", "carry_from", "carry_to") if path.get(end)}}
 
 
 def _deepest(*paths) -> dict:
@@ -444,12 +445,12 @@ def format_estimate(result: dict) -> str:
                 "timing needs Vivado)")
     by_part = result.get("lut_levels_by_part", {})
     for part, path in by_part.items():
-        rows.append(f"  {part:<9} {path['levels']:>2} levels: {path['from']} -> {path['to']}")
+        rows.append(f"  {part:<9} {path['levels']:>4} levels: {path['from']} -> {path['to']}")
+        rows.append(f"  {'':<9} {path['levels_with_carry']:>4g} with carry: "
+                    f"{path['carry_from']} -> {path['carry_to']}")
     if by_part:
-        rows.append("  through carry chains (a CARRY8 as a level) and LUT RAM reads: "
-                    + ", ".join(f"{part} {path['levels_with_carry']:g}"
-                                for part, path in by_part.items())
-                    + " (neither figure counts routing)")
+        rows.append("  (with carry: through carry chains, a CARRY8 as a level, and LUT RAM "
+                    "reads; neither figure counts routing)")
     rows.append(f"method: {result['method']}, Yosys synth_xilinx ({result['yosys']})"
                 + (", cached" if result["cached"] else f", {result['seconds']:.0f} s"))
     return "\n".join(rows)

@@ -190,7 +190,8 @@ def yosys_resource_estimate(
         output's name in the design's hierarchy, such as ``pe0.acc[3]``), port, or
         other cell (named ``<net> (<cell type>)``) where it starts and ends, and
         ``levels_with_carry``, the deepest chain counted through carry chains (a CARRY8,
-        8 bits, as a level) and LUT RAM reads too; neither counts routing.
+        8 bits, as a level) and LUT RAM reads too, from ``carry_from`` to
+        ``carry_to``; neither counts routing.
 
         Kept by content in the directory ``ESE_SYNTH_CACHE`` names, when it is set
         (module docstring).
@@ -259,11 +260,11 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
         report = json.loads(stat.read_text())
         netlist = json.loads((Path(tmp) / "netlist.json").read_text())
         path = _longest_path(ltp.read_text(), netlist)
-        depth = _levels_with_carry(netlist)
+        carry = _carry_path(netlist)
     by_type = dict(report["design"].get("num_cells_by_type", {}))
     result: dict = _summarize(by_type)
     result["lut_levels"] = path["levels"]
-    result["lut_path"] = {**path, "levels_with_carry": depth}
+    result["lut_path"] = {**path, **carry}
     result["by_type"] = by_type
     return result
 
@@ -286,42 +287,62 @@ def _longest_path(ltp: str, netlist: dict) -> dict:
     return best
 
 
-def _levels_with_carry(netlist: dict) -> float:
+def _combinational(module: dict):
+    """The cells of ``module`` (``write_json``) that :data:`_LEVEL_WEIGHT` weighs: them,
+    each one's inputs within a cycle (bits), the cells driving those, and each output
+    bit's driver."""
+    cells = {n: c for n, c in module["cells"].items() if c["type"] in _LEVEL_WEIGHT}
+    driver = {bit: name for name, c in cells.items() for pin, bits in c["connections"].items()
+              if c["port_directions"].get(pin) == "output" for bit in bits}
+    inputs = {name: [b for pin, bits in c["connections"].items() for b in bits
+                     if c["port_directions"].get(pin) == "input"
+                     and (c["type"] not in _LUTS_PER_LUTRAM or _RAM_READ_PIN.match(pin))]
+              for name, c in cells.items()}
+    preds = {name: {driver[b] for b in bits if b in driver} for name, bits in inputs.items()}
+    return cells, inputs, preds, driver
+
+
+def _carry_path(netlist: dict) -> dict:
     """The deepest chain of combinational cells between registers, memories, DSPs and
     ports in the top of ``netlist`` (``write_json``), weighted by :data:`_LEVEL_WEIGHT`:
-    like ``lut_levels``, but through carry chains and LUT RAM reads."""
+    like ``lut_levels``, but through carry chains and LUT RAM reads, as
+    ``{"levels_with_carry", "carry_from", "carry_to"}`` (named like ``lut_path``)."""
+    out = {"levels_with_carry": 0.0, "carry_from": None, "carry_to": None}
     tops = [m for m in netlist["modules"].values()
             if int(m.get("attributes", {}).get("top", "0") or "0", 2) == 1]
     if not tops:
-        return 0.0
-    cells = {n: c for n, c in tops[0]["cells"].items() if c["type"] in _LEVEL_WEIGHT}
-    driver = {bit: name for name, c in cells.items() for pin, bits in c["connections"].items()
-              if c["port_directions"].get(pin) == "output" for bit in bits}
-    preds = {}
-    for name, c in cells.items():
-        pins = [pin for pin in c["connections"]
-                if c["port_directions"].get(pin) == "input"
-                and (c["type"] not in _LUTS_PER_LUTRAM or _RAM_READ_PIN.match(pin))]
-        preds[name] = {driver[b] for pin in pins for b in c["connections"][pin]
-                       if b in driver}
+        return out
+    cells, inputs, preds, driver = _combinational(tops[0])
     # Kahn's order over the (acyclic) combinational cells, each one's depth after all
-    # of its drivers'.
+    # of its drivers', and the cell its deepest chain starts at.
     waiting = {name: len(ps) for name, ps in preds.items()}
     succs: dict = {}
     for name, ps in preds.items():
         for p in ps:
             succs.setdefault(p, []).append(name)
     ready = [name for name, n in waiting.items() if n == 0]
-    depth = {}
+    depth, origin = {}, {}
     while ready:
         name = ready.pop()
-        depth[name] = _LEVEL_WEIGHT[cells[name]["type"]] + max(
-            (depth[p] for p in preds[name]), default=0.0)
+        deepest = max(preds[name], key=depth.__getitem__, default=None)
+        depth[name] = _LEVEL_WEIGHT[cells[name]["type"]] + depth.get(deepest, 0.0)
+        origin[name] = name if deepest is None else origin[deepest]
         for s in succs.get(name, ()):
             waiting[s] -= 1
             if waiting[s] == 0:
                 ready.append(s)
-    return max(depth.values(), default=0.0)
+    if not depth:
+        return out
+    last = max(depth, key=depth.__getitem__)
+    ends = _PathEnds(tops[0])
+    first = [b for b in inputs[origin[last]] if isinstance(b, int) and b not in driver]
+    outputs = [b for pin, bits in cells[last]["connections"].items()
+               if cells[last]["port_directions"].get(pin) == "output" for b in bits]
+    # Of the last cell's outputs (a carry cell has eight), the last one in use.
+    leaving = [b for b in outputs if b in ends.sinks] or outputs
+    return {"levels_with_carry": depth[last],
+            "carry_from": ends.start_bit(first[0]) if first else None,
+            "carry_to": ends.end_bit(leaving[-1]) if leaving else None}
 
 
 class _PathEnds:
@@ -333,11 +354,11 @@ class _PathEnds:
         for name, net in self._nets.items():
             for i, bit in enumerate(net["bits"]):
                 self._names.setdefault(bit, []).append((name, i + net.get("offset", 0)))
-        self._drivers, self._sinks = {}, {}
+        self._drivers, self.sinks = {}, {}
         for cell in module["cells"].values():
             for pin, bits in cell["connections"].items():
                 to = self._drivers if cell["port_directions"].get(pin) == "output" else \
-                    self._sinks
+                    self.sinks
                 for bit in bits:
                     to.setdefault(bit, []).append(cell)
         self._ports = {b for p in module["ports"].values() for b in p["bits"]}
@@ -366,19 +387,25 @@ class _PathEnds:
         return f"{name}[{index}]" if width > 1 else name
 
     def start(self, wire: str, index: str) -> str:
-        """Where a path starting at ``wire[index]`` comes from: a register (by its
-        output's name), a port, or a cell named ``<net> (<type>)``."""
-        bit = self._bit(wire, index)
+        """Where a path starting at ``wire[index]`` comes from (:meth:`start_bit`)."""
+        return self.start_bit(self._bit(wire, index))
+
+    def end(self, wire: str, index: str) -> str:
+        """Where a path ending at ``wire[index]`` goes (:meth:`end_bit`)."""
+        return self.end_bit(self._bit(wire, index))
+
+    def start_bit(self, bit) -> str:
+        """Where a path starting at net ``bit`` comes from: a register (by its output's
+        name), a port, or a cell named ``<net> (<type>)``."""
         drivers = self._drivers.get(bit, [])
         if bit in self._ports or not drivers or drivers[0]["type"] in _FF:
             return self._name(bit)
         return f"{self._name(bit)} ({drivers[0]['type']})"
 
-    def end(self, wire: str, index: str) -> str:
-        """Where a path ending at ``wire[index]`` goes: the register it feeds (by the
+    def end_bit(self, bit) -> str:
+        """Where a path ending at net ``bit`` goes: the register it feeds (by the
         register's output), the port, or the cell it enters, named ``<net> (<type>)``."""
-        bit = self._bit(wire, index)
-        sinks = self._sinks.get(bit, [])
+        sinks = self.sinks.get(bit, [])
         ffs = [c for c in sinks if c["type"] in _FF]
         if ffs:
             return self._name(ffs[0]["connections"]["Q"][0])

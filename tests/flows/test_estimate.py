@@ -80,6 +80,7 @@ def test_small_estimate_from_yosys(small):
         assert path["levels_with_carry"] >= path["levels"], part
     assert paths["pe"]["from"].startswith("channel.pe0.")
     assert paths["pe"]["to"].startswith("channel.pe0.")
+    assert paths["pe"]["carry_from"].startswith("channel.pe0.")
     for k in RESOURCES:
         assert r["capacity"][k] == XCKU060_CAPACITY[k]
         assert r["share"][k] == pytest.approx(r[k] / XCKU060_CAPACITY[k])
@@ -146,8 +147,9 @@ def test_cli_table_and_report(small, tmp_path, capsys, monkeypatch):
     assert "fits under 80% of every resource: yes" in out
     assert f"longest LUT chain: {first['lut_levels']} levels" in out
     for part, path in first["lut_levels_by_part"].items():
-        assert f"{path['levels']:>2} levels: {path['from']} -> {path['to']}" in out, part
-        assert f"{part} {path['levels_with_carry']:g}" in out, part
+        assert f"{path['levels']:>4} levels: {path['from']} -> {path['to']}" in out, part
+        assert (f"{path['levels_with_carry']:>4g} with carry: {path['carry_from']} -> "
+                f"{path['carry_to']}") in out, part
     saved = json.loads(report.read_text())
     for k in ("LUT", "FF", "DSP48E2", "BRAM36", "share", "fits", "lut_levels", "margin",
               "lut_levels_by_part"):

@@ -99,4 +99,7 @@ def test_levels_with_carry_count_the_chain(tmp_path):
     # The LUT-only chain runs from a register into the carry chain.
     assert re.fullmatch(r"r[ab]\[\d+\]", est["lut_path"]["from"])
     assert est["lut_path"]["to"].endswith("(CARRY4)")
+    # The carry-aware chain: from a register through the LUT and the chain to the sum.
+    assert re.fullmatch(r"r[ab]\[\d+\]", est["lut_path"]["carry_from"])
+    assert est["lut_path"]["carry_to"] == "s[31]"
     assert est["lut_path"]["levels_with_carry"] == 1 + 32 / 8
