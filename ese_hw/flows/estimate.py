@@ -28,6 +28,11 @@ BRAM36 exact); measured: LUT 10,868 composed against 10,768 flat (+0.9 %), FF 22
 against 22,853 (-0.3 %), DSP48E2 64 and BRAM36 16 both ways, in 27 s instead of 193 s.
 ``lut_levels`` is the larger of the two parts' longest LUT chains, so a path that
 crosses the PE boundary is counted in pieces (there: 9 composed, 10 flat).
+``lut_levels_by_part`` gives each part's chain, its depth and the registers (or ports,
+memories, DSPs) it runs between, named in the design's hierarchy, and beside it
+``levels_with_carry``: the part's deepest chain counted through carry chains (one
+level per CARRY8, 8 bits) and LUT RAM reads, which ``lut_levels`` stops at. Neither
+counts routing, which on UltraScale costs about as much as the logic.
 
 Shared cell units: shell + N x PE + N/G x CellUnit
 --------------------------------------------------
@@ -105,6 +110,7 @@ from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
 from ..synthesis import yosys
 from ..synthesis.yosys import (
+    MAX_LUT_LEVELS,
     XCKU060_CAPACITY,
     split_verilog_modules,
     yosys_resource_estimate,
@@ -128,6 +134,8 @@ MAX_SYNTH_LANES = 8
 
 # Cell counts carried through next to the four resources (see ese_hw.synthesis.yosys).
 _CELL_KEYS = ("CARRY", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL", "LUT_AS_MEMORY")
+# A part's longest chain: its depth and its path (named ends); a maximum, not a sum.
+_PATH_KEYS = ("lut_levels", "lut_path")
 # The repeated parts of a channel and their modules, as Amaranth names the channel's
 # submodules: a PE ``<channel path>.pe<k>``, a shared cell unit ``<channel path>.cells<u>``.
 _PARTS = {"pe": re.compile(r"(?:^|\.)pe(\d+)$"), "cell_unit": re.compile(r"(?:^|\.)cells(\d+)$")}
@@ -164,7 +172,21 @@ def _counts(cells: dict) -> dict:
            "DSP48E2": cells["DSP48E2"], "BRAM36": cells["RAMB36E2"] + cells["RAMB18E2"] / 2}
     out.update({k: cells[k] for k in _CELL_KEYS})
     out["lut_levels"] = cells["lut_levels"]
+    out["lut_path"] = cells["lut_path"]
     return out
+
+
+def _in_design(path: dict, root: str, top: str) -> dict:
+    """A part's ``lut_path`` (named inside the part, synthesized as its own top) named in
+    the whole design: under the instance path of the part's first module ``root``."""
+    prefix = root.removeprefix(top + ".") + "."
+    return {**path, **{end: prefix + path[end]
+                       for end in ("from", "to", "carry_from", "carry_to") if path.get(end)}}
+
+
+def _deepest(*paths) -> dict:
+    """The longest of some ``lut_path`` s (:func:`yosys_resource_estimate`)."""
+    return max(paths, key=lambda p: p["levels"])
 
 
 def _part_modules(modules, part, count) -> list[str]:
@@ -219,8 +241,11 @@ def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=No
                                             blackboxes=every_root))
     bar.update()
     total = {k: shell[k] + sum(n * parts[p][k] for p, n in counts.items())
-             for k in shell if k != "lut_levels"}
+             for k in shell if k not in _PATH_KEYS}
     total["lut_levels"] = max(c["lut_levels"] for c in (shell, *parts.values()))
+    total["lut_levels_by_part"] = {
+        **{p: _in_design(c["lut_path"], roots[p][0], top) for p, c in parts.items()},
+        "shell": shell["lut_path"]}
     components = {**parts, "shell": shell,
                   "n_pe": sum(n for p, n in counts.items() if p.endswith("pe"))}
     if any(p.endswith("cell_unit") for p in counts):
@@ -273,11 +298,13 @@ def _extrapolate_pe(narrow: dict, wide: dict, n_channels: int) -> dict:
     per = (n_channels - MAX_SYNTH_LANES) / (MAX_SYNTH_LANES - MAX_SYNTH_LANES // 2)
     pe = {}
     for k in wide:
-        if k == "lut_levels":
+        if k in _PATH_KEYS:
             continue
         value = wide[k] + per * (wide[k] - narrow[k])
         pe[k] = round(2 * value) / 2 if k == "BRAM36" else round(value)
     pe["lut_levels"] = max(narrow["lut_levels"], wide["lut_levels"])
+    # The deeper of the two synthesized PEs' paths: the extrapolated PE has none of its own.
+    pe["lut_path"] = _deepest(narrow["lut_path"], wide["lut_path"])
     return pe
 
 
@@ -303,6 +330,7 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
             bar.set_description("estimate: synthesize the whole top, flattened")
             result = _counts(yosys_resource_estimate(verilog, TOP_NAME))
             bar.update()
+            result["lut_levels_by_part"] = {"top": result.pop("lut_path")}
             return result
         given = {part: _extrapolate_pe(narrow_wide[0][part], narrow_wide[1][part],
                                        params.n_channels)
@@ -317,7 +345,9 @@ def _synthesize(params, y_fifo_depth, *, flatten, progress, cache_dir) -> dict:
 def _with_shares(counts: dict, margin: float) -> dict:
     share = {k: counts[k] / XCKU060_CAPACITY[k] for k in RESOURCES}
     return {**counts, "capacity": dict(XCKU060_CAPACITY), "share": share, "margin": margin,
-            "fits": all(s <= margin for s in share.values())}
+            "fits": all(s <= margin for s in share.values()),
+            "lut_levels_budget": MAX_LUT_LEVELS,
+            "within_lut_levels_budget": counts["lut_levels"] <= MAX_LUT_LEVELS}
 
 
 def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, progress=None,
@@ -350,8 +380,14 @@ def estimate(params, *, margin=DEFAULT_MARGIN, cache_dir=DEFAULT_CACHE_DIR, prog
     dict
         ``LUT``, ``FF``, ``DSP48E2`` (ints) and ``BRAM36`` (RAMB36E2 + RAMB18E2 / 2);
         ``capacity`` and ``share`` (per resource, of the XCKU060); ``margin``; ``fits``;
-        ``lut_levels``; the cell counts behind them (``CARRY``, ``RAMB18E2``,
-        ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
+        ``lut_levels``, ``lut_levels_budget``
+        (:data:`~ese_hw.synthesis.yosys.MAX_LUT_LEVELS`) and
+        ``within_lut_levels_budget``; ``lut_levels_by_part``, each synthesized part's (``pe``,
+        ``cell_unit``, ``shell``; flat: ``top``) longest LUT chain as ``{"levels",
+        "from", "to", "levels_with_carry"}``, its ends named in the design's hierarchy
+        (an extrapolated PE: the deeper of its two synthesized PEs'); the cell counts
+        behind them (``CARRY``,
+        ``RAMB18E2``, ``RAMB36E2``, ``LUTRAM``, ``SRL``, ``LUT_AS_MEMORY``); ``method``
         (``"shell + N x PE"``, ``"flat"``, or above :data:`MAX_SYNTH_LANES` lanes
         ``"shell + N x PE(lanes 4, 8)"``: the PE extrapolated over lanes) and, composed,
         ``components`` (``pe``, ``shell``, ``n_pe``; over lanes also ``pe_lanes``, the
@@ -410,8 +446,17 @@ def format_estimate(result: dict) -> str:
     worst = max(RESOURCES, key=lambda k: result["share"][k])
     rows.append(f"fits under {result['margin']:.0%} of every resource: "
                 f"{'yes' if result['fits'] else 'no'} (largest share: {worst})")
-    rows.append(f"longest LUT chain: {result['lut_levels']} levels (a timing hint; "
-                "timing needs Vivado)")
+    within = "within" if result["lut_levels"] <= MAX_LUT_LEVELS else "OVER"
+    rows.append(f"longest LUT chain: {result['lut_levels']} levels, {within} the "
+                f"{MAX_LUT_LEVELS} that 200 MHz allows (a timing hint; timing needs Vivado)")
+    by_part = result.get("lut_levels_by_part", {})
+    for part, path in by_part.items():
+        rows.append(f"  {part:<9} {path['levels']:>4} levels: {path['from']} -> {path['to']}")
+        rows.append(f"  {'':<9} {path['levels_with_carry']:>4g} with carry: "
+                    f"{path['carry_from']} -> {path['carry_to']}")
+    if by_part:
+        rows.append("  (with carry: through carry chains, a CARRY8 as a level, and LUT RAM "
+                    "reads; neither figure counts routing)")
     rows.append(f"method: {result['method']}, Yosys synth_xilinx ({result['yosys']})"
                 + (", cached" if result["cached"] else f", {result['seconds']:.0f} s"))
     return "\n".join(rows)

