@@ -206,7 +206,10 @@ def kick_comb_blocks(dut):
     not see that initializer as an event, so a combinational block whose inputs never
     change stays X: the scheduler's ``state`` output (an FSM decode) -- and with it the
     channel's ``load.ready`` and ``busy`` -- read X after reset until the first frame
-    moves the FSM. Writing the trigger registers runs the blocks, as intended.
+    moves the FSM. Writing the trigger registers runs the blocks, as intended. Kick
+    before the first clock edge as well as after reset: a reset-less register that holds
+    its value (the load checker's ``loaded``, whose only other inputs are registers) would
+    otherwise latch X at the first edge and hold it.
     """
     if "icarus" not in cocotb.SIM_NAME.lower():
         return 0
@@ -304,6 +307,9 @@ class ChannelTB:
         dut, d = self.dut, self.d
         total = self.t_n * self.n_proj
         x_words = _payload_ints(d["x_words"])
+        # Before the first edge too: a reset-less register (the load checker's ``loaded``)
+        # whose next-state block never ran would latch X at that edge and keep it.
+        kick_comb_blocks(dut)
         await reset(dut)
         kick_comb_blocks(dut)
         self._make_streams()
@@ -316,6 +322,7 @@ class ChannelTB:
         if beats:
             t_load = get_sim_time("ns")
             await self._load(len(beats))
+            await RisingEdge(dut.clk)           # the last beat is checked a cycle later
             load_cycles = round((get_sim_time("ns") - t_load) / CLOCK_NS)
             await ReadOnly()
             if not dut.loaded.value:

@@ -167,8 +167,11 @@ class TopTB:
 
     async def reset(self):
         self.dut.aresetn.value = 0
+        # Icarus: settle the always @* blocks before the first edge (a reset-less
+        # register would latch X there: kick_comb_blocks) and again before the sources
+        # sample tready.
+        kick_comb_blocks(self.dut)
         await RisingEdge(self.dut.aclk)
-        # Icarus: settle the always @* blocks once, before the sources sample tready.
         kick_comb_blocks(self.dut)
         for _ in range(3):
             await RisingEdge(self.dut.aclk)
@@ -207,9 +210,11 @@ class TopTB:
         return status
 
     async def _stream_taken(self):
-        """Returns a few cycles after the load source has sent every beat."""
+        """Returns a few cycles after the load source has sent every beat: its last beat
+        through the top's adapter and checked (the load checker checks a beat the cycle
+        after it arrives)."""
         await self.load.wait()
-        for _ in range(2):
+        for _ in range(3):
             await RisingEdge(self.dut.aclk)
 
     async def _x_beats_taken(self, cycles):

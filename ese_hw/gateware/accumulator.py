@@ -72,6 +72,11 @@ class Accumulator(CheckedComponent):
     weight_bits, act_bits, accum_bits, local_rows : int
     n_lanes : int, optional
         Lanes sharing the row logic; their activations and read-out are arrays.
+    rows_of : Accumulator, optional
+        An accumulator of the same rows fed the same entries, clears and read-outs (a
+        PE's other lanes): this one then uses its ``touched`` flags instead of keeping
+        its own (a lane's 256 flags and their compares, which synthesis does not merge
+        on its own).
 
     Members
     -------
@@ -89,7 +94,8 @@ class Accumulator(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, weight_bits, act_bits, accum_bits, local_rows, n_lanes=None):
+    def check_parameters(cls, *, weight_bits, act_bits, accum_bits, local_rows, n_lanes=None,
+                         rows_of=None):
         check_int("weight_bits", weight_bits)
         check_int("act_bits", act_bits)
         check_int("accum_bits", accum_bits, weight_bits + act_bits)
@@ -97,10 +103,16 @@ class Accumulator(CheckedComponent):
         if n_lanes is not None:
             check_int("n_lanes", n_lanes, 1)
 
-    def __init__(self, *, weight_bits, act_bits, accum_bits, local_rows, n_lanes=None):
+    def __init__(self, *, weight_bits, act_bits, accum_bits, local_rows, n_lanes=None,
+                 rows_of=None):
         self._wb, self._ab, self._accb, self._local_rows = (
             weight_bits, act_bits, accum_bits, local_rows)
         self._n_lanes = n_lanes
+        if rows_of is not None and (not isinstance(rows_of, Accumulator)
+                                    or rows_of._local_rows != local_rows):
+            raise TypeError("rows_of must be an Accumulator of the same rows")
+        self._rows_of = rows_of
+        self._y_touched = Signal(name="y_touched")
         row_bits = self.row_bits
         if n_lanes is None:
             act, acc = signed(act_bits), signed(accum_bits)
@@ -117,6 +129,24 @@ class Accumulator(CheckedComponent):
             "init_addr": Out(unsigned(row_bits)),
             "init_data": In(signed(accum_bits)),
         })
+
+    def _touched_flags(self, m, x_row, y_valid, y_row):
+        """The ``touched`` flags and ``y_touched``, the flag of the entry in Y registered
+        in X (with the LUT RAM, counting the entry ahead when it writes the same row: the
+        read in Y sees that write)."""
+        rows = self._local_rows
+        touched = Signal(rows)
+        # A flag per row, set by a compare of its own: a variable-index write
+        # (touched.bit_select(y_row, 1)) was mapped 8 to 13 LUT levels deep at 256 rows.
+        with m.If(self.clear):
+            m.d.sync += touched.eq(0)
+        with m.Else():
+            m.d.sync += [touched[r].eq(touched[r] | (y_valid & (y_row == r)))
+                         for r in range(rows)]
+        flag = touched.bit_select(x_row, 1)
+        if self.async_read:
+            flag = flag | (y_valid & (y_row == x_row))
+        m.d.sync += self._y_touched.eq(flag & ~self.clear)
 
     @property
     def accum_bits(self):
@@ -153,7 +183,6 @@ class Accumulator(CheckedComponent):
         m.submodules.buf = buf = Memory(shape=accum_lanes_layout(self._accb, n_lanes),
                                         depth=rows, init=[])
         wr = buf.write_port()
-        touched = Signal(rows)
 
         # The row logic, once for every lane.
         ent = self.entry.payload
@@ -163,17 +192,18 @@ class Accumulator(CheckedComponent):
         m.d.sync += [y_valid.eq(self.entry.valid), y_row.eq(x_row)]
         m.d.comb += [self.init_addr.eq(x_row), wr.addr.eq(y_row), wr.en.eq(y_valid),
                      self.idle.eq(~y_valid)]
-        with m.If(y_valid):
-            m.d.sync += touched.bit_select(y_row, 1).eq(1)
-        with m.If(self.clear):
-            m.d.sync += touched.eq(0)
+        if self._rows_of is None:
+            self._touched_flags(m, x_row, y_valid, y_row)
+        # Whether the entry's row was touched, known in X already (registered), so the
+        # row's flag pick is not in front of the adder's carry chain; ``rows_of``'s when
+        # this accumulator follows another one's rows.
+        y_touched = (self._rows_of or self)._y_touched
         if self.async_read:
             # Read in Y at the row being written: the read sees the write of the entry
             # just ahead (same row, previous cycle), so nothing is forwarded and no
             # lane needs a register for the read data.
             rd = buf.read_port(domain="comb")
             m.d.comb += rd.addr.eq(y_row)
-            y_touched = touched.bit_select(y_row, 1)
             fwd = None
         else:
             # Block RAM: read in X, so the write of the entry in Y (the same cycle) is
@@ -181,9 +211,8 @@ class Accumulator(CheckedComponent):
             # cycle forgets is neither touched nor forwarded, as in the LUT RAM case.
             rd = buf.read_port()
             m.d.comb += rd.addr.eq(x_row)
-            y_touched, fwd = Signal(), Signal()
-            m.d.sync += [y_touched.eq(touched.bit_select(x_row, 1) & ~self.clear),
-                         fwd.eq(y_valid & (y_row == x_row) & ~self.clear)]
+            fwd = Signal()
+            m.d.sync += fwd.eq(y_valid & (y_row == x_row) & ~self.clear)
 
         # Each lane's data path.
         for ch in range(n_lanes):

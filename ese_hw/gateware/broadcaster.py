@@ -29,8 +29,8 @@ class Broadcaster(CheckedComponent):
 
     A phase's columns go in groups of ``broadcast`` (K) consecutive columns, the last
     group of a phase padded with zero activations; one group is one transfer (K = 1:
-    one column). Two stages (``Timing.activation_read_latency`` = 1 apart, the
-    synchronous read of the activation banks):
+    one column). Three stages: read, data (``Timing.activation_read_latency`` = 1
+    later, the synchronous read of the activation banks) and offer:
 
     * *read*: reads the activations of the next group of the phase: ``x_t`` from
       the input buffer (K elements per read), or ``y_{t-1}`` / ``m_t`` from the PEs
@@ -40,13 +40,20 @@ class Broadcaster(CheckedComponent):
       (``m_ready``: the element-wise pass runs in rounds, and a group's cells are in
       one round). ``y_{t-1}`` of a lane that starts from zero state reads as 0
       (``zero``).
-    * *offer*: offers the group on ``column``; a group that is zero in every lane
-      is dropped instead (its products would all be zero). The read stage moves on
-      in the cycle the offer stage hands its group on (or drops it).
+    * *data*: the group's activations are on the banks' read ports; they are
+      gathered (the K PEs of the group, out of N / K) and masked (padding, zero lanes)
+      on their way into
+    * *offer* (``Timing.offer_latency`` = 1 later): offers the group on ``column``
+      from registers; a group that is zero in every lane is dropped instead (its
+      products would all be zero). The offer register is for timing: the gather over
+      N / K PEs, the zero check over K x C activations and the read stage's reaction
+      to it were 12 LUT levels in one cycle at 384 PEs, K 8; the gather is now before
+      the register, the zero check after it.
 
-    ``column`` obeys the stream rules: valid depends only on the offer stage's
-    registers and the read data, which hold (the read ports are enabled only when
-    the stage advances) until the transfer.
+    The stages move together, in the cycle the offer stage hands its group on (or
+    drops it, or is empty), so a group moves on every cycle while the PEs take them.
+    ``column`` obeys the stream rules: its valid and payload are the offer stage's
+    registers, which hold until the transfer.
 
     Parameters
     ----------
@@ -156,47 +163,52 @@ class Broadcaster(CheckedComponent):
         col = Signal(range(max(2, self.n_cols)))
         bank = Signal(range(max(2, n_pe)))
         row = Signal(range(max(self.cells_per_pe, self.proj_rows) + 1))
-        # Offer stage.
-        offer_valid = Signal()
-        offer_phase = Signal(Phase)
-        offer_col = Signal.like(col)
-        offer_bank = Signal.like(bank)
-        offer_subs = Signal(k)
+        # Data stage: a group's activations on the banks' read ports.
+        data_valid = Signal()
+        data_phase = Signal(Phase)
+        data_col = Signal.like(col)
+        data_bank = Signal.like(bank)
+        data_subs = Signal(k)
         acts = Signal(lanes_bits * k)
-        all_zero = Signal()
+        # Offer stage: the group, gathered and masked, registered; checked for zero there.
+        offer_valid = Signal()
+        offer_zero = Signal()
+        offer_col = Signal.like(col)
+        offer_proj = Signal()
+        offer_acts = Signal.like(acts)
         handed_on = Signal()            # the offer stage is done with its group this cycle
         advance = Signal()
         read = Signal()
 
-        y_data = self._gather(m, self.y_rd, offer_bank)
+        y_data = self._gather(m, self.y_rd, data_bank)
         x_data = self.x_rd.data.as_value()
         kept = Cat(Mux(self.zero[ch], 0, Const(-1, ab)) for ch in range(n_lanes))
         source = Signal(lanes_bits * k)
-        with m.Switch(offer_phase):
+        with m.Switch(data_phase):
             with m.Case(Phase.X):
                 m.d.comb += source.eq(x_data)
             with m.Case(Phase.Y):
                 m.d.comb += source.eq(Cat(v.as_value() & kept for v in y_data))
             if self._projection:
                 with m.Case(Phase.P):
-                    m.d.comb += source.eq(Cat(self._gather(m, self.m_rd, offer_bank)))
+                    m.d.comb += source.eq(Cat(self._gather(m, self.m_rd, data_bank)))
         # A padded group's missing columns are zero, whatever the banks hold there.
-        m.d.comb += acts.eq(Cat(Mux(offer_subs[s], source.word_select(s, lanes_bits), 0)
+        m.d.comb += acts.eq(Cat(Mux(data_subs[s], source.word_select(s, lanes_bits), 0)
                                 for s in range(k)))
         # An m_t group waits for its cells; x and y groups are always there.
         available = (phase != Phase.P) | (row < self.m_ready) if self._projection else 1
         m.d.comb += [
-            all_zero.eq(acts == 0),
-            handed_on.eq(offer_valid & (all_zero | self.column.ready)),
+            offer_zero.eq(offer_acts == 0),
+            handed_on.eq(offer_valid & (offer_zero | self.column.ready)),
             advance.eq(~offer_valid | handed_on),
             read.eq((count != length) & available & advance),
-            self.column.valid.eq(offer_valid & ~all_zero),
+            self.column.valid.eq(offer_valid & ~offer_zero),
             self.column.payload.col.eq(offer_col),
-            self.column.payload.act.acts.eq(acts),
-            self.column.payload.act.proj.eq(offer_phase == Phase.P if self._projection else 0),
+            self.column.payload.act.acts.eq(offer_acts),
+            self.column.payload.act.proj.eq(offer_proj),
             self.x_rd.addr.eq(count),
             self.x_rd.en.eq(advance),
-            self.idle.eq((count == length) & ~offer_valid),
+            self.idle.eq((count == length) & ~data_valid & ~offer_valid),
         ]
         for p in range(n_pe):
             m.d.comb += [self.y_rd[p].addr.eq(row), self.y_rd[p].en.eq(advance)]
@@ -217,10 +229,15 @@ class Broadcaster(CheckedComponent):
         with m.Elif(read):
             m.d.sync += [count.eq(count + 1), col.eq(col + 1)]
             next_interleaved(m, bank, row, n_pe, step=k)
+        # Every stage moves together (the read ports hold the data stage's group while
+        # ``advance`` is low): a group a cycle while the PEs take them.
         with m.If(advance):
-            m.d.sync += [offer_valid.eq(read), offer_phase.eq(phase), offer_col.eq(col),
-                         offer_bank.eq(bank),
-                         offer_subs.eq(Mux(count == length - 1, tail, (1 << k) - 1))]
+            m.d.sync += [data_valid.eq(read), data_phase.eq(phase), data_col.eq(col),
+                         data_bank.eq(bank),
+                         data_subs.eq(Mux(count == length - 1, tail, (1 << k) - 1)),
+                         offer_valid.eq(data_valid),
+                         offer_col.eq(data_col), offer_acts.eq(acts),
+                         offer_proj.eq(data_phase == Phase.P if self._projection else 0)]
         return m
 
 
@@ -235,15 +252,16 @@ class LockstepFanout(CheckedComponent):
     """One stream into ``n`` streams that transfer together: a column enters every PE's
     queue in the same cycle, or none.
 
-    A transfer needs every output ready. Output ``p`` is valid when the input is
-    valid and every *other* output is ready, so ``valid_p & ready_p`` is the same for
-    all ``p`` (``i.valid & all ready``) and no output's valid depends on its own
-    ready (no combinational loop). The outputs are therefore not independent
-    streams: ``valid_p`` falls without a transfer when another PE's queue fills.
-    Their consumers must act on ``valid & ready`` only, as a PE's queue (a
-    ``SyncFIFO`` write) does. The input side keeps the stream rules: its ready
-    (``all ready``) never depends on ``i.valid``, and ``i``'s valid and payload pass
-    through, so the broadcaster's own output holds until the column is taken.
+    Every consumer says, on ``room``, that it will take a transfer in the next cycle
+    whatever this cycle brings (a PE's queue: a free entry beyond the one a transfer
+    this cycle fills). The fan-out registers the AND of those, and that register is
+    ``i.ready`` and gates every output's ``valid``: so ``valid_p`` is the same for all
+    ``p``, and each consumer's ``ready`` is high whenever it is valid (the consumer's
+    promise). Registered, because the AND over hundreds of PEs and the broadcaster's
+    reaction to it were one path: 13 LUT levels at 384 PEs, K 8; and it replaces the
+    N trees of "every other output ready" that the outputs' valids needed before.
+    The cost is one cycle of reaction, which the queues' one extra entry absorbs
+    (:meth:`ese_hw.model.cycles.ArrayTimer.earliest`).
 
     Parameters
     ----------
@@ -255,7 +273,11 @@ class LockstepFanout(CheckedComponent):
     Members
     -------
     i : In(stream.Signature(shape))
+        Its ``ready`` is a register: it never depends on ``i.valid``.
     o : Out(stream.Signature(shape)).array(n)
+        Their ``ready`` is not read: a consumer with ``room`` high is ready next cycle.
+    room : In(n)
+        Consumer ``p`` takes a transfer next cycle, whatever this cycle brings.
     """
 
     @classmethod
@@ -267,14 +289,14 @@ class LockstepFanout(CheckedComponent):
         super().__init__({
             "i": In(stream.Signature(shape)),
             "o": Out(stream.Signature(shape)).array(n),
+            "room": In(n),
         })
 
     def elaborate(self, platform):
         m = Module()
-        readies = [o.ready for o in self.o]
-        m.d.comb += self.i.ready.eq(Cat(readies).all())
-        for p, o in enumerate(self.o):
-            others = readies[:p] + readies[p + 1:]
-            others_ready = Cat(others).all() if others else Const(1)
-            m.d.comb += [o.valid.eq(self.i.valid & others_ready), o.payload.eq(self.i.payload)]
+        every_room = Signal()
+        m.d.sync += every_room.eq(self.room.all())
+        m.d.comb += self.i.ready.eq(every_room)
+        for o in self.o:
+            m.d.comb += [o.valid.eq(self.i.valid & every_room), o.payload.eq(self.i.payload)]
         return m

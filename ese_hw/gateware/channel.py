@@ -33,7 +33,7 @@ read-out converts ``m_t`` into ``y_t`` there once the scheduler sees every cell 
 (``m_done``).
 """
 
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.utils import ceil_log2
 
@@ -232,7 +232,14 @@ class Channel(CheckedComponent):
         m.submodules.readout = readout = YReadout(proj_rows=c.proj_rows, timing=timing)
         m.submodules.output = output = YOutput(n_proj=n_proj, n_pe=n_pe, n_channels=n_lanes,
                                                act_bits=ab)
-        all_idle = Cat(pe.idle for pe in pes).all()
+        # Every PE idle, from a register, for timing: the AND over every PE and what the
+        # scheduler and the load path do with it were one path (10 LUT levels at 384
+        # PEs). A PE idle last cycle, when no column was pushed, is idle now; so ``quiet``
+        # never claims a busy PE idle, and is late by a cycle (Timing.idle_latency) only
+        # once, when the PEs fall idle.
+        quiet = Signal()
+        m.d.sync += quiet.eq(Cat(pe.idle for pe in pes).all()
+                             & ~(fanout.i.valid & fanout.i.ready))
 
         # Step sequencing: the scheduler's strobes start the parts; their status returns.
         m.d.comb += [
@@ -241,7 +248,7 @@ class Channel(CheckedComponent):
             bc.start.eq(sched.bc_start), bc.phase.eq(sched.bc_phase), sched.bc_idle.eq(bc.idle),
             ew_seq.start.eq(sched.ew_start), readout.start.eq(sched.ro_start),
             sched.ro_busy.eq(readout.busy), sched.out_busy.eq(output.busy),
-            sched.all_idle.eq(all_idle),
+            sched.all_idle.eq(quiet),
         ]
         m.d.comb += [[pe.gate_clear.eq(sched.gate_clear), pe.proj_clear.eq(sched.proj_clear)]
                      for pe in pes]
@@ -259,6 +266,7 @@ class Channel(CheckedComponent):
         wiring.connect(m, bc.column, fanout.i)
         for p, pe in enumerate(pes):
             wiring.connect(m, fanout.o[p], pe.column)
+            m.d.comb += fanout.room[p].eq(pe.room)
             wiring.connect(m, bc.y_rd[p], pe.y_rd)
             wiring.connect(m, output.bank_rd[p], pe.out_rd)
         # A split projection: each row's owner adds its partners' parts at read-out.
@@ -281,7 +289,7 @@ class Channel(CheckedComponent):
         wiring.connect(m, output.y, wiring.flipped(self.y))
 
         # Loads only while nothing is in flight: between steps, every part idle.
-        loads_allowed = ((sched.state == Step.WAIT_X) & all_idle & xbuf.empty & ~ew_seq.busy
+        loads_allowed = ((sched.state == Step.WAIT_X) & quiet & xbuf.empty & ~ew_seq.busy
                          & ~readout.busy & ~output.busy)
         m.d.comb += self.busy.eq(~loads_allowed)
         if not self._checked_words:

@@ -178,11 +178,12 @@ class LoadChecker(CheckedComponent):
     """Checks each load stream's header, length and CRC-32 as its beats arrive.
 
     Every beat is taken in the cycle it is valid (``beats`` is always ready; the channel
-    holds the stream off while frames are in flight). Payload words go on to ``words``
-    in the cycle they arrive, but only after a header that matched, so a stream for
-    another configuration never reaches a memory. A stream refused anywhere is taken up
-    to its ``last`` beat and dropped; the next beat starts a new stream. The check adds
-    no cycles: one beat per cycle, the CRC computed a whole word per cycle
+    holds the stream off while frames are in flight). A beat is registered as it
+    arrives (for timing) and checked the next cycle. Payload words go on to ``words``
+    then, one cycle after they arrive, but only after a header that matched, so a
+    stream for another configuration never reaches a memory. A stream refused anywhere
+    is taken up to its ``last`` beat and dropped; the next beat starts a new stream.
+    One beat per cycle, the CRC computed a whole word per cycle
     (:class:`amaranth.lib.crc.Processor` of :data:`LOAD_CRC`).
 
     Parameters (keyword-only)
@@ -212,7 +213,8 @@ class LoadChecker(CheckedComponent):
         the memories, which keep their contents): a reset in the middle of a stream
         leaves it low, a reset between streams leaves the model loaded.
     loading : Out(1)
-        A stream's first beat has been taken and its last has not.
+        A stream's first beat has been taken and its last not yet checked (a beat in
+        the input register counts).
     error : Out(LoadError)
         Why the last stream was refused; ``NONE`` from a stream's first beat on, after a
         stream that passed, and after a reset.
@@ -243,20 +245,34 @@ class LoadChecker(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        beat = self.beats.payload
+        # The input register (for timing): the beat, and how its word compares with the
+        # header's values and the length limit, computed on the way in. The checks and
+        # the state machine act on those a cycle later: in one cycle, the 32-bit
+        # compares, the state machine and the CRC behind them were 11 LUT levels at
+        # 384 PEs' word layout.
+        take = Signal()
+        beat = Signal.like(self.beats.payload)
         value = beat.word.as_value()
+        arriving = self.beats.payload.word.as_value()
+        header = {_Expect.MAGIC: LOAD_MAGIC, _Expect.VERSION: LOAD_VERSION,
+                  _Expect.CONFIG: self._config}
+        matches = {where: Signal(name=f"is_{where.name.lower()}") for where in header}
+        too_long, empty = Signal(), Signal()
+        m.d.sync += [take.eq(self.beats.valid), beat.eq(self.beats.payload),
+                     too_long.eq(arriving > self._max_words), empty.eq(arriving == 0),
+                     *(matches[where].eq(arriving == want) for where, want in header.items())]
         m.submodules.crc = crc = LOAD_CRC(8 * byte_width(value.shape().width)).create()
         state = Signal(_Expect)
         remaining = Signal(range(self._max_words + 1))     # payload words still to come
         # Like the memories it speaks for, kept through a reset (an FPGA register's
         # initial value is its configuration's).
         loaded = Signal(init=int(self._preloaded), reset_less=True)
-        take = self.beats.valid
-        fail = self._beat_error(m, state, value, beat.last, crc.crc)
+        fail = self._beat_error(m, state, value, beat.last, crc.crc, matches, too_long)
 
         m.d.comb += [
             self.loaded.eq(loaded),
-            self.loading.eq(state != _Expect.MAGIC),
+            # A beat in the input register counts: a frame must not start beside it.
+            self.loading.eq((state != _Expect.MAGIC) | take),
             # The CRC covers every beat before the checksum; a stream's first restarts it.
             crc.data.eq(value),
             crc.start.eq(take & (state == _Expect.MAGIC)),
@@ -275,23 +291,22 @@ class LoadChecker(CheckedComponent):
             m.d.sync += [self.error.eq(fail),
                          state.eq(Mux(beat.last, _Expect.MAGIC, _Expect.DRAIN))]
         with m.Elif(take):
-            self._advance(m, state, remaining, value, loaded)
+            self._advance(m, state, remaining, value, empty, loaded)
         return m
 
-    def _beat_error(self, m, state, value, last, crc):
-        """Why the beat now offered fails in ``state`` (``NONE``: it passes)."""
+    def _beat_error(self, m, state, value, last, crc, matches, too_long):
+        """Why the beat in the input register fails in ``state`` (``NONE``: it passes);
+        ``matches``: whether its word is each header value, ``too_long``: over the limit."""
         fail = Signal(LoadError)
-        expected = {_Expect.MAGIC: LOAD_MAGIC, _Expect.VERSION: LOAD_VERSION,
-                    _Expect.CONFIG: self._config}
         with m.Switch(state):
-            for where, want in expected.items():
+            for where, match in matches.items():
                 with m.Case(where):
-                    with m.If(value != want):
+                    with m.If(~match):
                         m.d.comb += fail.eq(LoadError[where.name])
                     with m.Elif(last):                      # a stream shorter than a header
                         m.d.comb += fail.eq(LoadError.LENGTH)
             with m.Case(_Expect.LENGTH):
-                with m.If((value > self._max_words) | last):
+                with m.If(too_long | last):
                     m.d.comb += fail.eq(LoadError.LENGTH)
             with m.Case(_Expect.PAYLOAD):
                 with m.If(last):                            # early: before the checksum
@@ -303,8 +318,8 @@ class LoadChecker(CheckedComponent):
                     m.d.comb += fail.eq(LoadError.CHECKSUM)
         return fail
 
-    def _advance(self, m, state, remaining, value, loaded):
-        """The next expected beat after a beat that passed."""
+    def _advance(self, m, state, remaining, value, empty, loaded):
+        """The next expected beat after a beat that passed (``empty``: its word is 0)."""
         with m.Switch(state):
             with m.Case(_Expect.MAGIC):
                 m.d.sync += state.eq(_Expect.VERSION)
@@ -314,7 +329,7 @@ class LoadChecker(CheckedComponent):
                 m.d.sync += state.eq(_Expect.LENGTH)
             with m.Case(_Expect.LENGTH):
                 m.d.sync += [remaining.eq(value),
-                             state.eq(Mux(value == 0, _Expect.CHECKSUM, _Expect.PAYLOAD))]
+                             state.eq(Mux(empty, _Expect.CHECKSUM, _Expect.PAYLOAD))]
             with m.Case(_Expect.PAYLOAD):
                 m.d.sync += remaining.eq(remaining - 1)
                 with m.If(remaining == 1):

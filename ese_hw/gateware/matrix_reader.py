@@ -124,32 +124,41 @@ class MatrixReader(CheckedComponent):
                               depth=self._entry_depth, init=self._init, load=self.load)
         rd = mem.read_port()
 
-        # Walker (issue stage).
+        # Walker (issue stage). Whether this is a column's last slot is kept as a
+        # count of the entries left (``left``), not a compare of the address with the
+        # column's end: for timing, so that ``cur_last`` follows from registers through
+        # a short compare rather than an adder and a 14-bit compare in a row.
         cur_valid = Signal()
         cur_last = Signal()      # this cycle is the column's last (or its only, empty) slot
+        cur_empty = Signal()     # the column has no entries: nothing is issued
         cur_first = Signal()
         cur_addr = Signal(self._ptr_bits)
-        cur_end = Signal(self._ptr_bits)
+        left = Signal(self._ptr_bits)   # entries after the current one
         cur_act = Signal(act_shape(self._ab))
         span = self.span.payload
         m.d.comb += [
             self.span.ready.eq(~cur_valid | cur_last),
             rd.addr.eq(cur_addr),
         ]
-        issue = cur_valid & (cur_addr != cur_end)
+        issue = cur_valid & ~cur_empty
+        # Pointers only grow (docs/contract.md section 2): hi - lo is the entry count.
+        count = Signal(self._ptr_bits)
+        m.d.comb += count.eq(span.hi - span.lo)
         with m.If(self.span.valid & self.span.ready):
             m.d.sync += [
                 cur_valid.eq(1),
                 cur_addr.eq(span.lo),
-                cur_end.eq(span.hi),
-                cur_last.eq(span.hi <= span.lo + 1),
+                left.eq(count - 1),
+                cur_last.eq(count[1:] == 0),
+                cur_empty.eq(count == 0),
                 cur_first.eq(1),
                 cur_act.eq(span.act),
             ]
         with m.Elif(cur_valid & ~cur_last):
             m.d.sync += [
                 cur_addr.eq(cur_addr + 1),
-                cur_last.eq(cur_addr + 2 == cur_end),
+                left.eq(left - 1),
+                cur_last.eq(left == 1),
                 cur_first.eq(0),
             ]
         with m.Elif(cur_valid):

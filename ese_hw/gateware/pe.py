@@ -43,8 +43,10 @@ __all__ = ["ColumnWalker", "SpmvUnit", "ChannelPE"]
 class ColumnWalker(CheckedComponent):
     """A PE's front end: activation queue -> pointer reader -> matrix reader.
 
-    Columns offered on ``column`` are queued (``SyncFIFO`` of ``queue_depth``; ready
-    while it has room, whatever ``valid`` is), their pointers read in one cycle
+    Columns offered on ``column`` are queued (``SyncFIFO`` of ``queue_depth`` + 1; ready
+    while it has room, whatever ``valid`` is; ``room`` while it has room for one more
+    after this cycle's: the lock-step fan-out registers that, and the extra entry
+    absorbs its cycle), their pointers read in one cycle
     (:class:`PointerReader`, which drops empty columns), and their entries issued
     one per cycle, decoded, on ``entry`` (:class:`MatrixReader`). Whatever rides
     with a column (``act_bits``: an activation, or any shape) rides with its entries.
@@ -57,6 +59,9 @@ class ColumnWalker(CheckedComponent):
     entry : Out(stream.Signature(product_layout, always_ready=True))
     idle : Out(1)
         Queue empty, no column held, nothing in the reader.
+    room : Out(1)
+        The queue takes a column next cycle, whatever this cycle brings: it holds
+        fewer than ``queue_depth`` (:class:`~ese_hw.gateware.broadcaster.LockstepFanout`).
     """
 
     @classmethod
@@ -87,6 +92,7 @@ class ColumnWalker(CheckedComponent):
                 product_layout(self._reader.row_bits, weight_bits, act_bits, sub_bits),
                 always_ready=True)),
             "idle": Out(1),
+            "room": Out(1),
         })
 
     @staticmethod
@@ -107,15 +113,16 @@ class ColumnWalker(CheckedComponent):
         m.submodules.ptr = ptr = self._ptr
         m.submodules.reader = reader = self._reader
         m.submodules.queue = queue = SyncFIFO(width=self.column.payload.shape().size,
-                                              depth=self._queue_depth)
+                                              depth=self._queue_depth + 1)
         m.d.comb += [
             queue.w_data.eq(self.column.payload),
             queue.w_en.eq(self.column.valid),
             self.column.ready.eq(queue.w_rdy),
+            self.room.eq(queue.level < self._queue_depth),
             ptr.req.valid.eq(queue.r_rdy),
             ptr.req.payload.eq(queue.r_data),
             queue.r_en.eq(ptr.req.ready),
-            self.idle.eq(~queue.r_rdy & ~ptr.span.valid & reader.idle),
+            self.idle.eq(~queue.r_rdy & ~ptr.busy & reader.idle),
         ]
         wiring.connect(m, ptr.span, reader.span)
         wiring.connect(m, reader.entry, wiring.flipped(self.entry))
@@ -143,7 +150,8 @@ class SpmvUnit(wiring.Component):
     column : In(stream.Signature(column_layout))
     gate_clear, proj_clear : In(1)
         Every gate row returns to its bias / every projection row to 0.
-    idle : Out(1)
+    idle, room : Out(1)
+        :class:`ColumnWalker`'s.
     entry_load, ptr_load, bias_load : In(stream.Signature(write_layout, always_ready=True))
     gate_rd : Out(accum_read_signature(4 * cells))
     proj_rd : Out(accum_read_signature(proj_rows))
@@ -189,6 +197,7 @@ class SpmvUnit(wiring.Component):
             "gate_clear": In(1),
             "proj_clear": In(1),
             "idle": Out(1),
+            "room": Out(1),
             **walker_ports,
             "bias_load": In(stream.Signature(
                 write_layout(row_bits(N_GATES * cells), accum_bits), always_ready=True)),
@@ -198,9 +207,14 @@ class SpmvUnit(wiring.Component):
         m = Module()
         m.submodules.walker = walker = ColumnWalker(**self._walker)
         proj = self._projection
-        acc_g = [Accumulator(**self._acc, local_rows=self._gate_rows) for _ in range(self._c)]
-        acc_p = [Accumulator(**self._acc, local_rows=self._proj_rows)
-                 for _ in range(self._c if proj else 0)]
+        # Every lane's accumulator takes the same entries, clears and read-outs: the
+        # first lane's keeps the rows' touched flags for all of them.
+        acc_g, acc_p = [], []
+        for accs, rows in ((acc_g, self._gate_rows),) + (((acc_p, self._proj_rows),)
+                                                           if proj else ()):
+            for _ in range(self._c):
+                accs.append(Accumulator(**self._acc, local_rows=rows,
+                                        rows_of=accs[0] if accs else None))
         for ch in range(self._c):
             m.submodules[f"acc_g{ch}"] = acc_g[ch]
             if proj:
@@ -229,7 +243,8 @@ class SpmvUnit(wiring.Component):
             m.d.comb += acc_g[ch].clear.eq(self.gate_clear)
             if proj:
                 m.d.comb += [acc_p[ch].clear.eq(self.proj_clear), acc_p[ch].init_data.eq(0)]
-        m.d.comb += self.idle.eq(walker.idle & Cat(a.idle for a in acc_g + acc_p).all())
+        m.d.comb += [self.idle.eq(walker.idle & Cat(a.idle for a in acc_g + acc_p).all()),
+                     self.room.eq(walker.room)]
 
         # Gate biases are the gate accumulators' initial values; every lane's
         # accumulator asks for the same row, so one read serves them all.
@@ -292,7 +307,7 @@ class ChannelPE(wiring.Component):
     -------
     column : In(stream.Signature(column_layout))
         A column of the phase being broadcast (from the lock-step fan-out).
-    gate_clear, proj_clear : In(1); idle : Out(1)
+    gate_clear, proj_clear : In(1); idle, room : Out(1)
     entry_load, ptr_load, bias_load, peep_load : run-time memory writes
     ew : In(elementwise_control_signature)
         The element-wise sequencer.
@@ -379,7 +394,7 @@ class ChannelPE(wiring.Component):
         for name in ("entry_load", "ptr_load", "bias_load"):
             wiring.connect(m, flip(getattr(self, name)), getattr(spmv, name))
         m.d.comb += [spmv.gate_clear.eq(self.gate_clear), spmv.proj_clear.eq(self.proj_clear),
-                     self.idle.eq(spmv.idle)]
+                     self.idle.eq(spmv.idle), self.room.eq(spmv.room)]
         if self._own_cells:
             m.submodules.cell = cell = CellUnit(**self._cell)
             m.d.comb += self.cells_done.eq(cell.cells_done)

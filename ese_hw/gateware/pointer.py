@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..model.timing import Timing
 from ._checks import CheckedComponent, check_image, check_int, image_ints
 from .load import write_layout
 
@@ -64,12 +65,13 @@ class PointerReader(CheckedComponent):
     load writes through the even bank's read port, so the pair is one true-dual-port
     block RAM; no column is then taken in a cycle in which a load is offered.
 
-    The stage holds one column (``span``). ``req.ready`` is high when the stage is
-    empty or handing its column on this cycle, so a new column is read while the
-    matrix reader takes the previous one: no bubble between columns. A column
-    with no entries in this PE (``lo == hi``) is dropped when its pointers
-    arrive, so it costs this stage one cycle and the matrix reader none (EIE
-    steps past empty columns the same way).
+    Two stages, each holding one column: the read (the pointers on the read ports) and
+    the span register (``span``). Each takes a new column when it is empty or handing
+    its column on this cycle, so a column is read while the matrix reader takes the
+    one before: no bubble between columns. A column with no entries in this PE
+    (``lo == hi``) is dropped on its way into the span register, so it costs the read
+    stage one cycle and the matrix reader none (EIE steps past empty columns the same
+    way).
 
     Parameters
     ----------
@@ -87,9 +89,12 @@ class PointerReader(CheckedComponent):
     req : In(stream.Signature(column_request_layout))
         Column to read (from the activation queue).
     span : Out(stream.Signature(column_span_layout))
-        ``lo``/``hi`` pointers of the column, one cycle after ``req`` is taken.
+        ``lo``/``hi`` pointers of the column, registered: :attr:`latency` cycles after
+        ``req`` is taken.
     load : In(stream.Signature(write_layout, always_ready=True))
         Run-time write of pointer ``addr`` (``0 .. n_cols_max``).
+    busy : Out(1)
+        A column is in either stage (an empty one too, until it is dropped).
     """
 
     @classmethod
@@ -110,6 +115,7 @@ class PointerReader(CheckedComponent):
             "span": Out(stream.Signature(column_span_layout(ptr_bits, act_bits))),
             "load": In(stream.Signature(write_layout(self.addr_bits, ptr_bits),
                                         always_ready=True)),
+            "busy": Out(1),
         })
 
     @property
@@ -132,8 +138,8 @@ class PointerReader(CheckedComponent):
 
     @property
     def latency(self):
-        """Cycles from ``req`` taken to ``span`` valid."""
-        return 1
+        """Cycles from ``req`` taken to ``span`` valid (the read and the span register)."""
+        return Timing.pointer_latency + Timing.span_latency
 
     @property
     def shared_banks(self):
@@ -152,18 +158,25 @@ class PointerReader(CheckedComponent):
         col = self.req.payload.col
         load = self.load
         even_rd, odd_rd = self._shared(m) if self.shared_banks else self._split(m)
-        held = Signal()          # a column's pointers are on the read ports
+        # Two stages: the read (``held``: a column's pointers are on the read ports)
+        # and the span register the matrix reader takes from. The register is for
+        # timing: the bank swap, the empty-column compare and the matrix reader's
+        # decisions on the pointers were 12 LUT levels from the block RAM's output in
+        # one cycle (Timing.span_latency counts the cycle it costs).
+        held = Signal()
+        span = self.span.payload
+        # The span register takes the read stage's column when it is empty or handing
+        # its column on; the read stage takes a request when it is empty or moving.
+        advance = ~self.span.valid | self.span.ready
         # No column is taken while a load holds the shared even port (a channel loads
         # only while idle, so this never costs it a cycle).
         loading = load.valid if self.shared_banks else 0
         m.d.comb += [
-            # An empty column (lo == hi) is dropped here, in the cycle its pointers
-            # arrive: it never reaches the matrix reader, so it costs that no cycle.
-            self.span.valid.eq(held & (self.span.payload.lo != self.span.payload.hi)),
-            self.req.ready.eq((~self.span.valid | self.span.ready) & ~loading),
+            self.req.ready.eq((~held | advance) & ~loading),
             # Reading only when the stage accepts keeps the held column's pointers stable.
             even_rd.en.eq(self.req.ready),
             odd_rd.en.eq(self.req.ready),
+            self.busy.eq(held | self.span.valid),
         ]
         odd_col = Signal()
         act = Signal(act_shape(self._act_bits))
@@ -173,11 +186,20 @@ class PointerReader(CheckedComponent):
                 odd_col.eq(col[0]),
                 act.eq(self.req.payload.act),
             ]
-        m.d.comb += [
-            self.span.payload.lo.eq(Mux(odd_col, odd_rd.data, even_rd.data)),
-            self.span.payload.hi.eq(Mux(odd_col, even_rd.data, odd_rd.data)),
-            self.span.payload.act.eq(act),
-        ]
+        with m.Elif(advance):
+            m.d.sync += held.eq(0)
+        lo, hi = Signal.like(span.lo, name="held_lo"), Signal.like(span.hi, name="held_hi")
+        m.d.comb += [lo.eq(Mux(odd_col, odd_rd.data, even_rd.data)),
+                     hi.eq(Mux(odd_col, even_rd.data, odd_rd.data))]
+        with m.If(advance):
+            m.d.sync += [
+                # An empty column (lo == hi) is dropped here, on its way into the span
+                # register: it never reaches the matrix reader, so it costs that no cycle.
+                self.span.valid.eq(held & (lo != hi)),
+                span.lo.eq(lo),
+                span.hi.eq(hi),
+                span.act.eq(act),
+            ]
         return m
 
     def _split(self, m):

@@ -32,7 +32,8 @@ class YBank(CheckedComponent):
     A ``command`` for row ``r`` reads the row from the projection accumulators
     (``proj_rd``); ``timing.y_write_stages`` cycles after the command the row is in
     the bank as ``sat(rshift_round(acc, fw_y + fg - fa), act_bits)`` (Q ``fa``):
-    the accumulator read, then ``timing.y_convert_stages`` conversion registers.
+    the accumulator read, then ``timing.y_convert_stages`` conversion registers (from
+    two on, the first holds the sums before the rounding: for timing).
 
     Parameters
     ----------
@@ -82,11 +83,19 @@ class YBank(CheckedComponent):
             row_d = Signal.like(self.command.row, name=f"write_row_d{k + 1}")
             m.d.sync += [en_d.eq(write_en), row_d.eq(write_row)]
             write_en, write_row = en_d, row_d
+        # With two conversion registers or more, the first holds the sums as read: the
+        # accumulator's read through its adder and the rounding adder behind it were one
+        # path (14.5 levels counting a CARRY8 as one, at the paper shape).
+        stages = self._timing.y_convert_stages
+        sums = self.proj_rd.data
+        if stages >= 2:
+            sums = Signal.like(self.proj_rd.data, name="y_sums")
+            m.d.sync += sums.eq(self.proj_rd.data)
+            stages -= 1
         value = Signal(lanes, name="y_q")
-        m.d.comb += [value[ch].eq(round_sat_value(self.proj_rd.data[ch], self._shift,
-                                                  self._ab))
+        m.d.comb += [value[ch].eq(round_sat_value(sums[ch], self._shift, self._ab))
                      for ch in range(self._c)]
-        for k in range(self._timing.y_convert_stages):
+        for k in range(stages):
             reg = Signal(lanes, name=f"y_q_d{k + 1}")
             m.d.sync += reg.eq(value)
             value = reg

@@ -5,16 +5,17 @@ Pure numpy; never imports Amaranth. Every latency comes from
 the two cannot drift apart.
 
 * :class:`ArrayTimer` is the PE array: a column pushed into every PE's queue
-  (only when no queue is full: ``push_i >= pop[p, i - D] + 1``, ``D`` =
-  ``queue_depth``) is popped ``queue_latency`` later (or when the pointer stage
-  frees), its pointers arrive ``pointer_latency`` after the pop, an empty column
-  (no entries in this PE) is dropped there and costs the matrix reader nothing,
-  otherwise its ``n`` entries issue one per cycle from ``issue_latency`` after
+  (only when every queue had room for it a cycle before: :meth:`ArrayTimer.earliest`,
+  ``D`` = ``queue_depth``) is popped ``queue_latency`` later (or when the pointer stage
+  frees), its pointers arrive ``pointer_latency`` after the pop and move into the
+  span register ``span_latency`` before the matrix reader may take them, an empty
+  column (no entries in this PE) is dropped on that move and costs the matrix reader
+  nothing, otherwise its ``n`` entries issue one per cycle from ``issue_latency`` after
   the matrix reader takes it (in the cycle of the previous column's last issue:
   no bubble); a PE is idle ``accum_latency`` after its last issue.
 * :func:`frame_cycles` is a whole LSTMP step of
   :class:`ese_hw.gateware.channel.Channel`: the scheduler's phases
-  (docs/schedule.md), the broadcaster's two stages, the element-wise pass in
+  (docs/schedule.md), the broadcaster's three stages, the element-wise pass in
   rounds of ``ew_slot(C)`` cycles per cell, the y read-out and output stream. A
   plain LSTM layer (no ``W_ym``) has no projection phase: the read-out copies
   ``m_t`` into the y banks once the element-wise pass has written its last cell.
@@ -50,12 +51,14 @@ class ArrayTimer:
     :class:`~ese_hw.model.timing.Timing`):
 
     * ``pop = max(push + queue_latency, ptr_free)``;
-    * an empty column is dropped by the pointer stage when its pointers arrive:
-      ``ptr_free = pop + pointer_latency``, idle from then;
-    * otherwise ``take = max(pop + pointer_latency, last)``, ``last = take + n``
-      (issues in ``take + 1 .. take + n``), ``ptr_free = take``, idle at
+    * the pointers are read ``pointer_latency`` after the pop and move into the span
+      register when it frees: ``move = max(pop + pointer_latency, span_free)``,
+      ``ptr_free = move``;
+    * an empty column is dropped on that move: idle from ``move + span_latency``;
+    * otherwise ``take = max(move + span_latency, last)``, ``last = take + n``
+      (issues in ``take + 1 .. take + n``), ``span_free = take``, idle at
       ``last + accum_latency``;
-    * a push needs room in every queue: ``push >= pop[p, i - D] + 1``.
+    * a push needs room in every queue, seen a cycle late (:meth:`earliest`).
     """
 
     def __init__(self, n_pe, queue_depth, *, timing=DEFAULT_TIMING):
@@ -63,31 +66,48 @@ class ArrayTimer:
             raise ValueError(f"queue_depth must be an integer >= 1, not {queue_depth!r}")
         self.n_pe, self.depth = n_pe, queue_depth
         self.timing = timing
-        self.pops = np.full((queue_depth, n_pe), -(1 << 40), dtype=np.int64)  # ring buffer
-        self.n_pushed = 0
+        # The last D + 1 pops per PE (a ring buffer), and the last push's cycle.
+        self.pops = np.full((queue_depth + 1, n_pe), -(1 << 40), dtype=np.int64)
+        self.n_pushed, self.last_push = 0, -(1 << 40)
         self.ptr_free = np.full(n_pe, -(1 << 40), dtype=np.int64)
+        self.span_free = np.full(n_pe, -(1 << 40), dtype=np.int64)
         self.last = np.full(n_pe, -(1 << 40), dtype=np.int64)
         self.idle = np.zeros(n_pe, dtype=np.int64)
 
     def earliest(self, t):
-        """The first cycle ``>= t`` at which a push finds room in every queue."""
-        oldest = self.pops[self.n_pushed % self.depth]
-        return max(t, int(oldest.max()) + 1) if self.n_pe else t
+        """The first cycle ``>= t`` at which a push finds room in every queue.
+
+        The fan-out pushes on a register of last cycle's ``room`` (every queue held
+        fewer than ``D``), into queues of ``D + 1`` entries
+        (:class:`~ese_hw.gateware.broadcaster.LockstepFanout`). Push ``i`` at ``t``:
+        right after push ``i - 1`` (``t`` = its cycle + 1), last cycle's count did
+        not include it, so ``t >= pop[i - D - 1] + 2``; otherwise
+        ``t >= pop[i - D] + 2``.
+        """
+        if not self.n_pe:
+            return t
+        i, d = self.n_pushed, self.depth
+        if t == self.last_push + 1 and t >= int(self.pops[(i - d - 1) % (d + 1)].max()) + 2:
+            return t
+        return max(t, int(self.pops[(i - d) % (d + 1)].max()) + 2)
 
     def push(self, t, n):
         """Push a column at cycle ``t`` (must be :meth:`earliest`-valid); ``n`` per-PE entries."""
         n = np.asarray(n, dtype=np.int64)
         tm = self.timing
         pop = np.maximum(t + tm.queue_latency, self.ptr_free)
-        take = np.maximum(pop + tm.pointer_latency, self.last)
+        move = np.maximum(pop + tm.pointer_latency, self.span_free)
+        take = np.maximum(move + tm.span_latency, self.last)
         nonempty = n > 0
         last = take + tm.issue_latency + n - 1
         self.last = np.where(nonempty, last, self.last)
-        self.ptr_free = np.where(nonempty, take, pop + tm.pointer_latency)
+        self.ptr_free = move
+        self.span_free = np.where(nonempty, take, self.span_free)
         self.idle = np.maximum(self.idle, np.where(nonempty, last + tm.accum_latency,
-                                                   pop + tm.pointer_latency))
-        self.pops[self.n_pushed % self.depth] = pop
+                                                   move + tm.span_latency))
+        self.pops[self.n_pushed % (self.depth + 1)] = pop
         self.n_pushed += 1
+        self.last_push = t
 
     def all_idle(self):
         """First cycle in which every PE is idle (queue empty, nothing in flight)."""
@@ -113,19 +133,33 @@ def _phase(timer, start, counts, nonzero, timing, avail=None):
     """Broadcast one phase from ``bc_start`` at cycle ``start``; return the cycle the
     scheduler sees the broadcaster idle.
 
-    Stage A reads column ``i`` at ``r_i`` (from a strobe after ``start``); stage B
-    offers it ``activation_read_latency`` later and pushes it at ``timer.earliest``
-    (or drops an all-zero column at once); A reads the next column in the cycle B
-    finishes, and never before the column is available (``avail``).
+    The broadcaster's three stages move together, in every cycle its offer stage is
+    empty or hands its group on (pushed, or dropped when all-zero):
+
+    * the read stage reads group ``i`` at ``r_i``, the first such cycle from a strobe
+      after ``start``, from the cycle group ``i - 1`` left the data stage, and from
+      the group's availability (``avail``);
+    * its activations are in the data stage ``activation_read_latency`` later and
+      move on, into the offer stage, at ``a_i``: then, or when the offer stage hands
+      group ``i - 1`` on, if later;
+    * the offer stage pushes it ``offer_latency`` after ``a_i`` at
+      ``timer.earliest`` (or drops an all-zero group at once).
     """
-    done = start + timing.strobe_latency
+    # When group i - 1 left the data stage, and the offer stage (before the first
+    # group: the phase's first possible read, so an empty phase is idle then).
+    read_from = start + timing.strobe_latency
+    moved, done = -(1 << 40), read_from
     for i in range(counts.shape[1]):
-        r = done if avail is None else max(done, int(avail[i]))
+        r = max(read_from, moved, -(1 << 40) if avail is None else int(avail[i]))
+        if moved < r < done:            # the stages wait on the offer stage
+            r = done
+        moved = max(r + timing.activation_read_latency, done)
+        offered = moved + timing.offer_latency
         if nonzero[i]:
-            done = timer.earliest(r + timing.activation_read_latency)
+            done = timer.earliest(offered)
             timer.push(done, counts[:, i])
         else:
-            done = r + timing.activation_read_latency
+            done = offered
     return done + timing.bc_idle_latency
 
 
@@ -214,13 +248,13 @@ class LayerTimer:
             s_y = max(y_wait, self.ro_free)
             y_nz = group_columns(np.any(y_prev != 0, axis=0), self.k, reduce=np.any)
             g0 = _phase(timer, s_y, self.y_counts, y_nz, tm) + step
-        s_p = max(g0, timer.all_idle(), self.ro_free)
+        s_p = max(g0, timer.all_idle() + tm.idle_latency, self.ro_free)
         rounds = s_p + np.arange(self.cells) * self.slot + tm.m_round_ready(self.lanes)
         if self.projection:
             avail = group_columns(rounds[np.arange(model.n_cells) // n], self.k,
                                   reduce=np.max)
             e_p = _phase(timer, s_p, self.m_counts, m_nz, tm, avail)
-            s_r = max(e_p + step, timer.all_idle(), self.out_free)
+            s_r = max(e_p + step, timer.all_idle() + tm.idle_latency, self.out_free)
         else:
             # No projection phase: the scheduler waits in EW for the last cell's m_t
             # (the read-out then copies the m banks into the y banks).

@@ -34,13 +34,16 @@ class Timing:
     y_write_stages : int >= 1
         A projection row's read-out command -> its ``y_t`` written into the y bank:
         the accumulator read (1) and ``y_write_stages - 1`` registers of the
-        conversion to Q ``fa`` (shift, round, saturate). Default 2.
+        conversion to Q ``fa`` (shift, round, saturate); from two registers on, the
+        first holds the sums before the rounding. Default 3: the accumulator's adder
+        and the rounding's are then in separate cycles (for timing), at one cycle per
+        frame.
     ew_output_stages : int >= 0
         Extra output registers after the element-wise unit's 15-stage pipeline
         (e.g. for routing to the c memory and m bank). Default 0.
     """
 
-    y_write_stages: int = 2
+    y_write_stages: int = 3
     ew_output_stages: int = 0
 
     # ---- Structural latencies (class constants; the units are built this way). ----
@@ -51,16 +54,25 @@ class Timing:
     queue_latency: ClassVar[int] = 1
     #: PE: pop -> both pointers of the column (synchronous even/odd bank read).
     pointer_latency: ClassVar[int] = 1
+    #: PE: pointers read -> the column in the span register the matrix reader takes
+    #: from (registered for timing; an empty column is dropped on its way in).
+    span_latency: ClassVar[int] = 1
     #: PE: column taken by the matrix reader -> its first entry address issued.
     issue_latency: ClassVar[int] = 1
     #: PE: last entry issued -> PE idle: entry read (1), decode (1), multiply (1),
     #: accumulate (1).
     accum_latency: ClassVar[int] = 4
+    #: Every PE idle -> the scheduler (and the load path) sees it: the AND over every
+    #: PE's ``idle`` is registered, for timing.
+    idle_latency: ClassVar[int] = 1
     #: Accumulator read-out (``ro_en``) -> its data (synchronous buffer read).
     accum_read_latency: ClassVar[int] = 1
-    #: Broadcaster: stage A reads a column's activations, stage B offers them to the
-    #: PEs this many cycles later (synchronous read of the x, y and m banks).
+    #: Broadcaster: the read stage reads a group's activations, the data stage has them
+    #: this many cycles later (synchronous read of the x, y and m banks).
     activation_read_latency: ClassVar[int] = 1
+    #: Broadcaster: a group's activations read -> the group in the offer stage (gathered,
+    #: masked and checked for zero on the way in: registered for timing).
+    offer_latency: ClassVar[int] = 1
     #: Broadcaster: last column handed on (or dropped) -> ``idle`` seen by the scheduler
     #: (stage B's valid is a register).
     bc_idle_latency: ClassVar[int] = 1

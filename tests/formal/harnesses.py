@@ -150,11 +150,13 @@ class ElementwiseHarness(Harness):
 class FanoutHarness(Harness):
     """:class:`LockstepFanout` to 3 PEs.
 
-    The outputs are not independent streams by design (``valid_p`` falls when another
-    PE's queue fills), so the properties are the lock-step ones: every output transfers
-    exactly when the input does (``valid_p & ready_p == i.valid & i.ready`` for every
-    ``p``), with the input's payload; ``i.ready`` does not depend on ``i.valid``; and an
-    output's ``valid`` never depends on its own ``ready``.
+    The outputs are not independent streams by design: each consumer promises, on
+    ``room``, to be ready in the next cycle, and the fan-out pushes on the registered
+    AND of those promises. Assumed: the promises (``room_p`` high, then ``ready_p``
+    high in the next cycle). Properties, the lock-step ones: every output is valid
+    exactly when the input transfers (``valid_p == i.valid & i.ready`` for every
+    ``p``), with the input's payload, and only into a ready consumer; ``i.ready`` is
+    last cycle's AND of ``room`` (a register: it never depends on ``i.valid``).
     """
 
     n = 3
@@ -164,18 +166,21 @@ class FanoutHarness(Harness):
         m.submodules.dut = dut = LockstepFanout(shape=4, n=self.n)
         stream_source(m, dut.i)
         readies = [AnySeq(1) for _ in range(self.n)]
+        rooms = AnySeq(self.n)
         m.d.comb += [o.ready.eq(r) for o, r in zip(dut.o, readies, strict=True)]
+        m.d.comb += dut.room.eq(rooms)
+        promised, every_room = Signal(self.n), Signal()
+        m.d.sync += [promised.eq(rooms), every_room.eq(rooms.all())]
+        m.d.comb += [Assume(~promised[p] | r) for p, r in enumerate(readies)]
         taken = dut.i.valid & dut.i.ready
         for p, o in enumerate(dut.o):
-            others = Cat(r for q, r in enumerate(readies) if q != p).all()
             m.d.comb += [
-                Assert((o.valid & o.ready) == taken, f"output {p} transfers with the input"),
+                Assert(o.valid == taken, f"output {p} is valid exactly when the input moves"),
+                Assert(~o.valid | o.ready, f"output {p} is valid only into a ready consumer"),
                 Assert(o.payload == dut.i.payload, f"output {p} carries the input's payload"),
-                Assert(o.valid == (dut.i.valid & others),
-                       f"output {p}'s valid does not depend on its own ready"),
             ]
-        m.d.comb += [Assert(dut.i.ready == Cat(readies).all(),
-                            "input ready is every output's ready, whatever valid is"),
+        m.d.comb += [Assert(dut.i.ready == every_room,
+                            "input ready is last cycle's AND of every output's room"),
                      Cover(taken)]
         return m
 
@@ -188,7 +193,8 @@ class PointerHarness(Harness):
     Assumed besides the stream rules: a requested column exists (``col < 5``).
     Properties: ``span`` obeys the stream rules; every non-empty column requested comes
     out once, in order, as ``(ptr[c], ptr[c+1], act)`` (tracked), empty ones never; at
-    most one column inside; with ``span.ready`` high a column leaves within 2 cycles.
+    most two columns inside (the read stage and the span register); with ``span.ready``
+    high a column leaves within 3 cycles.
     """
 
     image = [0, 2, 2, 3, 6, 6]
@@ -207,19 +213,27 @@ class PointerHarness(Harness):
         lo, hi = ptr[col], ptr[col + 1]
         nonempty = lo != hi
         ledger = TransferLedger(m, taken=dut.req.valid & dut.req.ready & nonempty,
-                                given=dut.span.valid & dut.span.ready, capacity=1)
+                                given=dut.span.valid & dut.span.ready, capacity=2)
         span = dut.span.payload
         if self.track:
             ledger.track(Cat(lo, hi, dut.req.payload.act), Cat(span.lo, span.hi, span.act))
-        ledger.respond_within(2, ready=dut.span.ready)
-        m.d.comb += Assert(ledger.level == dut.span.valid, "the column inside is the span")
-        # Invariant for induction: the stage's pointers are those of the column it took.
+        ledger.respond_within(3, ready=dut.span.ready)
+        # Invariants for induction: the read stage's pointers are those of the column it
+        # took, and the columns inside are that one (unless empty) and the span.
         held_col, held_act = Signal.like(col), Signal.like(dut.req.payload.act)
         with m.If(dut.req.ready):
             m.d.sync += [held_col.eq(col), held_act.eq(dut.req.payload.act)]
-        with m.If(internal(body, "held")):
-            m.d.comb += Assert((span.lo == ptr[held_col]) & (span.hi == ptr[held_col + 1])
-                               & (span.act == held_act), "the span is the held column's")
+        held = internal(body, "held")
+        held_lo, held_hi = internal(body, "held_lo"), internal(body, "held_hi")
+        with m.If(held):
+            m.d.comb += Assert((held_lo == ptr[held_col]) & (held_hi == ptr[held_col + 1]),
+                               "the read stage's pointers are its column's")
+        m.d.comb += [
+            Assert(ledger.level == (held & (ptr[held_col] != ptr[held_col + 1]))
+                   + dut.span.valid, "the columns inside: the one read and the span"),
+            Assert(~dut.span.valid | (span.lo != span.hi), "no empty column is offered"),
+            Assert(dut.busy == (held | dut.span.valid), "busy while a column is inside"),
+        ]
         return m
 
 
@@ -261,7 +275,7 @@ class BroadcasterHarness(Harness):
         m.d.comb += [Assume(dut.phase.as_value() != 3), Assume(~dut.start | dut.idle)]
         stream_sink(m, dut.column)
         read, handed = internal(body, "read"), internal(body, "handed_on")
-        ledger = TransferLedger(m, taken=read, given=handed, capacity=1)
+        ledger = TransferLedger(m, taken=read, given=handed, capacity=2)
         self._phase_checks(m, dut, body, handed, ledger.level)
         return m
 
@@ -307,28 +321,37 @@ class BroadcasterHarness(Harness):
             m.d.sync += wait.eq(0)
         with m.Elif(wait != 15):
             m.d.sync += wait.eq(wait + 1)
-        m.d.comb += [Assert(wait < max(groups) + 3, "with ready high a phase ends in time"),
+        m.d.comb += [Assert(wait < max(groups) + 4, "with ready high a phase ends in time"),
                      Cover(dut.column.valid & dut.column.ready & (phase == 2))]
         self._invariants(m, body, level, phase, count, started, firsts, lengths)
 
     def _invariants(self, m, body, level, phase, handed_count, started, firsts, lengths):
-        """For induction: the read stage is ``handed_count`` groups (plus the one on
-        offer) into the harness's phase, and its walk over the PE banks is there too."""
-        read_count, length, col, offer_valid = (internal(body, n) for n in (
-            "count", "length", "col", "offer_valid"))
+        """For induction: the read stage is ``handed_count`` groups (plus the ones in the
+        data and offer stages) into the harness's phase, and its walk over the PE banks
+        is there too."""
+        read_count, length, col, data_valid, offer_valid = (internal(body, n) for n in (
+            "count", "length", "col", "data_valid", "offer_valid"))
         bank, row = internal(body, "bank"), internal(body, "row")
         element = read_count * self.k
         n_pe = self.dims["n_pe"]
+        inside = data_valid + offer_valid
         m.d.comb += [
-            Assert(started | ((read_count == length) & ~offer_valid), "idle before a start"),
+            Assert(started | ((read_count == length) & ~data_valid & ~offer_valid),
+                   "idle before a start"),
             Assert(~started | ((internal(body, "phase") == phase) & (length == lengths[phase])
                                & (read_count <= length)), "the phase being walked"),
-            Assert(~started | (read_count == handed_count + offer_valid), "read = handed + offer"),
+            Assert(~started | (read_count == handed_count + inside),
+                   "read = handed + data + offer"),
             Assert(~started | (col == firsts[phase] + read_count), "column of the next read"),
-            Assert(~offer_valid | (internal(body, "offer_phase") == phase), "offer's phase"),
+            Assert(~data_valid | (internal(body, "data_phase") == phase), "data's phase"),
+            Assert(~data_valid | (internal(body, "data_col")
+                                  == firsts[phase] + handed_count + offer_valid),
+                   "the data stage holds the group after the offer"),
             Assert(~offer_valid | (internal(body, "offer_col") == firsts[phase] + handed_count),
                    "the offer is the next group"),
-            Assert(level == offer_valid, "the group read and not handed on is the offer"),
+            Assert(~offer_valid | (internal(body, "offer_proj") == (phase == 2)),
+                   "offer's phase"),
+            Assert(level == inside, "the groups read and not handed on are data and offer"),
             Assert(~started | ((bank == element % n_pe) & (row == element // n_pe)),
                    "the bank walk is at the next group"),
         ]
@@ -365,12 +388,14 @@ class MatrixReaderHarness(Harness):
         m.d.comb += Assert(~dut.idle | (ledger.level == 0), "idle only when nothing is owed")
         # Invariant for induction: what is owed is the walker's rest of the column plus
         # the entries in the decode and output stages.
-        cur_valid, cur_addr, cur_end, cur_last = (internal(body, n) for n in (
-            "cur_valid", "cur_addr", "cur_end", "cur_last"))
-        rest = Mux(cur_valid, cur_end - cur_addr, 0)
+        cur_valid, cur_addr, left, cur_last, cur_empty = (internal(body, n) for n in (
+            "cur_valid", "cur_addr", "left", "cur_last", "cur_empty"))
+        walking = cur_valid & ~cur_empty
+        rest = Mux(walking, left + 1, 0)
         m.d.comb += [
-            Assert(~cur_valid | ((cur_addr <= cur_end) & (cur_end <= 4)), "walker in range"),
-            Assert(~cur_valid | (cur_last == (cur_end <= cur_addr + 1)), "last slot flag"),
+            Assert(~walking | (cur_addr + left <= 3), "walker in range"),
+            Assert(~walking | (cur_last == (left == 0)), "last slot flag"),
+            Assert(~cur_valid | ~cur_empty | cur_last, "an empty column is its own last slot"),
             Assert(ledger.level == rest + internal(body, "d_valid") + dut.entry.valid,
                    "owed = the walker's rest + decode + output"),
         ]
@@ -552,15 +577,17 @@ class YOutputHarness(Harness):
 
 
 class ColumnWalkerHarness(Harness):
-    """The channel PE's stream front end, :class:`ColumnWalker` (activation queue of 2,
-    pointer reader, matrix reader), with 4 columns holding 2, 0, 1 and 3 entries.
+    """The channel PE's stream front end, :class:`ColumnWalker` (activation queue of
+    depth 2, so 3 entries, pointer reader, matrix reader), with 4 columns holding 2, 0,
+    1 and 3 entries.
 
     Assumed besides the stream rules: a column exists (``col < 4``). Properties: entries
-    owed (the entries of every column taken) minus entries issued stays within
-    0..15 (queue, pointer stage and walker: 5 columns of up to 3); ``idle`` is never
-    high while entries are owed; while entries are owed one is
-    issued within 5 cycles. (:class:`ChannelPE`'s ``column`` port is this stream; its
-    accumulators are proven by :class:`AccumulatorHarness`.)
+    owed (the entries of every column taken) minus entries out stays within 0..20
+    (queue, the pointer reader's two stages and the walker: 6 columns of up to 3, and 2
+    entries of the column before in the decode stages); ``idle`` is never high while
+    entries are owed; while entries are owed one is issued within 6 cycles.
+    (:class:`ChannelPE`'s ``column`` port is this stream; its accumulators are proven
+    by :class:`AccumulatorHarness`.)
     """
 
     ptr = [0, 2, 2, 3, 6]
@@ -578,8 +605,8 @@ class ColumnWalkerHarness(Harness):
         m.d.comb += Assume(col < n_cols)
         sizes = Array(Const(self.ptr[c + 1] - self.ptr[c], 3) for c in range(n_cols))
         owed = Mux(dut.column.valid & dut.column.ready, sizes[col], 0)
-        ledger = TransferLedger(m, taken=owed, given=dut.entry.valid, capacity=15)
-        ledger.respond_within(5, ready=Const(1))
+        ledger = TransferLedger(m, taken=owed, given=dut.entry.valid, capacity=20)
+        ledger.respond_within(6, ready=Const(1))
         m.d.comb += Assert(~dut.idle | (ledger.level == 0), "idle only when nothing is owed")
         return m
 
@@ -591,7 +618,7 @@ PROOFS = {
     "elementwise": (ElementwiseHarness, 20, None),
     "fanout": (FanoutHarness, 2, None),
     "pointer": (PointerHarness, 3, 12),
-    "broadcaster": (BroadcasterHarness, 6, None),
+    "broadcaster": (BroadcasterHarness, 8, None),
     "broadcaster_k2": (WideBroadcasterHarness, 6, None),
     "matrix_reader": (MatrixReaderHarness, 4, None),
     "accumulator": (AccumulatorHarness, None, 8),
@@ -608,7 +635,7 @@ class LoadCheckerHarness(Harness):
     ``beats`` is always ready; its valid, word and ``last`` are free. The harness keeps
     its own account of each stream (the beat's place, whether the header so far matched,
     the announced length, the words passed on). Properties: a word goes on only in the
-    cycle its beat arrives, unchanged, after a whole matching header, within the
+    cycle after its beat arrives, unchanged, after a whole matching header, within the
     announced length and never on a ``last`` beat (so nothing of a refused stream and no
     checksum reaches a memory); ``loading`` is exactly "a stream begun and not ended";
     ``loaded`` rises only after a ``last`` beat that ended a stream of the right length
@@ -626,8 +653,11 @@ class LoadCheckerHarness(Harness):
         m.submodules.dut = dut = LoadChecker(word_layout=layout, config=self.CONFIG,
                                              max_words=self.MAX_WORDS)
         stream_source(m, dut.beats)
-        word, last = dut.beats.payload.word.as_value(), dut.beats.payload.last
-        taken = dut.beats.valid
+        # The checker acts on a beat the cycle after it arrives (its input register): the
+        # account follows it there.
+        word, last, taken = Signal(32), Signal(), Signal()
+        m.d.sync += [word.eq(dut.beats.payload.word.as_value()),
+                     last.eq(dut.beats.payload.last), taken.eq(dut.beats.valid)]
         place = Signal(range(16))               # the beat's place in its stream
         header_ok = Signal(init=1)               # the header's beats so far matched
         length, passed = Signal(32), Signal(range(16))
@@ -654,10 +684,12 @@ class LoadCheckerHarness(Harness):
                    "a word goes on only within a matching stream's announced payload"),
             Assert(~dut.words.valid | (dut.words.payload.as_value() == word),
                    "a word goes on unchanged"),
-            Assert(dut.loading == (place != 0), "loading: a stream begun and not ended"),
+            Assert(dut.loading == ((place != 0) | taken),
+                   "loading: a stream begun and not ended, or a beat waiting"),
             Assert(~(dut.loaded & ~was_loaded) | ends_well,
                    "loaded rises only after a stream that ended well"),
-            Assert(~(dut.loaded & dut.loading), "never loaded while loading"),
+            Assert(~(dut.loaded & dut.loading) | (taken & (place == 0)),
+                   "never loaded while loading (but for a stream's first beat, waiting)"),
             Cover(dut.loaded & ~was_loaded & (length != 0)),
             Cover(dut.error == LoadError.CONFIG),
             Cover(dut.error == LoadError.LENGTH),

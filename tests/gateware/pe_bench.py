@@ -79,6 +79,7 @@ class PEArray(wiring.Component):
                 weight_bits=kw["weight_bits"], act_bits=kw["act_bits"],
                 accum_bits=self._accb, local_rows=self._rows)
             wiring.connect(m, fanout.o[p], walker.column)
+            m.d.comb += fanout.room[p].eq(walker.room)
             wiring.connect(m, walker.entry, acc.entry)
             bias_load = stream.Signature(write_layout(self.row_bits, self._accb),
                                          always_ready=True).create()

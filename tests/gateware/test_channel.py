@@ -112,7 +112,8 @@ def test_shared_cell_units(ew_share, c_n, preload):
         assert np.all(np.diff(model_done) > np.diff(alone))
 
 
-@pytest.mark.parametrize("timing", [Timing(y_write_stages=3), Timing(y_write_stages=1),
+@pytest.mark.parametrize("timing", [Timing(y_write_stages=2), Timing(y_write_stages=4),
+                                    Timing(y_write_stages=1),
                                     Timing(ew_output_stages=2)])
 def test_timing_has_one_source(timing):
     """Change a latency in Timing: the channel builds those registers, the cycle model
@@ -183,7 +184,7 @@ def test_channel_takes_a_channel_params():
     # load_data_bits, ew_slot; stated here, not computed by the code under test.
     ((8, 16, 8), Config(n_pe=2, density=0.5), 2, 300, Timing(), (8, 4, 32, 1, 9, 9, 48, 7)),
     ((16, 26, 10), Config(n_pe=4, density=0.25, index_bits=2, weight_bits=8, act_bits=12,
-                          accum_bits=32), 3, 100, Timing(y_write_stages=3),
+                          accum_bits=32), 3, 100, Timing(y_write_stages=2),
      (7, 3, 52, 2, 7, 7, 32, 8)),
 ])
 def test_params_sizes_are_the_channels(shape, cfg, c_n, depth, timing, sizes):

@@ -63,7 +63,7 @@ async def read_bank(ctx, port, rows):
     return np.array(out).T                                   # (lanes, rows)
 
 
-@pytest.mark.parametrize("n_lanes, timing", [(1, Timing()), (2, Timing(y_write_stages=3))])
+@pytest.mark.parametrize("n_lanes, timing", [(1, Timing()), (2, Timing(y_write_stages=2))])
 def test_one_frame_equals_golden(n_lanes, timing):
     model = compress(random_weights(5, 6, 4, seed=2), Config(n_pe=1, density=0.5))
     g = GoldenModel(model)

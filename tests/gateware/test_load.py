@@ -243,36 +243,43 @@ KINDS = ("magic", "version", "config", "too_long", "header_cut", "early", "late"
 def _run_checker(streams, *, preloaded=False, idle=0.3, seed=0):
     """Send ``streams`` (lists of words; last on each one's final beat) through a
     LoadChecker with seeded idle cycles; after each, record (loaded, loading, error)
-    and the words passed on."""
+    and the words passed on. A beat is checked, and its word passed on, the cycle after
+    it arrives."""
     dut = LoadChecker(word_layout=_WORD, config=_CONFIG, max_words=_MAX,
                       preloaded=preloaded)
     rng = np.random.default_rng(seed)
     out = {"status": [], "words": [], "first": None}
 
+    async def monitor(ctx):
+        async for _, _, valid, word in ctx.tick().sample(dut.words.valid, dut.words.payload):
+            if valid:
+                out["words"][-1].append(word.as_value().value)
+
     async def bench(ctx):
         out["first"] = (ctx.get(dut.loaded), ctx.get(dut.loading), ctx.get(dut.error))
         for stream_ in streams:
-            passed = []
+            out["words"].append([])
             for k, w in enumerate(stream_):
                 while rng.random() < idle:
                     await ctx.tick()
                 ctx.set(dut.beats.valid, 1)
                 ctx.set(dut.beats.payload, {"word": _WORD.from_bits(w),
                                             "last": int(k == len(stream_) - 1)})
-                _, _, valid, word = await ctx.tick().sample(dut.words.valid,
-                                                            dut.words.payload)
-                if valid:
-                    passed.append(word.as_value().value)
+                await ctx.tick()
                 ctx.set(dut.beats.valid, 0)
                 if k == 0:
+                    assert ctx.get(dut.loading)             # the beat waits to be checked
+                    await ctx.tick()
                     assert ctx.get(dut.loading) == (len(stream_) > 1)
                     assert not ctx.get(dut.loaded)
+            await ctx.tick()                                # the last beat is checked
             out["status"].append((ctx.get(dut.loaded), ctx.get(dut.loading),
                                   ctx.get(dut.error)))
-            out["words"].append(passed)
+            await ctx.tick()                                # its word is seen
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    sim.add_testbench(monitor, background=True)
     sim.add_testbench(bench)
     sim.run()
     return out
@@ -345,6 +352,7 @@ def test_checker_reset_cuts_a_stream_but_keeps_a_loaded_model(preloaded):
                                         "last": int(last and k == len(words) - 1)})
             await ctx.tick()
         ctx.set(dut.beats.valid, 0)
+        await ctx.tick()                        # the last beat is checked a cycle later
 
     async def reset(ctx):
         ctx.set(top.sync.rst, 1)

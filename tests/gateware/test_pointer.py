@@ -49,7 +49,8 @@ def test_spans(n_cols_max, runtime_load):
 
 
 def test_one_column_per_cycle():
-    """Always-valid requests and an always-ready sink: a span every cycle after the first."""
+    """Always-valid requests and an always-ready sink: a span every cycle after the
+    read and the span register (``latency``, 2 cycles)."""
     ptr = np.arange(0, 18, 2)
     dut = PointerReader(n_cols_max=8, ptr_bits=5, act_bits=4, init=ptr)
     seen = []
@@ -62,14 +63,16 @@ def test_one_column_per_cycle():
             _, _, valid, lo = await ctx.tick().sample(dut.span.valid, dut.span.payload.lo)
             seen.append((valid, lo))
         ctx.set(dut.req.valid, 0)
-        _, _, valid, lo = await ctx.tick().sample(dut.span.valid, dut.span.payload.lo)
-        seen.append((valid, lo))
+        for _ in range(dut.latency):
+            _, _, valid, lo = await ctx.tick().sample(dut.span.valid, dut.span.payload.lo)
+            seen.append((valid, lo))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert seen == [(0, 0)] + [(1, 2 * c) for c in range(8)]
+    assert dut.latency == 2
+    assert seen == [(0, 0), (0, 0)] + [(1, 2 * c) for c in range(8)]
 
 
 def test_bad_parameters():
@@ -100,6 +103,7 @@ def test_load_holds_off_columns():
         seen.append(ctx.get(dut.req.ready))
         await ctx.tick()
         ctx.set(dut.req.valid, 0)
+        await ctx.tick()                    # the span register
         seen.append((ctx.get(dut.span.valid), ctx.get(dut.span.payload.lo),
                      ctx.get(dut.span.payload.hi)))
 

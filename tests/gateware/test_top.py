@@ -229,7 +229,7 @@ def test_load_config_names_the_layout_not_the_lanes(model):
     cell sharing, timing): one load.bin serves those channels alike."""
     params = ChannelParams.for_model(model)
     same = [ChannelParams.for_model(model, n_channels=3, queue_depth=2, ew_share=2,
-                                    timing=Timing(y_write_stages=3))]
+                                    timing=Timing(y_write_stages=2))]
     other = [ChannelParams.for_model(model, entry_depth=params.entry_depth + 1),
              ChannelParams.for_model(model, broadcast=2),
              ChannelParams.for_model(_model(n_pe=3)),

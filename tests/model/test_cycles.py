@@ -23,30 +23,34 @@ def sweep(counts, act, *, queue_depth, timing=DEFAULT_TIMING):
 
 
 def test_one_column():
-    # push 1; pop 2; pointers 3 (taken); issue 4, 5, 6; idle 6 + accum_latency = 10.
-    assert sweep([[3]], [5], queue_depth=4) == ([1], 10)
+    # push 1; pop 2; pointers 3 (moved into the span register); taken 4; issue 5, 6, 7;
+    # idle 7 + accum_latency = 11.
+    assert sweep([[3]], [5], queue_depth=4) == ([1], 11)
 
 
 def test_empty_columns_cost_the_reader_nothing():
-    # col 0 (2 entries): push 1, pop 2, take 3, issue 4, 5, idle 9. col 1 (empty): push 2,
-    # pop max(3, take0 = 3) = 3, dropped by the pointer stage at 4.
-    assert sweep([[2, 0]], [1, 1], queue_depth=4)[1] == 9
-    # 1 entry then 4 empty columns: issue 4, idle 8; the empty columns are popped in
-    # 3, 4, 5, 6 and dropped one cycle later each (last at 7 < 8).
-    assert sweep([[1, 0, 0, 0, 0]], np.ones(5), queue_depth=8)[1] == 8
-    # An empty column between two full ones does not separate them: col 0 issues 4..6;
-    # col 1 is popped at 3 and dropped at 4; col 2 is pushed at 3, popped at 4, taken at
-    # max(pop + 1, last = 6) = 6 and issues 7..9: idle 13.
-    assert sweep([[3, 0, 3]], [1, 1, 1], queue_depth=8)[1] == 13
+    # col 0 (2 entries): push 1, pop 2, move 3, take 4, issue 5, 6, idle 10. col 1
+    # (empty): push 2, pop max(3, move0 = 3) = 3, read 4, dropped on its move at
+    # max(4, take0 = 4) = 4, idle from 5.
+    assert sweep([[2, 0]], [1, 1], queue_depth=4)[1] == 10
+    # 1 entry then 4 empty columns: issue 5, idle 9; the empty columns are popped in
+    # 3, 4, 5, 6 and dropped one cycle later each (idle from 8 < 9).
+    assert sweep([[1, 0, 0, 0, 0]], np.ones(5), queue_depth=8)[1] == 9
+    # An empty column between two full ones does not separate them: col 0 issues 5..7;
+    # col 1 is popped at 3 and dropped at 4; col 2 is pushed at 3, popped at 4, moved
+    # at 5, taken at max(move + 1, last = 7) = 7 and issues 8..10: idle 14.
+    assert sweep([[3, 0, 3]], [1, 1, 1], queue_depth=8)[1] == 14
 
 
 def test_queue_depth_one_back_pressure():
-    # 3 columns of 5 entries, queue depth 1:
-    # col 0: push 1, pop 2, take 3, issue 4..8
-    # col 1: push max(2, pop0 + 1 = 3) = 3, pop max(4, take0 = 3) = 4, take max(5, 8) = 8
-    # col 2: push max(4, pop1 + 1 = 5) = 5, pop max(6, 8) = 8, take max(9, 13) = 13,
-    #        issue 14..18, idle 22.
-    assert sweep([[5, 5, 5]], [1, 2, 3], queue_depth=1) == ([1, 3, 5], 22)
+    # 3 columns of 5 entries, queue depth 1 (2 entries, room while it holds none, seen by
+    # the fan-out a cycle later):
+    # col 0: push 1, pop 2, move 3, take 4, issue 5..9
+    # col 1: push 2 (the queue was empty at 1), pop max(3, move0 = 3) = 3,
+    #        move max(4, take0 = 4) = 4, take max(5, 9) = 9, issue 10..14
+    # col 2: not at 3 (col 0 was still queued at 2), push pop1 + 2 = 5, pop 6,
+    #        move max(7, take1 = 9) = 9, take max(10, 14) = 14, issue 15..19, idle 23.
+    assert sweep([[5, 5, 5]], [1, 2, 3], queue_depth=1) == ([1, 2, 5], 23)
 
 
 def test_skipped_columns_cost_one_cycle():
@@ -73,6 +77,13 @@ def test_accum_latency_comes_from_timing(monkeypatch):
     assert sweep([[3]], [5], queue_depth=4)[1] == base + 2
 
 
+def test_span_latency_comes_from_timing(monkeypatch):
+    """The span register's cycle is Timing.span_latency (the one source)."""
+    base = sweep([[3]], [5], queue_depth=4)[1]
+    monkeypatch.setattr(Timing, "span_latency", Timing.span_latency + 1)
+    assert sweep([[3]], [5], queue_depth=4)[1] == base + 1
+
+
 def test_bad_queue_depth():
     with pytest.raises(ValueError, match="queue_depth"):
         ArrayTimer(2, 0)
@@ -81,10 +92,10 @@ def test_bad_queue_depth():
 def test_default_timing_is_the_measured_channel():
     """The defaults are the channel every figure was measured with."""
     t = DEFAULT_TIMING
-    assert t == Timing(y_write_stages=2, ew_output_stages=0)
+    assert t == Timing(y_write_stages=3, ew_output_stages=0)
     assert t.ew_latency == 15 and t.ew_feed_offset == 5 and t.ew_slot(3) == 8
     assert t.m_round_ready(1) == 22           # 5 + C + 15 + 1 after ew_start (docs/schedule.md)
-    assert t.readout_extra == 4 and t.output_extra == 2 and t.accum_latency == 4
+    assert t.readout_extra == 5 and t.output_extra == 2 and t.accum_latency == 4
 
 
 def test_timing_parameters_move_the_derived_latencies():
