@@ -289,20 +289,28 @@ def _top_module(netlist: dict):
                  if int(m.get("attributes", {}).get("top", "0") or "0", 2) == 1), None)
 
 
+def _names_by_bit(nets: dict) -> dict:
+    """``{bit: [(name, index), ...]}``: every name each bit of ``nets`` (a ``write_json``
+    module's ``netnames``) has, with the bit's index in it."""
+    names: dict = {}
+    for name, net in nets.items():
+        for i, bit in enumerate(net["bits"]):
+            names.setdefault(bit, []).append((name, i + net.get("offset", 0)))
+    return names
+
+
 class _Aliases:
     """Every name of every net of the elaborated, flattened design (``names.json``):
     what a name that survived synthesis was also called (module docstring)."""
 
     def __init__(self, names: dict):
         module = _top_module(names) or {"netnames": {}}
-        self._bits = {name: (net["bits"], net.get("offset", 0))
-                      for name, net in module["netnames"].items()
-                      if not net.get("hide_name", 0)}
-        self._names: dict = {}  # bit -> [(name, index)]
-        for name, (bits, offset) in self._bits.items():
-            for i, bit in enumerate(bits):
-                if isinstance(bit, int):
-                    self._names.setdefault(bit, []).append((name, i + offset))
+        public = {name: net for name, net in module["netnames"].items()
+                  if not net.get("hide_name", 0)}
+        self._bits = {name: (net["bits"], net.get("offset", 0)) for name, net in public.items()}
+        # Constant bits ("0", "1", "x") are no net: nothing is an alias through them.
+        self._names = {bit: names for bit, names in _names_by_bit(public).items()
+                       if isinstance(bit, int)}
 
     def best(self, name: str, index: int):
         """``(name, index)``'s most telling alias: a name of the design's own (no ``$``
@@ -409,10 +417,7 @@ class _PathEnds:
     def __init__(self, module: dict, aliases: _Aliases):
         self._aliases = aliases
         self._nets = module["netnames"]
-        self._names: dict = {}  # bit -> [(name, index)]
-        for name, net in self._nets.items():
-            for i, bit in enumerate(net["bits"]):
-                self._names.setdefault(bit, []).append((name, i + net.get("offset", 0)))
+        self._names = _names_by_bit(self._nets)
         self._drivers, self.sinks = {}, {}
         for cell in module["cells"].values():
             for pin, bits in cell["connections"].items():
