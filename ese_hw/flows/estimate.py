@@ -59,13 +59,15 @@ cached, as configurations of their own)::
 
 while the shell is still synthesized at the real lane count (``method``
 ``"shell + N x PE(lanes 4, 8)"``, ``components["pe_lanes"]`` the two PEs behind it;
-counts rounded to whole cells). Why those two lane counts: measured at 8/16/8, 4 PEs,
-6-bit indices, queue depth 4, the PE's LUTs are not linear from one lane (1, 2, 3, 4,
-8, 16 lanes: 888, 1,426, 1,778, 2,129, 3,916, 7,198 LUTs; not looked into, a guess
-is the lane muxes, free at one lane and one LUT6 per bit up to four), so extrapolating
-from 1 and 2 lanes gives +19 % at 8 lanes and +24 % at 16, from 2 and 4 lanes -12 % at
-16, and from 4 and 8 lanes +4.1 % at 16 (LUT 7,490 against 7,198; FF 10,763
-against 10,762; DSP48E2 22 and BRAM36 2 exact). tests/flows/test_estimate.py checks it at 16
+counts rounded to whole cells). Why those two lane counts: the PE's LUTs are not
+linear in its lanes. Measured at 8/16/8, 4 PEs, 6-bit indices, queue depth 4 (2026-12-08,
+a PE's lanes sharing the first lane's row flags): 822, 1,220, 1,670, 2,922, 5,140 and
+10,785 LUT at 1, 2, 4, 8, 16 and 32 lanes, so 225, 313, 277 and 353 LUT a lane between
+the doublings from 2 (ABC's mapping: between 16 and 32 lanes the LUT5s go from 165 to
+2,250); FF is linear, 440 a lane. From 4 and 8 lanes the extrapolation is +5.6 % at 16
+lanes and -3.3 % at 32 (FF within 0.03 %, DSP48E2 and BRAM36 exact); from 2 and 8,
++1.0 % and -9.8 %; and no line through the 8-lane PE is within 5 % at both 16 and 32.
+tests/flows/test_estimate.py holds 4 and 8 lanes' extrapolation to 6 % at 16 and 32
 lanes of that configuration. That is a check at a small shape only: a lane count whose
 PE maps memories differently (LUT RAM to block RAM) above 8 lanes would not show up.
 
