@@ -54,11 +54,13 @@ def synth_cache(tmp_path_factory):
 #: out). Each is looked up as a module global by every path that starts the tool, so
 #: replacing it there covers the library, the flows and the CLI alike:
 #: ``get_runner`` builds and runs cocotb on either simulator, ``verilator_env`` precedes
-#: every Verilator call (builds, runs and ``verilator_lint``), ``find_synth_yosys``
+#: every Verilator call (builds, runs and ``verilator_lint``), ``tool_env`` every native
+#: harness build and run on either simulator, ``find_synth_yosys``
 #: precedes every Yosys run (and its version, part of each cache key), and
 #: ``_tool_path`` finds SymbiYosys for ``run_formal``.
 TOOL_ENTRY_POINTS = {
-    "sim": ("ese_hw.simulation.runner.get_runner", "ese_hw.simulation.runner.verilator_env"),
+    "sim": ("ese_hw.simulation.runner.get_runner", "ese_hw.simulation.runner.verilator_env",
+            "ese_hw.simulation.native.tool_env"),
     "synth": ("ese_hw.synthesis.yosys.find_synth_yosys",),
     "formal": ("ese_hw.synthesis.formal._tool_path",),
 }

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ import numpy as np
 
 from ..errors import EseError, MismatchError
 from ..gateware.channel import Channel
+from ..gateware.load import LoadError
 from ..gateware.params import ChannelParams, StackParams
 from ..gateware.stack import ChannelStack
 from ..gateware.top import (
@@ -53,11 +55,12 @@ from ..model.figures import frame_interval
 from ..model.images import channel_images, model_entry_depth
 from ..model.limits import DEFAULTS, LIMITS, check_divides_pes, check_int
 from ..model.loadstream import load_stream_bytes, model_load_bytes, stack_load_bytes
-from .runner import build_design, check_simulator, run_test
-from .testbenches.tb_channel import channel_tb_data, read_tb_out, y_values
+from .native import compile_native, harness_digest, run_native, write_stimulus
+from .runner import SimulationError, build_design, check_simulator, progress_line, run_test
+from .testbenches.tb_channel import channel_tb_data, read_tb_out, watchdog_cycles, y_values
 from .testbenches.tb_top import read_top_out, top_tb_data
 
-__all__ = ["RtlResult", "TopResult", "bram36_words", "channel_key", "check_ew_share",
+__all__ = ["HARNESSES", "RtlResult", "TopResult", "bram36_words", "channel_key", "check_ew_share",
            "check_rtl_options", "entry_capacity", "first_mismatch", "mismatch_error", "run_rtl",
            "run_top", "stack_params", "top_key"]
 
@@ -420,6 +423,10 @@ class TopResult:
     sim_seconds : wall time of the simulation (load and frames)
     load_beats : ``s_axis_load`` beats sent (the words of ``load.bin``)
     frames_done : ``frame_done`` pulses counted
+    harness : ``"cocotb"`` or ``"native"`` (:mod:`ese_hw.simulation.native`)
+    sim_cycles, frame_done, first_x : the native harness's cycles run, the cycle of
+        every ``frame_done`` pulse and of the first x beat taken (cycle 1: the first
+        edge after reset); ``None`` through cocotb
     """
 
     y: np.ndarray
@@ -430,6 +437,17 @@ class TopResult:
     sim_seconds: float
     load_beats: int
     frames_done: int
+    harness: str = "cocotb"
+    sim_cycles: int | None = None
+    frame_done: np.ndarray | None = None
+    first_x: int | None = None
+
+    @property
+    def sim_cycles_per_second(self) -> float | None:
+        """Cycles simulated a second (the native harness only: it counts them)."""
+        if self.sim_cycles is None or self.sim_seconds <= 0:
+            return None
+        return self.sim_cycles / self.sim_seconds
 
 
 def top_key(params, *, y_fifo_depth):
@@ -452,7 +470,7 @@ def _top_phases(params, model, x_q, resets, load):
 
 def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth=None,
             resets=None, expected=None, pause=0.0, build_root="build/rtl", progress=None,
-            seed=0, keep_run=False):
+            seed=0, keep_run=False, harness="cocotb"):
     """Load ``model`` into the AXI4-Stream top's RTL and run ``x_q`` through it.
 
     The top (:class:`ese_hw.gateware.top.AxisTop`, no baked images) is built once per
@@ -483,6 +501,9 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
         difference).
     pause : float in [0, 1)
         Pause probability of every interface.
+    harness : {"cocotb", "native"}
+        Who drives the streams: the cocotbext-axi testbench, or the native Verilog
+        harness (:mod:`ese_hw.simulation.native`: no Python in the cycle loop).
 
     Returns
     -------
@@ -505,6 +526,15 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     resets = np.zeros((t_n, c_n), bool) if resets is None else np.asarray(resets, bool)
     phases = _top_phases(params, model, x_q, resets, load)
     load_beats = len(phases[0][0]) * 8 // axis_tdata_bits(params)["s_axis_load"]
+    if harness not in HARNESSES:
+        raise EseError(f"harness must be one of {', '.join(HARNESSES)}, got {harness!r}")
+    if harness == "native":
+        out = _run_top_native(params, y_fifo_depth, phases[0], t_n, sim=sim, pause=pause,
+                              seed=seed, build_root=build_root, progress=progress,
+                              keep_run=keep_run)
+        if expected is not None:
+            _check_expected(out.y, expected, sim)
+        return out
     build = build_design(sim, lambda: AxisTop(params=params, y_fifo_depth=y_fifo_depth),
                          TOP_TOPLEVEL, build_root, key=top_key(params, y_fifo_depth=y_fifo_depth),
                          progress=progress)
@@ -521,3 +551,59 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     return TopResult(y=y, sim=sim, build_dir=build.directory, cached=build.cached,
                      build_seconds=build.seconds, sim_seconds=run.test_seconds,
                      load_beats=load_beats, frames_done=out["frame_done"])
+
+
+#: Who can drive the AXI4-Stream top's streams (:func:`run_top`).
+HARNESSES = ("cocotb", "native")
+
+
+def _native_failure(run, load_beats: int, n_x: int, n_y: int) -> str | None:
+    """Why a native run of the top did not do its job, in one line (``None``: it did)."""
+    moved = (f"after {run.cycles} cycles: load {run.load_taken}/{load_beats}, "
+             f"x {run.x_taken}/{n_x}, y {run.y_taken}/{n_y} beats taken")
+    if run.load_error or run.outcome == "refused":
+        return f"the load stream was refused ({LoadError(run.load_error).name}), {moved}"
+    if run.outcome == "stall":
+        return f"the top stopped moving {moved}"
+    if run.outcome == "protocol":
+        return f"m_axis_y changed a beat it offered before it was taken, {moved}"
+    if load_beats and not run.loaded:
+        return f"the top took the load stream but is not loaded, {moved}"
+    if run.x_tlast_error:
+        return f"the top flagged an x TLAST error, {moved}"
+    return None
+
+
+def _run_top_native(params, y_fifo_depth, phase, t_n, *, sim, pause, seed, build_root,
+                    progress, keep_run):
+    """:func:`run_top` through the native harness: build (cached), write the stimulus,
+    run, check how it ended, read y back."""
+    load, x, masks = phase
+    widths = axis_tdata_bits(params)
+    build = build_design(sim, lambda: AxisTop(params=params, y_fifo_depth=y_fifo_depth),
+                         TOP_TOPLEVEL, build_root,
+                         key={**top_key(params, y_fifo_depth=y_fifo_depth),
+                              "harness": harness_digest()},
+                         progress=progress, compiler=compile_native)
+    runs = build.directory / "runs"
+    runs.mkdir(exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="native_", dir=runs))
+    counts = write_stimulus(run_dir, load=load, load_bytes=widths["s_axis_load"] // 8, x=x,
+                            x_bytes=widths["s_axis_x"] // 8, n_in=params.n_in, masks=masks)
+    n_y = t_n * params.n_proj
+    stall = watchdog_cycles(params, 40, 5000) + int(counts["n_load"] / (1 - pause))
+    with progress_line(f"{TOP_TOPLEVEL}: simulate on {sim} (native)", enabled=progress):
+        run = run_native(build.directory, sim, run_dir, counts=counts, n_y=n_y,
+                         y_beat_bytes=widths["m_axis_y"] // 8, pause=pause, seed=seed,
+                         stall=stall)
+    failure = _native_failure(run, counts["n_load"], counts["n_x"], n_y)
+    if failure:
+        raise SimulationError(f"{sim}, native harness: {failure}; see {run_dir}")
+    if not keep_run:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return TopResult(y=y_from_stream_bytes(params, run.y_bytes, t_n), sim=sim,
+                     build_dir=build.directory, cached=build.cached,
+                     build_seconds=build.seconds, sim_seconds=run.seconds,
+                     load_beats=counts["n_load"], frames_done=len(run.frame_done),
+                     harness="native", sim_cycles=run.cycles, frame_done=run.frame_done,
+                     first_x=run.first_x)

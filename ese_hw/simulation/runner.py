@@ -467,6 +467,7 @@ def build_design(
     build_args: Sequence[str] = (),
     waves: bool = False,
     progress: bool | None = None,
+    compiler: Callable | None = None,
 ) -> Build:
     """Generate and compile ``design()`` once per cache key (see the module docstring).
 
@@ -488,6 +489,10 @@ def build_design(
         Build with waveform tracing.
     progress : bool or None
         Progress lines (see the module docstring).
+    compiler : callable, optional
+        What generates and builds the design under the lock, with this module's
+        ``_compile``'s arguments and result; default that (a cocotb build). The native
+        harness passes :func:`ese_hw.simulation.native.compile_native`, and its key says so.
 
     Raises
     ------
@@ -512,8 +517,9 @@ def build_design(
     try:
         if stamp.is_file():
             return Build(sim, toplevel, directory, True, 0.0)
-        timings = _compile(sim, design, toplevel, directory, build_args=build_args,
-                           waves=waves, progress=progress)
+        timings = (compiler or _compile)(sim, design, toplevel, directory,
+                                         build_args=build_args, waves=waves,
+                                         progress=progress)
         stamp.write_text(json.dumps({**full_key, "sim": sim, "toplevel": toplevel,
                                      **timings}, indent=1) + "\n")
         return Build(sim, toplevel, directory, False, sum(timings.values()))
