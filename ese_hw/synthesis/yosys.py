@@ -50,6 +50,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from ..gateware.verilog import split_verilog_modules
 from ..model.npzio import atomic_write
 
 __all__ = ["MAX_LUT_LEVELS", "RESOURCE_KEYS", "SYNTH_CACHE_ENV", "XCKU060_CAPACITY",
@@ -148,20 +149,6 @@ def yosys_version() -> str:
     return proc.stdout.strip()
 
 
-# Amaranth writes one module per elaboratable, ``module name(`` or ``module \a.b (``,
-# each preceded by its attribute lines and closed by ``endmodule`` on a line of its own.
-_MODULE = re.compile(r"^(?:\(\*[^\n]*\*\)\n)*module (\\\S+ |[^\s(]+)\s*\(.*?^endmodule\n",
-                     re.S | re.M)
-
-
-def split_verilog_modules(text: str) -> dict[str, str]:
-    """Amaranth's Verilog split into ``{module name: its text}``, in file order.
-
-    Names are given without Verilog's escape (``channel.pe0``, not ``\\channel.pe0``);
-    each text includes the module's attribute lines, so joining any subset is valid
-    Verilog again.
-    """
-    return {m.group(1).strip().lstrip("\\"): m.group(0) for m in _MODULE.finditer(text)}
 
 
 def yosys_resource_estimate(
