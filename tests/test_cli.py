@@ -203,6 +203,8 @@ def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     r = _read_json(d / "report.json")
     assert {"ese_top.v", "load.bin", "config.json"} <= set(os.listdir(d / "xcku060"))
     assert r["rtl"]["bit_exact_vs_golden"] is True and r["rtl"]["frames"] == 3
+    assert r["rtl"]["cycle_exact_vs_model"] is True and r["rtl"]["harness"] == "native"
+    assert r["rtl"]["sim_cycles"] > r["rtl"]["load_beats"] > 0
     golden = GoldenModel(load_compressed(r["model"]))
     x = np.random.default_rng(0).standard_normal((6, 8))      # the demo's seeded frames
     np.testing.assert_array_equal(np.load(d / "y_rtl.npy"),
@@ -220,6 +222,34 @@ def test_demo_end_to_end_on_a_tiny_design(tmp_path, capsys, monkeypatch):
     tail = out[out.index("== summary"):]
     assert "ESE (FPGA17)" in tail and "82.70" in tail and "293,920" in tail
     assert all(p in tail for p in r["files"]["plots"])
+
+
+def test_demo_rtl_frame_done_off_its_cycle_is_a_mismatch(tmp_path, monkeypatch):
+    """The demo's RTL step, given the right outputs but one ``frame_done`` a cycle late
+    (run_top stubbed), raises a MismatchError naming the frame and both cycles."""
+    from ese_hw.errors import MismatchError
+    from ese_hw.flows import demo
+    from ese_hw.flows.design import make_design
+    from ese_hw.model.cycles import stack_cycles
+    from ese_hw.simulation.rtl import TopResult
+
+    design = make_design(shape=(8, 16, 8), density=0.5, n_pe=2, cache_dir=tmp_path / "m")
+    x = np.random.default_rng(0).standard_normal((3, 8))
+    g = GoldenModel(design.model)
+    x_q = g.quantize_inputs(x)[None]
+    done = stack_cycles(design.model, x_q, queue_depth=design.params.queue_depth)["frame_done"]
+    late = done + 100
+    late[2] += 1
+    monkeypatch.setattr(demo, "run_top", lambda *a, **kw: TopResult(
+        y=g.run_channels(x_q), sim="icarus", build_dir=tmp_path, cached=True,
+        build_seconds=0.0, sim_seconds=1.0, load_beats=99, frames_done=3,
+        harness="native", sim_cycles=int(late[-1]) + 10, frame_done=late, first_x=100))
+    (tmp_path / "load.bin").write_bytes(b"")
+    with pytest.raises(MismatchError, match=(
+            rf"AXI4-Stream top on icarus: frame 2 done at cycle {done[2] + 1}, the cycle "
+            rf"model says {done[2]}$")):
+        demo._rtl(lambda line: None, design, x, tmp_path, tmp_path, rtl_frames=3,
+                  sim="icarus", build_root=tmp_path, progress=False)
 
 
 def test_demo_rtl_mismatch_exits_1(tmp_path, capsys, monkeypatch):

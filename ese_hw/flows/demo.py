@@ -8,9 +8,11 @@ queue depth 8, 200 MHz):
    pruned float LSTMP on ``frames`` seeded frames;
 2. **generate** the XCKU060 tree (:func:`ese_hw.flows.generate.generate`: the AXI4-Stream
    top's Verilog, the Vivado flow, ``load.bin``, ``config.json``) into ``DIR/xcku060``;
-3. **RTL**: the top's Verilog in a simulator (:func:`ese_hw.simulation.rtl.run_top`), the model
-   sent from that tree's ``load.bin`` through ``s_axis_load`` and ``rtl_frames``
-   frames through ``s_axis_x``; the outputs must equal the golden model bit for bit;
+3. **RTL**: the top's Verilog in a simulator (:func:`ese_hw.simulation.rtl.run_top`
+   through the native harness, :mod:`ese_hw.simulation.native`), the model sent from
+   that tree's ``load.bin`` through ``s_axis_load`` and ``rtl_frames`` frames through
+   ``s_axis_x``; the outputs must equal the golden model bit for bit, and every
+   ``frame_done`` the cycle model's cycle;
 4. **estimate** its FPGA resources (:func:`ese_hw.flows.estimate.estimate`, Yosys), run
    beside step 3 (Yosys is a process of its own; the simulation uses one core);
 5. a small **sweep** (:data:`DEMO_SWEEP`, :func:`ese_hw.flows.sweep.run_sweep` on a Dask
@@ -31,7 +33,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import EseError
+from ..errors import EseError, MismatchError
+from ..model.cycles import stack_cycles
 from ..model.golden import GoldenModel
 from ..model.limits import check_int
 from ..simulation.rtl import first_mismatch, mismatch_error, run_top
@@ -114,18 +117,33 @@ def _rtl(log, design, x, tree, out_dir, *, rtl_frames, sim, build_root, progress
     want = g.run_channels(x_q)
     res = run_top(design.model, x_q, params=design.params,
                   load=(Path(tree) / "load.bin").read_bytes(), sim=sim,
-                  build_root=build_root, progress=progress)
+                  build_root=build_root, progress=progress, harness="native")
     np.save(Path(out_dir) / "y_rtl.npy", res.y[0])      # written first: the user can look
     mismatch = first_mismatch(res.y, want)
     if mismatch is not None:
         raise mismatch_error(f"RTL simulation of the AXI4-Stream top on {sim}", mismatch)
+    # The native harness offers a beat every cycle and takes every y: the cycle model's
+    # inputs, counted from the first x beat taken.
+    model_done = stack_cycles(design.model, x_q, queue_depth=design.params.queue_depth,
+                              broadcast=design.params.broadcast,
+                              ew_share=design.params.ew_share,
+                              timing=design.params.timing)["frame_done"]
+    done = res.frame_done - res.first_x
+    if not np.array_equal(done, model_done):
+        k = int(np.flatnonzero(done != model_done)[0])
+        raise MismatchError(f"RTL simulation of the AXI4-Stream top on {sim}: frame {k} "
+                            f"done at cycle {done[k]}, the cycle model says {model_done[k]}")
     log(f"   bit-exact with the golden model on all {rtl_frames} frames x "
-        f"{design.params.n_proj} outputs; build {res.build_seconds:.0f} s"
-        f"{' (cached)' if res.cached else ''}, simulation {res.sim_seconds:.0f} s "
-        f"({res.load_beats:,} load beats, {res.frames_done} frame_done)")
+        f"{design.params.n_proj} outputs, every frame_done on the cycle model's cycle; "
+        f"build {res.build_seconds:.0f} s{' (cached)' if res.cached else ''}, simulation "
+        f"{res.sim_seconds:.1f} s ({res.load_beats:,} load beats, {res.sim_cycles:,} "
+        f"cycles, {res.sim_cycles_per_second:,.0f} cycles/s, native harness)")
     return {"sim": sim, "frames": rtl_frames, "bit_exact_vs_golden": True,
+            "cycle_exact_vs_model": True, "harness": res.harness,
             "build_cached": res.cached, "build_seconds": round(res.build_seconds, 1),
             "sim_seconds": round(res.sim_seconds, 1), "load_beats": res.load_beats,
+            "sim_cycles": res.sim_cycles,
+            "sim_cycles_per_second": round(res.sim_cycles_per_second),
             "build_dir": str(res.build_dir)}
 
 
