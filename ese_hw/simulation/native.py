@@ -305,6 +305,9 @@ def compile_native(sim, design, toplevel, directory, *, build_args, waves, progr
     if run.returncode:
         raise SimulationError(f"{sim} build of the native harness of {toplevel} failed "
                               f"(exit {run.returncode}); see {log}")
+    # Verilator's C++ and objects (175 MB at the paper shape): a build is never
+    # recompiled in place (another key is another directory), so only the program stays.
+    shutil.rmtree(directory / "obj", ignore_errors=True)
     return {"verilog_seconds": round(t1 - t0, 3),
             "build_seconds": round(time.perf_counter() - t1, 3)}
 
