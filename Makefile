@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 # Every test, every tier. The formal proofs run first, on their own (`make formal`), and
 # the rest of the suite leaves their folder out, so nothing runs twice and a broken
 # handshake fails fast. Both tiers spread the test files over every core (pytest-xdist;
-# --dist loadscope keeps a module's fixtures on one worker): the suite took 13 min 46 s
-# here on 2 cores.
+# --dist loadscope keeps a module's fixtures on one worker): the suite took 17 min 16 s
+# here on 2 cores (841 tests; 17.9 min with the formal proofs).
 test: sysdeps venv formal
 	$(PY) -m pytest -q -n auto --dist loadscope --ignore=tests/formal
 
@@ -55,7 +55,8 @@ formal: venv
 # The main job (ese_hw/flows/demo.py): compress the paper-shape model, generate the XCKU060
 # tree, its load.bin through the AXI top in Verilator (bit-exact), estimate, a sweep,
 # one summary table next to ESE. From a fresh clone on 2 cores: 13.4 min measured with
-# other jobs running (load average ~3.5); the Verilator build of the top is ~7 of them.
+# other jobs running (load average ~3.5); on an installed tree, idle, with the native
+# harness: 11.9 min, the sweep's estimates ~6 of them and the top's build ~4.
 demo: sysdeps venv
 	$(VENV)/bin/ese-hw demo
 
