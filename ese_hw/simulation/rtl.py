@@ -538,9 +538,8 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     build = build_design(sim, lambda: AxisTop(params=params, y_fifo_depth=y_fifo_depth),
                          TOP_TOPLEVEL, build_root, key=top_key(params, y_fifo_depth=y_fifo_depth),
                          progress=progress)
-    data = top_tb_data(params, phases, pause=pause)
-    # The first y frame waits for the whole model: add the load's beats (and pauses).
-    data["stall_cycles"] = np.int64(int(data["stall_cycles"]) + int(load_beats / (1 - pause)))
+    data = top_tb_data(params, phases, pause=pause,
+                       stall_cycles=_top_stall_cycles(params, load_beats, pause))
     run = run_test(build, TOP_TB_MODULE, data=data, seed=seed, progress=progress)
     out = read_top_out(run.run_dir)
     y = y_from_stream_bytes(params, out["y_bytes"][0], t_n)
@@ -555,6 +554,13 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
 
 #: Who can drive the AXI4-Stream top's streams (:func:`run_top`).
 HARNESSES = ("cocotb", "native")
+
+
+def _top_stall_cycles(params, load_beats: int, pause: float) -> int:
+    """The top's watchdog, on either harness: the channel's budget without progress
+    (:func:`watchdog_cycles`), plus the load's beats stretched by the pauses, since the
+    first y frame waits for the whole model."""
+    return watchdog_cycles(params, 40, 5000) + int(load_beats / (1 - pause))
 
 
 def _native_failure(run, load_beats: int, n_x: int, n_y: int) -> str | None:
@@ -591,7 +597,7 @@ def _run_top_native(params, y_fifo_depth, phase, t_n, *, sim, pause, seed, build
     counts = write_stimulus(run_dir, load=load, load_bytes=widths["s_axis_load"] // 8, x=x,
                             x_bytes=widths["s_axis_x"] // 8, n_in=params.n_in, masks=masks)
     n_y = t_n * params.n_proj
-    stall = watchdog_cycles(params, 40, 5000) + int(counts["n_load"] / (1 - pause))
+    stall = _top_stall_cycles(params, counts["n_load"], pause)
     with progress_line(f"{TOP_TOPLEVEL}: simulate on {sim} (native)", enabled=progress):
         run = run_native(build.directory, sim, run_dir, counts=counts, n_y=n_y,
                          y_beat_bytes=widths["m_axis_y"] // 8, pause=pause, seed=seed,
