@@ -395,7 +395,12 @@ def _imported_names(path: Path, name: str) -> set[str]:
     return names
 
 
-@functools.cache
+# One thread at a time reads the sources: CPython 3.11 keeps ``ast.parse``'s recursion
+# count per interpreter, not per thread, so two threads parsing at once (the demo's
+# estimate beside its RTL step) fail with "AST constructor recursion depth mismatch".
+_SOURCES_LOCK = threading.Lock()
+
+
 def verilog_sources() -> tuple[Path, ...]:
     """Every ``ese_hw`` source that shapes the generated Verilog, sorted.
 
@@ -404,8 +409,14 @@ def verilog_sources() -> tuple[Path, ...]:
     ``__init__`` of each package on the way: the tables of ``model/lut.py``, the
     schedule of ``model/timing.py``, the limits, the memory-image layout. Testbenches
     are not among them: a simulator build compiles only the generated Verilog, and
-    cocotb loads the testbench afresh on every run.
+    cocotb loads the testbench afresh on every run. Read once per process.
     """
+    with _SOURCES_LOCK:
+        return _read_verilog_sources()
+
+
+@functools.cache
+def _read_verilog_sources() -> tuple[Path, ...]:
     gateware = _PACKAGE_DIR / "gateware"
     todo = [".".join((_PACKAGE_DIR.name, *f.relative_to(_PACKAGE_DIR).with_suffix("").parts))
             for f in gateware.rglob("*.py")]

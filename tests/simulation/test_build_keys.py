@@ -130,3 +130,38 @@ def test_rtl_run_rebuilds_after_a_table_change_and_stays_bit_exact(tmp_path):
     again = _cli_run(scratch, [*args, "-o", str(tmp_path / "y3.npy")], tmp_path / "r3.json")
     assert again["build_cached"] is True and again["bit_exact_vs_golden"] is True
     assert again["build_dir"] == changed["build_dir"]
+
+
+def test_sources_are_read_one_thread_at_a_time(monkeypatch):
+    """CPython 3.11's ``ast.parse`` fails when two threads parse at once (the demo's
+    estimate beside its RTL step did), so the sources are parsed under one lock."""
+    import ast
+    import threading
+
+    from ese_hw.simulation import runner
+
+    parse = ast.parse
+    parses = []
+
+    def guarded(*args, **kwargs):
+        assert runner._SOURCES_LOCK.locked(), "ast.parse outside the sources' lock"
+        parses.append(1)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(runner.ast, "parse", guarded)
+    runner._read_verilog_sources.cache_clear()
+    results, errors = [], []
+
+    def read():
+        try:
+            results.append(runner.verilog_sources())
+        except AssertionError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and parses
+    assert results[0] == results[1] == verilog_sources()
