@@ -23,16 +23,16 @@ What each point records:
   under ``build/estimate``): LUT, FF, DSP48E2, BRAM36, each one's share of the XCKU060,
   and ``fits`` (every share within the 80 % margin). ``--no-estimate`` leaves them
   ``None`` (not measured), never guessed;
-* ``rtl_checked``: whether this point's channel (``--rtl KEY``: the paper shape at the
-  point's configuration, the point's seeded model baked into the Verilog)
+* ``rtl_checked``: whether this point's design (``--rtl KEY``: the paper shape at the
+  point's configuration, the AXI4-Stream top in the native harness, the point's seeded
+  model sent as ``load.bin``)
   ran ``--rtl-frames`` seeded frames in Verilator with every y bit equal to the golden
   model's and every ``frame_done`` on the cycle model's cycle (no stalls: the cycle
   model assumes none); with ``rtl_frames``, ``rtl_build_s`` (Verilog generation and
   Verilator build), ``rtl_run_s`` (the simulation: load and frames), ``simulator`` and
   the details under ``rtl`` (both models' ``frame_done``, the peak memory and CPU time
   of the build and run, what differed). A difference or a failed run is printed and
-  leaves ``rtl_checked`` false. The builds use :data:`RTL_BUILD_ARGS` and are cached
-  under ``build/rtl``;
+  leaves ``rtl_checked`` false. The builds are cached under ``build/rtl``;
   a later run without ``--rtl`` keeps a point's check while the gateware sources are
   unchanged (:func:`carry_rtl_checks`). Slow: a 320-PE channel is a 90 MB Verilog
   file (docs/measured.md, "Past the broadcast wall"); the suite checks every feature at reduced
@@ -72,7 +72,7 @@ from ese_hw.model.encode import proj_split
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.limits import DEFAULTS
 from ese_hw.model.lstmp import lstmp_float, random_weights
-from ese_hw.simulation.runner import VERILATOR_FAST_BUILD_ARGS, gateware_digest
+from ese_hw.simulation.runner import gateware_digest
 
 OUT = Path("build/bench/frontier.json")
 #: Spartus (TNNLS'22), the batch-1 record for sparse RNNs: ~1 µs per 1024-unit layer
@@ -82,11 +82,6 @@ SPARTUS_US_PER_LAYER = 1.0
 GOAL_INTERVAL_US, GOAL_GOPS, GOAL_GOPS_INTERVAL_US = 5.0, 700.0, 60.0
 #: The RTL check: its simulator, its build cache and its frames per point.
 SIMULATOR, RTL_BUILD_ROOT, DEFAULT_RTL_FRAMES = "verilator", "build/rtl", 3
-#: Its Verilator build: VPI on the top's ports only, and g++ at -O0 (after the cheaper
-#: VPI, g++ at -Os is most of a paper-shape build: a 320-PE channel's 110 MB of C++
-#: costs ~8 CPU-minutes at Verilator's -Os/-O0 for fast/slow code and ~2.6 at -O0;
-#: a baked check simulates a few thousand cycles, so the slower model costs nothing).
-RTL_BUILD_ARGS = (*VERILATOR_FAST_BUILD_ARGS, "-CFLAGS", "-O0")
 #: A point's RTL fields before (or without) a check.
 NOT_RTL_CHECKED = {"rtl_checked": False, "rtl_frames": 0, "rtl_build_s": None,
                    "rtl_run_s": None, "simulator": None}
@@ -287,11 +282,12 @@ def _build_timings(build_dir):
 
 
 def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
-    """Run ``point``'s channel in Verilator on ``frames`` seeded frames, the point's seeded
-    model baked into the Verilog (the load stream would add ~423,000 simulated cycles a
-    check; the load path is checked at reduced shapes in the suite), and compare it with
-    the golden model (every y bit) and the cycle model (every ``frame_done`` cycle; no
-    stalls, which the cycle model assumes).
+    """Run ``point``'s AXI4-Stream top in Verilator through the native harness
+    (:func:`ese_hw.flows.engines.run_rtl_engine`): the point's seeded model sent as
+    ``load.bin`` (one build serves every model of the configuration), then ``frames``
+    seeded frames, compared with the golden model (every y bit) and the cycle model
+    (every ``frame_done`` cycle, counted from the first x beat; no stalls, which the
+    cycle model assumes).
 
     Returns the point's RTL fields: ``rtl_checked`` (true only when both agree),
     ``rtl_frames``, ``rtl_build_s`` (Verilog generation plus Verilator build, from the
@@ -313,8 +309,7 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
         try:
             run = run_rtl_engine(model, x, sim=SIMULATOR, queue_depth=8,
                                  broadcast=point.broadcast, ew_share=point.ew_share,
-                                 build_root=build_root, bake=True, progress=True,
-                                 build_args=RTL_BUILD_ARGS)
+                                 build_root=build_root, progress=True)
         except EseError as e:
             print(f"{point.key}: RTL run failed: {e}")
             return {**row, "rtl": {"error": str(e), "peak_memory_gb": mem["peak_gb"]}}
@@ -334,7 +329,9 @@ def rtl_check(point, frames, *, build_root=RTL_BUILD_ROOT):
                     "model_frame_done": [int(v) for v in run.model_frame_done],
                     "rtl_cycles_per_frame": rep["cycles_per_frame"],
                     "verilog_s": verilog_s, "verilator_build_s": build_s,
-                    "build_reused": bool(run.rtl.cached), "build_args": list(RTL_BUILD_ARGS),
+                    "build_reused": bool(run.rtl.cached), "harness": rep["harness"],
+                    "sim_cycles": rep["sim_cycles"], "load_cycles": rep["load_cycles"],
+                    "sim_cycles_per_second": rep["sim_cycles_per_second"],
                     "peak_memory_gb": mem["peak_gb"], "cpu_s": cpu_s,
                     "load_average_5min": load, "gateware": gateware_digest(),
                     "build_dir": rep["build_dir"]}}

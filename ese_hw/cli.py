@@ -466,6 +466,8 @@ def _rtl_options(args):
                       else parse_clock(args.clock_mhz))
     check_rtl_options(sim=args.sim, n_channels=args.channels, queue_depth=args.queue_depth,
                       broadcast=args.broadcast, ew_share=args.ew_share)
+    if args.bake and args.harness != "cocotb":
+        raise EseError("--bake runs the channel through cocotb: add --harness cocotb")
 
 
 def _read_rtl_inputs(path, n_in, channels):
@@ -491,7 +493,7 @@ def _run_engine(args, obj):
         run = flows.run_rtl_engine(obj, x, sim=args.sim, queue_depth=args.queue_depth,
                                    broadcast=args.broadcast, ew_share=args.ew_share,
                                    clock_mhz=args.clock_mhz, build_root=args.build_dir,
-                                   bake=args.bake)
+                                   bake=args.bake, harness=args.harness)
         return run, run.y[0] if one_seq else run.y
     x = _read_npy(args.inputs, obj[0].n_in if isinstance(obj, list) else obj.n_in)
     run = flows.run_golden(obj, x) if args.engine == "golden" else flows.run_float(obj, x)
@@ -502,7 +504,8 @@ def _run_message(args, run):
     r = run.report
     if r["engine"] == "rtl":
         layers = f", {r['layers']} layers on chip" if r["layers"] > 1 else ""
-        return (f"rtl ({args.sim}{layers}): {r['frames']} frames x {args.channels} "
+        return (f"rtl ({args.sim}, {r['harness']}{layers}): {r['frames']} frames x "
+                f"{args.channels} "
                 f"channel(s) -> "
                 f"{args.output}; {r['cycles_per_frame']:.1f} cycles/frame (model "
                 f"{r['model_cycles_per_frame']:.1f}), U {r['utilization']:.3f}, "
@@ -518,10 +521,13 @@ def _run_message(args, run):
 def _build_note(r):
     """How the rtl engine's build and model got there, for the summary line."""
     build = "cached build" if r["build_cached"] else f"built in {r['build_seconds']:.0f} s"
+    speed = (f"; simulated {r['sim_cycles']:,} cycles in {r['sim_seconds']:.1f} s "
+             f"({r['sim_cycles_per_second']:,} cycles/s, {r['frames_per_second']:g} frames/s)"
+             if r["sim_cycles_per_second"] else "")
     if r["baked"]:
-        return f"{build}, images baked in"
-    return (f"{build}, model loaded in {r['load_cycles']} cycles "
-            f"({r['load_seconds']:.1f} s)")
+        return f"{build}, images baked in{speed}"
+    load = "" if r["load_seconds"] is None else f" ({r['load_seconds']:.1f} s)"
+    return f"{build}, model loaded in {r['load_cycles']:,} cycles{load}{speed}"
 
 
 def cmd_run(args, out):
@@ -682,10 +688,14 @@ def _add_run(sub):
     _add_clock_option(s, what="rtl engine: the report's ")
     s.add_argument("--build-dir", default=os.path.join("build", "rtl"), metavar="DIR",
                    help="rtl engine: build cache (default build/rtl)")
+    s.add_argument("--harness", choices=flows.RTL_HARNESSES, default=flows.RTL_HARNESSES[0],
+                   help="rtl engine: native: the AXI4-Stream top in a Verilog harness, no "
+                        "Python in the cycle loop; cocotb: the channel alone, its streams "
+                        "driven from Python (default native)")
     s.add_argument("--bake", action="store_true",
-                   help="rtl engine: bake the model into the Verilog (a build per model) "
-                        "instead of sending it through the load stream (one build per "
-                        "configuration)")
+                   help="rtl engine, --harness cocotb: bake the model into the Verilog (a "
+                        "build per model) instead of sending it through the load stream "
+                        "(one build per configuration)")
     s.add_argument("--report", metavar="R.json", help="write a JSON run report")
     s.set_defaults(func=cmd_run)
 

@@ -8,11 +8,13 @@ Three engines turn float inputs into float outputs:
     The bit-exact integer model, :class:`ese_hw.model.golden.GoldenModel`; its report
     adds the error against float.
 ``rtl``
-    The channel's (a stack's: every layer's) generated Verilog in a simulator,
-    :func:`ese_hw.simulation.rtl.run_rtl`. One
-    flow: quantize the inputs, run the golden model once (its outputs for the bit-exact
-    check, its trace for the cycle model: :func:`ese_hw.model.cycles.stack_cycles`),
-    compute the memory images once, simulate, and put the RTL's figures
+    The generated Verilog (a stack's: every layer's) in a simulator: by default the
+    AXI4-Stream top in the native harness, the model sent as ``load.bin``
+    (:func:`ese_hw.simulation.rtl.run_model_native`); with the ``cocotb`` harness the
+    channel alone, its streams driven from Python (:func:`ese_hw.simulation.rtl.run_rtl`).
+    One flow: quantize the inputs, run the golden model once (its outputs for the
+    bit-exact check, its trace for the cycle model:
+    :func:`ese_hw.model.cycles.stack_cycles`), simulate, and put the RTL's figures
     (:func:`ese_hw.model.figures.frame_figures`) next to the cycle model's.
 
 Each returns an :class:`EngineRun`: the float outputs and a JSON-ready report. The
@@ -37,13 +39,22 @@ from ..model.images import channel_images
 from ..model.limits import DEFAULTS
 from ..model.lstmp import LSTMPWeights
 from ..model.stack import stack_float
-from ..simulation.rtl import check_rtl_options, first_mismatch, mismatch_error, run_rtl
+from ..simulation.rtl import (
+    check_rtl_options,
+    first_mismatch,
+    mismatch_error,
+    run_model_native,
+    run_rtl,
+)
 
-__all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "EngineRun", "output_errors",
-           "run_float", "run_golden", "run_rtl_engine"]
+__all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "RTL_HARNESSES", "EngineRun",
+           "check_harness", "output_errors", "run_float", "run_golden", "run_rtl_engine"]
 
 #: The engines, in the order the command line lists them.
 ENGINES = ("float", "golden", "rtl")
+
+#: Who drives the rtl engine's streams, the default first (:func:`run_rtl_engine`).
+RTL_HARNESSES = ("native", "cocotb")
 
 #: ESE's own figures (Han et al., FPGA'17; docs/design.md section 4), the one place they
 #: are stated: latency per frame and GOPS (sparse, all its channels together) at
@@ -117,11 +128,33 @@ def run_golden(model, x, *, ref=None):
                                 **output_errors(y, ref)))
 
 
+def check_harness(harness, *, bake=False):
+    """The rtl engine's harness, and that it can run the model as asked."""
+    if harness not in RTL_HARNESSES:
+        raise EseError(f"harness must be one of {', '.join(RTL_HARNESSES)}, got {harness!r}")
+    if bake and harness != "cocotb":
+        raise EseError("baking the model into the Verilog runs the channel through cocotb: "
+                       "give the cocotb harness with it")
+
+
+def _rounded(seconds):
+    return None if seconds is None else round(seconds, 2)
+
+
+def _sim_rates(res, cycles_per_frame):
+    """Simulation speed of an rtl run: cycles simulated, their rate, and the frames a
+    second that rate gives at the RTL's cycles per frame (the steady state, load aside)."""
+    rate = res.sim_cycles / res.sim_seconds if res.sim_seconds > 0 else None
+    return {"sim_cycles": int(res.sim_cycles),
+            "sim_cycles_per_second": None if rate is None else round(rate),
+            "frames_per_second": None if rate is None else round(rate / cycles_per_frame, 2)}
+
+
 def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_depth"],
                    broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"],
                    clock_mhz=DEFAULTS["clock_mhz"], build_root="build/rtl", bake=False,
-                   progress=None, build_args=()):
-    """The channel's Verilog over ``x`` (C, T, I) floats, C lock-step channels.
+                   progress=None, build_args=(), harness="native"):
+    """The generated Verilog over ``x`` (C, T, I) floats, C lock-step channels.
 
     Parameters
     ----------
@@ -135,9 +168,15 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_dep
     clock_mhz : float
         The clock the report's times and GOPS are stated at.
     bake : bool
-        Bake the memory images into the Verilog (a build per model). By default the
-        model goes in through the ``load`` stream before the first frame, and the build
-        serves every model of the configuration (:func:`ese_hw.simulation.rtl.entry_capacity`).
+        Bake the memory images into the Verilog (a build per model; the channel through
+        cocotb only). By default the model goes in through the ``load`` stream before
+        the first frame, and the build serves every model of the configuration
+        (:func:`ese_hw.simulation.rtl.entry_capacity`).
+    harness : {"native", "cocotb"}
+        ``native`` (default): the AXI4-Stream top in the native harness
+        (:func:`ese_hw.simulation.rtl.run_model_native`, the model sent as ``load.bin``;
+        no Python in the cycle loop). ``cocotb``: the channel alone, its streams driven
+        from Python (:func:`ese_hw.simulation.rtl.run_rtl`), which ``bake`` needs.
 
     Returns
     -------
@@ -148,7 +187,10 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_dep
         model) / model), the error against float, ``bit_exact_vs_golden`` and
         ``first_mismatch`` (:func:`ese_hw.simulation.rtl.first_mismatch`, None when
         bit-exact),
-        ``baked``, the build and simulation times and the load's cycles and time.
+        ``baked``, ``harness``, the build and simulation times, the load's cycles and
+        time (``None`` natively: the harness times the run as a whole), the cycles
+        simulated, ``sim_cycles_per_second`` and ``frames_per_second`` (simulated frames a
+        second at that rate and the RTL's cycles per frame).
 
     Raises
     ------
@@ -162,16 +204,20 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_dep
         raise EseError(f"rtl inputs: shape {x.shape}, expected (C, T, {first.n_in})")
     check_rtl_options(sim=sim, n_channels=x.shape[0], queue_depth=queue_depth,
                       broadcast=broadcast, ew_share=ew_share, n_pe=first.config.n_pe)
+    check_harness(harness, bake=bake)
     golden = GoldenStack(stack)
     x_q = np.stack([golden.quantize_inputs(s) for s in x])
     cyc = stack_cycles(stack, x_q, queue_depth=queue_depth, broadcast=broadcast,
                        ew_share=ew_share, clock_mhz=clock_mhz)
     y_golden, model_done = cyc["y"], cyc["frame_done"]
     one = len(stack.layers) == 1
-    res = run_rtl(first if one else stack, x_q, sim=sim, queue_depth=queue_depth,
-                  broadcast=broadcast, ew_share=ew_share, build_root=build_root, preload=bake,
-                  images=channel_images(first, broadcast) if one else None, progress=progress,
-                  build_args=build_args)
+    options = dict(sim=sim, queue_depth=queue_depth, broadcast=broadcast, ew_share=ew_share,
+                   build_root=build_root, progress=progress, build_args=build_args)
+    if harness == "native":
+        res = run_model_native(first if one else stack, x_q, **options)
+    else:
+        res = run_rtl(first if one else stack, x_q, preload=bake, **options,
+                      images=channel_images(first, broadcast) if one else None)
     y = res.y / 2.0 ** golden.fa
     mismatch = first_mismatch(res.y, y_golden)
     ref = np.stack([stack_float(stack.float_layers, s) for s in x])
@@ -185,11 +231,12 @@ def run_rtl_engine(model, x, *, sim="verilator", queue_depth=DEFAULTS["queue_dep
                      broadcast=broadcast, ew_share=ew_share,
                      **figures, **output_errors(y, ref),
                      bit_exact_vs_golden=mismatch is None, first_mismatch=mismatch,
-                     baked=bool(bake), entry_depth=res.extra["entry_depth"],
+                     baked=bool(bake), harness=harness, entry_depth=res.extra["entry_depth"],
                      build_cached=res.cached, build_seconds=round(res.build_seconds, 2),
                      sim_seconds=round(res.sim_seconds, 2),
+                     **_sim_rates(res, figures["cycles_per_frame"]),
                      load_cycles=res.extra["load_cycles"],
-                     load_seconds=round(res.extra["load_seconds"], 2),
+                     load_seconds=_rounded(res.extra["load_seconds"]),
                      build_dir=str(Path(res.build_dir)))
     error = None if mismatch is None else mismatch_error(f"RTL simulation on {sim}", mismatch)
     return EngineRun(y, report, res, np.asarray(model_done), error)

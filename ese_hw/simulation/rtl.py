@@ -61,8 +61,8 @@ from .testbenches.tb_channel import channel_tb_data, read_tb_out, watchdog_cycle
 from .testbenches.tb_top import read_top_out, top_tb_data
 
 __all__ = ["HARNESSES", "RtlResult", "TopResult", "bram36_words", "channel_key", "check_ew_share",
-           "check_rtl_options", "entry_capacity", "first_mismatch", "mismatch_error", "run_rtl",
-           "run_top", "stack_params", "top_key"]
+           "check_rtl_options", "entry_capacity", "first_mismatch", "mismatch_error",
+           "run_model_native", "run_rtl", "run_top", "stack_params", "top_key", "top_params"]
 
 TOPLEVEL = "channel"
 TB_MODULE = "ese_hw.simulation.testbenches.tb_channel"
@@ -247,6 +247,21 @@ def stack_params(stack, *, n_channels, queue_depth=DEFAULTS["queue_depth"],
         for m, d in zip(layers, depths, strict=True)))
 
 
+def top_params(model, *, n_channels, queue_depth=DEFAULTS["queue_depth"],
+               broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"]):
+    """The channel (:class:`~ese_hw.gateware.params.ChannelParams`) or, for a stack of
+    several layers, the :func:`stack_params` of a top that loads ``model`` at run time:
+    entry memories of :func:`entry_capacity`, so one build serves every model of the
+    configuration."""
+    if _stack_layers(model) is not None:
+        return stack_params(model, n_channels=n_channels, queue_depth=queue_depth,
+                            broadcast=broadcast, ew_share=ew_share)
+    model = getattr(model, "layers", (model,))[0]
+    return _channel_params(model, n_channels=n_channels, queue_depth=queue_depth,
+                           broadcast=broadcast, preload=False, entry_depth=None,
+                           ew_share=ew_share)
+
+
 def _run_target(model, *, n_channels, queue_depth, broadcast, ew_share, preload, entry_depth,
                 images):
     """What :func:`run_rtl` builds and sends for ``model``: (params, build factory, build
@@ -404,6 +419,39 @@ def run_rtl(model, x_q, *, sim="verilator", queue_depth=DEFAULTS["queue_depth"],
                      broadcast=broadcast)
 
 
+def run_model_native(model, x_q, *, sim="verilator", queue_depth=DEFAULTS["queue_depth"],
+                     broadcast=DEFAULTS["broadcast"], ew_share=DEFAULTS["ew_share"],
+                     resets=None, expected=None, pause=0.0, build_root="build/rtl",
+                     progress=None, seed=0, build_args=()):
+    """:func:`run_rtl`'s run, on the AXI4-Stream top through the native harness.
+
+    The model goes in as ``load.bin`` on ``s_axis_load`` (a top of :func:`top_params`,
+    one build per configuration), then the frames; no Python runs in the cycle loop
+    (:mod:`ese_hw.simulation.native`). The result reads like :func:`run_rtl`'s: its
+    ``frame_done`` counts from the first x beat taken, the channel's cycle 0, so without
+    pauses it equals the cycle model's (:func:`ese_hw.model.cycles.stack_cycles`).
+    ``extra`` has ``load_cycles`` (the cycles before the first x beat: reset, the load
+    and its check), ``load_seconds`` ``None`` (the harness times the run as a whole),
+    ``entry_depth`` and ``harness`` ``"native"``.
+    """
+    c_n = np.asarray(x_q).shape[0] if np.ndim(x_q) == 3 else 1
+    check_rtl_options(sim=sim, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
+                      ew_share=ew_share, n_pe=getattr(model, "layers", (model,))[0].config.n_pe)
+    params = top_params(model, n_channels=c_n, queue_depth=queue_depth, broadcast=broadcast,
+                        ew_share=ew_share)
+    top = run_top(model, x_q, params=params, sim=sim, resets=resets, expected=expected,
+                  pause=pause, build_root=build_root, progress=progress, seed=seed,
+                  harness="native", build_args=build_args)
+    depth = getattr(params, "entry_depth", None) or [p.entry_depth for p in params.layers]
+    return RtlResult(y=top.y, frame_done=top.frame_done - top.first_x, sim=sim,
+                     n_channels=c_n, queue_depth=queue_depth, build_dir=top.build_dir,
+                     cached=top.cached, build_seconds=top.build_seconds,
+                     sim_seconds=top.sim_seconds, sim_cycles=top.sim_cycles,
+                     ew_share=ew_share, broadcast=broadcast,
+                     extra={"load_cycles": top.first_x - 1, "load_seconds": None,
+                            "entry_depth": depth, "harness": "native"})
+
+
 # ---------------------------------------------------------------------------- AXI top
 
 TOP_TOPLEVEL = "axis_top"
@@ -470,7 +518,7 @@ def _top_phases(params, model, x_q, resets, load):
 
 def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth=None,
             resets=None, expected=None, pause=0.0, build_root="build/rtl", progress=None,
-            seed=0, keep_run=False, harness="cocotb"):
+            seed=0, keep_run=False, harness="cocotb", build_args=()):
     """Load ``model`` into the AXI4-Stream top's RTL and run ``x_q`` through it.
 
     The top (:class:`ese_hw.gateware.top.AxisTop`, no baked images) is built once per
@@ -487,7 +535,7 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     params : ChannelParams or StackParams, optional
         The top's channel (e.g. a :class:`~ese_hw.flows.design.Design`'s, as ``ese-hw
         generate`` wrote it); default sized for ``model`` with :func:`entry_capacity`
-        (a stack of several layers: :func:`stack_params`, every layer on chip).
+        (:func:`top_params`; a stack of several layers: every layer on chip).
     load : bytes, optional
         The ``s_axis_load`` stream (a ``load.bin``); default ``model``'s.
     sim, build_root, progress, seed, keep_run
@@ -504,6 +552,8 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     harness : {"cocotb", "native"}
         Who drives the streams: the cocotbext-axi testbench, or the native Verilog
         harness (:mod:`ese_hw.simulation.native`: no Python in the cycle loop).
+    build_args : sequence of str
+        Extra simulator build arguments (part of the build's cache key).
 
     Returns
     -------
@@ -514,12 +564,9 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     check_simulator(sim)
     if not 0.0 <= pause < 1.0:
         raise EseError(f"pause must be in [0, 1), got {pause}")
-    if params is None and _stack_layers(model) is not None:
-        params = stack_params(model, n_channels=c_n)
-    elif params is None:
+    if _stack_layers(model) is None:
         model = getattr(model, "layers", (model,))[0]
-        params = ChannelParams.for_model(model, n_channels=c_n,
-                                         entry_depth=entry_capacity(model))
+    params = top_params(model, n_channels=c_n) if params is None else params
     if params.n_channels != c_n:
         raise EseError(f"inputs for {c_n} lanes, the top has {params.n_channels}")
     y_fifo_depth = DEFAULT_Y_FIFO_DEPTH if y_fifo_depth is None else y_fifo_depth
@@ -531,13 +578,13 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
     if harness == "native":
         out = _run_top_native(params, y_fifo_depth, phases[0], t_n, sim=sim, pause=pause,
                               seed=seed, build_root=build_root, progress=progress,
-                              keep_run=keep_run)
+                              keep_run=keep_run, build_args=build_args)
         if expected is not None:
             _check_expected(out.y, expected, sim)
         return out
     build = build_design(sim, lambda: AxisTop(params=params, y_fifo_depth=y_fifo_depth),
                          TOP_TOPLEVEL, build_root, key=top_key(params, y_fifo_depth=y_fifo_depth),
-                         progress=progress)
+                         progress=progress, build_args=build_args)
     data = top_tb_data(params, phases, pause=pause,
                        stall_cycles=_top_stall_cycles(params, load_beats, pause))
     run = run_test(build, TOP_TB_MODULE, data=data, seed=seed, progress=progress)
@@ -581,7 +628,7 @@ def _native_failure(run, load_beats: int, n_x: int, n_y: int) -> str | None:
 
 
 def _run_top_native(params, y_fifo_depth, phase, t_n, *, sim, pause, seed, build_root,
-                    progress, keep_run):
+                    progress, keep_run, build_args):
     """:func:`run_top` through the native harness: build (cached), write the stimulus,
     run, check how it ended, read y back."""
     load, x, masks = phase
@@ -590,7 +637,7 @@ def _run_top_native(params, y_fifo_depth, phase, t_n, *, sim, pause, seed, build
                          TOP_TOPLEVEL, build_root,
                          key={**top_key(params, y_fifo_depth=y_fifo_depth),
                               "harness": harness_digest()},
-                         progress=progress, compiler=compile_native)
+                         progress=progress, compiler=compile_native, build_args=build_args)
     runs = build.directory / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="native_", dir=runs))

@@ -143,6 +143,7 @@ COMMANDS = {
                 option("--channels", ints(1, 64)), option("--queue-depth", ints(1, 256)),
                 option("--broadcast", ints(1, 16)), option("--ew-share", ints(1, 4)),
                 option("--build-dir", paths("{out}/rtl")), flag("--bake"),
+                option("--harness", words("native", "cocotb")),
                 option("--report", paths("{out}/r.json"))),
     "demo": argv(["demo"], option("--frames", ints(1, 10)),
                  option("--rtl-frames", ints(0, 10)), option("--sim", words("icarus")),

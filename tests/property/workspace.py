@@ -3,8 +3,8 @@
 
 Commands run in process (``ese_hw.cli.main``) on a tiny model. The steps that take
 minutes are replaced by a checkpoint that records the options they were handed and
-stops there: the RTL build and simulation (``rtl.run_rtl``), the estimate
-(``estimate.estimate``), the sweep's Dask cluster (``sweep.dask_client``), the
+stops there: the RTL build and simulation (``rtl.run_rtl``, ``rtl.run_model_native``),
+the estimate (``estimate.estimate``), the sweep's Dask cluster (``sweep.dask_client``), the
 generator's file writing (``generate._write_all``) and the demo's steps after its option
 checks (``demo._compress``). Everything before them, every option check included, runs
 for real; the checkpoint asserts that what got through is within the bounds the backend
@@ -121,6 +121,8 @@ def workspace(root):
         # (patching only their home modules let the real RTL and Yosys runs through).
         mp.setattr("ese_hw.simulation.rtl.run_rtl", _stop_rtl)
         mp.setattr("ese_hw.flows.engines.run_rtl", _stop_rtl)
+        mp.setattr("ese_hw.simulation.rtl.run_model_native", _stop_rtl)
+        mp.setattr("ese_hw.flows.engines.run_model_native", _stop_rtl)
         mp.setattr("ese_hw.flows.estimate.estimate", _stop_estimate)
         mp.setattr("ese_hw.cli.estimate", _stop_estimate)
         mp.setattr("ese_hw.flows.generate._write_all", _stop_write_all)

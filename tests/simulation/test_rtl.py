@@ -189,9 +189,9 @@ def test_rtl_engine_runs_a_plain_lstm_layer(tmp_path, capsys):
 @pytest.mark.sim
 def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     """One rtl run: one golden model (outputs and the cycle model's trace), one
-    computation of the memory images (build key, Verilog and load words)."""
+    computation of the memory images (the load words of ``load.bin``)."""
     from ese_hw.flows import engines as flows
-    from ese_hw.model import golden, images
+    from ese_hw.model import golden, images, loadstream
     from ese_hw.simulation import rtl
 
     made = {"golden": 0, "images": 0}
@@ -208,6 +208,7 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
     monkeypatch.setattr(golden.GoldenModel, "run_channels", counted_run_channels)
     monkeypatch.setattr(flows, "channel_images", counted_images)
     monkeypatch.setattr(rtl, "channel_images", counted_images)
+    monkeypatch.setattr(loadstream, "channel_images", counted_images)   # the native load
     model = load_compressed(files.model)
     run = flows.run_rtl_engine(model, np.load(files.x)[None], sim="icarus",
                                build_root=files.build, progress=False)
@@ -218,17 +219,23 @@ def test_rtl_flow_runs_golden_and_images_once(files, monkeypatch):
 
 @pytest.mark.sim
 def test_rtl_progress_counts_every_frame(files, capsys):
-    """With progress on, the simulation's line reaches T of T frames (reported by the
-    testbench through the runner's pipe); off, nothing is drawn."""
+    """With progress on, the cocotb harness's line reaches T of T frames (reported by the
+    testbench through the runner's pipe), and the native harness draws its own (it
+    counts no frames: no Python runs in its loop); off, nothing is drawn."""
     from ese_hw.flows import engines as flows
 
     model = load_compressed(files.model)
     x = np.load(files.x)[None]
-    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=True)
+    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=True,
+                         harness="cocotb")
     err = capsys.readouterr().err
     assert "channel: simulate on icarus" in err and f"{T}/{T} [" in err, err
-    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=False)
-    assert capsys.readouterr().err == ""
+    flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=True)
+    assert "axis_top: simulate on icarus (native)" in capsys.readouterr().err
+    for harness in flows.RTL_HARNESSES:
+        flows.run_rtl_engine(model, x, sim="icarus", build_root=files.build, progress=False,
+                             harness=harness)
+        assert capsys.readouterr().err == ""
 
 
 @pytest.mark.sim
@@ -295,19 +302,19 @@ def test_entry_capacity_rounds_to_whole_bram36():
 @pytest.mark.sim
 def test_second_model_of_a_configuration_reuses_the_build(two_models, tmp_path, monkeypatch):
     """The rtl engine loads the model through the load stream: the build is keyed by the
-    configuration, so a second model of it runs on the first one's build (the channel
-    factory runs once), and each model's outputs equal its own golden model."""
+    configuration, so a second model of it runs on the first one's build (the top is
+    made once), and each model's outputs equal its own golden model."""
     from ese_hw.flows import engines as flows
     from ese_hw.simulation import rtl
 
     factory_calls = []
-    build_channel = rtl._build_channel
+    build_top = rtl.AxisTop
 
     def counted(*args, **kwargs):
         factory_calls.append(1)
-        return build_channel(*args, **kwargs)
+        return build_top(*args, **kwargs)
 
-    monkeypatch.setattr(rtl, "_build_channel", counted)
+    monkeypatch.setattr(rtl, "AxisTop", counted)
     x = np.random.default_rng(10).standard_normal((1, T, 8))
     runs = [flows.run_rtl_engine(m, x, sim="icarus", build_root=tmp_path, progress=False)
             for m in two_models]
@@ -338,11 +345,11 @@ def test_load_refuses_a_model_bigger_than_the_entry_depth(two_models, tmp_path):
 
 @pytest.mark.sim
 def test_bake_keeps_the_images_in_the_verilog(files, tmp_path, capsys):
-    """``--bake``: the images are in the Verilog (no load; its own build), the outputs
-    still equal the golden model's."""
+    """``--harness cocotb --bake``: the images are in the channel's Verilog (no load; its
+    own build), the outputs still equal the golden model's."""
     y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
     assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path), "--bake",
-                       "--report", str(rep))]) == 0
+                       "--harness", "cocotb", "--report", str(rep))]) == 0
     model = load_compressed(files.model)
     np.testing.assert_array_equal(np.load(y_path), GoldenModel(model).run(np.load(files.x)))
     r = json.loads(rep.read_text())
@@ -372,6 +379,14 @@ def test_bake_needs_the_rtl_engine(files, tmp_path, capsys):
                  "--bake"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["ese-hw: error: --bake needs --engine rtl (engine default)"]
+
+
+def test_bake_needs_the_cocotb_harness(files, tmp_path, capsys):
+    """The native harness runs the top, which loads its model: baking is the channel's."""
+    y_path = tmp_path / "y.npy"
+    assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path), "--bake")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ese-hw: error: --bake runs the channel through cocotb: add --harness cocotb"]
     assert not y_path.exists()
 
 
@@ -452,7 +467,7 @@ def test_rtl_mismatch_exits_1_and_writes_outputs(files, tmp_path, capsys, monkey
 
     import ese_hw.flows.engines as engines
 
-    real = engines.run_rtl
+    real = engines.run_model_native
 
     def broken(*args, **kw):
         res = real(*args, **kw)
@@ -460,7 +475,7 @@ def test_rtl_mismatch_exits_1_and_writes_outputs(files, tmp_path, capsys, monkey
         y[0, 3, 5] += 1
         return dataclasses.replace(res, y=y)
 
-    monkeypatch.setattr(engines, "run_rtl", broken)
+    monkeypatch.setattr(engines, "run_model_native", broken)
     y_path, rep = tmp_path / "y.npy", tmp_path / "r.json"
     capsys.readouterr()
     assert main([*_rtl(files, "--inputs", str(files.x), "-o", str(y_path),
