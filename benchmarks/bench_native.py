@@ -18,6 +18,9 @@ writing the Verilog, then Verilator and g++) and peak memory, the simulation's c
 seconds, cycles per second and frames per second at the cycles per frame measured,
 and the load's own rate (a run of one frame: the load is all but its last 0.3 %).
 
+Wall times stretch when the machine is busy; each native run also reports its
+simulator's CPU seconds, and the rates per CPU second, with the load average.
+
 Every run checks every output against the golden model (bit-exact) and, without
 pauses, every ``frame_done`` against the cycle model (counted from the first x beat
 taken). Writes ``build/bench/native.json``. Not a test: nothing is asserted on time.
@@ -27,6 +30,7 @@ taken). Writes ``build/bench/native.json``. Not a test: nothing is asserted on t
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -84,6 +88,7 @@ def _run(case, *, sim, harness):
                       expected=case["want"], build_root=BUILD_ROOT, progress=True,
                       harness=harness)
     row = {"sim": sim, "harness": harness, "build_cached": res.cached,
+           "load_average_1min": round(os.getloadavg()[0], 2),
            "build_seconds": round(res.build_seconds, 1), "sim_seconds": round(res.sim_seconds, 3),
            "wall_seconds": round(time.perf_counter() - t0, 1), "load_beats": res.load_beats,
            "bit_exact": bool(np.array_equal(res.y, case["want"])),
@@ -92,12 +97,16 @@ def _run(case, *, sim, harness):
         done = res.frame_done - res.first_x
         row.update({"sim_cycles": res.sim_cycles,
                     "sim_cycles_per_second": round(res.sim_cycles_per_second),
+                    "sim_cpu_seconds": round(res.sim_cpu_seconds, 3),
+                    "sim_cycles_per_cpu_second": round(res.sim_cycles / res.sim_cpu_seconds),
                     "first_x_cycle": res.first_x,
                     "cycles_per_frame": frame_interval(done),
                     "frame_done_equals_model": bool(np.array_equal(done, case["model_done"])),
                     **_verilog_figures(res.build_dir)})
         row["frames_per_second"] = round(row["sim_cycles_per_second"]
                                          / row["cycles_per_frame"], 2)
+        row["frames_per_cpu_second"] = round(row["sim_cycles_per_cpu_second"]
+                                             / row["cycles_per_frame"], 2)
     print(json.dumps(row), flush=True)
     return row
 
@@ -130,7 +139,8 @@ def _bench_large(case, frames):
     load = _run(_first_frame(case), sim="verilator", harness="native")
     return {"frames": frames, "run": run,
             "load": {k: load[k] for k in ("sim_cycles", "first_x_cycle", "sim_seconds",
-                                          "sim_cycles_per_second", "bit_exact")}}
+                                          "sim_cycles_per_second", "sim_cpu_seconds",
+                                          "sim_cycles_per_cpu_second", "bit_exact")}}
 
 
 def bench_paper(frames):

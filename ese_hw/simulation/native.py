@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -403,6 +404,8 @@ class NativeRun:
     y_bytes : the ``m_axis_y`` beats taken, little-endian, ``y_beat_bytes`` each
     frame_done : cycle of every ``frame_done`` pulse
     seconds : wall time of the simulation
+    cpu_seconds : CPU time of the processes waited for during the run, the simulator's
+        (on a busy machine the wall time stretches, this does not)
     """
 
     outcome: str
@@ -417,10 +420,16 @@ class NativeRun:
     y_bytes: bytes
     frame_done: np.ndarray
     seconds: float
+    cpu_seconds: float = 0.0
 
     @property
     def cycles_per_second(self) -> float:
         return self.cycles / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_native(build_dir: Path, sim: str, run_dir: Path, *, counts: dict, n_y: int,
@@ -439,10 +448,12 @@ def run_native(build_dir: Path, sim: str, run_dir: Path, *, counts: dict, n_y: i
         cmd = [str(build_dir / "sim"), *args]
     else:
         cmd = [shutil.which("vvp") or "vvp", "-n", str(build_dir / "sim.vvp"), *args]
+    cpu0 = _children_cpu_seconds()
     t0 = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=run_dir, timeout=timeout,
                          env=tool_env(sim))
     seconds = time.perf_counter() - t0
+    cpu_seconds = _children_cpu_seconds() - cpu0
     status = run_dir / "status.txt"
     fields = status.read_text().split() if status.is_file() else []
     if run.returncode or len(fields) != 9 or fields[0] not in STATUS_OUTCOMES:
@@ -460,4 +471,4 @@ def run_native(build_dir: Path, sim: str, run_dir: Path, *, counts: dict, n_y: i
     y_bytes = b"".join(int(w, 16).to_bytes(y_beat_bytes, "little") for w in words)
     done = np.array([int(v) for v in (run_dir / "done.txt").read_text().split()], np.int64)
     return NativeRun(outcome, cycles, first_x, load_taken, x_taken, y_taken, loaded,
-                     load_error, tlast_error, y_bytes, done, seconds)
+                     load_error, tlast_error, y_bytes, done, seconds, cpu_seconds)

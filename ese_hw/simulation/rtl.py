@@ -475,6 +475,7 @@ class TopResult:
     sim_cycles, frame_done, first_x : the native harness's cycles run, the cycle of
         every ``frame_done`` pulse and of the first x beat taken (cycle 1: the first
         edge after reset); ``None`` through cocotb
+    sim_cpu_seconds : the native simulator's CPU time (``None`` through cocotb)
     """
 
     y: np.ndarray
@@ -489,6 +490,7 @@ class TopResult:
     sim_cycles: int | None = None
     frame_done: np.ndarray | None = None
     first_x: int | None = None
+    sim_cpu_seconds: float | None = None
 
     @property
     def sim_cycles_per_second(self) -> float | None:
@@ -659,4 +661,4 @@ def _run_top_native(params, y_fifo_depth, phase, t_n, *, sim, pause, seed, build
                      build_seconds=build.seconds, sim_seconds=run.seconds,
                      load_beats=counts["n_load"], frames_done=len(run.frame_done),
                      harness="native", sim_cycles=run.cycles, frame_done=run.frame_done,
-                     first_x=run.first_x)
+                     first_x=run.first_x, sim_cpu_seconds=run.cpu_seconds)
