@@ -75,6 +75,11 @@ def convert(design, name: str, *, ports=None) -> str:
         The top module's name.
     ports : list of Signal, optional
         Only for a plain ``Elaboratable``; ignored for a ``Component``.
+
+    Returns
+    -------
+    str
+        The Verilog: each distinct module once, every instance under its own name.
     """
     if isinstance(design, wiring.Component) or ports is None:
         ports = _signature_ports(design)
