@@ -10,10 +10,12 @@ How: shell + N x PE
 -------------------
 The N PEs of a channel are the same hardware, and they are the bulk of it. Synthesizing
 a 32-PE top flattened would map the same PE 32 times (hours in WebAssembly), so the
-top's Verilog (one module per Amaranth elaboratable) is split in two and each part is
+top's Verilog (one module per distinct unit, :func:`ese_hw.gateware.verilog.convert`:
+PE 0's module, and one the other PEs share) is split in two and each part is
 synthesized once, flattened, with ``synth_xilinx -family xcu``:
 
-* the PE: the module of PE 0 and everything below it, as its own top;
+* the PE: the module of PE 0 (the instance ``<channel path>.pe0``) and every module it
+  instantiates, as its own top;
 * the shell: the top with every PE module emptied (Yosys ``blackbox``), i.e. the AXI
   adapters, y FIFO, input buffer, broadcaster, lock-step fan-out, scheduler, sequencer,
   read-out and the load routing, with the muxes and fan-outs that N PEs' worth of ports
@@ -72,8 +74,9 @@ lanes of that configuration. That is a check at a small shape only: a lane count
 PE maps memories differently (LUT RAM to block RAM) above 8 lanes would not show up.
 
 What still grows with N is generating the top's Verilog (Amaranth elaborates every
-PE: ~50-100 s for 32 PEs at the paper shape) and the shell's muxes; the PE is
-synthesized once whatever N is.
+PE and builds their netlist: about 30 s for 32 PEs at the paper shape) and the shell's
+muxes; the PE is synthesized once whatever N is. The parts are found by their instances'
+names, not their modules' (copies share one), and counted per instance.
 
 ``LUT`` counts logic LUTs and the LUTs that distributed RAM and shift registers occupy
 (the XCKU060's 331,680 "CLB LUTs" hold both); ``BRAM36`` counts a RAMB18E2 as half a
@@ -108,6 +111,7 @@ from filelock import FileLock
 from ..errors import EseError
 from ..gateware.params import ChannelParams, StackParams
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
+from ..gateware.verilog import verilog_instances
 from ..model.npzio import atomic_write
 from ..simulation.runner import build_key, gateware_digest, generate_verilog, progress_line
 from ..synthesis import yosys
@@ -191,26 +195,48 @@ def _deepest(*paths) -> dict:
     return max(paths, key=lambda p: p["levels"])
 
 
-def _part_modules(modules, part, count) -> list[str]:
-    """The ``count`` modules of a repeated ``part`` (``"pe"``, ``"cell_unit"``; in a
+def _instances(children: dict, top: str):
+    """Every instance below module ``top`` as ``(instance path, its module)``, parents
+    first; ``children``: each module's :func:`verilog_instances`. A path is named from
+    ``top`` (``ese_top.channel.pe3``): one module may be instantiated many times."""
+    todo = [(top, top)]
+    while todo:
+        path, module = todo.pop()
+        below = [(f"{path}.{name}", kind) for kind, name in children[module]
+                 if kind in children]
+        yield from below
+        todo.extend(reversed(below))
+
+
+def _reachable(children: dict, roots, stop=frozenset()) -> set:
+    """The modules ``roots`` and everything they instantiate, not looking inside ``stop``."""
+    found, todo = set(), list(roots)
+    while todo:
+        module = todo.pop()
+        if module not in found:
+            found.add(module)
+            if module not in stop:
+                todo.extend(kind for kind, _ in children[module] if kind in children)
+    return found
+
+
+def _part_instances(children: dict, top: str, part: str, count: int) -> list:
+    """The ``count`` instances of a repeated ``part`` (``"pe"``, ``"cell_unit"``; in a
     stack ``"layer<k>/pe"``, ``"layer<k>/cell_unit"``: those of layer k's channel) in the
-    top's Verilog, the first first (``EseError`` if the split does not find exactly
-    ``count`` of them under one parent)."""
+    top's Verilog as ``(instance path, module)``, the first first (``EseError`` if there
+    are not exactly ``count`` of them under one parent). Copies share a module
+    (:func:`ese_hw.gateware.verilog.convert`): instances are counted, not modules."""
     layer, _, kind = part.rpartition("/")
     found = {}
-    for name in modules:
-        m = _PARTS[kind].search(name)
-        if m and (not layer or f".{layer}." in name):
-            found[int(m.group(1))] = name
-    parents = {name.rpartition(".")[0] for name in found.values()}
+    for path, module in _instances(children, top):
+        m = _PARTS[kind].search(path)
+        if m and (not layer or f".{layer}." in path):
+            found[int(m.group(1))] = (path, module)
+    parents = {path.rpartition(".")[0] for path, _ in found.values()}
     if sorted(found) != list(range(count)) or len(parents) != 1:
-        raise EseError(f"expected {count} {part} modules in the Verilog, "
-                       f"found {sorted(found.values())}")
+        raise EseError(f"expected {count} {part} instances in the Verilog, "
+                       f"found {sorted(path for path, _ in found.values())}")
     return [found[p] for p in range(count)]
-
-
-def _below(name, root) -> bool:
-    return name == root or name.startswith(root + ".")
 
 
 def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=None,
@@ -218,35 +244,38 @@ def _synthesize_composed(verilog: Path, top: str, counts: dict, bar, *, given=No
     """shell + N x PE (+ N / G x cell unit) (module docstring): one synthesis per part
     and their sum. ``counts``: each repeated part (``"pe"``, ``"cell_unit"``) and how
     many of it; ``given``: parts already known (extrapolated over lanes), not
-    synthesized."""
+    synthesized. A part is its first instance's module and all below it (the PEs but
+    PE 0 share a module without PE 0's ``cells_done`` port, which a flat run removes)."""
     given = given or {}
     modules = split_verilog_modules(verilog.read_text())
-    roots = {part: _part_modules(modules, part, n) for part, n in counts.items()}
-    every_root = [r for rs in roots.values() for r in rs]
-    # Part modules stay (their ports type the instances) but lose everything below them.
-    shell_text = "".join(t for name, t in modules.items()
-                         if not any(_below(name, r) and name != r for r in every_root))
-    (verilog.parent / "shell.v").write_text(shell_text)
+    children = {name: verilog_instances(text) for name, text in modules.items()}
+    roots = {part: _part_instances(children, top, part, n) for part, n in counts.items()}
+    part_modules = {module for rs in roots.values() for _, module in rs}
+    # Part modules stay (their ports type the instances) but are emptied (blackboxed).
+    in_shell = _reachable(children, [top], stop=part_modules)
+    (verilog.parent / "shell.v").write_text(
+        "".join(t for n, t in modules.items() if n in in_shell))
     parts = {}
     for part, rs in roots.items():
         if part in given:
             parts[part] = given[part]
         else:
             path = verilog.parent / f"{part.replace('/', '_')}.v"
-            path.write_text("".join(t for name, t in modules.items() if _below(name, rs[0])))
+            below = _reachable(children, [rs[0][1]])
+            path.write_text("".join(t for n, t in modules.items() if n in below))
             what = part.replace("_", " ").replace("/", " ")
             bar.set_description(f"estimate: synthesize one {what}")
-            parts[part] = _counts(yosys_resource_estimate(path, rs[0]))
+            parts[part] = _counts(yosys_resource_estimate(path, rs[0][1]))
         bar.update()
     bar.set_description("estimate: synthesize the shell")
     shell = _counts(yosys_resource_estimate(verilog.parent / "shell.v", top,
-                                            blackboxes=every_root))
+                                            blackboxes=sorted(part_modules)))
     bar.update()
     total = {k: shell[k] + sum(n * parts[p][k] for p, n in counts.items())
              for k in shell if k not in _PATH_KEYS}
     total["lut_levels"] = max(c["lut_levels"] for c in (shell, *parts.values()))
     total["lut_levels_by_part"] = {
-        **{p: _in_design(c["lut_path"], roots[p][0], top) for p, c in parts.items()},
+        **{p: _in_design(c["lut_path"], roots[p][0][0], top) for p, c in parts.items()},
         "shell": shell["lut_path"]}
     components = {**parts, "shell": shell,
                   "n_pe": sum(n for p, n in counts.items() if p.endswith("pe"))}

@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth.back import verilog
 
 from .. import __version__
 from ..boards.xcku060 import PART, extract_vivado_project
 from ..errors import EseError
 from ..gateware.load import LoadError
 from ..gateware.top import DEFAULT_Y_FIFO_DEPTH, AxisTop
+from ..gateware.verilog import convert as convert_verilog
 from ..model.cycles import stack_cycles
 from ..model.figures import frame_figures
 from ..model.golden import GoldenStack
@@ -352,7 +352,7 @@ def _write_all(design, tmp, *, bake, y_fifo_depth, progress):
     tmp.chmod(0o755)                    # mkdtemp's 0700 would become the output's mode
     top = AxisTop(params=params, y_fifo_depth=y_fifo_depth, model=model if bake else None)
     progress("Verilog of the AXI4-Stream top")
-    text = verilog.convert(top, name=TOP_NAME)
+    text = convert_verilog(top, TOP_NAME)       # one module per distinct unit
     progress("Vivado project")
     extract_vivado_project(top, tmp, name=TOP_NAME, clock_period_ns=design.clock_period_ns,
                            clock_port="aclk", verilog_text=text)

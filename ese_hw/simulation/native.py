@@ -44,7 +44,6 @@ import numpy as np
 from amaranth.hdl import Shape
 
 from ..errors import EseError
-from ..gateware.verilog import dedupe_modules
 from . import runner
 from .runner import SimulationError, generate_verilog, progress_line
 
@@ -325,11 +324,11 @@ def compile_native(sim, design, toplevel, directory, *, build_args, waves, progr
     t0 = time.perf_counter()
     with progress_line(f"{toplevel}: generate Verilog", enabled=progress):
         component = design()
+        # One copy of each distinct module (ese_hw.gateware.verilog.convert): the
+        # simulators compile each once.
         verilog = generate_verilog(component, toplevel, directory)
-        # One copy of each distinct module (ese_hw.gateware.verilog): the simulators
-        # compile each once.
-        text = dedupe_modules(verilog.read_text())
-        verilog.write_text(_kick_time0_triggers(text) if sim == "icarus" else text)
+        if sim == "icarus":
+            verilog.write_text(_kick_time0_triggers(verilog.read_text()))
         harness = directory / f"{HARNESS_TOP}.v"
         harness.write_text(harness_verilog(component, toplevel))
     t1 = time.perf_counter()

@@ -69,13 +69,12 @@ from xml.etree import ElementTree
 
 import amaranth
 import numpy as np
-from amaranth.back import verilog
-from amaranth.lib import wiring
 from cocotb_tools.runner import get_runner
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from ..errors import EseError
+from ..gateware import verilog as gateware_verilog
 
 __all__ = [
     "DATA_ENV",
@@ -202,7 +201,9 @@ def simulator_available(sim: str) -> bool:
 
 
 def generate_verilog(component, name: str, build_dir, ports=None) -> Path:
-    """Write ``component`` as Verilog module ``name`` to ``build_dir/name.v``.
+    """Write ``component`` as Verilog module ``name`` to ``build_dir/name.v``, one module
+    per distinct unit (:func:`ese_hw.gateware.verilog.convert`, the one generation
+    function).
 
     Parameters
     ----------
@@ -220,10 +221,7 @@ def generate_verilog(component, name: str, build_dir, ports=None) -> Path:
     Path
         The ``.v`` file. It is left untouched (mtime kept) when the text is unchanged.
     """
-    if isinstance(component, wiring.Component) or ports is None:
-        text = verilog.convert(component, name=name)
-    else:
-        text = verilog.convert(component, name=name, ports=ports)
+    text = gateware_verilog.convert(component, name, ports=ports)
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     path = build_dir / f"{name}.v"

@@ -8,6 +8,7 @@ figures, the cache hit and the command's output all read it. The composition che
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -233,6 +234,54 @@ def test_composition_matches_flat_synthesis(tmp_path, n_pe, ew_share):
             assert composed[k] == (parts["shell"][k] + n_pe * parts["pe"][k]
                                    + n_units * parts["cell_unit"][k]), k
     assert abs(rel["LUT"]) <= 0.05 and abs(rel["FF"]) <= 0.05
+
+
+class _Bar:
+    """The progress line :func:`_synthesize_composed` updates, silent."""
+
+    def set_description(self, text):
+        pass
+
+    def update(self):
+        pass
+
+
+def test_composition_counts_instances_of_a_shared_pe_module(tmp_path, monkeypatch):
+    """The Verilog holds one module per distinct unit (PE 0's, and one the other PEs
+    share): the parts are found as instances, the shell blackboxes both PE modules and
+    holds nothing of theirs, the PE is PE 0's module and all it instantiates, and the
+    total counts every instance. Yosys is a stand-in: only what it is given is checked."""
+    from ese_hw.flows.estimate import _synthesize_composed
+    from ese_hw.flows.generate import TOP_NAME
+    from ese_hw.gateware.top import AxisTop
+    from ese_hw.gateware.verilog import split_verilog_modules
+    from ese_hw.simulation.runner import generate_verilog
+
+    params = ChannelParams(n_in=4, n_cells=8, n_proj=4, n_pe=4, entry_depth=64,
+                           qformats=dict(fw_g=1, fw_y=1, fp=1, fa=1, fc=1, fg=15))
+    verilog = generate_verilog(AxisTop(params=params), TOP_NAME, tmp_path)
+    calls = []
+
+    def fake_yosys(path, top, blackboxes=()):
+        calls.append((set(split_verilog_modules(Path(path).read_text())), top,
+                      list(blackboxes)))
+        n = 100 if top != TOP_NAME else 7
+        return {"LUT": n, "LUT_AS_MEMORY": 0, "FF": 2 * n, "DSP48E2": 1, "RAMB36E2": 1,
+                "RAMB18E2": 0, "CARRY": 0, "LUTRAM": 0, "SRL": 0, "lut_levels": 3,
+                "lut_path": {"levels": 3, "from": "a", "to": "b"}}
+
+    monkeypatch.setattr(estimate_module, "yosys_resource_estimate", fake_yosys)
+    r = _synthesize_composed(verilog, TOP_NAME, {"pe": 4}, _Bar())
+    (pe_modules, pe_top, _), (shell_modules, shell_top, blackboxes) = calls
+    pe0, pe1 = f"{TOP_NAME}.channel.pe0", f"{TOP_NAME}.channel.pe1"
+    assert pe_top == pe0 and pe0 in pe_modules and TOP_NAME not in pe_modules
+    assert all(name.startswith(pe0 + ".") or name == pe0 for name in pe_modules)
+    assert shell_top == TOP_NAME and blackboxes == [pe0, pe1]
+    assert not any(name.startswith(f"{TOP_NAME}.channel.pe") and name not in blackboxes
+                   for name in shell_modules)
+    assert r["LUT"] == 7 + 4 * 100 and r["FF"] == 14 + 4 * 200 and r["DSP48E2"] == 5
+    assert r["components"]["n_pe"] == 4
+    assert r["lut_levels_by_part"]["pe"]["from"] == "channel.pe0.a"
 
 
 # ---------------------------------------------------------------------------- over lanes

@@ -21,6 +21,7 @@ from ese_hw.flows.generate import TOP_NAME, check_out_dir
 from ese_hw.gateware.load import LoadError
 from ese_hw.gateware.params import ChannelParams
 from ese_hw.gateware.top import DEFAULT_Y_FIFO_DEPTH
+from ese_hw.gateware.verilog import dedupe_modules, split_verilog_modules, verilog_instances
 from ese_hw.model.compress import Config, compress
 from ese_hw.model.cycles import channel_cycles
 from ese_hw.model.golden import GoldenModel
@@ -224,6 +225,20 @@ def test_bake_puts_the_images_in_the_verilog(out, baked):
                      for k, w in enumerate(words))
     assert init in (baked / f"{TOP_NAME}.v").read_text()
     assert init not in (out.dir / f"{TOP_NAME}.v").read_text()
+
+
+def test_verilog_writes_each_distinct_unit_once(out, baked):
+    """The tree's Verilog holds one module per distinct unit: the 4 PEs of the loaded-at-
+    run-time top share one module (their element-wise units are in the cell units, so
+    not even PE 0's cells_done sets it apart); baked, every PE holds other images, so
+    every PE is a module of its own."""
+    for d, pe_modules in ((out.dir, 1), (baked, 4)):
+        text = (d / f"{TOP_NAME}.v").read_text()
+        modules = split_verilog_modules(text)
+        instances = [i for t in modules.values() for i in verilog_instances(t)]
+        pes = [kind for kind, name in instances if re.fullmatch(r"pe\d+", name)]
+        assert len(pes) == 4 and len(set(pes)) == pe_modules, pes
+        assert dedupe_modules(text) == "".join(modules.values())    # nothing to merge
 
 
 def test_readme_names_ports_load_and_vivado(out):

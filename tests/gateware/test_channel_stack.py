@@ -210,10 +210,10 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
     load.bin is the stack's one load stream, which the stack of config.json's
     parameters accepts."""
     from ese_hw.cli import main
-    from ese_hw.flows.estimate import _part_counts, _part_modules
+    from ese_hw.flows.estimate import _part_counts, _part_instances
     from ese_hw.flows.generate import TOP_NAME
+    from ese_hw.gateware.verilog import split_verilog_modules, verilog_instances
     from ese_hw.model.loadstream import split_beats
-    from ese_hw.synthesis.yosys import split_verilog_modules
 
     stack = _stack(SHAPES, CFG, seed=5)
     stack.save(tmp_path / "m.npz")
@@ -226,12 +226,13 @@ def test_generate_writes_a_stack_the_top_accepts(tmp_path):
     verilog = (out / f"{TOP_NAME}.v").read_text()
     assert f"module {TOP_NAME}" in verilog
     # The estimate's composition finds each layer's PEs apart (shell + N_k x PE_k).
-    modules = split_verilog_modules(verilog)
+    children = {name: verilog_instances(text)
+                for name, text in split_verilog_modules(verilog).items()}
     counts = _part_counts(params)
     assert counts == {"layer0/pe": 2, "layer1/pe": 2}
     for part in counts:
-        found = _part_modules(modules, part, 2)
-        assert all(f".{part.split('/')[0]}.pe" in name for name in found), found
+        found = _part_instances(children, TOP_NAME, part, 2)
+        assert all(f".{part.split('/')[0]}.pe" in path for path, _ in found), found
     load = (out / "load.bin").read_bytes()
     words = split_beats(load, params.load_layout.size)
     assert words == stack_load_words(params, stack) and words[2] == params.load_config
