@@ -178,7 +178,7 @@ def _rtl_check(args, data, out_dir):
     return {"model": "-".join(map(str, RTL_POINT)), "sim": "verilator", "harness": "native",
             "utterances": int(n), "frames": int(sum(map(len, xs))), "lanes": args.rtl_lanes,
             "frames_per_lane": run.packing.n_frames, "bit_exact_vs_golden": True,
-            "sim_cycles": int(top.sim_cycles), "sim_seconds": round(top.sim_seconds, 1),
+            "sim_cycles": int(top.sim_cycles), "sim_seconds": round(top.sim_seconds, 2),
             "sim_cycles_per_second": round(top.sim_cycles_per_second),
             "cycles_per_frame": round(frame_interval(top.frame_done), 1),
             "load_beats": int(top.load_beats), "build_seconds": round(top.build_seconds, 1),
