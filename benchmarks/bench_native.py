@@ -5,8 +5,8 @@ Three designs, each run through :func:`ese_hw.simulation.rtl.run_top` (the model
 
 * ``tiny``: the issue's model, 40 inputs, 128 cells, 64 projections, 8 PEs, one lane,
   20 frames, on every simulator, through cocotbext-axi and through the native harness
-  in the same run: simulation seconds of each (the same load and frames) and their
-  ratio;
+  in the same run: simulation seconds of each (the same load and frames; the fastest of
+  :data:`TINY_REPEATS` runs) and their ratio;
 * ``paper``: 153 / 1024 / 512, 32 PEs, density 0.112, 6-bit indices, queue depth 8,
   seeded weights and inputs, through the native harness on Verilator only;
 * ``batch1``: the same model compressed for the frontier's batch-1 point
@@ -31,6 +31,7 @@ taken). Writes ``build/bench/native.json``. Not a test: nothing is asserted on t
 import argparse
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def _verilog_figures(build_dir):
     verilog = Path(build_dir) / f"{TOP_TOPLEVEL}.v"
     stamp = json.loads((Path(build_dir) / "built.json").read_text())
     return {"verilog_bytes": verilog.stat().st_size,
-            "verilog_modules": verilog.read_text().count("\nmodule ") + 1,
+            "verilog_modules": len(re.findall(r"^module ", verilog.read_text(), re.M)),
             "verilog_seconds": stamp["verilog_seconds"],
             "simulator_build_seconds": stamp["build_seconds"]}
 
@@ -117,6 +118,21 @@ def _first_frame(case):
             "model_done": case["model_done"][:1]}
 
 
+#: Runs of each path on the tiny model: a native run there lasts a tenth of a second, so
+#: one sample is as much the machine's noise as the simulator; the fastest of these is
+#: reported (every sample is kept).
+TINY_REPEATS = 3
+
+
+def _fastest(case, *, sim, harness):
+    """The fastest of :data:`TINY_REPEATS` runs (the first builds), with every sample."""
+    rows = [_run(case, sim=sim, harness=harness) for _ in range(TINY_REPEATS)]
+    best = min(rows, key=lambda row: row["sim_seconds"])
+    return {**best, "build_seconds": rows[0]["build_seconds"],
+            "build_cached": rows[0]["build_cached"],
+            "sim_seconds_samples": [row["sim_seconds"] for row in rows]}
+
+
 def bench_tiny():
     """cocotb against native on every simulator, same load and frames."""
     model = compress(random_weights(*TINY["shape"], seed=0),
@@ -126,10 +142,10 @@ def bench_tiny():
     for sim in ("icarus", "verilator"):
         if not simulator_available(sim):
             continue
-        cocotb, native = (_run(case, sim=sim, harness=h) for h in ("cocotb", "native"))
+        cocotb, native = (_fastest(case, sim=sim, harness=h) for h in ("cocotb", "native"))
         native["speedup_over_cocotb"] = round(cocotb["sim_seconds"] / native["sim_seconds"], 1)
         rows += [cocotb, native]
-    return {**TINY, "runs": rows}
+    return {**TINY, "repeats": TINY_REPEATS, "runs": rows}
 
 
 def _bench_large(case, frames):
