@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml
 # Every test, every tier. The formal proofs run first, on their own (`make formal`), and
 # the rest of the suite leaves their folder out, so nothing runs twice and a broken
 # handshake fails fast. Both tiers spread the test files over every core (pytest-xdist;
-# --dist loadscope keeps a module's fixtures on one worker): the suite took 17 min 16 s
-# here on 2 cores (841 tests; 17.9 min with the formal proofs).
+# --dist loadscope keeps a module's fixtures on one worker; tests/conftest.py starts the
+# minutes-long modules first): 24 min 13 s measured here on 2 cores shared with other
+# jobs (load average 2.5-6.5; 838 tests, the paper-shape channel's ~8 min build included).
+# 17 min 16 s before on an idle machine (841 tests, no paper shape).
 test: sysdeps venv formal
 	$(PY) -m pytest -q -n auto --dist loadscope --ignore=tests/formal
 

@@ -113,3 +113,35 @@ def pytest_runtest_call(item):
 def pytest_runtest_teardown(item, nextitem):
     with _tool_guard(item):
         return (yield)
+
+
+# ---------------------------------------------------------------------------- order
+
+#: Modules that start first on the xdist workers (``--dist loadscope``), in this order:
+#: each takes minutes in few tests. xdist's default order (``--loadscope-reorder``: most
+#: tests first) would start them last, and one of them alone on a worker would then set
+#: the tail of the suite while the other cores idle.
+FIRST_MODULES = (
+    "tests/simulation/test_paper_shape.py",        # the paper-shape top's Verilator build
+    "tests/flows/test_sweep.py",                   # its fixture's sweep: 589 s on 2 busy cores
+)
+
+
+def pytest_configure(config):
+    # The order comes from pytest_collection_modifyitems below, so xdist must keep it.
+    if getattr(config.option, "loadscopereorder", False):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """xdist's reorder (modules with most tests first, otherwise as collected), with
+    :data:`FIRST_MODULES` ahead of every other module."""
+    modules = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def rank(path):
+        first = FIRST_MODULES.index(path) if path in FIRST_MODULES else len(FIRST_MODULES)
+        return first, -len(modules[path])
+
+    items[:] = [item for path in sorted(modules, key=rank) for item in modules[path]]

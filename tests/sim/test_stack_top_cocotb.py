@@ -35,6 +35,8 @@ HELD = 2                                   # frames offered while a stream is re
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_two_layer_stack_through_axi_streams_with_pauses(sim):
+    """Stays on cocotb: a refused stream (another stack's) with frames held while it is
+    refused, its status and held x checked from Python before the good load."""
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
     # One PE per layer: the smallest stack (its Verilator build is most of the test's time).

@@ -68,6 +68,8 @@ def _top(params):
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_two_models_through_axi_streams_with_pauses(sim, models, params, request):
+    """Stays on cocotb: seven refused load streams and frames held while they are
+    refused, each phase's status and held x checked from Python as it happens."""
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
     goldens = [GoldenModel(m) for m in models]
