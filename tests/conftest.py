@@ -123,6 +123,7 @@ def pytest_runtest_teardown(item, nextitem):
 #: the tail of the suite while the other cores idle.
 FIRST_MODULES = (
     "tests/simulation/test_paper_shape.py",        # the paper-shape top's Verilator build
+    "tests/flows/test_estimate.py",                # Yosys: 327 + 168 + 152 s in its slow tests
     "tests/flows/test_sweep.py",                   # its fixture's sweep: 589 s on 2 busy cores
 )
 
