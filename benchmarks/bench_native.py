@@ -95,7 +95,7 @@ def _run(case, *, sim, harness):
            "bit_exact": bool(np.array_equal(res.y, case["want"])),
            "peak_memory_gb": mem["peak_gb"]}
     if harness == "native":
-        done = res.frame_done - res.first_x
+        done = res.channel_frame_done
         row.update({"sim_cycles": res.sim_cycles,
                     "sim_cycles_per_second": round(res.sim_cycles_per_second),
                     "sim_cpu_seconds": round(res.sim_cpu_seconds, 3),

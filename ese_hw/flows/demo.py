@@ -128,7 +128,7 @@ def _rtl(log, design, x, tree, out_dir, *, rtl_frames, sim, build_root, progress
                               broadcast=design.params.broadcast,
                               ew_share=design.params.ew_share,
                               timing=design.params.timing)["frame_done"]
-    done = res.frame_done - res.first_x
+    done = res.channel_frame_done
     if not np.array_equal(done, model_done):
         k = int(np.flatnonzero(done != model_done)[0])
         raise MismatchError(f"RTL simulation of the AXI4-Stream top on {sim}: frame {k} "

@@ -40,6 +40,7 @@ from ..model.limits import DEFAULTS
 from ..model.lstmp import LSTMPWeights
 from ..model.stack import stack_float
 from ..simulation.rtl import (
+    HARNESSES,
     check_rtl_options,
     first_mismatch,
     mismatch_error,
@@ -54,7 +55,7 @@ __all__ = ["ENGINES", "ESE_FIGURES", "ESE_LATENCY_US", "RTL_HARNESSES", "EngineR
 ENGINES = ("float", "golden", "rtl")
 
 #: Who drives the rtl engine's streams, the default first (:func:`run_rtl_engine`).
-RTL_HARNESSES = ("native", "cocotb")
+RTL_HARNESSES = HARNESSES
 
 #: ESE's own figures (Han et al., FPGA'17; docs/design.md section 4), the one place they
 #: are stated: latency per frame and GOPS (sparse, all its channels together) at

@@ -443,7 +443,7 @@ def run_model_native(model, x_q, *, sim="verilator", queue_depth=DEFAULTS["queue
                   pause=pause, build_root=build_root, progress=progress, seed=seed,
                   harness="native", build_args=build_args)
     depth = getattr(params, "entry_depth", None) or [p.entry_depth for p in params.layers]
-    return RtlResult(y=top.y, frame_done=top.frame_done - top.first_x, sim=sim,
+    return RtlResult(y=top.y, frame_done=top.channel_frame_done, sim=sim,
                      n_channels=c_n, queue_depth=queue_depth, build_dir=top.build_dir,
                      cached=top.cached, build_seconds=top.build_seconds,
                      sim_seconds=top.sim_seconds, sim_cycles=top.sim_cycles,
@@ -491,6 +491,15 @@ class TopResult:
     frame_done: np.ndarray | None = None
     first_x: int | None = None
     sim_cpu_seconds: float | None = None
+
+    @property
+    def channel_frame_done(self) -> np.ndarray | None:
+        """Every ``frame_done`` counted from the first x beat taken: the channel's cycle
+        0, as the cycle model (:func:`ese_hw.model.cycles.stack_cycles`) counts them
+        (the native harness only)."""
+        if self.frame_done is None or self.first_x is None:
+            return None
+        return self.frame_done - self.first_x
 
     @property
     def sim_cycles_per_second(self) -> float | None:
@@ -601,8 +610,9 @@ def run_top(model, x_q, *, params=None, load=None, sim="verilator", y_fifo_depth
                      load_beats=load_beats, frames_done=out["frame_done"])
 
 
-#: Who can drive the AXI4-Stream top's streams (:func:`run_top`).
-HARNESSES = ("cocotb", "native")
+#: Who can drive the AXI4-Stream top's streams (:func:`run_top`); the rtl engine's
+#: default first (:data:`ese_hw.flows.engines.RTL_HARNESSES`).
+HARNESSES = ("native", "cocotb")
 
 
 def _top_stall_cycles(params, load_beats: int, pause: float) -> int:

@@ -30,7 +30,7 @@ from ese_hw.model.cycles import stack_cycles
 from ese_hw.model.figures import frame_figures
 from ese_hw.model.golden import GoldenModel
 from ese_hw.model.lstmp import PLAIN_WEIGHT_KEYS, LSTMPWeights, random_weights
-from ese_hw.simulation.rtl import entry_capacity, run_top
+from ese_hw.simulation.rtl import run_top, top_params
 from ese_hw.simulation.runner import simulator_available
 
 pytestmark = pytest.mark.sim
@@ -57,9 +57,8 @@ def _runs(model, x_q, resets, build_root, *, broadcast=1, ew_share=1, pause=0.3,
     (``run_top`` checks ``expected``; asserted again here), the first cycle-exact.
     Returns both results and the frame figures of the first."""
     want = GoldenModel(model).run_channels(x_q, resets)
-    params = ChannelParams.for_model(model, n_channels=x_q.shape[0], queue_depth=QUEUE_DEPTH,
-                                     broadcast=broadcast, ew_share=ew_share,
-                                     entry_depth=entry_capacity(model))
+    params = top_params(model, n_channels=x_q.shape[0], queue_depth=QUEUE_DEPTH,
+                        broadcast=broadcast, ew_share=ew_share)
     kw = dict(params=params, sim=sim, resets=resets, expected=want,
               build_root=build_root, progress=False, harness="native")
     plain = run_top(model, x_q, **kw)
@@ -67,7 +66,7 @@ def _runs(model, x_q, resets, build_root, *, broadcast=1, ew_share=1, pause=0.3,
     assert plain.frames_done == x_q.shape[1]
     cycles = stack_cycles(model, x_q, queue_depth=QUEUE_DEPTH, broadcast=broadcast,
                           ew_share=ew_share, resets=resets)
-    done = plain.frame_done - plain.first_x
+    done = plain.channel_frame_done
     np.testing.assert_array_equal(done, cycles["frame_done"])
     fig = frame_figures(model, n_channels=x_q.shape[0], frame_done=done)
     if not pause:

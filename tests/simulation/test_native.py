@@ -61,7 +61,7 @@ def test_native_top_is_bit_exact_and_cycle_exact(case, sim, build_root):
     res = _run(case, sim, build_root)
     np.testing.assert_array_equal(res.y, case["want"])
     assert res.harness == "native" and res.frames_done == T and res.load_beats > 0
-    np.testing.assert_array_equal(res.frame_done - res.first_x, case["frame_done"])
+    np.testing.assert_array_equal(res.channel_frame_done, case["frame_done"])
     assert res.sim_cycles > res.frame_done[-1] and res.sim_cycles_per_second > 0
 
 
@@ -93,12 +93,11 @@ def test_simulators_agree_cycle_for_cycle(case, build_root):
 def test_a_refused_load_is_an_error(case, sim, build_root):
     """A load stream with one payload bit flipped is refused by the top's checksum; the
     run stops with an error naming the refusal, not with y."""
-    from ese_hw.gateware.params import ChannelParams
     from ese_hw.model.loadstream import model_load_bytes
-    from ese_hw.simulation.rtl import entry_capacity
+    from ese_hw.simulation.rtl import top_params
 
     model = case["model"]
-    params = ChannelParams.for_model(model, n_channels=2, entry_depth=entry_capacity(model))
+    params = top_params(model, n_channels=2)
     load = bytearray(model_load_bytes(params, model))
     load[len(load) // 2] ^= 1
     with pytest.raises(SimulationError, match=r"the load stream was refused \(CHECKSUM\), "
